@@ -1,0 +1,160 @@
+//! The command line: global options, one module per subcommand (`Opts` + `run`), and the single
+//! place where errors become one line on stderr and an exit code.
+
+mod migrate;
+mod rooms;
+mod serve;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::config::{Config, ConfigError, LoadOptions, Loaded};
+
+const EXIT_CODES: &str = "\
+Exit codes:
+  0  success
+  1  the command failed; the message says why and what to do
+  2  usage or configuration error (bad flag, unreadable or invalid config)
+  3  a dependency is unreachable (database, Redis, the running server)
+  4  refused: the current state does not allow it (e.g. migrations pending with auto_migrate = false)";
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "flowsync",
+    version,
+    about = "Self-hosted video co-working rooms: web app, API, signaling and operations in one binary",
+    after_help = EXIT_CODES,
+    propagate_version = true
+)]
+pub struct Cli {
+    /// Config file (default: /etc/flowsync/flowsync.toml when it exists, else built-in defaults)
+    #[arg(long, global = true, value_name = "PATH", env = "FLOWSYNC_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// More log output (-v debug, -vv trace)
+    #[arg(short, long, global = true, action = clap::ArgAction::Count, conflicts_with = "quiet")]
+    pub verbose: u8,
+    /// Only errors
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the server: web app, REST API, health, metrics and the expiry sweeper
+    Serve(serve::Opts),
+    /// Apply or inspect database migrations
+    Migrate(migrate::Opts),
+    /// List, show or end rooms (operator view)
+    Rooms(rooms::Opts),
+}
+
+/// A failed command: what to print and which exit code to use.
+#[derive(Debug)]
+pub struct Failure {
+    pub code: u8,
+    pub error: anyhow::Error,
+}
+
+impl Failure {
+    pub fn new(code: u8, error: impl Into<anyhow::Error>) -> Self {
+        Failure {
+            code,
+            error: error.into(),
+        }
+    }
+}
+
+impl From<anyhow::Error> for Failure {
+    fn from(error: anyhow::Error) -> Self {
+        Failure { code: 1, error }
+    }
+}
+
+impl From<ConfigError> for Failure {
+    fn from(e: ConfigError) -> Self {
+        Failure::new(2, e)
+    }
+}
+
+impl From<crate::server::StartError> for Failure {
+    fn from(e: crate::server::StartError) -> Self {
+        use crate::server::StartError as S;
+        let code = match &e {
+            S::Database(_) | S::Dependency(_) => 3,
+            S::PendingMigrations { .. } => 4,
+            S::Bind { .. } | S::Other(_) => 1,
+        };
+        Failure::new(code, e)
+    }
+}
+
+pub type CmdResult = Result<(), Failure>;
+
+impl Cli {
+    fn verbosity(&self) -> i8 {
+        if self.quiet {
+            -1
+        } else {
+            self.verbose.min(2) as i8
+        }
+    }
+
+    /// Loads the configuration with command-specific flags and starts logging.
+    fn load_config(&self, flags: Vec<crate::config::FlagValue>) -> Result<Loaded, Failure> {
+        let loaded = Config::load(&LoadOptions {
+            path: self.config.clone(),
+            flags,
+        })?;
+        crate::telemetry::init(
+            &loaded.config.log.level,
+            loaded.config.log.format,
+            self.verbosity(),
+        );
+        Ok(loaded)
+    }
+}
+
+/// Runs a parsed command line and reports the outcome.
+pub fn run(cli: Cli) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            return report(Failure::new(
+                1,
+                anyhow::anyhow!("cannot start the async runtime: {e}"),
+            ));
+        }
+    };
+    let result = runtime.block_on(async {
+        match &cli.command {
+            Command::Serve(opts) => serve::run(&cli, opts).await,
+            Command::Migrate(opts) => migrate::run(&cli, opts).await,
+            Command::Rooms(opts) => rooms::run(&cli, opts).await,
+        }
+    });
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(f) => report(f),
+    }
+}
+
+/// Prints the error once, as one line, and returns its exit code.
+fn report(f: Failure) -> ExitCode {
+    let msg = format!("{:#}", f.error).replace('\n', " ");
+    eprintln!("error: {msg}");
+    ExitCode::from(f.code)
+}
+
+/// Whether stdout is a terminal (progress bars, colours, tables) or a pipe/cron (plain lines).
+pub(crate) fn stdout_is_terminal() -> bool {
+    use std::io::IsTerminal;
+    std::io::stdout().is_terminal()
+}

@@ -1,0 +1,122 @@
+//! `flowsync serve`: run the server until Ctrl-C or SIGTERM, then drain and exit.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Args;
+use toml::Value;
+
+use super::{Cli, CmdResult, Failure};
+use crate::config::FlagValue;
+
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  flowsync serve                          # embedded default: SQLite in ./flowsync-data, http://127.0.0.1:8080
+  flowsync serve --listen 0.0.0.0:8080    # reachable from the LAN (browsers need HTTPS off localhost)
+  flowsync serve --database-url postgres://flowsync@localhost/flowsync --redis-url redis://127.0.0.1/?protocol=resp3
+  flowsync serve --print-config           # the effective configuration and where each value came from")]
+pub struct Opts {
+    /// Address to listen on (server.http_listen)
+    #[arg(long, value_name = "ADDR:PORT")]
+    listen: Option<String>,
+    /// Data directory (server.data_dir)
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// Database URL (database.url)
+    #[arg(long, value_name = "URL")]
+    database_url: Option<String>,
+    /// Redis URL for shared state (redis.url)
+    #[arg(long, value_name = "URL")]
+    redis_url: Option<String>,
+    /// Print the effective configuration with the source of each value (secrets masked) and exit
+    #[arg(long)]
+    print_config: bool,
+}
+
+impl Opts {
+    fn flags(&self) -> Vec<FlagValue> {
+        let mut f = Vec::new();
+        let mut add = |dotted, flag, v: Option<String>| {
+            if let Some(v) = v {
+                f.push(FlagValue {
+                    dotted,
+                    flag,
+                    value: Value::String(v),
+                });
+            }
+        };
+        add("server.http_listen", "--listen", self.listen.clone());
+        add(
+            "server.data_dir",
+            "--data-dir",
+            self.data_dir.as_ref().map(|p| p.display().to_string()),
+        );
+        add("database.url", "--database-url", self.database_url.clone());
+        add("redis.url", "--redis-url", self.redis_url.clone());
+        f
+    }
+}
+
+pub async fn run(cli: &Cli, opts: &Opts) -> CmdResult {
+    let loaded = cli.load_config(opts.flags())?;
+    if opts.print_config {
+        match &loaded.file {
+            Some(p) => println!("# config file: {}", p.display()),
+            None => println!("# config file: none (built-in defaults)"),
+        }
+        let mut section = "";
+        for (key, value) in loaded.config.render() {
+            if key.section != section {
+                section = key.section;
+                println!("\n[{section}]");
+            }
+            let source = loaded.layers.source_of(&key.dotted());
+            match value {
+                Some(v) => println!("{} = {v}  # {source}", key.key),
+                None => println!("# {} is unset  # {source}", key.key),
+            }
+        }
+        return Ok(());
+    }
+    if loaded.file.is_none() {
+        tracing::info!(
+            data_dir = %loaded.config.server.data_dir.display(),
+            "no config file: running on the embedded default (SQLite, in-process state)"
+        );
+    }
+    let server = crate::server::start(loaded.config).await?;
+    let stop = server.stop_token();
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        tracing::info!("shutting down: finishing requests in flight");
+        stop.cancel();
+    });
+    server
+        .wait(Duration::from_secs(10))
+        .await
+        .map_err(Failure::from)?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Ctrl-C or SIGTERM (systemd's stop).
+async fn wait_for_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}

@@ -1,0 +1,138 @@
+//! The registry of every configuration key: one table drives environment-variable parsing,
+//! `serve --print-config`, and the configuration reference in the README.
+
+/// How a key's value is written, so an environment variable can be turned into the right
+/// TOML type before validation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Str,
+    Int,
+    Bool,
+    /// A list of strings; in an environment variable, comma-separated.
+    List,
+}
+
+/// One configuration key.
+#[derive(Debug)]
+pub struct KeyDef {
+    pub section: &'static str,
+    pub key: &'static str,
+    pub kind: Kind,
+    /// The default, as shown in documentation.
+    pub default: &'static str,
+    /// Masked in `--print-config`, `Debug` and logs.
+    pub secret: bool,
+    /// Takes effect on `SIGHUP` without a restart.
+    pub reloadable: bool,
+    pub doc: &'static str,
+}
+
+impl KeyDef {
+    pub fn dotted(&self) -> String {
+        format!("{}.{}", self.section, self.key)
+    }
+
+    pub fn env_var(&self) -> String {
+        format!(
+            "FLOWSYNC_{}__{}",
+            self.section.to_ascii_uppercase(),
+            self.key.to_ascii_uppercase()
+        )
+    }
+}
+
+macro_rules! key {
+    ($section:literal, $key:literal, $kind:ident, $default:literal, secret: $secret:literal, reload: $reload:literal, $doc:literal) => {
+        KeyDef {
+            section: $section,
+            key: $key,
+            kind: Kind::$kind,
+            default: $default,
+            secret: $secret,
+            reloadable: $reload,
+            doc: $doc,
+        }
+    };
+}
+
+/// Every key FlowSync understands. Anything else in a file or a `FLOWSYNC_*` variable is an error.
+pub const KEYS: &[KeyDef] = &[
+    key!("server", "public_url", Str, "derived from http_listen", secret: false, reload: false,
+        "URL people open; used in invite links"),
+    key!("server", "http_listen", Str, "127.0.0.1:8080", secret: false, reload: false,
+        "address:port of the HTTP listener (port 0 picks a free port)"),
+    key!("server", "data_dir", Str, "./flowsync-data", secret: false, reload: false,
+        "directory for the SQLite database and other state; created on first run"),
+    key!("server", "trusted_proxies", List, "[]", secret: false, reload: false,
+        "CIDRs of reverse proxies whose X-Forwarded-For is believed"),
+    key!("server", "admin_token", Str, "unset", secret: true, reload: false,
+        "token for /metrics and /api/admin from non-loopback addresses; store it as \"sha256:<hex>\""),
+    key!("server", "max_connections", Int, "20000", secret: false, reload: false,
+        "capacity the host is sized for (doctor checks limits against it)"),
+    key!("database", "url", Str, "sqlite://<data_dir>/flowsync.db", secret: true, reload: false,
+        "sqlite://PATH or postgres://USER:PASS@HOST/DB"),
+    key!("database", "max_connections", Int, "8", secret: false, reload: false,
+        "connection pool size"),
+    key!("database", "auto_migrate", Bool, "true", secret: false, reload: false,
+        "apply pending migrations when serve starts; when false serve refuses to start with pending migrations"),
+    key!("redis", "url", Str, "unset (in-process state)", secret: true, reload: false,
+        "redis://HOST:PORT/?protocol=resp3; shared state for several instances"),
+    key!("redis", "key_prefix", Str, "flowsync:", secret: false, reload: false,
+        "prefix of every Redis key FlowSync writes"),
+    key!("turn", "mode", Str, "off", secret: false, reload: false,
+        "off, or external (a coturn with use-auth-secret sharing turn.shared_secret)"),
+    key!("turn", "urls", List, "[]", secret: false, reload: false,
+        "turn:/turns:/stun: URLs handed to browsers in external mode"),
+    key!("turn", "shared_secret", Str, "unset", secret: true, reload: false,
+        "the TURN REST shared secret (coturn static-auth-secret)"),
+    key!("turn", "credential_ttl", Str, "6h", secret: false, reload: true,
+        "lifetime of the TURN credentials handed out"),
+    key!("rooms", "max_participants", Int, "10", secret: false, reload: true,
+        "default and upper bound of a room's capacity (hard cap 10)"),
+    key!("rooms", "idle_expiry", Str, "24h", secret: false, reload: true,
+        "a room without joins, messages or live connections for this long expires"),
+    key!("rooms", "reconnect_grace", Str, "60s", secret: false, reload: true,
+        "a disconnected participant keeps its seat this long"),
+    key!("rooms", "tombstone_ttl", Str, "30d", secret: false, reload: true,
+        "how long an ended or expired room's code answers 410 and is not reused (at least 30d)"),
+    key!("rooms", "create_rate_per_ip", Str, "10/hour", secret: false, reload: true,
+        "rooms one address may create, as COUNT/second|minute|hour|day"),
+    key!("rooms", "join_rate_per_ip", Str, "30/minute", secret: false, reload: true,
+        "join attempts (and so password guesses) one address may make"),
+    key!("rooms", "message_max_chars", Int, "2000", secret: false, reload: true,
+        "longest chat message, in characters"),
+    key!("rooms", "timer_work_seconds", Int, "1500", secret: false, reload: true,
+        "default work phase"),
+    key!("rooms", "timer_short_break_seconds", Int, "300", secret: false, reload: true,
+        "default short break"),
+    key!("rooms", "timer_long_break_seconds", Int, "900", secret: false, reload: true,
+        "default long break"),
+    key!("rooms", "timer_long_break_every", Int, "4", secret: false, reload: true,
+        "a long break follows every Nth completed work phase"),
+    key!("rooms", "timer_auto_start", Bool, "true", secret: false, reload: true,
+        "start the next phase automatically when one ends"),
+    key!("log", "level", Str, "info", secret: false, reload: true,
+        "error, warn, info, debug, trace, or a tracing filter such as flowsync=debug"),
+    key!("log", "format", Str, "text", secret: false, reload: false, "text or json"),
+];
+
+pub fn find(section: &str, key: &str) -> Option<&'static KeyDef> {
+    KEYS.iter().find(|k| k.section == section && k.key == key)
+}
+
+/// The configuration reference as a Markdown table (README, `--help` text).
+pub fn markdown_reference() -> String {
+    let mut out =
+        String::from("| key | env | default | reload | meaning |\n|---|---|---|---|---|\n");
+    for k in KEYS {
+        out.push_str(&format!(
+            "| `{}` | `{}` | `{}` | {} | {} |\n",
+            k.dotted(),
+            k.env_var(),
+            k.default,
+            if k.reloadable { "SIGHUP" } else { "restart" },
+            k.doc
+        ));
+    }
+    out
+}

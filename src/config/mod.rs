@@ -1,0 +1,676 @@
+//! FlowSync's configuration: one typed, validated value built from defaults → TOML file →
+//! `FLOWSYNC_<SECTION>__<KEY>` environment → command-line flags, and passed down explicitly.
+
+pub mod keys;
+pub mod raw;
+mod secret;
+pub mod sources;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use ipnet::IpNet;
+
+pub use secret::Secret;
+pub use sources::{FlagValue, Layers, Source};
+
+use crate::rooms::TimerSettings;
+
+/// Where the config file is looked for when `--config` is not given.
+pub const DEFAULT_CONFIG_PATH: &str = "/etc/flowsync/flowsync.toml";
+
+/// Why a configuration could not be used. Each message names the key, file or variable to fix.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {reason}")]
+    Unreadable { path: PathBuf, reason: String },
+    #[error("{path}:{line}:{col}: {message}")]
+    Syntax {
+        path: PathBuf,
+        line: usize,
+        col: usize,
+        message: String,
+    },
+    #[error(
+        "unknown environment variable {name}: FlowSync variables are FLOWSYNC_<SECTION>__<KEY> for a key listed in the README"
+    )]
+    UnknownEnv { name: String },
+    #[error("{key} (from {origin}): {reason}")]
+    Invalid {
+        key: String,
+        origin: Source,
+        reason: String,
+    },
+}
+
+/// The effective configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub database: DatabaseConfig,
+    pub redis: RedisConfig,
+    pub turn: TurnConfig,
+    pub rooms: RoomsConfig,
+    pub log: LogConfig,
+}
+
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Explicit public URL, if configured; see [`Config::public_url`].
+    pub public_url: Option<String>,
+    pub http_listen: SocketAddr,
+    pub data_dir: PathBuf,
+    pub trusted_proxies: Vec<IpNet>,
+    /// SHA-256 of the admin token; the token itself is never kept.
+    pub admin_token_sha256: Option<Secret<[u8; 32]>>,
+    pub max_connections: u32,
+}
+
+#[derive(Debug, Clone)]
+pub struct DatabaseConfig {
+    /// May carry a password, hence secret.
+    pub url: Secret<String>,
+    pub max_connections: u32,
+    pub auto_migrate: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct RedisConfig {
+    pub url: Option<Secret<String>>,
+    pub key_prefix: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TurnMode {
+    Off,
+    External,
+}
+
+#[derive(Debug, Clone)]
+pub struct TurnConfig {
+    pub mode: TurnMode,
+    pub urls: Vec<String>,
+    pub shared_secret: Option<Secret<String>>,
+    pub credential_ttl: Duration,
+}
+
+/// A rate limit such as `10/hour`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rate {
+    pub count: u32,
+    pub per: Duration,
+}
+
+impl std::str::FromStr for Rate {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let (n, unit) = s
+            .split_once('/')
+            .ok_or_else(|| "expected COUNT/UNIT, e.g. 10/hour".to_owned())?;
+        let count: u32 = n
+            .trim()
+            .parse()
+            .map_err(|_| format!("{n:?} is not a whole number"))?;
+        let per = match unit.trim() {
+            "s" | "sec" | "second" => Duration::from_secs(1),
+            "m" | "min" | "minute" => Duration::from_secs(60),
+            "h" | "hour" => Duration::from_secs(3600),
+            "d" | "day" => Duration::from_secs(86400),
+            other => {
+                return Err(format!(
+                    "unknown unit {other:?}: use second, minute, hour or day"
+                ));
+            }
+        };
+        if count == 0 {
+            return Err("count must be at least 1".into());
+        }
+        Ok(Rate { count, per })
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct RoomsConfig {
+    pub max_participants: u8,
+    pub idle_expiry: Duration,
+    pub reconnect_grace: Duration,
+    pub tombstone_ttl: Duration,
+    pub create_rate_per_ip: Rate,
+    pub join_rate_per_ip: Rate,
+    pub message_max_chars: usize,
+    pub timer: TimerSettings,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone)]
+pub struct LogConfig {
+    pub level: String,
+    pub format: LogFormat,
+}
+
+/// Where to look for the config file, and the values set on the command line.
+#[derive(Debug, Default, Clone)]
+pub struct LoadOptions {
+    /// `--config PATH`; a missing explicit file is an error.
+    pub path: Option<PathBuf>,
+    pub flags: Vec<FlagValue>,
+}
+
+/// A loaded configuration together with the layers it came from.
+#[derive(Debug)]
+pub struct Loaded {
+    pub config: Config,
+    pub layers: Layers,
+    pub file: Option<PathBuf>,
+}
+
+impl Config {
+    /// Loads from the real process environment.
+    pub fn load(opts: &LoadOptions) -> Result<Loaded, ConfigError> {
+        Self::load_with_env(opts, std::env::vars())
+    }
+
+    /// Loads with an explicit environment (tests pass their own).
+    pub fn load_with_env(
+        opts: &LoadOptions,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Loaded, ConfigError> {
+        let env: Vec<(String, String)> = env.into_iter().collect();
+        let explicit = opts.path.clone().or_else(|| {
+            env.iter()
+                .find(|(k, _)| k == "FLOWSYNC_CONFIG")
+                .map(|(_, v)| PathBuf::from(v))
+        });
+        let path = match explicit {
+            Some(p) => Some(p),
+            None => {
+                let p = PathBuf::from(DEFAULT_CONFIG_PATH);
+                p.exists().then_some(p)
+            }
+        };
+        let file = match &path {
+            Some(p) => Some((p.clone(), sources::read_file(p)?)),
+            None => None,
+        };
+        let env_layers = sources::read_env(env)?;
+        let layers = sources::layer(file, env_layers, &opts.flags);
+        let raw: raw::RawConfig =
+            layers
+                .table
+                .clone()
+                .try_into()
+                .map_err(|e: toml::de::Error| ConfigError::Invalid {
+                    key: "configuration".into(),
+                    origin: Source::Default,
+                    reason: e.message().trim().to_owned(),
+                })?;
+        let config = Self::from_raw(raw, &layers, path.is_some())?;
+        Ok(Loaded {
+            config,
+            layers,
+            file: path,
+        })
+    }
+
+    /// The URL people open, for invite links: explicit, or derived from the listener.
+    pub fn public_url(&self) -> String {
+        if let Some(url) = &self.server.public_url {
+            return url.trim_end_matches('/').to_owned();
+        }
+        let addr = self.server.http_listen;
+        if addr.ip().is_unspecified() {
+            format!("http://localhost:{}", addr.port())
+        } else {
+            format!("http://{addr}")
+        }
+    }
+
+    fn from_raw(
+        raw: raw::RawConfig,
+        layers: &Layers,
+        has_file: bool,
+    ) -> Result<Config, ConfigError> {
+        let v = Validator { layers };
+        let s = raw.server;
+        let data_dir = PathBuf::from(s.data_dir.unwrap_or_else(|| {
+            if has_file {
+                "/var/lib/flowsync"
+            } else {
+                "./flowsync-data"
+            }
+            .to_owned()
+        }));
+        let http_listen = v.parse(
+            "server.http_listen",
+            s.http_listen.unwrap_or_else(|| "127.0.0.1:8080".into()),
+            |t| {
+                t.parse::<SocketAddr>()
+                    .map_err(|_| "expected ADDRESS:PORT, e.g. 127.0.0.1:8080 or [::]:80".into())
+            },
+        )?;
+        let trusted_proxies = s
+            .trusted_proxies
+            .unwrap_or_default()
+            .into_iter()
+            .map(|p| {
+                v.parse("server.trusted_proxies", p, |t| {
+                    t.parse::<IpNet>()
+                        .or_else(|_| t.parse::<std::net::IpAddr>().map(IpNet::from))
+                        .map_err(|_| format!("{t:?} is not an IP address or CIDR"))
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let admin_token_sha256 = s
+            .admin_token
+            .map(|t| v.parse("server.admin_token", t, |t| admin_token_hash(&t)))
+            .transpose()?
+            .flatten()
+            .map(Secret::new);
+        if let Some(url) = &s.public_url {
+            v.check(
+                "server.public_url",
+                url.starts_with("http://") || url.starts_with("https://"),
+                "must start with http:// or https://",
+            )?;
+        }
+        let server = ServerConfig {
+            public_url: s.public_url,
+            http_listen,
+            max_connections: v.int_range(
+                "server.max_connections",
+                s.max_connections,
+                20_000,
+                1,
+                10_000_000,
+            )? as u32,
+            data_dir: data_dir.clone(),
+            trusted_proxies,
+            admin_token_sha256,
+        };
+
+        let d = raw.database;
+        let url = d
+            .url
+            .unwrap_or_else(|| format!("sqlite://{}", data_dir.join("flowsync.db").display()));
+        v.check(
+            "database.url",
+            url.starts_with("sqlite:")
+                || url.starts_with("postgres://")
+                || url.starts_with("postgresql://"),
+            "must start with sqlite:// or postgres://",
+        )?;
+        let database = DatabaseConfig {
+            url: Secret::new(url),
+            max_connections: v.int_range(
+                "database.max_connections",
+                d.max_connections,
+                8,
+                1,
+                1000,
+            )? as u32,
+            auto_migrate: d.auto_migrate.unwrap_or(true),
+        };
+
+        let r = raw.redis;
+        if let Some(url) = &r.url {
+            v.check(
+                "redis.url",
+                url.starts_with("redis://") || url.starts_with("rediss://"),
+                "must start with redis:// or rediss://",
+            )?;
+        }
+        let redis = RedisConfig {
+            url: r.url.map(Secret::new),
+            key_prefix: r.key_prefix.unwrap_or_else(|| "flowsync:".into()),
+        };
+
+        let t = raw.turn;
+        let mode = match t.mode.as_deref().unwrap_or("off") {
+            "off" => TurnMode::Off,
+            "external" => TurnMode::External,
+            "embedded" => {
+                return Err(v.invalid(
+                    "turn.mode",
+                    "the embedded TURN server is not part of this build yet; use \"external\" with a coturn, or \"off\"",
+                ));
+            }
+            other => {
+                return Err(v.invalid(
+                    "turn.mode",
+                    &format!("{other:?} is not one of off, external"),
+                ));
+            }
+        };
+        let turn = TurnConfig {
+            mode,
+            urls: t.urls.unwrap_or_default(),
+            shared_secret: t.shared_secret.map(Secret::new),
+            credential_ttl: v.duration("turn.credential_ttl", t.credential_ttl, "6h")?,
+        };
+        if turn.mode == TurnMode::External {
+            v.check(
+                "turn.urls",
+                !turn.urls.is_empty(),
+                "external mode needs at least one turn: URL",
+            )?;
+            v.check(
+                "turn.shared_secret",
+                turn.shared_secret.is_some(),
+                "external mode needs the coturn shared secret",
+            )?;
+        }
+        for u in &turn.urls {
+            v.check(
+                "turn.urls",
+                u.starts_with("turn:") || u.starts_with("turns:") || u.starts_with("stun:"),
+                "each URL must start with turn:, turns: or stun:",
+            )?;
+        }
+
+        let ro = raw.rooms;
+        let tombstone_ttl = v.duration("rooms.tombstone_ttl", ro.tombstone_ttl, "30d")?;
+        v.check(
+            "rooms.tombstone_ttl",
+            tombstone_ttl >= Duration::from_secs(30 * 86400),
+            "must be at least 30d so old invite links never open a stranger's room",
+        )?;
+        let timer = TimerSettings {
+            work_seconds: v.int_range(
+                "rooms.timer_work_seconds",
+                ro.timer_work_seconds,
+                1500,
+                1,
+                14_400,
+            )? as u32,
+            short_break_seconds: v.int_range(
+                "rooms.timer_short_break_seconds",
+                ro.timer_short_break_seconds,
+                300,
+                1,
+                14_400,
+            )? as u32,
+            long_break_seconds: v.int_range(
+                "rooms.timer_long_break_seconds",
+                ro.timer_long_break_seconds,
+                900,
+                1,
+                14_400,
+            )? as u32,
+            long_break_every: v.int_range(
+                "rooms.timer_long_break_every",
+                ro.timer_long_break_every,
+                4,
+                1,
+                100,
+            )? as u32,
+            auto_start: ro.timer_auto_start.unwrap_or(true),
+        };
+        let rooms = RoomsConfig {
+            max_participants: v.int_range(
+                "rooms.max_participants",
+                ro.max_participants,
+                10,
+                2,
+                10,
+            )? as u8,
+            idle_expiry: v.duration("rooms.idle_expiry", ro.idle_expiry, "24h")?,
+            reconnect_grace: v.duration("rooms.reconnect_grace", ro.reconnect_grace, "60s")?,
+            tombstone_ttl,
+            create_rate_per_ip: v.rate(
+                "rooms.create_rate_per_ip",
+                ro.create_rate_per_ip,
+                "10/hour",
+            )?,
+            join_rate_per_ip: v.rate("rooms.join_rate_per_ip", ro.join_rate_per_ip, "30/minute")?,
+            message_max_chars: v.int_range(
+                "rooms.message_max_chars",
+                ro.message_max_chars,
+                2000,
+                1,
+                100_000,
+            )? as usize,
+            timer,
+        };
+
+        let l = raw.log;
+        let level = l.level.unwrap_or_else(|| "info".into());
+        v.check(
+            "log.level",
+            tracing_subscriber::EnvFilter::try_new(&level).is_ok(),
+            "expected error, warn, info, debug, trace or a tracing filter",
+        )?;
+        let format = match l.format.as_deref().unwrap_or("text") {
+            "text" => LogFormat::Text,
+            "json" => LogFormat::Json,
+            other => {
+                return Err(v.invalid("log.format", &format!("{other:?} is not one of text, json")));
+            }
+        };
+        Ok(Config {
+            server,
+            database,
+            redis,
+            turn,
+            rooms,
+            log: LogConfig { level, format },
+        })
+    }
+
+    /// The effective value of every key, rendered as TOML, secrets masked.
+    pub fn render(&self) -> Vec<(&'static keys::KeyDef, Option<String>)> {
+        use toml::Value as V;
+        let s = |x: &str| Some(V::String(x.to_owned()).to_string());
+        let d = |x: Duration| s(&humantime::format_duration(x).to_string());
+        let list =
+            |xs: Vec<String>| Some(V::Array(xs.into_iter().map(V::String).collect()).to_string());
+        let masked = || s("********");
+        keys::KEYS
+            .iter()
+            .map(|k| {
+                let value = match (k.section, k.key) {
+                    ("server", "public_url") => s(&self.public_url()),
+                    ("server", "http_listen") => s(&self.server.http_listen.to_string()),
+                    ("server", "data_dir") => s(&self.server.data_dir.display().to_string()),
+                    ("server", "trusted_proxies") => list(
+                        self.server
+                            .trusted_proxies
+                            .iter()
+                            .map(|p| p.to_string())
+                            .collect(),
+                    ),
+                    ("server", "admin_token") => self
+                        .server
+                        .admin_token_sha256
+                        .as_ref()
+                        .and_then(|_| masked()),
+                    ("server", "max_connections") => Some(self.server.max_connections.to_string()),
+                    ("database", "url") => s(&redact_url(self.database.url.expose())),
+                    ("database", "max_connections") => {
+                        Some(self.database.max_connections.to_string())
+                    }
+                    ("database", "auto_migrate") => Some(self.database.auto_migrate.to_string()),
+                    ("redis", "url") => self
+                        .redis
+                        .url
+                        .as_ref()
+                        .and_then(|u| s(&redact_url(u.expose()))),
+                    ("redis", "key_prefix") => s(&self.redis.key_prefix),
+                    ("turn", "mode") => s(match self.turn.mode {
+                        TurnMode::Off => "off",
+                        TurnMode::External => "external",
+                    }),
+                    ("turn", "urls") => list(self.turn.urls.clone()),
+                    ("turn", "shared_secret") => {
+                        self.turn.shared_secret.as_ref().and_then(|_| masked())
+                    }
+                    ("turn", "credential_ttl") => d(self.turn.credential_ttl),
+                    ("rooms", "max_participants") => Some(self.rooms.max_participants.to_string()),
+                    ("rooms", "idle_expiry") => d(self.rooms.idle_expiry),
+                    ("rooms", "reconnect_grace") => d(self.rooms.reconnect_grace),
+                    ("rooms", "tombstone_ttl") => d(self.rooms.tombstone_ttl),
+                    ("rooms", "create_rate_per_ip") => {
+                        s(&rate_string(self.rooms.create_rate_per_ip))
+                    }
+                    ("rooms", "join_rate_per_ip") => s(&rate_string(self.rooms.join_rate_per_ip)),
+                    ("rooms", "message_max_chars") => {
+                        Some(self.rooms.message_max_chars.to_string())
+                    }
+                    ("rooms", "timer_work_seconds") => {
+                        Some(self.rooms.timer.work_seconds.to_string())
+                    }
+                    ("rooms", "timer_short_break_seconds") => {
+                        Some(self.rooms.timer.short_break_seconds.to_string())
+                    }
+                    ("rooms", "timer_long_break_seconds") => {
+                        Some(self.rooms.timer.long_break_seconds.to_string())
+                    }
+                    ("rooms", "timer_long_break_every") => {
+                        Some(self.rooms.timer.long_break_every.to_string())
+                    }
+                    ("rooms", "timer_auto_start") => Some(self.rooms.timer.auto_start.to_string()),
+                    ("log", "level") => s(&self.log.level),
+                    ("log", "format") => s(match self.log.format {
+                        LogFormat::Text => "text",
+                        LogFormat::Json => "json",
+                    }),
+                    _ => None,
+                };
+                (k, value)
+            })
+            .collect()
+    }
+
+    /// The SQLite database file, when the backend is SQLite.
+    pub fn sqlite_path(&self) -> Option<PathBuf> {
+        let url = self.database.url.expose();
+        let rest = url
+            .strip_prefix("sqlite://")
+            .or_else(|| url.strip_prefix("sqlite:"))?;
+        let path = rest.split('?').next().unwrap_or(rest);
+        (!path.is_empty() && path != ":memory:").then(|| PathBuf::from(path))
+    }
+}
+
+fn rate_string(r: Rate) -> String {
+    let unit = match r.per.as_secs() {
+        1 => "second",
+        60 => "minute",
+        3600 => "hour",
+        _ => "day",
+    };
+    format!("{}/{unit}", r.count)
+}
+
+/// Hides the password of a `scheme://user:pass@host` URL.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    match rest.split_once('@') {
+        Some((userinfo, host)) => match userinfo.split_once(':') {
+            Some((user, _)) => format!("{scheme}://{user}:********@{host}"),
+            None => url.to_owned(),
+        },
+        None => url.to_owned(),
+    }
+}
+
+/// `sha256:<hex>` is taken as the hash; any other value is a plain token, hashed here.
+fn admin_token_hash(value: &str) -> Result<Option<[u8; 32]>, String> {
+    use sha2::Digest;
+    if value.is_empty() {
+        return Ok(None);
+    }
+    if let Some(hex_hash) = value.strip_prefix("sha256:") {
+        let bytes = hex::decode(hex_hash)
+            .map_err(|_| "sha256: must be followed by 64 hex digits".to_owned())?;
+        return bytes
+            .try_into()
+            .map(Some)
+            .map_err(|_| "sha256: must be followed by 64 hex digits".to_owned());
+    }
+    if value.len() < 16 {
+        return Err("too short: use at least 16 random characters".into());
+    }
+    Ok(Some(sha2::Sha256::digest(value.as_bytes()).into()))
+}
+
+/// Validation helpers that name the key and the source of a bad value.
+struct Validator<'a> {
+    layers: &'a Layers,
+}
+
+impl Validator<'_> {
+    fn invalid(&self, key: &str, reason: &str) -> ConfigError {
+        ConfigError::Invalid {
+            key: key.to_owned(),
+            origin: self.layers.source_of(key),
+            reason: reason.to_owned(),
+        }
+    }
+
+    fn check(&self, key: &str, ok: bool, reason: &str) -> Result<(), ConfigError> {
+        if ok {
+            Ok(())
+        } else {
+            Err(self.invalid(key, reason))
+        }
+    }
+
+    fn parse<T>(
+        &self,
+        key: &str,
+        raw: String,
+        f: impl FnOnce(String) -> Result<T, String>,
+    ) -> Result<T, ConfigError> {
+        f(raw).map_err(|reason| self.invalid(key, &reason))
+    }
+
+    fn int_range(
+        &self,
+        key: &str,
+        value: Option<i64>,
+        default: i64,
+        min: i64,
+        max: i64,
+    ) -> Result<i64, ConfigError> {
+        let v = value.unwrap_or(default);
+        if (min..=max).contains(&v) {
+            Ok(v)
+        } else {
+            Err(self.invalid(key, &format!("{v} is out of range {min}..={max}")))
+        }
+    }
+
+    fn duration(
+        &self,
+        key: &str,
+        value: Option<String>,
+        default: &str,
+    ) -> Result<Duration, ConfigError> {
+        let raw = value.unwrap_or_else(|| default.to_owned());
+        humantime::parse_duration(&raw).map_err(|e| {
+            self.invalid(
+                key,
+                &format!("{raw:?} is not a duration ({e}); write e.g. 90s, 10m, 24h, 30d"),
+            )
+        })
+    }
+
+    fn rate(&self, key: &str, value: Option<String>, default: &str) -> Result<Rate, ConfigError> {
+        let raw = value.unwrap_or_else(|| default.to_owned());
+        raw.parse::<Rate>()
+            .map_err(|e| self.invalid(key, &format!("{raw:?}: {e}")))
+    }
+}
+
+/// True when `path` is the default config location (used in messages).
+pub fn is_default_path(path: &Path) -> bool {
+    path == Path::new(DEFAULT_CONFIG_PATH)
+}

@@ -1,0 +1,79 @@
+//! The configuration exactly as written (serde shape, unknown keys rejected), before validation.
+
+use serde::Deserialize;
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    #[serde(default)]
+    pub server: RawServer,
+    #[serde(default)]
+    pub database: RawDatabase,
+    #[serde(default)]
+    pub redis: RawRedis,
+    #[serde(default)]
+    pub turn: RawTurn,
+    #[serde(default)]
+    pub rooms: RawRooms,
+    #[serde(default)]
+    pub log: RawLog,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawServer {
+    pub public_url: Option<String>,
+    pub http_listen: Option<String>,
+    pub data_dir: Option<String>,
+    pub trusted_proxies: Option<Vec<String>>,
+    pub admin_token: Option<String>,
+    pub max_connections: Option<i64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDatabase {
+    pub url: Option<String>,
+    pub max_connections: Option<i64>,
+    pub auto_migrate: Option<bool>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRedis {
+    pub url: Option<String>,
+    pub key_prefix: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTurn {
+    pub mode: Option<String>,
+    pub urls: Option<Vec<String>>,
+    pub shared_secret: Option<String>,
+    pub credential_ttl: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRooms {
+    pub max_participants: Option<i64>,
+    pub idle_expiry: Option<String>,
+    pub reconnect_grace: Option<String>,
+    pub tombstone_ttl: Option<String>,
+    pub create_rate_per_ip: Option<String>,
+    pub join_rate_per_ip: Option<String>,
+    pub message_max_chars: Option<i64>,
+    pub timer_work_seconds: Option<i64>,
+    pub timer_short_break_seconds: Option<i64>,
+    pub timer_long_break_seconds: Option<i64>,
+    pub timer_long_break_every: Option<i64>,
+    pub timer_auto_start: Option<bool>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawLog {
+    pub level: Option<String>,
+    pub format: Option<String>,
+}

@@ -1,0 +1,190 @@
+//! Reading the configuration layers — file, `FLOWSYNC_*` environment, command-line flags — into
+//! TOML tables, remembering where every value came from.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use toml::{Table, Value};
+
+use super::ConfigError;
+use super::keys::{self, Kind};
+
+/// Where an effective value came from, shown by `serve --print-config`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    Default,
+    File(PathBuf),
+    Env(String),
+    Flag(String),
+}
+
+impl fmt::Display for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Source::Default => f.write_str("default"),
+            Source::File(p) => write!(f, "file {}", p.display()),
+            Source::Env(v) => write!(f, "env {v}"),
+            Source::Flag(v) => write!(f, "flag {v}"),
+        }
+    }
+}
+
+/// The merged layers: one table in the shape of the config file, plus the source of each
+/// dotted key that was set.
+#[derive(Debug, Default)]
+pub struct Layers {
+    pub table: Table,
+    pub sources: BTreeMap<String, Source>,
+}
+
+impl Layers {
+    pub fn source_of(&self, dotted: &str) -> Source {
+        self.sources.get(dotted).cloned().unwrap_or(Source::Default)
+    }
+
+    /// Merges `layer` over what is there; every key it sets is attributed to `source(key)`.
+    fn merge(&mut self, layer: Table, source: impl Fn(&str) -> Source) {
+        for (section, value) in layer {
+            let Value::Table(keys) = value else { continue };
+            let entry = self
+                .table
+                .entry(section.clone())
+                .or_insert_with(|| Value::Table(Table::new()));
+            if let Value::Table(existing) = entry {
+                for (key, v) in keys {
+                    let dotted = format!("{section}.{key}");
+                    self.sources.insert(dotted.clone(), source(&dotted));
+                    existing.insert(key, v);
+                }
+            }
+        }
+    }
+}
+
+/// A value given on the command line, already named by its dotted key.
+#[derive(Debug, Clone)]
+pub struct FlagValue {
+    pub dotted: &'static str,
+    pub flag: &'static str,
+    pub value: Value,
+}
+
+/// Reads a config file. Errors carry the file, line and column.
+pub fn read_file(path: &Path) -> Result<Table, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Unreadable {
+        path: path.to_owned(),
+        reason: e.to_string(),
+    })?;
+    let table: Table = toml::from_str(&text).map_err(|e| file_error(path, &text, &e))?;
+    // Shape check here, so an unknown key is reported with its line in the file.
+    let _: super::raw::RawConfig =
+        toml::from_str(&text).map_err(|e| file_error(path, &text, &e))?;
+    Ok(table)
+}
+
+fn file_error(path: &Path, text: &str, e: &toml::de::Error) -> ConfigError {
+    let (line, col) = match e.span() {
+        Some(span) => {
+            let before = &text[..span.start.min(text.len())];
+            let line = before.matches('\n').count() + 1;
+            let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+            (line, col)
+        }
+        None => (0, 0),
+    };
+    ConfigError::Syntax {
+        path: path.to_owned(),
+        line,
+        col,
+        message: e.message().trim().replace('\n', " "),
+    }
+}
+
+/// Collects `FLOWSYNC_<SECTION>__<KEY>` variables from `vars`. Unknown names are an error, so a
+/// typo is not silently ignored. `FLOWSYNC_CONFIG` (the config path) is not a key.
+pub fn read_env(vars: impl IntoIterator<Item = (String, String)>) -> Result<Layers, ConfigError> {
+    let mut layers = Layers::default();
+    let mut table = Table::new();
+    let mut names = BTreeMap::new();
+    for (name, raw) in vars {
+        let Some(rest) = name.strip_prefix("FLOWSYNC_") else {
+            continue;
+        };
+        if rest == "CONFIG" || rest.starts_with("TEST_") {
+            continue;
+        }
+        let Some((section, key)) = rest.split_once("__") else {
+            return Err(ConfigError::UnknownEnv { name });
+        };
+        let (section, key) = (section.to_ascii_lowercase(), key.to_ascii_lowercase());
+        let Some(def) = keys::find(&section, &key) else {
+            return Err(ConfigError::UnknownEnv { name });
+        };
+        let value = env_value(def.kind, &raw).ok_or_else(|| ConfigError::Invalid {
+            key: def.dotted(),
+            origin: Source::Env(name.clone()),
+            reason: format!("expected {}", kind_name(def.kind)),
+        })?;
+        let section_table = table
+            .entry(section)
+            .or_insert_with(|| Value::Table(Table::new()));
+        if let Value::Table(t) = section_table {
+            t.insert(key, value);
+        }
+        names.insert(def.dotted(), name);
+    }
+    layers.merge(table, |dotted| {
+        Source::Env(names.get(dotted).cloned().unwrap_or_default())
+    });
+    Ok(layers)
+}
+
+fn kind_name(kind: Kind) -> &'static str {
+    match kind {
+        Kind::Str => "a string",
+        Kind::Int => "an integer",
+        Kind::Bool => "true or false",
+        Kind::List => "a comma-separated list",
+    }
+}
+
+fn env_value(kind: Kind, raw: &str) -> Option<Value> {
+    match kind {
+        Kind::Str => Some(Value::String(raw.to_owned())),
+        Kind::Int => raw.trim().parse::<i64>().ok().map(Value::Integer),
+        Kind::Bool => match raw.trim().to_ascii_lowercase().as_str() {
+            "true" | "1" | "yes" | "on" => Some(Value::Boolean(true)),
+            "false" | "0" | "no" | "off" => Some(Value::Boolean(false)),
+            _ => None,
+        },
+        Kind::List => Some(Value::Array(
+            raw.split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(|s| Value::String(s.to_owned()))
+                .collect(),
+        )),
+    }
+}
+
+/// Builds the merged layers: file (if any) → env → flags.
+pub fn layer(file: Option<(PathBuf, Table)>, env: Layers, flags: &[FlagValue]) -> Layers {
+    let mut layers = Layers::default();
+    if let Some((path, table)) = file {
+        layers.merge(table, |_| Source::File(path.clone()));
+    }
+    let env_sources = env.sources;
+    layers.merge(env.table, |dotted| {
+        env_sources.get(dotted).cloned().unwrap_or(Source::Default)
+    });
+    for flag in flags {
+        let (section, key) = flag.dotted.split_once('.').unwrap_or((flag.dotted, ""));
+        let mut inner = Table::new();
+        inner.insert(key.to_owned(), flag.value.clone());
+        let mut t = Table::new();
+        t.insert(section.to_owned(), Value::Table(inner));
+        layers.merge(t, |_| Source::Flag(flag.flag.to_owned()));
+    }
+    layers
+}

@@ -1,0 +1,111 @@
+//! Chat history: append (with room activity), newest-first pages by cursor, full export.
+
+use anyhow::Context;
+
+use super::models::MessageRow;
+use super::{Db, now_ms, with_pool};
+
+/// A message about to be stored.
+#[derive(Debug, Clone)]
+pub struct NewMessage<'a> {
+    pub room_id: &'a str,
+    pub participant_id: Option<&'a str>,
+    pub sender_name: &'a str,
+    pub kind: &'static str,
+    pub body: &'a str,
+}
+
+/// Stores a message and records room activity in one transaction; returns the stored row.
+pub async fn insert(
+    db: &Db,
+    m: &NewMessage<'_>,
+    new_expires_at: i64,
+) -> anyhow::Result<MessageRow> {
+    let now = now_ms();
+    with_pool!(db, |pool| {
+        let mut tx = pool.begin().await?;
+        sqlx::query(
+            "UPDATE rooms SET last_activity_at = $2, expires_at = $3 WHERE id = $1 AND status = 'active'",
+        )
+        .bind(m.room_id)
+        .bind(now)
+        .bind(new_expires_at)
+        .execute(&mut *tx)
+        .await?;
+        let row = sqlx::query_as::<_, MessageRow>(
+            "INSERT INTO room_messages (room_id, participant_id, sender_name, type, body, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6) \
+             RETURNING id, room_id, participant_id, sender_name, type, body, created_at",
+        )
+        .bind(m.room_id)
+        .bind(m.participant_id)
+        .bind(m.sender_name)
+        .bind(m.kind)
+        .bind(m.body)
+        .bind(now)
+        .fetch_one(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok::<_, sqlx::Error>(row)
+    })
+    .context("storing message")
+}
+
+/// One page of history: the newest `limit` messages with `id < before` (or the newest overall),
+/// returned oldest → newest, plus the cursor for the next older page when there is one.
+pub async fn page(
+    db: &Db,
+    room_id: &str,
+    before: Option<i64>,
+    limit: i64,
+) -> anyhow::Result<(Vec<MessageRow>, Option<i64>)> {
+    let before = before.unwrap_or(i64::MAX);
+    let mut rows: Vec<MessageRow> = with_pool!(db, |pool| {
+        sqlx::query_as::<_, MessageRow>(
+            "SELECT id, room_id, participant_id, sender_name, type, body, created_at FROM room_messages \
+             WHERE room_id = $1 AND id < $2 ORDER BY id DESC LIMIT $3",
+        )
+        .bind(room_id)
+        .bind(before)
+        .bind(limit + 1)
+        .fetch_all(pool)
+        .await
+    })
+    .context("reading messages")?;
+    let more = rows.len() as i64 > limit;
+    rows.truncate(limit as usize);
+    rows.reverse();
+    let next = if more {
+        rows.first().map(|m| m.id)
+    } else {
+        None
+    };
+    Ok((rows, next))
+}
+
+/// Every message of a room, oldest first, read in pages so a long history is not one query.
+pub async fn all(db: &Db, room_id: &str) -> anyhow::Result<Vec<MessageRow>> {
+    let mut out = Vec::new();
+    let mut after = 0i64;
+    loop {
+        let rows: Vec<MessageRow> = with_pool!(db, |pool| {
+            sqlx::query_as::<_, MessageRow>(
+                "SELECT id, room_id, participant_id, sender_name, type, body, created_at FROM room_messages \
+                 WHERE room_id = $1 AND id > $2 ORDER BY id LIMIT 1000",
+            )
+            .bind(room_id)
+            .bind(after)
+            .fetch_all(pool)
+            .await
+        })
+        .context("exporting messages")?;
+        let Some(last) = rows.last() else { break };
+        after = last.id;
+        let done = rows.len() < 1000;
+        out.extend(rows);
+        if done {
+            break;
+        }
+    }
+    Ok(out)
+}

@@ -1,0 +1,312 @@
+//! Rooms, participants and tokens: creation with atomic code allocation, seat-checked joins,
+//! token lookup, closing rooms into tombstones, and the expiry sweep.
+
+use anyhow::Context;
+
+use super::models::{AuthRow, NewParticipant, NewRoom, ParticipantRow, RoomRow};
+use super::{Db, now_ms, with_pool};
+
+/// Selects a room with its seat count; `$1` is the lookup value, `$2` the seat cutoff
+/// (a participant last seen after it, or connected, holds a seat).
+macro_rules! room_select {
+    ($where:literal) => {
+        concat!(
+            "SELECT r.id, r.code, r.name, r.password_hash, r.max_participants, r.timer_settings, \
+             r.status, r.created_at, r.last_activity_at, r.expires_at, r.closed_at, r.tombstone_until, \
+             (SELECT COUNT(*) FROM participants p WHERE p.room_id = r.id AND p.revoked_at IS NULL \
+              AND p.left_at IS NULL AND (p.connections > 0 OR p.last_seen_at >= $2)) AS seats \
+             FROM rooms r WHERE ",
+            $where
+        )
+    };
+}
+
+/// Outcome of [`join`].
+#[derive(Debug)]
+pub enum JoinOutcome {
+    Joined,
+    Full,
+    Gone,
+}
+
+/// Outcome of [`create`].
+#[derive(Debug)]
+pub struct Created {
+    pub code: String,
+    pub name: String,
+}
+
+/// Inserts a room and its host. The code is allocated atomically: a unique-conflicting insert
+/// inserts nothing and another code is drawn (never check-then-insert).
+pub async fn create(db: &Db, room: &NewRoom, host: &NewParticipant) -> anyhow::Result<Created> {
+    let now = now_ms();
+    let timer = serde_json::to_string(&room.timer)?;
+    for _ in 0..16 {
+        let code = crate::rooms::new_code();
+        let name = room.name.clone().unwrap_or_else(|| format!("Room {code}"));
+        let inserted: bool = with_pool!(db, |pool| {
+            let mut tx = pool.begin().await?;
+            let res = sqlx::query(
+                "INSERT INTO rooms (id, code, name, password_hash, max_participants, timer_settings, \
+                 status, created_at, last_activity_at, expires_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, 'active', $7, $7, $8) ON CONFLICT (code) DO NOTHING",
+            )
+            .bind(&room.id)
+            .bind(&code)
+            .bind(&name)
+            .bind(&room.password_hash)
+            .bind(room.max_participants)
+            .bind(&timer)
+            .bind(now)
+            .bind(room.expires_at)
+            .execute(&mut *tx)
+            .await?;
+            if res.rows_affected() == 1 {
+                insert_participant!(&mut *tx, &room.id, host, now);
+                tx.commit().await?;
+                Ok::<_, sqlx::Error>(true)
+            } else {
+                tx.rollback().await?;
+                Ok(false)
+            }
+        })
+        .context("creating room")?;
+        if inserted {
+            return Ok(Created { code, name });
+        }
+    }
+    anyhow::bail!("could not allocate a free room code after 16 attempts")
+}
+
+macro_rules! insert_participant {
+    ($exec:expr, $room_id:expr, $p:expr, $now:expr) => {
+        sqlx::query(
+            "INSERT INTO participants (id, room_id, display_name, role, device_id, token_hash, \
+             created_at, last_seen_at, connections) VALUES ($1, $2, $3, $4, $5, $6, $7, $7, 0)",
+        )
+        .bind(&$p.id)
+        .bind($room_id)
+        .bind(&$p.display_name)
+        .bind($p.role)
+        .bind(&$p.device_id)
+        .bind(&$p.token_hash)
+        .bind($now)
+        .execute($exec)
+        .await?
+    };
+}
+use insert_participant;
+
+/// A room by its (normalised) code, with seats counted against `seat_cutoff_ms`.
+pub async fn by_code(db: &Db, code: &str, seat_cutoff_ms: i64) -> anyhow::Result<Option<RoomRow>> {
+    with_pool!(db, |pool| {
+        sqlx::query_as::<_, RoomRow>(room_select!("r.code = $1"))
+            .bind(code)
+            .bind(seat_cutoff_ms)
+            .fetch_optional(pool)
+            .await
+    })
+    .context("looking up room")
+}
+
+/// Every room (active first, then tombstones), for operators.
+pub async fn list(
+    db: &Db,
+    seat_cutoff_ms: i64,
+    include_closed: bool,
+) -> anyhow::Result<Vec<RoomRow>> {
+    let flag = if include_closed { 1i64 } else { 0 };
+    with_pool!(db, |pool| {
+        sqlx::query_as::<_, RoomRow>(room_select!(
+            "(r.status = 'active' OR $1 = 1) ORDER BY CASE WHEN r.status = 'active' THEN 0 ELSE 1 END, r.created_at DESC"
+        ))
+        .bind(flag)
+        .bind(seat_cutoff_ms)
+        .fetch_all(pool)
+        .await
+    })
+    .context("listing rooms")
+}
+
+/// True when a host removed this device from the room.
+pub async fn device_kicked(db: &Db, room_id: &str, device_id: &str) -> anyhow::Result<bool> {
+    let n: i64 = with_pool!(db, |pool| {
+        sqlx::query_scalar(
+            "SELECT COUNT(*) FROM participants WHERE room_id = $1 AND device_id = $2 \
+             AND revoked_reason = 'kicked'",
+        )
+        .bind(room_id)
+        .bind(device_id)
+        .fetch_one(pool)
+        .await
+    })
+    .context("checking kicked devices")?;
+    Ok(n > 0)
+}
+
+/// Adds a participant if the room is active and has a free seat, atomically: the first
+/// statement locks the room row (PostgreSQL) or takes the write lock (SQLite), so concurrent
+/// joins are serialised per room and capacity cannot be overrun.
+pub async fn join(
+    db: &Db,
+    room_id: &str,
+    p: &NewParticipant,
+    seat_cutoff_ms: i64,
+    new_expires_at: i64,
+) -> anyhow::Result<JoinOutcome> {
+    let now = now_ms();
+    with_pool!(db, |pool| {
+        let mut tx = pool.begin().await?;
+        let max: Option<i64> = sqlx::query_scalar(
+            "UPDATE rooms SET last_activity_at = $2, expires_at = $3 \
+             WHERE id = $1 AND status = 'active' AND expires_at > $2 RETURNING max_participants",
+        )
+        .bind(room_id)
+        .bind(now)
+        .bind(new_expires_at)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(max) = max else {
+            tx.rollback().await?;
+            return Ok::<_, sqlx::Error>(JoinOutcome::Gone);
+        };
+        let seats: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM participants p WHERE p.room_id = $1 AND p.revoked_at IS NULL \
+             AND p.left_at IS NULL AND (p.connections > 0 OR p.last_seen_at >= $2)",
+        )
+        .bind(room_id)
+        .bind(seat_cutoff_ms)
+        .fetch_one(&mut *tx)
+        .await?;
+        if !crate::rooms::has_free_seat(seats, max) {
+            tx.rollback().await?;
+            return Ok(JoinOutcome::Full);
+        }
+        insert_participant!(&mut *tx, room_id, p, now);
+        tx.commit().await?;
+        Ok(JoinOutcome::Joined)
+    })
+    .context("joining room")
+}
+
+/// Resolves a token hash to its participant, if the token is live and its room active.
+pub async fn auth(db: &Db, token_hash: &str) -> anyhow::Result<Option<AuthRow>> {
+    with_pool!(db, |pool| {
+        sqlx::query_as::<_, AuthRow>(
+            "SELECT p.id AS participant_id, p.room_id, r.code AS room_code, p.display_name, p.role \
+             FROM participants p JOIN rooms r ON r.id = p.room_id \
+             WHERE p.token_hash = $1 AND p.revoked_at IS NULL AND r.status = 'active' AND r.expires_at > $2",
+        )
+        .bind(token_hash)
+        .bind(now_ms())
+        .fetch_optional(pool)
+        .await
+    })
+    .context("checking token")
+}
+
+/// The participants of a room that have not been revoked, oldest first.
+pub async fn participants(db: &Db, room_id: &str) -> anyhow::Result<Vec<ParticipantRow>> {
+    with_pool!(db, |pool| {
+        sqlx::query_as::<_, ParticipantRow>(
+            "SELECT id, room_id, display_name, role, device_id, created_at, last_seen_at, connections, \
+             left_at, revoked_at, revoked_reason FROM participants WHERE room_id = $1 ORDER BY created_at, id",
+        )
+        .bind(room_id)
+        .fetch_all(pool)
+        .await
+    })
+    .context("listing participants")
+}
+
+/// Records activity (a message, a live connection) so the room does not expire.
+pub async fn touch(db: &Db, room_id: &str, new_expires_at: i64) -> anyhow::Result<()> {
+    with_pool!(db, |pool| {
+        sqlx::query(
+            "UPDATE rooms SET last_activity_at = $2, expires_at = $3 WHERE id = $1 AND status = 'active'",
+        )
+        .bind(room_id)
+        .bind(now_ms())
+        .bind(new_expires_at)
+        .execute(pool)
+        .await
+        .map(|_| ())
+    })
+    .context("recording room activity")?;
+    Ok(())
+}
+
+/// Turns a room into a tombstone (`ended` or `expired`): its messages, participants (and so
+/// tokens) and sessions are deleted, the code stays reserved until `tombstone_until`.
+/// Returns the token hashes that stopped working, for cache invalidation; `None` when the
+/// room was not active.
+pub async fn close(
+    db: &Db,
+    room_id: &str,
+    status: &'static str,
+    tombstone_until: i64,
+) -> anyhow::Result<Option<Vec<String>>> {
+    let now = now_ms();
+    with_pool!(db, |pool| {
+        let mut tx = pool.begin().await?;
+        let res = sqlx::query(
+            "UPDATE rooms SET status = $2, closed_at = $3, tombstone_until = $4, password_hash = NULL \
+             WHERE id = $1 AND status = 'active'",
+        )
+        .bind(room_id)
+        .bind(status)
+        .bind(now)
+        .bind(tombstone_until)
+        .execute(&mut *tx)
+        .await?;
+        if res.rows_affected() == 0 {
+            tx.rollback().await?;
+            return Ok::<_, sqlx::Error>(None);
+        }
+        let hashes: Vec<String> =
+            sqlx::query_scalar("SELECT token_hash FROM participants WHERE room_id = $1")
+                .bind(room_id)
+                .fetch_all(&mut *tx)
+                .await?;
+        sqlx::query("DELETE FROM room_messages WHERE room_id = $1")
+            .bind(room_id)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM room_sessions WHERE room_id = $1")
+            .bind(room_id)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM participants WHERE room_id = $1")
+            .bind(room_id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(Some(hashes))
+    })
+    .context("closing room")
+}
+
+/// Rooms whose idle expiry has passed but are still marked active: `(id, code)`.
+pub async fn due_for_expiry(db: &Db, now: i64) -> anyhow::Result<Vec<(String, String)>> {
+    with_pool!(db, |pool| {
+        sqlx::query_as::<_, (String, String)>(
+            "SELECT id, code FROM rooms WHERE status = 'active' AND expires_at <= $1 ORDER BY expires_at LIMIT 500",
+        )
+        .bind(now)
+        .fetch_all(pool)
+        .await
+    })
+    .context("finding expired rooms")
+}
+
+/// Deletes tombstones whose reservation has run out, freeing their codes. Returns how many.
+pub async fn delete_old_tombstones(db: &Db, now: i64) -> anyhow::Result<u64> {
+    with_pool!(db, |pool| {
+        sqlx::query("DELETE FROM rooms WHERE status <> 'active' AND tombstone_until <= $1")
+            .bind(now)
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected())
+    })
+    .context("deleting old tombstones")
+}

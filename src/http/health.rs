@@ -1,0 +1,69 @@
+//! `/healthz` (the process answers), `/readyz` (its dependencies answer) and `/metrics`.
+
+use std::time::Duration;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+use super::extract::Operator;
+use crate::app::SharedApp;
+
+pub async fn healthz() -> Json<serde_json::Value> {
+    Json(serde_json::json!({ "status": "ok", "version": env!("CARGO_PKG_VERSION") }))
+}
+
+/// One dependency's answer within a deadline.
+async fn probe(f: impl Future<Output = anyhow::Result<()>>) -> serde_json::Value {
+    match tokio::time::timeout(Duration::from_secs(2), f).await {
+        Ok(Ok(())) => serde_json::json!({ "ok": true }),
+        Ok(Err(e)) => serde_json::json!({ "ok": false, "error": format!("{e:#}") }),
+        Err(_) => serde_json::json!({ "ok": false, "error": "no answer within 2 s" }),
+    }
+}
+
+/// Ready when the database (and Redis, when configured) answer; 503 with details otherwise.
+pub async fn readyz(State(app): State<SharedApp>) -> Response {
+    let mut checks = serde_json::Map::new();
+    let mut db = probe(app.db.ping()).await;
+    db["backend"] = serde_json::json!(app.db.backend());
+    checks.insert("database".into(), db);
+    if matches!(app.state, crate::state::StateStore::Redis(_)) {
+        checks.insert("redis".into(), probe(app.state.ping()).await);
+    }
+    let ready = checks.values().all(|c| c["ok"] == true);
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    let body = serde_json::json!({
+        "status": if ready { "ready" } else { "unavailable" },
+        "state_store": app.state.kind(),
+        "checks": checks,
+    });
+    (status, Json(body)).into_response()
+}
+
+/// Prometheus text format; loopback or the admin token.
+pub async fn metrics(State(app): State<SharedApp>, _op: Operator) -> Response {
+    let active = crate::db::rooms::list(&app.db, 0, false)
+        .await
+        .map(|r| r.len() as f64)
+        .unwrap_or(f64::NAN);
+    let gauges = [
+        ("flowsync_rooms_active", "rooms that are open now", active),
+        (
+            "flowsync_uptime_seconds",
+            "seconds since this process started",
+            app.started_at.elapsed().as_secs_f64(),
+        ),
+    ];
+    let mut res = app.metrics.render(&gauges).into_response();
+    res.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+    );
+    res
+}

@@ -1,0 +1,220 @@
+//! `/api/rooms/{code}/messages`: history pages (newest first by cursor), posting, and the
+//! transcript export (bearer token, or a short-lived signed link for plain downloads).
+
+use std::time::Duration;
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+
+use super::extract::{ApiJson, ApiQuery, MaybeParticipant, Participant};
+use super::rooms::same_room;
+use crate::app::SharedApp;
+use crate::db::{self, now_ms};
+use crate::errors::{ApiError, ErrorCode};
+use crate::rooms::MessageType;
+use crate::rooms::service::{MessageView, db_error};
+use crate::timefmt::{human, rfc3339};
+
+/// How long a signed export link works.
+const LINK_TTL: Duration = Duration::from_secs(300);
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListParams {
+    before: Option<i64>,
+    limit: Option<i64>,
+}
+
+/// `GET …/messages?before=ID&limit=N` → `{messages (oldest→newest), next_before}`.
+pub async fn list(
+    State(app): State<SharedApp>,
+    Path(code): Path<String>,
+    Participant(who): Participant,
+    ApiQuery(p): ApiQuery<ListParams>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    same_room(&who, &code)?;
+    let limit = p.limit.unwrap_or(50);
+    if !(1..=200).contains(&limit) {
+        return Err(ApiError::validation("limit must be between 1 and 200"));
+    }
+    let (rows, next) = db::messages::page(&app.db, &who.room_id, p.before, limit)
+        .await
+        .map_err(db_error)?;
+    let messages: Vec<MessageView> = rows.iter().map(MessageView::from).collect();
+    Ok(Json(
+        serde_json::json!({ "messages": messages, "next_before": next }),
+    ))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PostBody {
+    message: String,
+    #[serde(rename = "type", default = "text")]
+    kind: String,
+}
+
+fn text() -> String {
+    "text".into()
+}
+
+/// `POST …/messages` `{message, type}` → 201 with the stored message (also sent live).
+pub async fn post(
+    State(app): State<SharedApp>,
+    Path(code): Path<String>,
+    Participant(who): Participant,
+    ApiJson(body): ApiJson<PostBody>,
+) -> Result<impl IntoResponse, ApiError> {
+    same_room(&who, &code)?;
+    let kind = MessageType::parse(&body.kind)
+        .filter(|k| *k != MessageType::System)
+        .ok_or_else(|| ApiError::validation("type must be \"text\" or \"emoji\""))?;
+    let row = app.post_message(&who, &body.message, kind).await?;
+    Ok((StatusCode::CREATED, Json(MessageView::from(&row))))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExportParams {
+    format: Option<String>,
+    /// Signed-link fields: participant, expiry (unix seconds), signature.
+    p: Option<String>,
+    exp: Option<i64>,
+    sig: Option<String>,
+}
+
+fn link_payload(code: &str, participant: &str, exp: i64) -> String {
+    format!("export|{code}|{participant}|{exp}")
+}
+
+/// `POST …/messages/export-link` → `{url, expires_at}`: a link that downloads the transcript
+/// without a header (for `<a download>`), valid for five minutes.
+pub async fn export_link(
+    State(app): State<SharedApp>,
+    Path(code): Path<String>,
+    Participant(who): Participant,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    same_room(&who, &code)?;
+    let exp = now_ms() / 1000 + LINK_TTL.as_secs() as i64;
+    let sig = crate::auth::sign(
+        &app.link_key,
+        &link_payload(&who.room_code, &who.participant_id, exp),
+    );
+    let url = format!(
+        "/api/rooms/{}/messages/export?p={}&exp={exp}&sig={sig}",
+        who.room_code, who.participant_id
+    );
+    Ok(Json(
+        serde_json::json!({ "url": url, "expires_at": rfc3339(exp * 1000) }),
+    ))
+}
+
+/// `GET …/messages/export?format=json|txt`: the whole transcript as a download.
+pub async fn export(
+    State(app): State<SharedApp>,
+    Path(code): Path<String>,
+    MaybeParticipant(who): MaybeParticipant,
+    ApiQuery(q): ApiQuery<ExportParams>,
+) -> Result<Response, ApiError> {
+    let room = app.find_active_room(&code).await?;
+    match who {
+        Some(who) => same_room(&who, &code)?,
+        None => check_signed_link(&app, &room, &q).await?,
+    }
+    let rows = db::messages::all(&app.db, &room.id)
+        .await
+        .map_err(db_error)?;
+    let (body, mime, ext) = match q.format.as_deref().unwrap_or("json") {
+        "json" => {
+            let messages: Vec<MessageView> = rows.iter().map(MessageView::from).collect();
+            let doc = serde_json::json!({
+                "room": { "code": room.code, "name": room.name },
+                "exported_at": rfc3339(now_ms()),
+                "messages": messages,
+            });
+            (
+                serde_json::to_string_pretty(&doc).map_err(ApiError::internal)?,
+                "application/json",
+                "json",
+            )
+        }
+        "txt" => (
+            transcript_text(&room.name, &room.code, &rows),
+            "text/plain; charset=utf-8",
+            "txt",
+        ),
+        _ => return Err(ApiError::validation("format must be json or txt")),
+    };
+    let mut res = body.into_response();
+    let h = res.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(mime));
+    if let Ok(v) = HeaderValue::from_str(&format!(
+        "attachment; filename=\"flowsync-{}-chat.{ext}\"",
+        room.code
+    )) {
+        h.insert(header::CONTENT_DISPOSITION, v);
+    }
+    Ok(res)
+}
+
+async fn check_signed_link(
+    app: &SharedApp,
+    room: &crate::db::models::RoomRow,
+    q: &ExportParams,
+) -> Result<(), ApiError> {
+    let unauthorized = || {
+        ApiError::new(
+            ErrorCode::Unauthorized,
+            "send the room token, or use a fresh export link",
+        )
+    };
+    let (Some(p), Some(exp), Some(sig)) = (&q.p, q.exp, &q.sig) else {
+        return Err(unauthorized());
+    };
+    if !crate::auth::verify_signature(&app.link_key, &link_payload(&room.code, p, exp), sig) {
+        return Err(ApiError::new(
+            ErrorCode::InvalidToken,
+            "this export link is not valid",
+        ));
+    }
+    if exp < now_ms() / 1000 {
+        return Err(ApiError::new(
+            ErrorCode::InvalidToken,
+            "this export link has expired; create a new one",
+        ));
+    }
+    // The link dies with its participant (kicked, or the room ended).
+    let live = db::rooms::participants(&app.db, &room.id)
+        .await
+        .map_err(db_error)?
+        .iter()
+        .any(|x| &x.id == p && x.revoked_at.is_none());
+    if live {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            ErrorCode::InvalidToken,
+            "this export link's participant left the room",
+        ))
+    }
+}
+
+/// A plain-text transcript, one line per message.
+pub fn transcript_text(name: &str, code: &str, rows: &[crate::db::models::MessageRow]) -> String {
+    let mut out = format!(
+        "FlowSync chat transcript: {name} ({code})\nExported {}\n\n",
+        human(now_ms())
+    );
+    for m in rows {
+        let line = if m.kind == "system" {
+            format!("[{}] * {}\n", human(m.created_at), m.body)
+        } else {
+            format!("[{}] {}: {}\n", human(m.created_at), m.sender_name, m.body)
+        };
+        out.push_str(&line);
+    }
+    out
+}

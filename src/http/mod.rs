@@ -1,0 +1,104 @@
+//! The HTTP surface: one router for pages, the REST API, health and metrics, with body limits,
+//! security headers and request counting applied to every response.
+
+mod admin;
+mod assets;
+pub mod error;
+pub mod extract;
+mod health;
+mod messages;
+mod rooms;
+
+pub use admin::{AdminParticipant, AdminRoom, AdminRoomDetail, list_rooms};
+pub use messages::transcript_text;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::{HeaderName, HeaderValue, header};
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::routing::{get, post};
+
+use crate::app::SharedApp;
+use crate::metrics::Metrics;
+
+/// Largest accepted request body; room and chat requests are far smaller.
+pub const BODY_LIMIT: usize = 16 * 1024;
+
+/// The content security policy: only this origin's scripts, styles and connections; camera,
+/// microphone and screen capture need no CSP source beyond blob:/mediastream: for media.
+const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; \
+media-src 'self' blob: mediastream:; connect-src 'self'; font-src 'self'; object-src 'none'; \
+base-uri 'none'; frame-ancestors 'none'; form-action 'self'";
+
+const PERMISSIONS: &str = "camera=(self), microphone=(self), display-capture=(self), fullscreen=(self), \
+picture-in-picture=(self), autoplay=(self), geolocation=(), payment=(), usb=(), interest-cohort=()";
+
+pub fn router(app: SharedApp) -> Router {
+    Router::new()
+        .route("/api/rooms", post(rooms::create))
+        .route("/api/rooms/{code}", get(rooms::get).delete(rooms::delete))
+        .route("/api/rooms/{code}/join", post(rooms::join))
+        .route(
+            "/api/rooms/{code}/messages",
+            get(messages::list).post(messages::post),
+        )
+        .route("/api/rooms/{code}/messages/export", get(messages::export))
+        .route(
+            "/api/rooms/{code}/messages/export-link",
+            post(messages::export_link),
+        )
+        .route("/api/ice-servers", get(rooms::ice))
+        .route("/api/admin/rooms", get(admin::list))
+        .route(
+            "/api/admin/rooms/{code}",
+            get(admin::show).delete(admin::end),
+        )
+        .route("/api/admin/sweep", post(admin::sweep))
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .route("/metrics", get(health::metrics))
+        .route("/", get(assets::index))
+        .route("/room/{code}", get(assets::room))
+        .route("/assets/{*path}", get(assets::file))
+        .fallback(error::not_found)
+        .method_not_allowed_fallback(error::method_not_allowed)
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(middleware::from_fn_with_state(app.clone(), common_headers))
+        .with_state(app)
+}
+
+/// Security headers on every response, `no-store` on the API, and request counters.
+async fn common_headers(State(app): State<SharedApp>, req: Request, next: Next) -> Response {
+    let is_api = req.uri().path().starts_with("/api/");
+    let mut res = next.run(req).await;
+    Metrics::inc(&app.metrics.http_requests);
+    match res.status().as_u16() {
+        400..=499 => Metrics::inc(&app.metrics.http_errors_4xx),
+        500..=599 => Metrics::inc(&app.metrics.http_errors_5xx),
+        _ => {}
+    }
+    let h = res.headers_mut();
+    let set = |h: &mut axum::http::HeaderMap, name: HeaderName, value: &'static str| {
+        h.entry(name).or_insert(HeaderValue::from_static(value));
+    };
+    set(h, header::CONTENT_SECURITY_POLICY, CSP);
+    set(h, header::X_CONTENT_TYPE_OPTIONS, "nosniff");
+    // Room codes live in URLs: never leak them to other sites.
+    set(h, header::REFERRER_POLICY, "no-referrer");
+    set(
+        h,
+        HeaderName::from_static("permissions-policy"),
+        PERMISSIONS,
+    );
+    set(h, header::X_FRAME_OPTIONS, "DENY");
+    set(
+        h,
+        HeaderName::from_static("cross-origin-opener-policy"),
+        "same-origin",
+    );
+    if is_api {
+        set(h, header::CACHE_CONTROL, "no-store");
+    }
+    res
+}

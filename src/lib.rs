@@ -1,0 +1,20 @@
+//! FlowSync: self-hosted video co-working rooms in one binary. See README.md for the
+//! architecture; `cli` is the only module that prints to stdout.
+
+pub mod app;
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod db;
+pub mod errors;
+pub mod http;
+pub mod ice;
+pub mod live;
+pub mod metrics;
+pub mod ownership;
+pub mod rooms;
+pub mod server;
+pub mod state;
+pub mod sweeper;
+pub mod telemetry;
+pub mod timefmt;

@@ -1,0 +1,48 @@
+//! Room events for live connections. REST handlers and operators publish here; the signaling
+//! layer subscribes and forwards to the sockets of the room.
+
+use tokio::sync::broadcast;
+
+use crate::db::models::MessageRow;
+
+/// Something every live participant of a room must hear about.
+#[derive(Debug, Clone)]
+pub enum LiveEvent {
+    /// The room was ended (host, operator) or expired: disconnect everyone.
+    RoomEnded {
+        room_id: String,
+        reason: &'static str,
+    },
+    /// A chat message was stored (e.g. posted over REST).
+    Message {
+        room_id: String,
+        message: MessageRow,
+    },
+}
+
+#[derive(Debug, Clone)]
+pub struct LiveHub {
+    tx: broadcast::Sender<LiveEvent>,
+}
+
+impl LiveHub {
+    pub fn new() -> Self {
+        let (tx, _) = broadcast::channel(1024);
+        LiveHub { tx }
+    }
+
+    /// Publishes an event; having no subscribers is normal.
+    pub fn publish(&self, event: LiveEvent) {
+        let _ = self.tx.send(event);
+    }
+
+    pub fn subscribe(&self) -> broadcast::Receiver<LiveEvent> {
+        self.tx.subscribe()
+    }
+}
+
+impl Default for LiveHub {
+    fn default() -> Self {
+        Self::new()
+    }
+}

@@ -1,0 +1,293 @@
+//! Room rules as pure functions: codes, names, timer settings, messages, seats. No I/O here, so
+//! the REST API, signaling and the CLI share one definition of what is valid.
+
+pub mod service;
+
+use serde::{Deserialize, Serialize};
+
+use crate::errors::ApiError;
+
+/// Room codes use upper-case letters and digits that cannot be confused (no 0/O/1/I/L).
+pub const CODE_ALPHABET: &[u8] = b"ABCDEFGHJKMNPQRSTUVWXYZ23456789";
+pub const CODE_LEN: usize = 6;
+
+/// A fresh random room code.
+pub fn new_code() -> String {
+    let mut out = String::with_capacity(CODE_LEN);
+    while out.len() < CODE_LEN {
+        let mut buf = [0u8; 16];
+        crate::auth::fill_random(&mut buf);
+        for b in buf {
+            // Rejection sampling keeps every symbol equally likely.
+            let limit = 256 - (256 % CODE_ALPHABET.len());
+            if (b as usize) < limit && out.len() < CODE_LEN {
+                out.push(CODE_ALPHABET[b as usize % CODE_ALPHABET.len()] as char);
+            }
+        }
+    }
+    out
+}
+
+/// Normalises a code typed by a person (case-insensitive, surrounding spaces ignored).
+/// `None` when it cannot be a FlowSync code, so lookups of garbage never reach the database.
+pub fn normalize_code(input: &str) -> Option<String> {
+    let code = input.trim().to_ascii_uppercase();
+    (code.len() == CODE_LEN && code.bytes().all(|b| CODE_ALPHABET.contains(&b))).then_some(code)
+}
+
+/// Per-room pomodoro durations, fixed at creation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TimerSettings {
+    pub work_seconds: u32,
+    pub short_break_seconds: u32,
+    pub long_break_seconds: u32,
+    pub long_break_every: u32,
+    pub auto_start: bool,
+}
+
+/// Timer settings as a client may send them: every field optional, defaults from config.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TimerInput {
+    pub work_seconds: Option<i64>,
+    pub short_break_seconds: Option<i64>,
+    pub long_break_seconds: Option<i64>,
+    pub long_break_every: Option<i64>,
+    pub auto_start: Option<bool>,
+}
+
+impl TimerInput {
+    pub fn resolve(&self, defaults: TimerSettings) -> Result<TimerSettings, ApiError> {
+        let secs = |name: &str, v: Option<i64>, d: u32| -> Result<u32, ApiError> {
+            match v {
+                None => Ok(d),
+                Some(v) if (1..=14_400).contains(&v) => Ok(v as u32),
+                Some(v) => Err(ApiError::validation(format!(
+                    "timer.{name} must be between 1 and 14400 seconds, got {v}"
+                ))),
+            }
+        };
+        let every = match self.long_break_every {
+            None => defaults.long_break_every,
+            Some(v) if (1..=100).contains(&v) => v as u32,
+            Some(v) => {
+                return Err(ApiError::validation(format!(
+                    "timer.long_break_every must be between 1 and 100, got {v}"
+                )));
+            }
+        };
+        Ok(TimerSettings {
+            work_seconds: secs("work_seconds", self.work_seconds, defaults.work_seconds)?,
+            short_break_seconds: secs(
+                "short_break_seconds",
+                self.short_break_seconds,
+                defaults.short_break_seconds,
+            )?,
+            long_break_seconds: secs(
+                "long_break_seconds",
+                self.long_break_seconds,
+                defaults.long_break_seconds,
+            )?,
+            long_break_every: every,
+            auto_start: self.auto_start.unwrap_or(defaults.auto_start),
+        })
+    }
+}
+
+/// Display names: 1–50 characters after trimming, no control characters.
+pub fn display_name(input: &str) -> Result<String, ApiError> {
+    let name = input.trim();
+    let len = name.chars().count();
+    if len == 0 || len > 50 {
+        return Err(ApiError::validation(
+            "display_name must be 1 to 50 characters",
+        ));
+    }
+    if name.chars().any(char::is_control) {
+        return Err(ApiError::validation(
+            "display_name must not contain control characters",
+        ));
+    }
+    Ok(name.to_owned())
+}
+
+/// Room names: optional, at most 80 characters; empty means "Room ABC123"-style default.
+pub fn room_name(input: Option<&str>, code: &str) -> Result<String, ApiError> {
+    let name = input.map(str::trim).unwrap_or("");
+    if name.chars().count() > 80 {
+        return Err(ApiError::validation("name must be at most 80 characters"));
+    }
+    if name.chars().any(char::is_control) {
+        return Err(ApiError::validation(
+            "name must not contain control characters",
+        ));
+    }
+    Ok(if name.is_empty() {
+        format!("Room {code}")
+    } else {
+        name.to_owned()
+    })
+}
+
+/// Room passwords: optional; when given, 4–128 characters.
+pub fn password(input: Option<&str>) -> Result<Option<String>, ApiError> {
+    match input {
+        None | Some("") => Ok(None),
+        Some(p) if (4..=128).contains(&p.chars().count()) => Ok(Some(p.to_owned())),
+        Some(_) => Err(ApiError::validation("password must be 4 to 128 characters")),
+    }
+}
+
+/// Device ids are random strings the browser keeps; anything else is ignored.
+pub fn device_id(input: Option<&str>) -> Result<Option<String>, ApiError> {
+    match input {
+        None | Some("") => Ok(None),
+        Some(d)
+            if d.len() <= 64
+                && d.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') =>
+        {
+            Ok(Some(d.to_owned()))
+        }
+        Some(_) => Err(ApiError::validation(
+            "device_id must be up to 64 letters, digits, '-' or '_'",
+        )),
+    }
+}
+
+/// Chat message kinds a participant may send; `system` lines are written by the server only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MessageType {
+    Text,
+    Emoji,
+    System,
+}
+
+impl MessageType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MessageType::Text => "text",
+            MessageType::Emoji => "emoji",
+            MessageType::System => "system",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "text" => Some(MessageType::Text),
+            "emoji" => Some(MessageType::Emoji),
+            "system" => Some(MessageType::System),
+            _ => None,
+        }
+    }
+}
+
+/// Validates a participant's chat message: trimmed, 1..=max characters; emoji ≤ 16 characters.
+pub fn chat_message(input: &str, kind: MessageType, max_chars: usize) -> Result<String, ApiError> {
+    if kind == MessageType::System {
+        return Err(ApiError::validation(
+            "type must be \"text\" or \"emoji\"; system lines are written by the server",
+        ));
+    }
+    let text = input.trim();
+    let len = text.chars().count();
+    if len == 0 {
+        return Err(ApiError::validation("message must not be empty"));
+    }
+    let max = if kind == MessageType::Emoji {
+        16
+    } else {
+        max_chars
+    };
+    if len > max {
+        return Err(ApiError::validation(format!(
+            "message must be at most {max} characters"
+        )));
+    }
+    Ok(text.to_owned())
+}
+
+/// Capacity check on seats (connected, or disconnected within the grace period).
+pub fn has_free_seat(seats_taken: i64, max_participants: i64) -> bool {
+    seats_taken < max_participants
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_use_the_unambiguous_alphabet() {
+        for _ in 0..200 {
+            let c = new_code();
+            assert_eq!(c.len(), CODE_LEN);
+            assert!(!c.contains(['0', 'O', '1', 'I', 'L']), "{c}");
+            assert_eq!(normalize_code(&c.to_lowercase()), Some(c));
+        }
+    }
+
+    #[test]
+    fn garbage_codes_are_rejected() {
+        assert_eq!(normalize_code("ABC12"), None);
+        assert_eq!(normalize_code("ABCDE0"), None);
+        assert_eq!(normalize_code("../etc"), None);
+        assert_eq!(normalize_code(" abcdef "), Some("ABCDEF".into()));
+    }
+
+    #[test]
+    fn display_names_are_trimmed_and_bounded() {
+        assert_eq!(display_name("  Ada ").ok().as_deref(), Some("Ada"));
+        assert!(display_name("   ").is_err());
+        assert!(display_name(&"x".repeat(51)).is_err());
+        assert!(display_name(&"é".repeat(50)).is_ok());
+        assert!(display_name("a\u{0007}b").is_err());
+    }
+
+    #[test]
+    fn timer_input_bounds() {
+        let d = TimerSettings {
+            work_seconds: 1500,
+            short_break_seconds: 300,
+            long_break_seconds: 900,
+            long_break_every: 4,
+            auto_start: true,
+        };
+        assert_eq!(TimerInput::default().resolve(d).ok(), Some(d));
+        let t = TimerInput {
+            work_seconds: Some(14_401),
+            ..Default::default()
+        };
+        assert!(t.resolve(d).is_err());
+        let t = TimerInput {
+            short_break_seconds: Some(0),
+            ..Default::default()
+        };
+        assert!(t.resolve(d).is_err());
+        let t = TimerInput {
+            work_seconds: Some(2),
+            auto_start: Some(false),
+            ..Default::default()
+        };
+        let r = t.resolve(d).ok();
+        assert_eq!(r.map(|r| (r.work_seconds, r.auto_start)), Some((2, false)));
+    }
+
+    #[test]
+    fn chat_rules() {
+        assert!(chat_message("  ", MessageType::Text, 10).is_err());
+        assert!(chat_message("hello", MessageType::System, 10).is_err());
+        assert!(chat_message(&"a".repeat(11), MessageType::Text, 10).is_err());
+        assert_eq!(
+            chat_message(" hi ", MessageType::Text, 10).ok().as_deref(),
+            Some("hi")
+        );
+        assert!(chat_message(&"🎉".repeat(17), MessageType::Emoji, 2000).is_err());
+    }
+
+    #[test]
+    fn seats() {
+        assert!(has_free_seat(9, 10));
+        assert!(!has_free_seat(10, 10));
+    }
+}

@@ -1,0 +1,393 @@
+//! Room operations shared by the REST API, the operator CLI and (later) signaling: create, look
+//! up, join, authenticate, post, end, sweep. Each takes the `App` and returns typed results or
+//! an [`ApiError`] with its code.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use super::{TimerInput, TimerSettings};
+use crate::app::App;
+use crate::db::messages::NewMessage;
+use crate::db::models::{AuthRow, MessageRow, NewParticipant, NewRoom, RoomRow, RoomState};
+use crate::db::rooms::JoinOutcome;
+use crate::db::{self, ms, now_ms};
+use crate::errors::{ApiError, ErrorCode};
+use crate::ice::{IceServer, ice_servers};
+use crate::live::LiveEvent;
+use crate::metrics::Metrics;
+use crate::state::RateDecision;
+use crate::timefmt::rfc3339;
+
+/// How long a token lookup is cached; revocations also invalidate it directly.
+const AUTH_CACHE_TTL: Duration = Duration::from_secs(60);
+
+/// `POST /api/rooms` body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateRoom {
+    pub name: Option<String>,
+    pub password: Option<String>,
+    pub max_participants: Option<i64>,
+    pub display_name: String,
+    pub device_id: Option<String>,
+    pub timer: Option<TimerInput>,
+}
+
+/// `POST /api/rooms/{code}/join` body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JoinRoom {
+    pub display_name: String,
+    pub password: Option<String>,
+    pub device_id: Option<String>,
+}
+
+/// A room as the public sees it.
+#[derive(Debug, Clone, Serialize)]
+pub struct RoomView {
+    pub code: String,
+    pub name: String,
+    pub has_password: bool,
+    pub max_participants: i64,
+    pub participant_count: i64,
+    pub created_at: String,
+    pub expires_at: String,
+    pub timer: Option<TimerSettings>,
+}
+
+impl RoomView {
+    pub fn from_row(r: &RoomRow) -> Self {
+        RoomView {
+            code: r.code.clone(),
+            name: r.name.clone(),
+            has_password: r.password_hash.is_some(),
+            max_participants: r.max_participants,
+            participant_count: r.seats,
+            created_at: rfc3339(r.created_at),
+            expires_at: rfc3339(r.expires_at),
+            timer: r.timer(),
+        }
+    }
+}
+
+/// What creating or joining a room answers: the token is shown this once.
+#[derive(Debug, Serialize)]
+pub struct Joined {
+    pub room_code: String,
+    pub room: RoomView,
+    pub participant_id: String,
+    pub token: String,
+    pub role: &'static str,
+    pub ice_servers: Vec<IceServer>,
+}
+
+/// A chat message as clients see it.
+#[derive(Debug, Clone, Serialize)]
+pub struct MessageView {
+    pub id: i64,
+    pub sender_id: Option<String>,
+    pub sender_name: String,
+    pub message: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub created_at: String,
+}
+
+impl From<&MessageRow> for MessageView {
+    fn from(m: &MessageRow) -> Self {
+        MessageView {
+            id: m.id,
+            sender_id: m.participant_id.clone(),
+            sender_name: m.sender_name.clone(),
+            message: m.body.clone(),
+            kind: m.kind.clone(),
+            created_at: rfc3339(m.created_at),
+        }
+    }
+}
+
+/// Maps a database failure: connectivity problems are 503, anything else a logged 500.
+pub fn db_error(e: anyhow::Error) -> ApiError {
+    let transient = e.chain().any(|c| {
+        c.downcast_ref::<sqlx::Error>().is_some_and(|s| {
+            matches!(
+                s,
+                sqlx::Error::PoolTimedOut
+                    | sqlx::Error::Io(_)
+                    | sqlx::Error::PoolClosed
+                    | sqlx::Error::Tls(_)
+            )
+        })
+    });
+    if transient {
+        ApiError::unavailable("the database", format!("{e:#}"))
+    } else {
+        ApiError::internal(format!("{e:#}"))
+    }
+}
+
+impl App {
+    fn seat_cutoff(&self) -> i64 {
+        now_ms() - ms(self.config.rooms.reconnect_grace)
+    }
+
+    fn next_expiry(&self) -> i64 {
+        now_ms() + ms(self.config.rooms.idle_expiry)
+    }
+
+    /// Counts a hit against a per-address limit; 429 with `Retry-After` when over.
+    pub async fn check_rate(
+        &self,
+        scope: &str,
+        ip: std::net::IpAddr,
+        rate: crate::config::Rate,
+    ) -> Result<(), ApiError> {
+        let key = format!("{scope}:{ip}");
+        match self.state.rate_limit(&key, rate).await {
+            Ok(RateDecision::Allowed) => Ok(()),
+            Ok(RateDecision::Limited { retry_after_secs }) => {
+                Metrics::inc(&self.metrics.rate_limited);
+                Err(ApiError::rate_limited(retry_after_secs))
+            }
+            Err(e) => Err(ApiError::unavailable("the state store", format!("{e:#}"))),
+        }
+    }
+
+    /// Looks a room up by a code as typed; 404 for unknown or malformed codes.
+    pub async fn find_room(&self, code: &str) -> Result<RoomRow, ApiError> {
+        let not_found = || {
+            ApiError::new(
+                ErrorCode::RoomNotFound,
+                "no room has this code; check the invite link",
+            )
+        };
+        let code = super::normalize_code(code).ok_or_else(not_found)?;
+        db::rooms::by_code(&self.db, &code, self.seat_cutoff())
+            .await
+            .map_err(db_error)?
+            .ok_or_else(not_found)
+    }
+
+    /// Like [`Self::find_room`], but 410 for ended or expired rooms (tombstones).
+    pub async fn find_active_room(&self, code: &str) -> Result<RoomRow, ApiError> {
+        let room = self.find_room(code).await?;
+        match room.state(now_ms()) {
+            RoomState::Active => Ok(room),
+            RoomState::Gone => Err(ApiError::new(
+                ErrorCode::RoomExpired,
+                "this room has ended or expired; create a new room",
+            )),
+        }
+    }
+
+    pub async fn create_room(&self, req: CreateRoom) -> Result<Joined, ApiError> {
+        let rooms_cfg = &self.config.rooms;
+        let display_name = super::display_name(&req.display_name)?;
+        let device_id = super::device_id(req.device_id.as_deref())?;
+        let max = req
+            .max_participants
+            .unwrap_or(i64::from(rooms_cfg.max_participants));
+        let cap = i64::from(rooms_cfg.max_participants);
+        if !(2..=cap).contains(&max) {
+            return Err(ApiError::validation(format!(
+                "max_participants must be between 2 and {cap}"
+            )));
+        }
+        let timer = req.timer.unwrap_or_default().resolve(rooms_cfg.timer)?;
+        // Validate the name's shape now; the default name needs the code, chosen on insert.
+        super::room_name(req.name.as_deref(), "")?;
+        let name = req
+            .name
+            .as_deref()
+            .map(str::trim)
+            .filter(|n| !n.is_empty())
+            .map(str::to_owned);
+        let password_hash = match super::password(req.password.as_deref())? {
+            Some(p) => Some(self.passwords.hash(p).await?),
+            None => None,
+        };
+        let token = crate::auth::new_token();
+        let host = NewParticipant {
+            id: crate::auth::new_id("p"),
+            display_name,
+            role: "host",
+            device_id,
+            token_hash: crate::auth::token_hash(&token),
+        };
+        let room = NewRoom {
+            id: crate::auth::new_id("r"),
+            name,
+            password_hash,
+            max_participants: max,
+            timer,
+            expires_at: self.next_expiry(),
+        };
+        let created = db::rooms::create(&self.db, &room, &host)
+            .await
+            .map_err(db_error)?;
+        Metrics::inc(&self.metrics.rooms_created);
+        tracing::info!(room = %created.code, "room created");
+        let row = self.find_room(&created.code).await?;
+        Ok(self.joined(&row, host.id, token, "host"))
+    }
+
+    fn joined(
+        &self,
+        room: &RoomRow,
+        participant_id: String,
+        token: String,
+        role: &'static str,
+    ) -> Joined {
+        let now_secs = (now_ms() / 1000) as u64;
+        Joined {
+            room_code: room.code.clone(),
+            room: RoomView::from_row(room),
+            ice_servers: ice_servers(&self.config.turn, &participant_id, now_secs),
+            participant_id,
+            token,
+            role,
+        }
+    }
+
+    pub async fn join_room(&self, code: &str, req: JoinRoom) -> Result<Joined, ApiError> {
+        let display_name = super::display_name(&req.display_name)?;
+        let device_id = super::device_id(req.device_id.as_deref())?;
+        let room = self.find_active_room(code).await?;
+        if let Some(device) = &device_id
+            && db::rooms::device_kicked(&self.db, &room.id, device)
+                .await
+                .map_err(db_error)?
+        {
+            return Err(ApiError::new(
+                ErrorCode::Kicked,
+                "the host removed you from this room",
+            ));
+        }
+        if let Some(phc) = &room.password_hash {
+            let given = req.password.unwrap_or_default();
+            if given.is_empty() || !self.passwords.verify(given, phc.clone()).await? {
+                Metrics::inc(&self.metrics.password_failures);
+                return Err(ApiError::new(
+                    ErrorCode::WrongPassword,
+                    "wrong room password",
+                ));
+            }
+        }
+        let token = crate::auth::new_token();
+        let p = NewParticipant {
+            id: crate::auth::new_id("p"),
+            display_name,
+            role: "guest",
+            device_id,
+            token_hash: crate::auth::token_hash(&token),
+        };
+        let outcome = db::rooms::join(
+            &self.db,
+            &room.id,
+            &p,
+            self.seat_cutoff(),
+            self.next_expiry(),
+        )
+        .await
+        .map_err(db_error)?;
+        match outcome {
+            JoinOutcome::Joined => {
+                Metrics::inc(&self.metrics.rooms_joined);
+                let row = self.find_room(&room.code).await?;
+                Ok(self.joined(&row, p.id, token, "guest"))
+            }
+            JoinOutcome::Full => Err(ApiError::new(
+                ErrorCode::RoomFull,
+                format!("the room is full ({} seats)", room.max_participants),
+            )),
+            JoinOutcome::Gone => Err(ApiError::new(
+                ErrorCode::RoomExpired,
+                "this room has ended or expired",
+            )),
+        }
+    }
+
+    /// Resolves a bearer token (cache first, then the database).
+    pub async fn authenticate(&self, token: &str) -> Result<AuthRow, ApiError> {
+        let hash = crate::auth::token_hash(token);
+        match self.state.auth_get(&hash).await {
+            Ok(Some(row)) => return Ok(row),
+            Ok(None) => {}
+            // A cache outage must not lock people out: fall through to the database.
+            Err(e) => tracing::warn!(error = %format!("{e:#}"), "token cache unavailable"),
+        }
+        let row = db::rooms::auth(&self.db, &hash)
+            .await
+            .map_err(db_error)?
+            .ok_or_else(|| {
+                ApiError::new(
+                    ErrorCode::InvalidToken,
+                    "this token is not valid (revoked, or the room ended); join the room again",
+                )
+            })?;
+        if let Err(e) = self.state.auth_put(&hash, &row, AUTH_CACHE_TTL).await {
+            tracing::warn!(error = %format!("{e:#}"), "token cache unavailable");
+        }
+        Ok(row)
+    }
+
+    /// Stores a participant's chat message and tells the room.
+    pub async fn post_message(
+        &self,
+        who: &AuthRow,
+        text: &str,
+        kind: super::MessageType,
+    ) -> Result<MessageRow, ApiError> {
+        let body = super::chat_message(text, kind, self.config.rooms.message_max_chars)?;
+        let row = db::messages::insert(
+            &self.db,
+            &NewMessage {
+                room_id: &who.room_id,
+                participant_id: Some(&who.participant_id),
+                sender_name: &who.display_name,
+                kind: kind.as_str(),
+                body: &body,
+            },
+            self.next_expiry(),
+        )
+        .await
+        .map_err(db_error)?;
+        Metrics::inc(&self.metrics.messages_posted);
+        self.live.publish(LiveEvent::Message {
+            room_id: who.room_id.clone(),
+            message: row.clone(),
+        });
+        Ok(row)
+    }
+
+    /// Ends a room: tombstone, purge, revoke every token, tell live participants.
+    /// `false` when it was not active (already ended or expired).
+    pub async fn end_room(
+        &self,
+        room_id: &str,
+        code: &str,
+        status: &'static str,
+    ) -> Result<bool, ApiError> {
+        let until = now_ms() + ms(self.config.rooms.tombstone_ttl);
+        let Some(hashes) = db::rooms::close(&self.db, room_id, status, until)
+            .await
+            .map_err(db_error)?
+        else {
+            return Ok(false);
+        };
+        if let Err(e) = self.state.auth_invalidate(&hashes).await {
+            tracing::warn!(error = %format!("{e:#}"), "could not drop cached tokens; they lapse within a minute");
+        }
+        self.live.publish(LiveEvent::RoomEnded {
+            room_id: room_id.to_owned(),
+            reason: status,
+        });
+        match status {
+            "expired" => Metrics::inc(&self.metrics.rooms_expired),
+            _ => Metrics::inc(&self.metrics.rooms_ended),
+        }
+        tracing::info!(room = %code, status, "room closed");
+        Ok(true)
+    }
+}

@@ -1,0 +1,167 @@
+//! In-process state for a single instance: small maps behind short-lived mutexes, each entry
+//! with an expiry, purged by the sweeper.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use super::{RateDecision, retry_after_secs, window};
+use crate::config::Rate;
+use crate::db::models::AuthRow;
+use crate::db::{ms, now_ms};
+
+#[derive(Default, Clone)]
+pub struct MemoryState {
+    inner: Arc<Inner>,
+}
+
+#[derive(Default)]
+struct Inner {
+    /// key → (window index, hits, window end)
+    rates: Mutex<HashMap<String, (i64, u32, i64)>>,
+    /// token hash → (row, expires at)
+    auth: Mutex<HashMap<String, (AuthRow, i64)>>,
+    /// room → participant → expires at
+    presence: Mutex<HashMap<String, HashMap<String, i64>>>,
+    /// lock name → (owner, expires at)
+    locks: Mutex<HashMap<String, (String, i64)>>,
+}
+
+/// A poisoned mutex only means another task panicked mid-update of a cache; the data is
+/// still usable for what this store promises (best-effort ephemeral state).
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl MemoryState {
+    pub async fn rate_limit(&self, key: &str, rate: Rate) -> anyhow::Result<RateDecision> {
+        let now = now_ms();
+        let (index, end) = window(now, rate.per);
+        let mut rates = lock(&self.inner.rates);
+        let entry = rates.entry(key.to_owned()).or_insert((index, 0, end));
+        if entry.0 != index {
+            *entry = (index, 0, end);
+        }
+        entry.1 = entry.1.saturating_add(1);
+        Ok(if entry.1 > rate.count {
+            RateDecision::Limited {
+                retry_after_secs: retry_after_secs(end, now),
+            }
+        } else {
+            RateDecision::Allowed
+        })
+    }
+
+    pub async fn auth_get(&self, token_hash: &str) -> anyhow::Result<Option<AuthRow>> {
+        let now = now_ms();
+        Ok(lock(&self.inner.auth)
+            .get(token_hash)
+            .filter(|(_, exp)| *exp > now)
+            .map(|(row, _)| row.clone()))
+    }
+
+    pub async fn auth_put(
+        &self,
+        token_hash: &str,
+        row: &AuthRow,
+        ttl: Duration,
+    ) -> anyhow::Result<()> {
+        lock(&self.inner.auth).insert(token_hash.to_owned(), (row.clone(), now_ms() + ms(ttl)));
+        Ok(())
+    }
+
+    pub async fn auth_invalidate(&self, token_hashes: &[String]) -> anyhow::Result<()> {
+        let mut auth = lock(&self.inner.auth);
+        for h in token_hashes {
+            auth.remove(h);
+        }
+        Ok(())
+    }
+
+    pub async fn presence_set(
+        &self,
+        room_id: &str,
+        participant_id: &str,
+        ttl: Duration,
+    ) -> anyhow::Result<()> {
+        lock(&self.inner.presence)
+            .entry(room_id.to_owned())
+            .or_default()
+            .insert(participant_id.to_owned(), now_ms() + ms(ttl));
+        Ok(())
+    }
+
+    pub async fn presence_remove(&self, room_id: &str, participant_id: &str) -> anyhow::Result<()> {
+        let mut presence = lock(&self.inner.presence);
+        if let Some(room) = presence.get_mut(room_id) {
+            room.remove(participant_id);
+            if room.is_empty() {
+                presence.remove(room_id);
+            }
+        }
+        Ok(())
+    }
+
+    pub async fn presence_members(&self, room_id: &str) -> anyhow::Result<Vec<String>> {
+        let now = now_ms();
+        let presence = lock(&self.inner.presence);
+        let mut out: Vec<String> = presence
+            .get(room_id)
+            .map(|room| {
+                room.iter()
+                    .filter(|(_, exp)| **exp > now)
+                    .map(|(p, _)| p.clone())
+                    .collect()
+            })
+            .unwrap_or_default();
+        out.sort();
+        Ok(out)
+    }
+
+    pub async fn try_lock(&self, name: &str, owner: &str, ttl: Duration) -> anyhow::Result<bool> {
+        let now = now_ms();
+        let mut locks = lock(&self.inner.locks);
+        match locks.get(name) {
+            Some((holder, exp)) if *exp > now && holder != owner => Ok(false),
+            _ => {
+                locks.insert(name.to_owned(), (owner.to_owned(), now + ms(ttl)));
+                Ok(true)
+            }
+        }
+    }
+
+    pub async fn unlock(&self, name: &str, owner: &str) -> anyhow::Result<()> {
+        let mut locks = lock(&self.inner.locks);
+        if locks.get(name).is_some_and(|(holder, _)| holder == owner) {
+            locks.remove(name);
+        }
+        Ok(())
+    }
+
+    pub async fn ping(&self) -> anyhow::Result<()> {
+        Ok(())
+    }
+
+    pub fn purge_expired(&self) {
+        let now = now_ms();
+        lock(&self.inner.rates).retain(|_, (_, _, end)| *end > now);
+        lock(&self.inner.auth).retain(|_, (_, exp)| *exp > now);
+        lock(&self.inner.presence).retain(|_, room| {
+            room.retain(|_, exp| *exp > now);
+            !room.is_empty()
+        });
+        lock(&self.inner.locks).retain(|_, (_, exp)| *exp > now);
+    }
+
+    /// Entries held, for tests of the purge.
+    pub fn len(&self) -> usize {
+        lock(&self.inner.rates).len()
+            + lock(&self.inner.auth).len()
+            + lock(&self.inner.presence).len()
+            + lock(&self.inner.locks).len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}

@@ -1,0 +1,205 @@
+//! Redis state shared by every instance. One key prefix (`redis.key_prefix`), a TTL on every
+//! key, atomic commands or scripts where two instances could race.
+
+use std::time::Duration;
+
+use anyhow::Context;
+use redis::AsyncCommands;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+
+use super::{RateDecision, retry_after_secs, window};
+use crate::config::{Rate, redact_url};
+use crate::db::models::AuthRow;
+use crate::db::{ms, now_ms};
+
+#[derive(Clone)]
+pub struct RedisState {
+    conn: ConnectionManager,
+    prefix: String,
+}
+
+/// Deletes a lock only if this owner still holds it.
+const UNLOCK: &str = r"if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end";
+
+impl RedisState {
+    pub async fn connect(url: &str, prefix: &str) -> anyhow::Result<RedisState> {
+        let fail = |e: &dyn std::fmt::Display| {
+            anyhow::anyhow!(
+                "cannot connect to Redis at {}: {e}; check redis.url and that Redis is running, or unset redis.url for in-process state",
+                redact_url(url)
+            )
+        };
+        let client = redis::Client::open(url).map_err(|e| fail(&e))?;
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(Duration::from_secs(3)))
+            .set_response_timeout(Some(Duration::from_secs(3)))
+            .set_number_of_retries(2);
+        let conn = tokio::time::timeout(
+            Duration::from_secs(10),
+            ConnectionManager::new_with_config(client, config),
+        )
+        .await
+        .map_err(|e| fail(&e))?
+        .map_err(|e| fail(&e))?;
+        Ok(RedisState {
+            conn,
+            prefix: prefix.to_owned(),
+        })
+    }
+
+    fn key(&self, parts: &[&str]) -> String {
+        let mut k = self.prefix.clone();
+        k.push_str(&parts.join(":"));
+        k
+    }
+
+    pub async fn rate_limit(&self, key: &str, rate: Rate) -> anyhow::Result<RateDecision> {
+        let now = now_ms();
+        let (index, end) = window(now, rate.per);
+        let k = self.key(&["rl", key, &index.to_string()]);
+        let mut conn = self.conn.clone();
+        let (hits,): (u64,) = redis::pipe()
+            .atomic()
+            .incr(&k, 1u64)
+            .pexpire(&k, (end - now).max(1) + 1000)
+            .ignore()
+            .query_async(&mut conn)
+            .await
+            .context("redis rate limit")?;
+        Ok(if hits > u64::from(rate.count) {
+            RateDecision::Limited {
+                retry_after_secs: retry_after_secs(end, now),
+            }
+        } else {
+            RateDecision::Allowed
+        })
+    }
+
+    pub async fn auth_get(&self, token_hash: &str) -> anyhow::Result<Option<AuthRow>> {
+        let mut conn = self.conn.clone();
+        let raw: Option<String> = conn
+            .get(self.key(&["auth", token_hash]))
+            .await
+            .context("redis token cache")?;
+        Ok(raw.and_then(|r| serde_json::from_str(&r).ok()))
+    }
+
+    pub async fn auth_put(
+        &self,
+        token_hash: &str,
+        row: &AuthRow,
+        ttl: Duration,
+    ) -> anyhow::Result<()> {
+        let mut conn = self.conn.clone();
+        let () = conn
+            .pset_ex(
+                self.key(&["auth", token_hash]),
+                serde_json::to_string(row)?,
+                ms(ttl).max(1) as u64,
+            )
+            .await
+            .context("redis token cache")?;
+        Ok(())
+    }
+
+    pub async fn auth_invalidate(&self, token_hashes: &[String]) -> anyhow::Result<()> {
+        let keys: Vec<String> = token_hashes
+            .iter()
+            .map(|h| self.key(&["auth", h]))
+            .collect();
+        let mut conn = self.conn.clone();
+        let _: u64 = conn.del(keys).await.context("redis token cache")?;
+        Ok(())
+    }
+
+    pub async fn presence_set(
+        &self,
+        room_id: &str,
+        participant_id: &str,
+        ttl: Duration,
+    ) -> anyhow::Result<()> {
+        let k = self.key(&["presence", room_id]);
+        let exp = now_ms() + ms(ttl);
+        let mut conn = self.conn.clone();
+        let () = redis::pipe()
+            .atomic()
+            .zadd(&k, participant_id, exp)
+            .ignore()
+            .pexpire(&k, ms(ttl).max(1))
+            .ignore()
+            .query_async(&mut conn)
+            .await
+            .context("redis presence")?;
+        Ok(())
+    }
+
+    pub async fn presence_remove(&self, room_id: &str, participant_id: &str) -> anyhow::Result<()> {
+        let mut conn = self.conn.clone();
+        let _: u64 = conn
+            .zrem(self.key(&["presence", room_id]), participant_id)
+            .await
+            .context("redis presence")?;
+        Ok(())
+    }
+
+    pub async fn presence_members(&self, room_id: &str) -> anyhow::Result<Vec<String>> {
+        let mut conn = self.conn.clone();
+        let mut members: Vec<String> = conn
+            .zrangebyscore(
+                self.key(&["presence", room_id]),
+                format!("({}", now_ms()),
+                "+inf",
+            )
+            .await
+            .context("redis presence")?;
+        members.sort();
+        Ok(members)
+    }
+
+    pub async fn try_lock(&self, name: &str, owner: &str, ttl: Duration) -> anyhow::Result<bool> {
+        let k = self.key(&["lock", name]);
+        let mut conn = self.conn.clone();
+        let set: Option<String> = redis::cmd("SET")
+            .arg(&k)
+            .arg(owner)
+            .arg("NX")
+            .arg("PX")
+            .arg(ms(ttl).max(1))
+            .query_async(&mut conn)
+            .await
+            .context("redis lock")?;
+        if set.is_some() {
+            return Ok(true);
+        }
+        // Re-entrant for the same owner: extend.
+        let holder: Option<String> = conn.get(&k).await.context("redis lock")?;
+        if holder.as_deref() == Some(owner) {
+            let _: bool = conn
+                .pexpire(&k, ms(ttl).max(1))
+                .await
+                .context("redis lock")?;
+            return Ok(true);
+        }
+        Ok(false)
+    }
+
+    pub async fn unlock(&self, name: &str, owner: &str) -> anyhow::Result<()> {
+        let mut conn = self.conn.clone();
+        let _: i64 = redis::Script::new(UNLOCK)
+            .key(self.key(&["lock", name]))
+            .arg(owner)
+            .invoke_async(&mut conn)
+            .await
+            .context("redis unlock")?;
+        Ok(())
+    }
+
+    pub async fn ping(&self) -> anyhow::Result<()> {
+        let mut conn = self.conn.clone();
+        let _: String = redis::cmd("PING")
+            .query_async(&mut conn)
+            .await
+            .context("redis did not answer PING")?;
+        Ok(())
+    }
+}

@@ -1,0 +1,81 @@
+//! The background sweeper: expires idle rooms (purging messages, tokens and sessions but keeping
+//! the tombstone that reserves the code), deletes tombstones whose reservation ran out, and
+//! drops expired in-process state. Runs under a lock so several instances sweep once.
+
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+
+use crate::app::App;
+use crate::db::{self, now_ms};
+
+/// What one sweep did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct SweepReport {
+    pub expired: Vec<String>,
+    pub tombstones_deleted: u64,
+    /// Another instance holds the sweep lock.
+    pub skipped: bool,
+}
+
+const LOCK: &str = "sweeper";
+
+/// Runs one sweep now.
+pub async fn sweep_once(app: &App) -> anyhow::Result<SweepReport> {
+    app.state.purge_expired();
+    if !app
+        .state
+        .try_lock(LOCK, &app.instance_id, Duration::from_secs(120))
+        .await?
+    {
+        return Ok(SweepReport {
+            skipped: true,
+            ..Default::default()
+        });
+    }
+    let result = sweep_locked(app).await;
+    if let Err(e) = app.state.unlock(LOCK, &app.instance_id).await {
+        tracing::warn!(error = %format!("{e:#}"), "could not release the sweep lock; it lapses in 2 minutes");
+    }
+    result
+}
+
+async fn sweep_locked(app: &App) -> anyhow::Result<SweepReport> {
+    let mut report = SweepReport::default();
+    let now = now_ms();
+    for (id, code) in db::rooms::due_for_expiry(&app.db, now).await? {
+        if app
+            .end_room(&id, &code, "expired")
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?
+        {
+            report.expired.push(code);
+        }
+    }
+    report.tombstones_deleted = db::rooms::delete_old_tombstones(&app.db, now).await?;
+    if !report.expired.is_empty() || report.tombstones_deleted > 0 {
+        tracing::info!(
+            expired = report.expired.len(),
+            rooms = %report.expired.join(","),
+            tombstones_deleted = report.tombstones_deleted,
+            "sweep purged expired rooms"
+        );
+    }
+    Ok(report)
+}
+
+/// Sweeps every `every` until `stop` fires.
+pub async fn run(app: std::sync::Arc<App>, every: Duration, stop: CancellationToken) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tick.tick() => {
+                if let Err(e) = sweep_once(&app).await {
+                    tracing::warn!(error = %format!("{e:#}"), "sweep failed; retrying next interval");
+                }
+            }
+        }
+    }
+}
