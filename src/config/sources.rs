@@ -86,18 +86,26 @@ pub fn read_file(path: &Path) -> Result<Table, ConfigError> {
 fn file_error(path: &Path, text: &str, e: &toml::de::Error) -> ConfigError {
     let (line, col) = match e.span() {
         Some(span) => {
-            let before = &text[..span.start.min(text.len())];
+            let before = text.get(..span.start.min(text.len())).unwrap_or("");
             let line = before.matches('\n').count() + 1;
             let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
             (line, col)
         }
         None => (0, 0),
     };
+    let mut message = e.message().trim().replace('\n', " ");
+    // Quote the offending line, so a type error also names its key.
+    if let Some(src) = text.lines().nth(line.saturating_sub(1)).map(str::trim)
+        && line > 0
+        && !src.is_empty()
+    {
+        message.push_str(&format!(" (in `{src}`)"));
+    }
     ConfigError::Syntax {
         path: path.to_owned(),
         line,
         col,
-        message: e.message().trim().replace('\n', " "),
+        message,
     }
 }
 

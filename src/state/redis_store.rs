@@ -121,11 +121,27 @@ impl RedisState {
         let k = self.key(&["presence", room_id]);
         let exp = now_ms() + ms(ttl);
         let mut conn = self.conn.clone();
+        let ttl_ms = ms(ttl).max(1);
+        // The key lives as long as its longest-lived member: NX sets a first expiry, GT only
+        // ever extends it. Members past their own expiry are trimmed on the way.
         let () = redis::pipe()
             .atomic()
             .zadd(&k, participant_id, exp)
             .ignore()
-            .pexpire(&k, ms(ttl).max(1))
+            .cmd("ZREMRANGEBYSCORE")
+            .arg(&k)
+            .arg("-inf")
+            .arg(now_ms())
+            .ignore()
+            .cmd("PEXPIRE")
+            .arg(&k)
+            .arg(ttl_ms)
+            .arg("NX")
+            .ignore()
+            .cmd("PEXPIRE")
+            .arg(&k)
+            .arg(ttl_ms)
+            .arg("GT")
             .ignore()
             .query_async(&mut conn)
             .await

@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# The whole FlowSync test suite, as the README's second command and CI run it:
+# starts PostgreSQL and Redis when they are down, then checks formatting and lints,
+# builds the release binary once and runs every test against it.
+# Environment: CARGO_TARGET_DIR (optional shared build cache), FLOWSYNC_TEST_PG_URL,
+# FLOWSYNC_TEST_REDIS_URL (defaults: local servers on 127.0.0.1).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+SUITE_START=$(date +%s)
+stage() {
+  local name=$1; shift
+  local t0; t0=$(date +%s)
+  echo "==> $name"
+  "$@"
+  echo "<== $name: $(( $(date +%s) - t0 )) s"
+}
+
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+
+ensure_postgres() {
+  if pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; then echo "PostgreSQL is up"; return; fi
+  if ! command -v pg_ctlcluster >/dev/null; then
+    as_root apt-get update -qq && as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql
+  fi
+  local version; version=$(ls /etc/postgresql | sort -V | tail -n 1)
+  as_root pg_ctlcluster --skip-systemctl-redirect "$version" main start || true
+  for _ in $(seq 1 60); do pg_isready -q -h 127.0.0.1 -p 5432 && { echo "PostgreSQL started"; return; }; sleep 0.5; done
+  echo "PostgreSQL did not start" >&2; exit 1
+}
+
+ensure_redis() {
+  if redis-cli -h 127.0.0.1 -p 6379 ping 2>/dev/null | grep -q PONG; then echo "Redis is up"; return; fi
+  if ! command -v redis-server >/dev/null; then
+    as_root apt-get update -qq && as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server
+  fi
+  as_root mkdir -p /var/lib/redis /var/log/redis
+  as_root redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save "" --appendonly no \
+    --dir /var/lib/redis --logfile /var/log/redis/ci.log
+  for _ in $(seq 1 60); do redis-cli -h 127.0.0.1 ping 2>/dev/null | grep -q PONG && { echo "Redis started"; return; }; sleep 0.5; done
+  echo "Redis did not start" >&2; exit 1
+}
+
+# Each PostgreSQL test creates its own database named fst_<random>; drop those of earlier runs.
+drop_test_databases() {
+  local url=${FLOWSYNC_TEST_PG_URL:-postgres://postgres@127.0.0.1:5432/postgres}
+  psql "$url" -Atc "SELECT datname FROM pg_database WHERE datname LIKE 'fst\_%'" | while read -r db; do
+    psql "$url" -qc "DROP DATABASE IF EXISTS \"$db\"" >/dev/null
+  done
+}
+
+# Redis test keys carry the fstest: prefix (and TTLs); clear leftovers.
+clear_test_keys() {
+  redis-cli -h 127.0.0.1 --scan --pattern 'fstest:*' | xargs -r -n 500 redis-cli -h 127.0.0.1 DEL >/dev/null
+}
+
+stage "services" bash -c "$(declare -f as_root ensure_postgres ensure_redis); ensure_postgres; ensure_redis"
+stage "clean test data" bash -c "$(declare -f drop_test_databases clear_test_keys); drop_test_databases; clear_test_keys"
+stage "cargo fmt --check" cargo fmt --all -- --check
+stage "cargo clippy" cargo clippy --release --all-targets --locked -- -D warnings
+stage "build (release)" cargo build --release --all-targets --locked
+stage "tests" cargo test --release --locked -- --test-threads="${FLOWSYNC_TEST_THREADS:-4}"
+echo "all stages passed in $(( $(date +%s) - SUITE_START )) s"

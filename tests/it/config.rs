@@ -1,0 +1,245 @@
+//! Configuration layering (file → env → flags), validation errors that name the key, file and
+//! line, and secrets that never print.
+
+use flowsync::config::{Config, FlagValue, LoadOptions, Source};
+
+fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+fn file(text: &str) -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::tempdir().expect("tmp");
+    let path = dir.path().join("flowsync.toml");
+    std::fs::write(&path, text).expect("write");
+    (dir, path)
+}
+
+#[test]
+fn defaults_without_a_file_are_the_embedded_default() {
+    let (_d, path) = file("");
+    let c = Config::load_with_env(
+        &LoadOptions {
+            path: Some(path),
+            flags: vec![],
+        },
+        env(&[]),
+    )
+    .expect("valid")
+    .config;
+    assert_eq!(c.server.http_listen.to_string(), "127.0.0.1:8080");
+    assert_eq!(c.rooms.max_participants, 10);
+    assert_eq!(c.rooms.reconnect_grace.as_secs(), 60);
+    assert_eq!(c.rooms.idle_expiry.as_secs(), 86_400);
+    assert!(c.redis.url.is_none());
+    assert!(c.database.url.expose().starts_with("sqlite://"));
+}
+
+#[test]
+fn flags_beat_env_beat_file() {
+    let (_d, path) = file(
+        "[server]\nhttp_listen = \"127.0.0.1:1111\"\ndata_dir = \"/tmp/from-file\"\n[rooms]\nmessage_max_chars = 10\n",
+    );
+    let flags = vec![FlagValue {
+        dotted: "server.http_listen",
+        flag: "--listen",
+        value: toml::Value::String("127.0.0.1:3333".into()),
+    }];
+    let loaded = Config::load_with_env(
+        &LoadOptions {
+            path: Some(path.clone()),
+            flags,
+        },
+        env(&[
+            ("FLOWSYNC_SERVER__HTTP_LISTEN", "127.0.0.1:2222"),
+            ("FLOWSYNC_ROOMS__MESSAGE_MAX_CHARS", "20"),
+            ("FLOWSYNC_ROOMS__TIMER_AUTO_START", "false"),
+        ]),
+    )
+    .expect("valid");
+    let c = &loaded.config;
+    assert_eq!(c.server.http_listen.port(), 3333);
+    assert_eq!(c.rooms.message_max_chars, 20);
+    assert!(!c.rooms.timer.auto_start);
+    assert_eq!(c.server.data_dir.display().to_string(), "/tmp/from-file");
+    assert_eq!(
+        loaded.layers.source_of("server.http_listen"),
+        Source::Flag("--listen".into())
+    );
+    assert_eq!(
+        loaded.layers.source_of("rooms.message_max_chars"),
+        Source::Env("FLOWSYNC_ROOMS__MESSAGE_MAX_CHARS".into())
+    );
+    assert_eq!(
+        loaded.layers.source_of("server.data_dir"),
+        Source::File(path)
+    );
+    assert_eq!(loaded.layers.source_of("log.level"), Source::Default);
+}
+
+#[test]
+fn unknown_keys_name_the_key_and_line() {
+    let (_d, path) = file("[server]\nhttp_listen = \"127.0.0.1:8080\"\nhttp_lisen = \"oops\"\n");
+    let err = Config::load_with_env(
+        &LoadOptions {
+            path: Some(path.clone()),
+            flags: vec![],
+        },
+        env(&[]),
+    )
+    .expect_err("unknown key");
+    let msg = err.to_string();
+    assert!(msg.starts_with(&format!("{}:3:", path.display())), "{msg}");
+    assert!(msg.contains("http_lisen"), "{msg}");
+    assert!(!msg.contains('\n'));
+
+    let (_d, path) = file("[surprise]\nx = 1\n");
+    let msg = Config::load_with_env(
+        &LoadOptions {
+            path: Some(path),
+            flags: vec![],
+        },
+        env(&[]),
+    )
+    .expect_err("unknown section")
+    .to_string();
+    assert!(msg.contains(":1:") && msg.contains("surprise"), "{msg}");
+
+    let (_d, path) = file("[server\n");
+    let msg = Config::load_with_env(
+        &LoadOptions {
+            path: Some(path),
+            flags: vec![],
+        },
+        env(&[]),
+    )
+    .expect_err("syntax")
+    .to_string();
+    assert!(msg.contains(":1:"), "{msg}");
+
+    let (_d, path) = file("");
+    let msg = Config::load_with_env(
+        &LoadOptions {
+            path: Some(path),
+            flags: vec![],
+        },
+        env(&[("FLOWSYNC_SERVER__HTTP_LISTN", "x")]),
+    )
+    .expect_err("unknown env")
+    .to_string();
+    assert!(msg.contains("FLOWSYNC_SERVER__HTTP_LISTN"), "{msg}");
+}
+
+#[test]
+fn bad_values_name_key_and_source() {
+    let cases: &[(&str, &str, &str)] = &[
+        (
+            "[server]\nhttp_listen = \"nowhere\"\n",
+            "server.http_listen",
+            "file",
+        ),
+        (
+            "[rooms]\nmax_participants = 11\n",
+            "rooms.max_participants",
+            "out of range",
+        ),
+        (
+            "[rooms]\nidle_expiry = \"soon\"\n",
+            "rooms.idle_expiry",
+            "duration",
+        ),
+        (
+            "[rooms]\ncreate_rate_per_ip = \"10/fortnight\"\n",
+            "rooms.create_rate_per_ip",
+            "unit",
+        ),
+        (
+            "[rooms]\ntombstone_ttl = \"1d\"\n",
+            "rooms.tombstone_ttl",
+            "30d",
+        ),
+        (
+            "[database]\nurl = \"mysql://x\"\n",
+            "database.url",
+            "postgres",
+        ),
+        ("[turn]\nmode = \"external\"\n", "turn.urls", "external"),
+        ("[log]\nformat = \"xml\"\n", "log.format", "text, json"),
+        (
+            "[rooms]\nmax_participants = \"ten\"\n",
+            "max_participants",
+            ":2:",
+        ),
+    ];
+    for (text, key, hint) in cases {
+        let (_d, path) = file(text);
+        let msg = Config::load_with_env(
+            &LoadOptions {
+                path: Some(path),
+                flags: vec![],
+            },
+            env(&[]),
+        )
+        .expect_err(text)
+        .to_string();
+        assert!(msg.contains(key) && msg.contains(hint), "{text:?} → {msg}");
+    }
+    let (_d, path) = file("");
+    let msg = Config::load_with_env(
+        &LoadOptions {
+            path: Some(path),
+            flags: vec![],
+        },
+        env(&[("FLOWSYNC_ROOMS__MESSAGE_MAX_CHARS", "many")]),
+    )
+    .expect_err("bad env")
+    .to_string();
+    assert!(
+        msg.contains("rooms.message_max_chars")
+            && msg.contains("FLOWSYNC_ROOMS__MESSAGE_MAX_CHARS"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn missing_explicit_file_is_an_error() {
+    let msg = Config::load_with_env(
+        &LoadOptions {
+            path: Some("/nonexistent/flowsync.toml".into()),
+            flags: vec![],
+        },
+        env(&[]),
+    )
+    .expect_err("missing")
+    .to_string();
+    assert!(msg.contains("/nonexistent/flowsync.toml"), "{msg}");
+}
+
+#[test]
+fn secrets_never_print() {
+    let (_d, path) = file(
+        "[database]\nurl = \"postgres://flowsync:pg-pass-123@db/flowsync\"\n[server]\nadmin_token = \"admin-secret-value-1234\"\n\
+         [turn]\nmode = \"external\"\nurls = [\"turn:t.example:3478\"]\nshared_secret = \"turn-secret-456\"\n",
+    );
+    let c = Config::load_with_env(
+        &LoadOptions {
+            path: Some(path),
+            flags: vec![],
+        },
+        env(&[]),
+    )
+    .expect("valid")
+    .config;
+    let debug = format!("{c:?}");
+    let rendered = format!("{:?}", c.render());
+    for secret in ["pg-pass-123", "admin-secret-value-1234", "turn-secret-456"] {
+        assert!(!debug.contains(secret), "Debug leaks {secret}");
+        assert!(!rendered.contains(secret), "render leaks {secret}");
+    }
+    assert!(
+        rendered.contains("postgres://flowsync:********@db/flowsync"),
+        "{rendered}"
+    );
+}

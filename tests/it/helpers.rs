@@ -1,0 +1,312 @@
+//! Test harness: `Setup` picks a backend (SQLite or a fresh PostgreSQL database) and a state
+//! store (in-process or Redis with its own key prefix), `spawn()` starts the real server on
+//! 127.0.0.1:0 with its own temp data dir, and `TestApp` has typed request helpers.
+
+use std::sync::Arc;
+
+use flowsync::config::{Config, LoadOptions};
+use flowsync::server::Server;
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StateKind {
+    Memory,
+    Redis,
+}
+
+/// PostgreSQL server for tests (trust auth on these machines); override with FLOWSYNC_TEST_PG_URL.
+pub fn pg_admin_url() -> String {
+    std::env::var("FLOWSYNC_TEST_PG_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+pub fn redis_url() -> String {
+    std::env::var("FLOWSYNC_TEST_REDIS_URL")
+        .unwrap_or_else(|_| "redis://127.0.0.1:6379/?protocol=resp3".into())
+}
+
+pub fn random_suffix() -> String {
+    flowsync::auth::new_id("t")
+        .trim_start_matches("t_")
+        .to_ascii_lowercase()
+        .replace(['-', '_'], "x")
+}
+
+/// Creates an empty PostgreSQL database named `fst_<random>` and returns its URL. The test
+/// script drops leftovers (`fst_%`) before each run.
+pub async fn fresh_pg_database() -> String {
+    use sqlx::Connection;
+    let admin = pg_admin_url();
+    let name = format!("fst_{}", random_suffix());
+    let mut conn = sqlx::PgConnection::connect(&admin)
+        .await
+        .expect("PostgreSQL for tests is not reachable; run scripts/test.sh, which starts it");
+    let sql = format!("CREATE DATABASE {name}");
+    sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+        .execute(&mut conn)
+        .await
+        .expect("create test database");
+    conn.close().await.ok();
+    let base = admin
+        .rsplit_once('/')
+        .map(|(b, _)| b.to_owned())
+        .unwrap_or(admin);
+    format!("{base}/{name}")
+}
+
+/// A test configuration before the server starts.
+pub struct Setup {
+    pub backend: Backend,
+    pub state: StateKind,
+    pub config: Config,
+    pub dir: Arc<tempfile::TempDir>,
+}
+
+impl Setup {
+    pub async fn new(backend: Backend, state: StateKind) -> Setup {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let config_file = dir.path().join("flowsync.toml");
+        std::fs::write(
+            &config_file,
+            "# test config: values come from the environment below\n",
+        )
+        .expect("write config");
+        let mut env = vec![
+            (
+                "FLOWSYNC_SERVER__HTTP_LISTEN".to_owned(),
+                "127.0.0.1:0".to_owned(),
+            ),
+            (
+                "FLOWSYNC_SERVER__DATA_DIR".to_owned(),
+                dir.path().join("data").display().to_string(),
+            ),
+            ("FLOWSYNC_LOG__LEVEL".to_owned(), "warn".to_owned()),
+        ];
+        if backend == Backend::Postgres {
+            env.push((
+                "FLOWSYNC_DATABASE__URL".to_owned(),
+                fresh_pg_database().await,
+            ));
+        }
+        if state == StateKind::Redis {
+            env.push(("FLOWSYNC_REDIS__URL".to_owned(), redis_url()));
+            env.push((
+                "FLOWSYNC_REDIS__KEY_PREFIX".to_owned(),
+                format!("fstest:{}:", random_suffix()),
+            ));
+        }
+        let loaded = Config::load_with_env(
+            &LoadOptions {
+                path: Some(config_file),
+                flags: vec![],
+            },
+            env,
+        )
+        .expect("test config is valid");
+        Setup {
+            backend,
+            state,
+            config: loaded.config,
+            dir: Arc::new(dir),
+        }
+    }
+
+    /// Adjusts the configuration before starting.
+    pub fn with(mut self, f: impl FnOnce(&mut Config)) -> Self {
+        f(&mut self.config);
+        self
+    }
+
+    pub async fn spawn(self) -> TestApp {
+        let server = flowsync::server::start(self.config)
+            .await
+            .expect("server starts");
+        let base = format!("http://{}", server.addr);
+        TestApp {
+            base,
+            client: reqwest::Client::new(),
+            server: Some(server),
+            _dir: self.dir,
+        }
+    }
+}
+
+pub struct TestApp {
+    pub base: String,
+    pub client: reqwest::Client,
+    pub server: Option<Server>,
+    /// Keeps the temp data dir alive as long as the server.
+    _dir: Arc<tempfile::TempDir>,
+}
+
+/// A created or joined room, as the API answered.
+#[derive(Debug, Clone)]
+pub struct Seat {
+    pub code: String,
+    pub token: String,
+    pub participant_id: String,
+    pub body: Value,
+}
+
+impl TestApp {
+    pub fn app(&self) -> &flowsync::app::App {
+        &self.server.as_ref().expect("server running").app
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// Sends a request and returns the status and the JSON body (Null when not JSON).
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+        token: Option<&str>,
+    ) -> (StatusCode, Value) {
+        let mut req = self.client.request(method, self.url(path));
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        let res = req.send().await.expect("request sent");
+        let status = res.status();
+        let text = res.text().await.unwrap_or_default();
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
+    pub async fn get(&self, path: &str, token: Option<&str>) -> (StatusCode, Value) {
+        self.call(Method::GET, path, None, token).await
+    }
+
+    pub async fn post(&self, path: &str, body: Value, token: Option<&str>) -> (StatusCode, Value) {
+        self.call(Method::POST, path, Some(body), token).await
+    }
+
+    pub async fn create_room(&self, body: Value) -> Seat {
+        let (status, b) = self.post("/api/rooms", body, None).await;
+        assert_eq!(status, StatusCode::CREATED, "create room: {b}");
+        seat(b)
+    }
+
+    pub async fn create_simple(&self) -> Seat {
+        self.create_room(json!({ "display_name": "Host", "name": "Focus" }))
+            .await
+    }
+
+    pub async fn join(&self, code: &str, body: Value) -> (StatusCode, Value) {
+        self.post(&format!("/api/rooms/{code}/join"), body, None)
+            .await
+    }
+
+    pub async fn join_ok(&self, code: &str, name: &str) -> Seat {
+        let (status, b) = self.join(code, json!({ "display_name": name })).await;
+        assert_eq!(status, StatusCode::OK, "join: {b}");
+        seat(b)
+    }
+
+    /// Runs a statement against the server's own database (to age rows in time-based tests).
+    pub async fn sql(&self, sql: &'static str, arg: &str) {
+        match &self.app().db {
+            flowsync::db::Db::Sqlite(p) => {
+                sqlx::query(sql).bind(arg).execute(p).await.expect("sql");
+            }
+            flowsync::db::Db::Postgres(p) => {
+                sqlx::query(sql).bind(arg).execute(p).await.expect("sql");
+            }
+        }
+    }
+
+    pub async fn sql_string(&self, sql: &'static str, arg: &str) -> Option<String> {
+        match &self.app().db {
+            flowsync::db::Db::Sqlite(p) => sqlx::query_scalar(sql)
+                .bind(arg)
+                .fetch_optional(p)
+                .await
+                .expect("sql"),
+            flowsync::db::Db::Postgres(p) => sqlx::query_scalar(sql)
+                .bind(arg)
+                .fetch_optional(p)
+                .await
+                .expect("sql"),
+        }
+    }
+
+    pub async fn sql_count(&self, sql: &'static str, arg: &str) -> i64 {
+        match &self.app().db {
+            flowsync::db::Db::Sqlite(p) => sqlx::query_scalar(sql)
+                .bind(arg)
+                .fetch_one(p)
+                .await
+                .expect("sql"),
+            flowsync::db::Db::Postgres(p) => sqlx::query_scalar(sql)
+                .bind(arg)
+                .fetch_one(p)
+                .await
+                .expect("sql"),
+        }
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(s) = self.server.take() {
+            s.shutdown().await.expect("clean shutdown");
+        }
+    }
+}
+
+pub fn seat(b: Value) -> Seat {
+    Seat {
+        code: b["room_code"].as_str().expect("room_code").to_owned(),
+        token: b["token"].as_str().expect("token").to_owned(),
+        participant_id: b["participant_id"]
+            .as_str()
+            .expect("participant_id")
+            .to_owned(),
+        body: b,
+    }
+}
+
+/// The error code of an error envelope.
+pub fn code(b: &Value) -> &str {
+    b["error"]["code"].as_str().unwrap_or("<no error code>")
+}
+
+/// Runs an `async fn(Setup)` against every backend × state-store combination.
+macro_rules! each_backend {
+    ($name:ident) => {
+        mod $name {
+            use $crate::helpers::{Backend, Setup, StateKind};
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite_memory() {
+                super::$name(Setup::new(Backend::Sqlite, StateKind::Memory).await).await
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite_redis() {
+                super::$name(Setup::new(Backend::Sqlite, StateKind::Redis).await).await
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres_memory() {
+                super::$name(Setup::new(Backend::Postgres, StateKind::Memory).await).await
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres_redis() {
+                super::$name(Setup::new(Backend::Postgres, StateKind::Redis).await).await
+            }
+        }
+    };
+}
+pub(crate) use each_backend;

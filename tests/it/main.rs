@@ -1,0 +1,15 @@
+//! FlowSync's integration tests: one binary, so the suite links once. Each module covers a
+//! feature against the real server (SQLite and PostgreSQL, in-process state and Redis) or the
+//! built binary.
+
+// Tests fail by panicking; unwrap/expect are how they say what went wrong.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod helpers;
+
+mod cli;
+mod config;
+mod messages_api;
+mod ops_api;
+mod rooms_api;
+mod state_store;

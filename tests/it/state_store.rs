@@ -1,0 +1,186 @@
+//! The state store contract, run against the in-process store and against real Redis.
+
+use std::time::Duration;
+
+use flowsync::config::RedisConfig;
+use flowsync::db::models::AuthRow;
+use flowsync::state::{RateDecision, StateStore};
+
+use crate::helpers::{random_suffix, redis_url};
+
+async fn redis_store(prefix: &str) -> StateStore {
+    StateStore::connect(&RedisConfig {
+        url: Some(flowsync::config::Secret::new(redis_url())),
+        key_prefix: prefix.to_owned(),
+    })
+    .await
+    .expect("Redis for tests is reachable; scripts/test.sh starts it")
+}
+
+fn memory_store() -> StateStore {
+    StateStore::Memory(Default::default())
+}
+
+async fn contract(a: StateStore, b: StateStore) {
+    // Rate limits: a fixed window, shared by every handle on the same store.
+    let rate = "3/minute".parse().expect("rate");
+    for _ in 0..2 {
+        assert_eq!(
+            a.rate_limit("join:192.0.2.1", rate).await.expect("rl"),
+            RateDecision::Allowed
+        );
+    }
+    assert_eq!(
+        b.rate_limit("join:192.0.2.1", rate).await.expect("rl"),
+        RateDecision::Allowed
+    );
+    match a.rate_limit("join:192.0.2.1", rate).await.expect("rl") {
+        RateDecision::Limited { retry_after_secs } => assert!((1..=60).contains(&retry_after_secs)),
+        RateDecision::Allowed => panic!("the fourth hit in the window is refused"),
+    }
+    assert_eq!(
+        a.rate_limit("join:192.0.2.2", rate).await.expect("rl"),
+        RateDecision::Allowed,
+        "per key"
+    );
+
+    // Token cache with TTL and invalidation seen by every handle.
+    let row = AuthRow {
+        participant_id: "p_1".into(),
+        room_id: "r_1".into(),
+        room_code: "ABCDEF".into(),
+        display_name: "Ada".into(),
+        role: "host".into(),
+    };
+    a.auth_put("h1", &row, Duration::from_secs(30))
+        .await
+        .expect("put");
+    assert_eq!(b.auth_get("h1").await.expect("get"), Some(row.clone()));
+    b.auth_invalidate(&["h1".into()]).await.expect("invalidate");
+    assert_eq!(a.auth_get("h1").await.expect("get"), None);
+    a.auth_put("h2", &row, Duration::from_millis(50))
+        .await
+        .expect("put");
+    tokio::time::sleep(Duration::from_millis(120)).await;
+    assert_eq!(a.auth_get("h2").await.expect("get"), None, "entries expire");
+
+    // Presence with TTL.
+    a.presence_set("r_1", "p_1", Duration::from_secs(30))
+        .await
+        .expect("presence");
+    b.presence_set("r_1", "p_2", Duration::from_millis(50))
+        .await
+        .expect("presence");
+    assert_eq!(
+        a.presence_members("r_1").await.expect("members"),
+        ["p_1", "p_2"]
+    );
+    tokio::time::sleep(Duration::from_millis(120)).await;
+    assert_eq!(
+        a.presence_members("r_1").await.expect("members"),
+        ["p_1"],
+        "a crashed instance's presence lapses"
+    );
+    b.presence_remove("r_1", "p_1").await.expect("remove");
+    assert!(a.presence_members("r_1").await.expect("members").is_empty());
+
+    // Locks: one holder at a time, re-entrant for the holder, released by the holder only.
+    assert!(
+        a.try_lock("job", "one", Duration::from_secs(30))
+            .await
+            .expect("lock")
+    );
+    assert!(
+        !b.try_lock("job", "two", Duration::from_secs(30))
+            .await
+            .expect("lock")
+    );
+    assert!(
+        a.try_lock("job", "one", Duration::from_secs(30))
+            .await
+            .expect("lock")
+    );
+    b.unlock("job", "two").await.expect("unlock");
+    assert!(
+        !b.try_lock("job", "two", Duration::from_secs(30))
+            .await
+            .expect("lock"),
+        "only the holder releases"
+    );
+    a.unlock("job", "one").await.expect("unlock");
+    assert!(
+        b.try_lock("job", "two", Duration::from_millis(50))
+            .await
+            .expect("lock")
+    );
+    tokio::time::sleep(Duration::from_millis(120)).await;
+    assert!(
+        a.try_lock("job", "one", Duration::from_secs(1))
+            .await
+            .expect("lock"),
+        "a dead holder's lock lapses"
+    );
+    a.ping().await.expect("ping");
+}
+
+#[tokio::test]
+async fn memory_store_contract() {
+    let m = memory_store();
+    contract(m.clone(), m.clone()).await;
+    if let StateStore::Memory(inner) = &m {
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+        m.purge_expired();
+        // Only the 3/minute rate windows (live for up to a minute) may remain.
+        assert!(
+            inner.len() <= 2,
+            "expired entries are purged: {}",
+            inner.len()
+        );
+    }
+}
+
+#[tokio::test]
+async fn redis_store_contract() {
+    let prefix = format!("fstest:{}:", random_suffix());
+    let a = redis_store(&prefix).await;
+    let b = redis_store(&prefix).await;
+    contract(a, b).await;
+    // Every key carries the one prefix and a TTL.
+    let client = redis::Client::open(redis_url()).expect("url");
+    let mut conn = client
+        .get_multiplexed_async_connection()
+        .await
+        .expect("conn");
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{prefix}*"))
+        .query_async(&mut conn)
+        .await
+        .expect("keys");
+    assert!(!keys.is_empty());
+    for k in keys {
+        let ttl: i64 = redis::cmd("PTTL")
+            .arg(&k)
+            .query_async(&mut conn)
+            .await
+            .expect("ttl");
+        assert!(ttl > 0, "{k} has a TTL ({ttl})");
+    }
+}
+
+#[tokio::test]
+async fn unreachable_redis_is_a_clear_error() {
+    let err = StateStore::connect(&RedisConfig {
+        url: Some(flowsync::config::Secret::new(
+            "redis://:hunter2@127.0.0.1:1/".into(),
+        )),
+        key_prefix: "x:".into(),
+    })
+    .await
+    .expect_err("connect fails");
+    let msg = format!("{err:#}");
+    assert!(
+        msg.contains("cannot connect to Redis") && msg.contains("redis.url"),
+        "{msg}"
+    );
+    assert!(!msg.contains("hunter2"), "no secrets in errors: {msg}");
+}
