@@ -23,9 +23,14 @@ function fallbackMessage(status) {
   return `The request failed (HTTP ${status}).`;
 }
 
-/** The server writes lowercase messages for people; show them as sentences. */
+/**
+ * The server writes lowercase messages for people that may name fields ("display_name must
+ * be…", "timer.work_seconds must…"); show them as sentences with the field names spelled out.
+ */
 function sentence(text) {
-  const t = String(text || '').trim();
+  const t = String(text || '').trim()
+    .replace(/\btimer\./g, 'timer ')
+    .replace(/\b([a-z]+(?:_[a-z]+)+)\b/g, (id) => id.replace(/_/g, ' '));
   if (!t) return t;
   const s = t.charAt(0).toUpperCase() + t.slice(1);
   return /[.!?]$/.test(s) ? s : `${s}.`;

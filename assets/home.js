@@ -74,14 +74,15 @@ function readCreateForm() {
 
 /** Which input a server validation message is about, so focus can go there. */
 function inputForServerMessage(message) {
+  // api.js spells field names out ("display_name" arrives as "Display name").
   const m = message.toLowerCase();
-  if (m.includes('display_name')) return f.display_name;
-  if (m.includes('max_participants')) return f.max_participants;
+  if (m.includes('display name')) return f.display_name;
+  if (m.includes('max participants')) return f.max_participants;
   if (m.includes('password')) return f.password;
-  if (m.includes('work_seconds')) return f.work_minutes;
-  if (m.includes('short_break')) return f.short_minutes;
-  if (m.includes('long_break_seconds')) return f.long_minutes;
-  if (m.includes('long_break_every')) return f.long_every;
+  if (m.includes('work seconds')) return f.work_minutes;
+  if (m.includes('short break')) return f.short_minutes;
+  if (m.includes('long break seconds')) return f.long_minutes;
+  if (m.includes('long break every')) return f.long_every;
   if (m.startsWith('name')) return f.name;
   return null;
 }

@@ -69,7 +69,13 @@ const chat = {
   nextBefore: null,
   rendered: new Set(),
   failing: false,
+  sending: false,
 };
+
+/** Sets an element's text only when it changes, so live regions don't repeat themselves. */
+function setText(node, text) {
+  if (node.textContent !== text) node.textContent = text;
+}
 
 // ---- views -----------------------------------------------------------------------------------
 
@@ -180,6 +186,7 @@ function isSessionError(err) {
 /** The token stopped working: forget it and show what the room's state now calls for. */
 async function sessionLost(err) {
   stopChat();
+  if (state.session?.display_name && !el.joinName.value) el.joinName.value = state.session.display_name;
   clearSession(state.code);
   state.session = null;
   if (err.status === 410) {
@@ -321,7 +328,7 @@ async function startChat() {
   } catch (err) {
     if (err.handled) return;
     el.empty.hidden = true;
-    el.roomError.textContent = `Couldn't load the chat: ${err.message} Retrying…`;
+    setText(el.roomError, `Couldn't load the chat: ${err.message} Retrying…`);
     chat.failing = true;
   } finally {
     chat.inFlight = false;
@@ -380,14 +387,15 @@ async function poll() {
       if (stick) scrollToBottom();
     }
     updateOlderButton();
+    el.empty.hidden = chat.rendered.size > 0;
     if (chat.failing) {
       chat.failing = false;
-      el.roomError.textContent = '';
+      setText(el.roomError, '');
     }
   } catch (err) {
     if (err.handled) return;
     chat.failing = true;
-    el.roomError.textContent = `Chat updates paused: ${err.message} Retrying…`;
+    setText(el.roomError, `Chat updates paused: ${err.message} Retrying…`);
   } finally {
     chat.inFlight = false;
     schedulePoll();
@@ -434,12 +442,14 @@ async function loadOlder() {
 
 async function sendMessage(event) {
   event.preventDefault();
+  if (chat.sending) return;
   const text = el.chatInput.value.trim();
   if (!text) {
     showFormError(el.chatError, 'Write something before sending.', el.chatInput);
     return;
   }
   showFormError(el.chatError, '');
+  chat.sending = true;
   const done = busy(el.chatForm.querySelector('button[type="submit"]'), 'Sending…');
   try {
     const m = await authed('POST', `/api/rooms/${state.code}/messages`, { message: text, type: 'text' });
@@ -449,6 +459,7 @@ async function sendMessage(event) {
   } catch (err) {
     if (!err.handled) showFormError(el.chatError, err.message, el.chatInput);
   } finally {
+    chat.sending = false;
     done();
     if (state.session) el.chatInput.focus();
   }
@@ -511,8 +522,8 @@ async function exportTranscript() {
 }
 
 async function endRoom() {
-  const ok = window.confirm(`End "${state.room.name}" for everyone? Everyone is signed out and the room `
-    + 'cannot be reopened.');
+  const ok = window.confirm(`End "${state.room.name}" for everyone? Everyone is signed out, the room `
+    + 'cannot be reopened, and its chat can no longer be downloaded.');
   if (!ok) return;
   el.roomError.textContent = '';
   const done = busy(el.endButton, 'Ending…');
@@ -522,7 +533,7 @@ async function endRoom() {
     clearSession(state.code);
     state.session = null;
     showNotice('Room ended', 'You ended the room; everyone in it has been signed out. '
-      + 'The chat transcript is no longer available.');
+      + 'Start a new room from the front page whenever you like.');
   } catch (err) {
     if (!err.handled) el.roomError.textContent = `Couldn't end the room: ${err.message}`;
   } finally {
@@ -588,7 +599,7 @@ async function joinRoom(event) {
           ? `Too many attempts. Try again in ${err.retryAfter} s.` : err.message);
         break;
       case 'VALIDATION':
-        showFormError(el.joinError, err.message, /display_name/.test(err.message) ? el.joinName : null);
+        showFormError(el.joinError, err.message, /display name/i.test(err.message) ? el.joinName : null);
         break;
       default:
         showFormError(el.joinError, err.message);
@@ -631,7 +642,8 @@ el.chatForm.addEventListener('submit', sendMessage);
 el.chatInput.addEventListener('keydown', (event) => {
   if (event.key === 'Enter' && !event.shiftKey && !event.isComposing) {
     event.preventDefault();
-    el.chatForm.requestSubmit();
+    if (typeof el.chatForm.requestSubmit === 'function') el.chatForm.requestSubmit();
+    else el.chatForm.dispatchEvent(new Event('submit', { cancelable: true }));
   }
 });
 el.olderButton.addEventListener('click', loadOlder);

@@ -1,7 +1,7 @@
 //! `App`: everything a request, a socket, a background job or `doctor` needs, built once from
 //! the configuration and shared behind an `Arc`.
 
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::Instant;
 
 use anyhow::Context;
@@ -14,8 +14,8 @@ use crate::metrics::Metrics;
 use crate::state::StateStore;
 
 pub struct App {
-    /// The validated configuration this instance runs with.
-    pub config: Config,
+    /// The validated configuration this instance runs with; swapped on `SIGHUP` reload.
+    config: RwLock<Arc<Config>>,
     /// The database, the truth for rooms, participants, tokens and messages.
     pub db: Db,
     /// Ephemeral shared state: token cache, rate limits, presence, job locks.
@@ -44,7 +44,7 @@ impl App {
             .context("the database is not migrated or not writable")?;
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         Ok(Arc::new(App {
-            config,
+            config: RwLock::new(Arc::new(config)),
             db,
             state,
             passwords: PasswordHasherPool::new(cores),
@@ -54,5 +54,51 @@ impl App {
             instance_id: crate::auth::new_id("i"),
             started_at: Instant::now(),
         }))
+    }
+}
+
+/// What a configuration reload did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct ReloadReport {
+    /// Keys whose new value is now in effect.
+    pub applied: Vec<String>,
+    /// Keys that changed in the file but need a restart; the running value is kept.
+    pub needs_restart: Vec<String>,
+}
+
+impl App {
+    /// The configuration in effect now (cheap: an `Arc` clone).
+    pub fn config(&self) -> Arc<Config> {
+        self.config
+            .read()
+            .map(|c| c.clone())
+            .unwrap_or_else(|e| e.into_inner().clone())
+    }
+
+    /// Applies the reloadable keys of `new` (see `config::keys`, column "reload") and reports
+    /// the others that changed, which keep their running value until a restart.
+    pub fn reload(&self, new: Config) -> ReloadReport {
+        let old = self.config();
+        let before = old.render();
+        let after = new.render();
+        let mut report = ReloadReport::default();
+        for ((key, was), (_, now)) in before.iter().zip(after.iter()) {
+            if was != now {
+                if key.reloadable {
+                    report.applied.push(key.dotted());
+                } else {
+                    report.needs_restart.push(key.dotted());
+                }
+            }
+        }
+        let mut merged = (*old).clone();
+        merged.rooms = new.rooms;
+        merged.turn.credential_ttl = new.turn.credential_ttl;
+        merged.log.level = new.log.level;
+        match self.config.write() {
+            Ok(mut c) => *c = Arc::new(merged),
+            Err(e) => *e.into_inner() = Arc::new(merged),
+        }
+        report
     }
 }

@@ -9,10 +9,14 @@ pub const SERVICE_USER: &str = "flowsync";
 /// When running as root and the service user exists, chowns each existing path to it.
 /// Returns the paths changed. Does nothing for other users.
 pub fn hand_to_service_user(paths: &[&Path]) -> anyhow::Result<Vec<std::path::PathBuf>> {
+    hand_to_user(SERVICE_USER, paths)
+}
+
+fn hand_to_user(name: &str, paths: &[&Path]) -> anyhow::Result<Vec<std::path::PathBuf>> {
     if !nix::unistd::geteuid().is_root() {
         return Ok(Vec::new());
     }
-    let Some(user) = nix::unistd::User::from_name(SERVICE_USER)? else {
+    let Some(user) = nix::unistd::User::from_name(name)? else {
         return Ok(Vec::new());
     };
     let mut changed = Vec::new();
@@ -35,4 +39,29 @@ pub fn fix_data_dir(config: &crate::config::Config) -> anyhow::Result<Vec<std::p
     }
     let refs: Vec<&Path> = paths.iter().map(|p| p.as_path()).collect();
     hand_to_service_user(&refs)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::MetadataExt;
+
+    /// As root (as CI runs here), files are handed to the named user; `nobody` stands in for
+    /// `flowsync` so the test creates no accounts. As another user nothing changes.
+    #[test]
+    fn root_hands_files_to_the_user() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("flowsync.db");
+        std::fs::write(&file, b"x").unwrap();
+        let missing = dir.path().join("flowsync.db-wal");
+        let changed = super::hand_to_user("nobody", &[&file, &missing]).unwrap();
+        if nix::unistd::geteuid().is_root() {
+            let nobody = nix::unistd::User::from_name("nobody").unwrap().unwrap();
+            assert_eq!(changed, vec![file.clone()], "missing files are skipped");
+            assert_eq!(std::fs::metadata(&file).unwrap().uid(), nobody.uid.as_raw());
+        } else {
+            assert!(changed.is_empty());
+        }
+        let none = super::hand_to_user("no-such-user-flowsync-test", &[&file]).unwrap();
+        assert!(none.is_empty(), "no service user, nothing to do");
+    }
 }

@@ -97,6 +97,7 @@ pub async fn start(config: Config) -> Result<Server, StartError> {
         .map_err(|e| StartError::Other(e.into()))?;
     let stop = CancellationToken::new();
     tokio::spawn(crate::sweeper::run(app.clone(), SWEEP_EVERY, stop.clone()));
+    tokio::spawn(checkpoint_loop(app.clone(), stop.clone()));
     let router = crate::http::router(app.clone());
     let shutdown = stop.clone();
     let task = tokio::spawn(async move {
@@ -149,4 +150,25 @@ impl Server {
         self.stop.cancel();
         self.wait(Duration::from_secs(5)).await
     }
+}
+
+/// Keeps the SQLite write-ahead log short (see `Db::checkpoint`); nothing to do on PostgreSQL.
+async fn checkpoint_loop(app: SharedApp, stop: CancellationToken) {
+    if app.db.backend() != crate::db::Backend::Sqlite {
+        return;
+    }
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => break,
+            _ = tick.tick() => {
+                if let Err(e) = app.db.checkpoint().await {
+                    tracing::warn!(error = %format!("{e:#}"), "WAL checkpoint failed; retrying");
+                }
+            }
+        }
+    }
+    // A final full copy so the database file is complete on its own after a clean stop.
+    let _ = app.db.checkpoint().await;
 }

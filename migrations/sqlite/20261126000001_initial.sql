@@ -25,6 +25,8 @@ CREATE TABLE participants (
     device_id      TEXT,
     token_hash     TEXT NOT NULL UNIQUE,
     created_at     BIGINT NOT NULL,
+    -- A participant holds a seat while last_seen_at is within the reconnect grace; a
+    -- connected participant has last_seen_at = 9223372036854775807 (i64::MAX).
     last_seen_at   BIGINT NOT NULL,
     connections    BIGINT NOT NULL DEFAULT 0,
     left_at        BIGINT,
@@ -32,6 +34,11 @@ CREATE TABLE participants (
     revoked_reason TEXT
 );
 CREATE INDEX participants_room ON participants (room_id);
+-- Seat counting reads only live participants, however many have come and gone.
+CREATE INDEX participants_seats ON participants (room_id, last_seen_at)
+    WHERE revoked_at IS NULL AND left_at IS NULL;
+CREATE INDEX participants_kicked ON participants (room_id, device_id)
+    WHERE revoked_reason = 'kicked';
 
 CREATE TABLE room_messages (
     id             INTEGER PRIMARY KEY AUTOINCREMENT,

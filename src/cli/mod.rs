@@ -105,16 +105,28 @@ impl Cli {
 
     /// Loads the configuration with command-specific flags and starts logging.
     fn load_config(&self, flags: Vec<crate::config::FlagValue>) -> Result<Loaded, Failure> {
-        let loaded = Config::load(&LoadOptions {
+        self.load_config_with_log(flags).map(|(loaded, _)| loaded)
+    }
+
+    fn load_options(&self, flags: Vec<crate::config::FlagValue>) -> LoadOptions {
+        LoadOptions {
             path: self.config.clone(),
             flags,
-        })?;
-        crate::telemetry::init(
+        }
+    }
+
+    /// Like [`Self::load_config`], also returning the handle that changes the log level later.
+    fn load_config_with_log(
+        &self,
+        flags: Vec<crate::config::FlagValue>,
+    ) -> Result<(Loaded, crate::telemetry::LogControl), Failure> {
+        let loaded = Config::load(&self.load_options(flags))?;
+        let log = crate::telemetry::init(
             &loaded.config.log.level,
             loaded.config.log.format,
             self.verbosity(),
         );
-        Ok(loaded)
+        Ok((loaded, log))
     }
 }
 

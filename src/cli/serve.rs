@@ -58,7 +58,7 @@ impl Opts {
 }
 
 pub async fn run(cli: &Cli, opts: &Opts) -> CmdResult {
-    let loaded = cli.load_config(opts.flags())?;
+    let (loaded, log) = cli.load_config_with_log(opts.flags())?;
     if opts.print_config {
         match &loaded.file {
             Some(p) => println!("# config file: {}", p.display()),
@@ -86,6 +86,11 @@ pub async fn run(cli: &Cli, opts: &Opts) -> CmdResult {
     }
     let server = crate::server::start(loaded.config).await?;
     let stop = server.stop_token();
+    tokio::spawn(reload_on_sighup(
+        server.app.clone(),
+        cli.load_options(opts.flags()),
+        log,
+    ));
     tokio::spawn(async move {
         wait_for_signal().await;
         tracing::info!("shutting down: finishing requests in flight");
@@ -97,6 +102,38 @@ pub async fn run(cli: &Cli, opts: &Opts) -> CmdResult {
         .map_err(Failure::from)?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// `SIGHUP` (systemd's reload): re-reads the configuration; applies what can change while
+/// running, names what needs a restart, and keeps running on an invalid file.
+async fn reload_on_sighup(
+    app: crate::app::SharedApp,
+    options: crate::config::LoadOptions,
+    log: crate::telemetry::LogControl,
+) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let Ok(mut hup) = signal(SignalKind::hangup()) else {
+        tracing::warn!("cannot listen for SIGHUP; configuration reload is unavailable");
+        return;
+    };
+    while hup.recv().await.is_some() {
+        match crate::config::Config::load(&options) {
+            Err(e) => {
+                tracing::error!(error = %e, "configuration reload failed; keeping the running configuration")
+            }
+            Ok(loaded) => {
+                let level = loaded.config.log.level.clone();
+                let report = app.reload(loaded.config);
+                if let Err(e) = log.set_level(&level) {
+                    tracing::warn!(error = %format!("{e:#}"), "log level unchanged");
+                }
+                tracing::info!(applied = ?report.applied, "configuration reloaded");
+                if !report.needs_restart.is_empty() {
+                    tracing::warn!(keys = ?report.needs_restart, "changed keys take effect only after a restart");
+                }
+            }
+        }
+    }
 }
 
 /// Ctrl-C or SIGTERM (systemd's stop).

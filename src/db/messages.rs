@@ -22,7 +22,7 @@ pub async fn insert(
     new_expires_at: i64,
 ) -> anyhow::Result<MessageRow> {
     let now = now_ms();
-    with_pool!(db, |pool| {
+    with_pool!(db.write(), |pool| {
         let mut tx = pool.begin().await?;
         sqlx::query(
             "UPDATE rooms SET last_activity_at = $2, expires_at = $3 WHERE id = $1 AND status = 'active'",
@@ -60,7 +60,7 @@ pub async fn page(
     limit: i64,
 ) -> anyhow::Result<(Vec<MessageRow>, Option<i64>)> {
     let before = before.unwrap_or(i64::MAX);
-    let mut rows: Vec<MessageRow> = with_pool!(db, |pool| {
+    let mut rows: Vec<MessageRow> = with_pool!(db.read(), |pool| {
         sqlx::query_as::<_, MessageRow>(
             "SELECT id, room_id, participant_id, sender_name, type, body, created_at FROM room_messages \
              WHERE room_id = $1 AND id < $2 ORDER BY id DESC LIMIT $3",
@@ -88,7 +88,7 @@ pub async fn all(db: &Db, room_id: &str) -> anyhow::Result<Vec<MessageRow>> {
     let mut out = Vec::new();
     let mut after = 0i64;
     loop {
-        let rows: Vec<MessageRow> = with_pool!(db, |pool| {
+        let rows: Vec<MessageRow> = with_pool!(db.read(), |pool| {
             sqlx::query_as::<_, MessageRow>(
                 "SELECT id, room_id, participant_id, sender_name, type, body, created_at FROM room_messages \
                  WHERE room_id = $1 AND id > $2 ORDER BY id LIMIT 1000",

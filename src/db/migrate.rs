@@ -14,7 +14,7 @@ static POSTGRES: Migrator = sqlx::migrate!("./migrations/postgres");
 
 fn migrator(db: &Db) -> &'static Migrator {
     match db {
-        Db::Sqlite(_) => &SQLITE,
+        Db::Sqlite { .. } => &SQLITE,
         Db::Postgres(_) => &POSTGRES,
     }
 }
@@ -56,7 +56,7 @@ impl Status {
 /// Reads `_sqlx_migrations` (absent on a fresh database) and compares with the embedded set.
 pub async fn status(db: &Db) -> anyhow::Result<Status> {
     let table_exists: i64 = match db {
-        Db::Sqlite(pool) => sqlx::query_scalar(
+        Db::Sqlite { read: pool, .. } => sqlx::query_scalar(
             "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations'",
         )
         .fetch_one(pool)
@@ -72,7 +72,7 @@ pub async fn status(db: &Db) -> anyhow::Result<Status> {
     }
     .context("reading migration state")?;
     let applied: BTreeMap<i64, bool> = if table_exists > 0 {
-        with_pool!(db, |pool| {
+        with_pool!(db.read(), |pool| {
             sqlx::query_as::<_, (i64, bool)>("SELECT version, success FROM _sqlx_migrations")
                 .fetch_all(pool)
                 .await
@@ -137,7 +137,7 @@ pub async fn apply(
     for (i, m) in pending.iter().enumerate() {
         on_step(i, pending.len(), m);
         let started = Instant::now();
-        with_pool!(db, |pool| known.run_to(m.version, pool).await)
+        with_pool!(db.write(), |pool| known.run_to(m.version, pool).await)
             .with_context(|| format!("applying migration {} ({})", m.version, m.description))?;
         done.push((m.version, started.elapsed()));
     }

@@ -20,22 +20,35 @@ use sqlx::{PgPool, SqlitePool};
 
 use crate::config::{DatabaseConfig, redact_url};
 
-/// Runs the same body against whichever pool is live; the body is compiled once per backend.
+/// Runs the same body against a [`PoolRef`] (`db.read()` or `db.write()`); the body is
+/// compiled once per backend.
 macro_rules! with_pool {
-    ($db:expr, |$pool:ident| $body:expr) => {
-        match $db {
-            $crate::db::Db::Sqlite($pool) => async { $body }.await,
-            $crate::db::Db::Postgres($pool) => async { $body }.await,
+    ($pool_ref:expr, |$pool:ident| $body:expr) => {
+        match $pool_ref {
+            $crate::db::PoolRef::Sqlite($pool) => async { $body }.await,
+            $crate::db::PoolRef::Postgres($pool) => async { $body }.await,
         }
     };
 }
 pub(crate) use with_pool;
 
-/// A connection pool to the configured backend.
+/// Connection pools to the configured backend.
+///
+/// SQLite allows one writer at a time; letting several pooled connections race for the write
+/// lock makes them sleep in SQLite's busy handler (hundreds of ms under load). So writes go
+/// through a pool of exactly one connection, where they queue fairly in async code, while reads
+/// use the other connections (WAL lets them run alongside the writer).
 #[derive(Clone, Debug)]
 pub enum Db {
-    Sqlite(SqlitePool),
+    Sqlite { read: SqlitePool, write: SqlitePool },
     Postgres(PgPool),
+}
+
+/// One pool of a [`Db`], for [`with_pool!`].
+#[derive(Clone, Copy, Debug)]
+pub enum PoolRef<'a> {
+    Sqlite(&'a SqlitePool),
+    Postgres(&'a PgPool),
 }
 
 /// Which backend a URL names.
@@ -94,18 +107,24 @@ impl Db {
                         )
                     })?;
                 }
-                let pool = SqlitePoolOptions::new()
-                    .max_connections(cfg.max_connections)
+                let hint = "check server.data_dir / database.url and that the file is writable";
+                // The writer first: it creates the file and switches it to WAL.
+                // Readers are nearly always active, so the automatic checkpoint after a commit
+                // rarely completes and is retried (with an fsync) on every commit. The writer
+                // does not checkpoint on commit; `checkpoint()` runs in the background instead.
+                let write = SqlitePoolOptions::new()
+                    .max_connections(1)
+                    .acquire_timeout(Duration::from_secs(10))
+                    .connect_with(opts.clone().pragma("wal_autocheckpoint", "0"))
+                    .await
+                    .map_err(|e| fail(e.to_string(), hint))?;
+                let read = SqlitePoolOptions::new()
+                    .max_connections(cfg.max_connections.max(2) - 1)
                     .acquire_timeout(Duration::from_secs(5))
                     .connect_with(opts)
                     .await
-                    .map_err(|e| {
-                        fail(
-                            e.to_string(),
-                            "check server.data_dir / database.url and that the file is writable",
-                        )
-                    })?;
-                Ok(Db::Sqlite(pool))
+                    .map_err(|e| fail(e.to_string(), hint))?;
+                Ok(Db::Sqlite { read, write })
             }
             Backend::Postgres => {
                 let opts = PgConnectOptions::from_str(url)
@@ -128,21 +147,57 @@ impl Db {
 
     pub fn backend(&self) -> Backend {
         match self {
-            Db::Sqlite(_) => Backend::Sqlite,
+            Db::Sqlite { .. } => Backend::Sqlite,
             Db::Postgres(_) => Backend::Postgres,
+        }
+    }
+
+    /// The pool for queries that only read.
+    pub fn read(&self) -> PoolRef<'_> {
+        match self {
+            Db::Sqlite { read, .. } => PoolRef::Sqlite(read),
+            Db::Postgres(p) => PoolRef::Postgres(p),
+        }
+    }
+
+    /// The pool for statements and transactions that write.
+    pub fn write(&self) -> PoolRef<'_> {
+        match self {
+            Db::Sqlite { write, .. } => PoolRef::Sqlite(write),
+            Db::Postgres(p) => PoolRef::Postgres(p),
         }
     }
 
     /// A cheap round trip, for readiness checks.
     pub async fn ping(&self) -> anyhow::Result<()> {
-        with_pool!(self, |pool| {
+        with_pool!(self.read(), |pool| {
             sqlx::query("SELECT 1").execute(pool).await.map(|_| ())
         })
         .context("database did not answer")
     }
 
     pub async fn close(&self) {
-        with_pool!(self, |pool| pool.close().await)
+        match self {
+            Db::Sqlite { read, write } => {
+                read.close().await;
+                write.close().await;
+            }
+            Db::Postgres(p) => p.close().await,
+        }
+    }
+
+    /// Copies the SQLite write-ahead log back into the database file (a no-op on PostgreSQL).
+    /// Run periodically by the server; returns the WAL pages left uncopied (held by readers).
+    pub async fn checkpoint(&self) -> anyhow::Result<i64> {
+        let Db::Sqlite { write, .. } = self else {
+            return Ok(0);
+        };
+        let (_busy, log, copied): (i64, i64, i64) =
+            sqlx::query_as("PRAGMA wal_checkpoint(PASSIVE)")
+                .fetch_one(write)
+                .await
+                .context("checkpointing the SQLite log")?;
+        Ok((log - copied).max(0))
     }
 
     /// A server-wide random key by name, created on first use and shared by every instance.
@@ -151,7 +206,7 @@ impl Db {
         crate::auth::fill_random(&mut fresh);
         let fresh = hex::encode(fresh);
         let now = now_ms();
-        let value: String = with_pool!(self, |pool| {
+        let value: String = with_pool!(self.write(), |pool| {
             sqlx::query(
                 "INSERT INTO server_secrets (name, value, created_at) VALUES ($1, $2, $3) \
                  ON CONFLICT (name) DO NOTHING",

@@ -6,6 +6,10 @@ use anyhow::Context;
 use super::models::{AuthRow, NewParticipant, NewRoom, ParticipantRow, RoomRow};
 use super::{Db, now_ms, with_pool};
 
+/// `last_seen_at` of a participant with a live connection: connected participants always hold
+/// their seat, and one indexed range `last_seen_at >= cutoff` counts every seat.
+pub const CONNECTED: i64 = i64::MAX;
+
 /// Selects a room with its seat count; `$1` is the lookup value, `$2` the seat cutoff
 /// (a participant last seen after it, or connected, holds a seat).
 macro_rules! room_select {
@@ -14,7 +18,7 @@ macro_rules! room_select {
             "SELECT r.id, r.code, r.name, r.password_hash, r.max_participants, r.timer_settings, \
              r.status, r.created_at, r.last_activity_at, r.expires_at, r.closed_at, r.tombstone_until, \
              (SELECT COUNT(*) FROM participants p WHERE p.room_id = r.id AND p.revoked_at IS NULL \
-              AND p.left_at IS NULL AND (p.connections > 0 OR p.last_seen_at >= $2)) AS seats \
+              AND p.left_at IS NULL AND p.last_seen_at >= $2) AS seats \
              FROM rooms r WHERE ",
             $where
         )
@@ -44,7 +48,7 @@ pub async fn create(db: &Db, room: &NewRoom, host: &NewParticipant) -> anyhow::R
     for _ in 0..16 {
         let code = crate::rooms::new_code();
         let name = room.name.clone().unwrap_or_else(|| format!("Room {code}"));
-        let inserted: bool = with_pool!(db, |pool| {
+        let inserted: bool = with_pool!(db.write(), |pool| {
             let mut tx = pool.begin().await?;
             let res = sqlx::query(
                 "INSERT INTO rooms (id, code, name, password_hash, max_participants, timer_settings, \
@@ -99,7 +103,7 @@ use insert_participant;
 
 /// A room by its (normalised) code, with seats counted against `seat_cutoff_ms`.
 pub async fn by_code(db: &Db, code: &str, seat_cutoff_ms: i64) -> anyhow::Result<Option<RoomRow>> {
-    with_pool!(db, |pool| {
+    with_pool!(db.read(), |pool| {
         sqlx::query_as::<_, RoomRow>(room_select!("r.code = $1"))
             .bind(code)
             .bind(seat_cutoff_ms)
@@ -116,7 +120,7 @@ pub async fn list(
     include_closed: bool,
 ) -> anyhow::Result<Vec<RoomRow>> {
     let flag = if include_closed { 1i64 } else { 0 };
-    with_pool!(db, |pool| {
+    with_pool!(db.read(), |pool| {
         sqlx::query_as::<_, RoomRow>(room_select!(
             "(r.status = 'active' OR $1 = 1) ORDER BY CASE WHEN r.status = 'active' THEN 0 ELSE 1 END, r.created_at DESC"
         ))
@@ -130,7 +134,7 @@ pub async fn list(
 
 /// True when a host removed this device from the room.
 pub async fn device_kicked(db: &Db, room_id: &str, device_id: &str) -> anyhow::Result<bool> {
-    let n: i64 = with_pool!(db, |pool| {
+    let n: i64 = with_pool!(db.read(), |pool| {
         sqlx::query_scalar(
             "SELECT COUNT(*) FROM participants WHERE room_id = $1 AND device_id = $2 \
              AND revoked_reason = 'kicked'",
@@ -144,54 +148,113 @@ pub async fn device_kicked(db: &Db, room_id: &str, device_id: &str) -> anyhow::R
     Ok(n > 0)
 }
 
-/// Adds a participant if the room is active and has a free seat, atomically: the first
-/// statement locks the room row (PostgreSQL) or takes the write lock (SQLite), so concurrent
-/// joins are serialised per room and capacity cannot be overrun.
+/// Adds a participant if the room is active and has a free seat, atomically, and records the
+/// join as room activity when `touch` (callers skip it when the room was active within the
+/// last minute, to keep the hot path to one write).
+///
+/// - PostgreSQL: one transaction whose first statement locks the room row, so concurrent joins
+///   to a room are serialised and the seat count that follows sees every committed join.
+/// - SQLite: all writes go through one connection, so a single conditional `INSERT … SELECT …
+///   WHERE seats < max` is already atomic; the transaction's extra round trips are not needed.
 pub async fn join(
     db: &Db,
     room_id: &str,
     p: &NewParticipant,
     seat_cutoff_ms: i64,
     new_expires_at: i64,
+    touch: bool,
 ) -> anyhow::Result<JoinOutcome> {
     let now = now_ms();
-    with_pool!(db, |pool| {
-        let mut tx = pool.begin().await?;
-        let max: Option<i64> = sqlx::query_scalar(
-            "UPDATE rooms SET last_activity_at = $2, expires_at = $3 \
-             WHERE id = $1 AND status = 'active' AND expires_at > $2 RETURNING max_participants",
-        )
-        .bind(room_id)
-        .bind(now)
-        .bind(new_expires_at)
-        .fetch_optional(&mut *tx)
-        .await?;
-        let Some(max) = max else {
-            tx.rollback().await?;
-            return Ok::<_, sqlx::Error>(JoinOutcome::Gone);
-        };
-        let seats: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM participants p WHERE p.room_id = $1 AND p.revoked_at IS NULL \
-             AND p.left_at IS NULL AND (p.connections > 0 OR p.last_seen_at >= $2)",
-        )
-        .bind(room_id)
-        .bind(seat_cutoff_ms)
-        .fetch_one(&mut *tx)
-        .await?;
-        if !crate::rooms::has_free_seat(seats, max) {
-            tx.rollback().await?;
-            return Ok(JoinOutcome::Full);
+    match db {
+        Db::Sqlite { write, .. } => {
+            let mut conn = write.acquire().await?;
+            let inserted = sqlx::query(
+                "INSERT INTO participants (id, room_id, display_name, role, device_id, token_hash, \
+                 created_at, last_seen_at, connections) \
+                 SELECT $1, $2, $3, $4, $5, $6, $7, $7, 0 \
+                 WHERE (SELECT max_participants FROM rooms WHERE id = $2 AND status = 'active' AND expires_at > $7) \
+                 > (SELECT COUNT(*) FROM participants s WHERE s.room_id = $2 AND s.revoked_at IS NULL \
+                    AND s.left_at IS NULL AND s.last_seen_at >= $8)",
+            )
+            .bind(&p.id)
+            .bind(room_id)
+            .bind(&p.display_name)
+            .bind(p.role)
+            .bind(&p.device_id)
+            .bind(&p.token_hash)
+            .bind(now)
+            .bind(seat_cutoff_ms)
+            .execute(&mut *conn)
+            .await
+            .context("joining room")?
+            .rows_affected()
+                == 1;
+            if !inserted {
+                let active: i64 = sqlx::query_scalar(
+                    "SELECT COUNT(*) FROM rooms WHERE id = $1 AND status = 'active' AND expires_at > $2",
+                )
+                .bind(room_id)
+                .bind(now)
+                .fetch_one(&mut *conn)
+                .await
+                .context("joining room")?;
+                return Ok(if active == 1 {
+                    JoinOutcome::Full
+                } else {
+                    JoinOutcome::Gone
+                });
+            }
+            if touch {
+                sqlx::query("UPDATE rooms SET last_activity_at = $2, expires_at = $3 WHERE id = $1 AND status = 'active'")
+                    .bind(room_id)
+                    .bind(now)
+                    .bind(new_expires_at)
+                    .execute(&mut *conn)
+                    .await
+                    .context("recording room activity")?;
+            }
+            Ok(JoinOutcome::Joined)
         }
-        insert_participant!(&mut *tx, room_id, p, now);
-        tx.commit().await?;
-        Ok(JoinOutcome::Joined)
-    })
-    .context("joining room")
+        Db::Postgres(pool) => {
+            let run = async {
+                let mut tx = pool.begin().await?;
+                let max: Option<i64> = sqlx::query_scalar(
+                    "UPDATE rooms SET last_activity_at = $2, expires_at = $3 \
+                     WHERE id = $1 AND status = 'active' AND expires_at > $2 RETURNING max_participants",
+                )
+                .bind(room_id)
+                .bind(now)
+                .bind(new_expires_at)
+                .fetch_optional(&mut *tx)
+                .await?;
+                let Some(max) = max else {
+                    tx.rollback().await?;
+                    return Ok::<_, sqlx::Error>(JoinOutcome::Gone);
+                };
+                let seats: i64 = sqlx::query_scalar(
+                    "SELECT COUNT(*) FROM participants p WHERE p.room_id = $1 AND p.revoked_at IS NULL \
+                     AND p.left_at IS NULL AND p.last_seen_at >= $2",
+                )
+                .bind(room_id)
+                .bind(seat_cutoff_ms)
+                .fetch_one(&mut *tx)
+                .await?;
+                if !crate::rooms::has_free_seat(seats, max) {
+                    tx.rollback().await?;
+                    return Ok(JoinOutcome::Full);
+                }
+                insert_participant!(&mut *tx, room_id, p, now);
+                tx.commit().await?;
+                Ok(JoinOutcome::Joined)
+            };
+            run.await.context("joining room")
+        }
+    }
 }
 
 /// Resolves a token hash to its participant, if the token is live and its room active.
 pub async fn auth(db: &Db, token_hash: &str) -> anyhow::Result<Option<AuthRow>> {
-    with_pool!(db, |pool| {
+    with_pool!(db.read(), |pool| {
         sqlx::query_as::<_, AuthRow>(
             "SELECT p.id AS participant_id, p.room_id, r.code AS room_code, p.display_name, p.role \
              FROM participants p JOIN rooms r ON r.id = p.room_id \
@@ -207,7 +270,7 @@ pub async fn auth(db: &Db, token_hash: &str) -> anyhow::Result<Option<AuthRow>> 
 
 /// The participants of a room that have not been revoked, oldest first.
 pub async fn participants(db: &Db, room_id: &str) -> anyhow::Result<Vec<ParticipantRow>> {
-    with_pool!(db, |pool| {
+    with_pool!(db.read(), |pool| {
         sqlx::query_as::<_, ParticipantRow>(
             "SELECT id, room_id, display_name, role, device_id, created_at, last_seen_at, connections, \
              left_at, revoked_at, revoked_reason FROM participants WHERE room_id = $1 ORDER BY created_at, id",
@@ -221,7 +284,7 @@ pub async fn participants(db: &Db, room_id: &str) -> anyhow::Result<Vec<Particip
 
 /// Records activity (a message, a live connection) so the room does not expire.
 pub async fn touch(db: &Db, room_id: &str, new_expires_at: i64) -> anyhow::Result<()> {
-    with_pool!(db, |pool| {
+    with_pool!(db.write(), |pool| {
         sqlx::query(
             "UPDATE rooms SET last_activity_at = $2, expires_at = $3 WHERE id = $1 AND status = 'active'",
         )
@@ -247,7 +310,7 @@ pub async fn close(
     tombstone_until: i64,
 ) -> anyhow::Result<Option<Vec<String>>> {
     let now = now_ms();
-    with_pool!(db, |pool| {
+    with_pool!(db.write(), |pool| {
         let mut tx = pool.begin().await?;
         let res = sqlx::query(
             "UPDATE rooms SET status = $2, closed_at = $3, tombstone_until = $4, password_hash = NULL \
@@ -288,7 +351,7 @@ pub async fn close(
 
 /// Rooms whose idle expiry has passed but are still marked active: `(id, code)`.
 pub async fn due_for_expiry(db: &Db, now: i64) -> anyhow::Result<Vec<(String, String)>> {
-    with_pool!(db, |pool| {
+    with_pool!(db.read(), |pool| {
         sqlx::query_as::<_, (String, String)>(
             "SELECT id, code FROM rooms WHERE status = 'active' AND expires_at <= $1 ORDER BY expires_at LIMIT 500",
         )
@@ -301,7 +364,7 @@ pub async fn due_for_expiry(db: &Db, now: i64) -> anyhow::Result<Vec<(String, St
 
 /// Deletes tombstones whose reservation has run out, freeing their codes. Returns how many.
 pub async fn delete_old_tombstones(db: &Db, now: i64) -> anyhow::Result<u64> {
-    with_pool!(db, |pool| {
+    with_pool!(db.write(), |pool| {
         sqlx::query("DELETE FROM rooms WHERE status <> 'active' AND tombstone_until <= $1")
             .bind(now)
             .execute(pool)

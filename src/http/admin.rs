@@ -111,7 +111,7 @@ pub async fn list(
     _op: Operator,
     ApiQuery(p): ApiQuery<ListParams>,
 ) -> Result<Json<Vec<AdminRoom>>, ApiError> {
-    let grace = db::ms(app.config.rooms.reconnect_grace);
+    let grace = db::ms(app.config().rooms.reconnect_grace);
     Ok(Json(
         list_rooms(&app.db, grace, p.all).await.map_err(db_error)?,
     ))

@@ -85,7 +85,7 @@ impl FromRequestParts<SharedApp> for ClientIp {
         let forwarded = parts.headers.contains_key("x-forwarded-for")
             || parts.headers.contains_key(header::FORWARDED);
         Ok(ClientIp {
-            ip: client_ip(peer, &parts.headers, &app.config.server.trusted_proxies),
+            ip: client_ip(peer, &parts.headers, &app.config().server.trusted_proxies),
             forwarded,
         })
     }
@@ -181,7 +181,7 @@ impl FromRequestParts<SharedApp> for Operator {
         if let Some(token) = bearer(parts) {
             use sha2::Digest;
             let given: [u8; 32] = sha2::Sha256::digest(token.as_bytes()).into();
-            return match &app.config.server.admin_token_sha256 {
+            return match &app.config().server.admin_token_sha256 {
                 Some(want) if crate::auth::constant_time_eq(&given, want.expose()) => Ok(Operator),
                 _ => Err(ApiError::new(ErrorCode::Forbidden, "wrong admin token")),
             };

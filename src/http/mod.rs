@@ -64,8 +64,40 @@ pub fn router(app: SharedApp) -> Router {
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(middleware::from_fn(reject_oversized))
         .layer(middleware::from_fn_with_state(app.clone(), common_headers))
         .with_state(app)
+}
+
+/// Bodies declared larger than [`BODY_LIMIT`] get 413 before any handler runs. Up to 1 MiB of
+/// the body is read and discarded first: closing a connection with unread data makes the
+/// kernel send a reset, and the client could lose the 413 and see only a broken connection.
+async fn reject_oversized(req: Request, next: Next) -> Response {
+    use axum::response::IntoResponse;
+    use http_body_util::BodyExt;
+    const DRAIN_MAX: u64 = 1024 * 1024;
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    let Some(len) = declared.filter(|l| *l > BODY_LIMIT as u64) else {
+        return next.run(req).await;
+    };
+    if len <= DRAIN_MAX {
+        let body = req.into_body();
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(5), body.collect()).await;
+    }
+    let mut res = crate::errors::ApiError::new(
+        crate::errors::ErrorCode::PayloadTooLarge,
+        format!("request body too large (limit {} KiB)", BODY_LIMIT / 1024),
+    )
+    .into_response();
+    if len > DRAIN_MAX {
+        res.headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    res
 }
 
 /// Security headers on every response, `no-store` on the API, and request counters.

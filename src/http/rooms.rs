@@ -18,7 +18,7 @@ pub async fn create(
     ip: ClientIp,
     ApiJson(req): ApiJson<CreateRoom>,
 ) -> Result<impl IntoResponse, ApiError> {
-    app.check_rate("create", ip.ip, app.config.rooms.create_rate_per_ip)
+    app.check_rate("create", ip.ip, app.config().rooms.create_rate_per_ip)
         .await?;
     let joined = app.create_room(req).await?;
     Ok((StatusCode::CREATED, Json(joined)))
@@ -40,7 +40,7 @@ pub async fn join(
     Path(code): Path<String>,
     ApiJson(req): ApiJson<JoinRoom>,
 ) -> Result<impl IntoResponse, ApiError> {
-    app.check_rate("join", ip.ip, app.config.rooms.join_rate_per_ip)
+    app.check_rate("join", ip.ip, app.config().rooms.join_rate_per_ip)
         .await?;
     Ok(Json(app.join_room(&code, req).await?))
 }
@@ -68,13 +68,13 @@ pub async fn ice(
     Participant(who): Participant,
 ) -> Json<serde_json::Value> {
     let servers = ice_servers(
-        &app.config.turn,
+        &app.config().turn,
         &who.participant_id,
         (now_ms() / 1000) as u64,
     );
     Json(serde_json::json!({
         "ice_servers": servers,
-        "ttl_seconds": app.config.turn.credential_ttl.as_secs(),
+        "ttl_seconds": app.config().turn.credential_ttl.as_secs(),
     }))
 }
 

@@ -19,6 +19,9 @@ use crate::metrics::Metrics;
 use crate::state::RateDecision;
 use crate::timefmt::rfc3339;
 
+/// Room activity (which postpones expiry) is written at most this often per room.
+const ACTIVITY_RESOLUTION_MS: i64 = 60_000;
+
 /// How long a token lookup is cached; revocations also invalidate it directly.
 const AUTH_CACHE_TTL: Duration = Duration::from_secs(60);
 
@@ -129,11 +132,11 @@ pub fn db_error(e: anyhow::Error) -> ApiError {
 
 impl App {
     fn seat_cutoff(&self) -> i64 {
-        now_ms() - ms(self.config.rooms.reconnect_grace)
+        now_ms() - ms(self.config().rooms.reconnect_grace)
     }
 
     fn next_expiry(&self) -> i64 {
-        now_ms() + ms(self.config.rooms.idle_expiry)
+        now_ms() + ms(self.config().rooms.idle_expiry)
     }
 
     /// Counts a hit against a per-address limit; 429 with `Retry-After` when over.
@@ -182,7 +185,8 @@ impl App {
     }
 
     pub async fn create_room(&self, req: CreateRoom) -> Result<Joined, ApiError> {
-        let rooms_cfg = &self.config.rooms;
+        let config = self.config();
+        let rooms_cfg = &config.rooms;
         let display_name = super::display_name(&req.display_name)?;
         let device_id = super::device_id(req.device_id.as_deref())?;
         let max = req
@@ -228,7 +232,23 @@ impl App {
             .map_err(db_error)?;
         Metrics::inc(&self.metrics.rooms_created);
         tracing::info!(room = %created.code, "room created");
-        let row = self.find_room(&created.code).await?;
+        let now = now_ms();
+        // The row as just written, without reading it back.
+        let row = RoomRow {
+            id: room.id,
+            code: created.code,
+            name: created.name,
+            password_hash: room.password_hash,
+            max_participants: room.max_participants,
+            timer_settings: serde_json::to_string(&room.timer).map_err(ApiError::internal)?,
+            status: "active".into(),
+            created_at: now,
+            last_activity_at: now,
+            expires_at: room.expires_at,
+            closed_at: None,
+            tombstone_until: None,
+            seats: 1,
+        };
         Ok(self.joined(&row, host.id, token, "host"))
     }
 
@@ -243,7 +263,7 @@ impl App {
         Joined {
             room_code: room.code.clone(),
             room: RoomView::from_row(room),
-            ice_servers: ice_servers(&self.config.turn, &participant_id, now_secs),
+            ice_servers: ice_servers(&self.config().turn, &participant_id, now_secs),
             participant_id,
             token,
             role,
@@ -282,19 +302,28 @@ impl App {
             device_id,
             token_hash: crate::auth::token_hash(&token),
         };
+        let expires_at = self.next_expiry();
+        // Activity is recorded at most once a minute per room: expiry is measured in hours,
+        // and this keeps a join to one write on the hot path.
+        let touch = room.last_activity_at < now_ms() - ACTIVITY_RESOLUTION_MS;
         let outcome = db::rooms::join(
             &self.db,
             &room.id,
             &p,
             self.seat_cutoff(),
-            self.next_expiry(),
+            expires_at,
+            touch,
         )
         .await
         .map_err(db_error)?;
         match outcome {
             JoinOutcome::Joined => {
                 Metrics::inc(&self.metrics.rooms_joined);
-                let row = self.find_room(&room.code).await?;
+                let row = RoomRow {
+                    seats: (room.seats + 1).min(room.max_participants),
+                    expires_at: if touch { expires_at } else { room.expires_at },
+                    ..room.clone()
+                };
                 Ok(self.joined(&row, p.id, token, "guest"))
             }
             JoinOutcome::Full => Err(ApiError::new(
@@ -339,7 +368,7 @@ impl App {
         text: &str,
         kind: super::MessageType,
     ) -> Result<MessageRow, ApiError> {
-        let body = super::chat_message(text, kind, self.config.rooms.message_max_chars)?;
+        let body = super::chat_message(text, kind, self.config().rooms.message_max_chars)?;
         let row = db::messages::insert(
             &self.db,
             &NewMessage {
@@ -369,7 +398,7 @@ impl App {
         code: &str,
         status: &'static str,
     ) -> Result<bool, ApiError> {
-        let until = now_ms() + ms(self.config.rooms.tombstone_ttl);
+        let until = now_ms() + ms(self.config().rooms.tombstone_ttl);
         let Some(hashes) = db::rooms::close(&self.db, room_id, status, until)
             .await
             .map_err(db_error)?

@@ -383,3 +383,71 @@ fn print_config_shows_sources_and_masks_secrets() {
     );
     assert!(!out.contains("topsecret"));
 }
+
+#[test]
+fn sighup_reloads_what_can_change_and_survives_a_broken_file() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let cfg = dir.path().join("flowsync.toml");
+    let data = dir.path().join("data");
+    let write = |max: u32| {
+        std::fs::write(
+            &cfg,
+            format!(
+                "[server]\ndata_dir = \"{}\"\n[rooms]\nmessage_max_chars = {max}\n",
+                data.display()
+            ),
+        )
+        .expect("write")
+    };
+    write(10);
+    let served = Served::start(dir.path(), &["--config", cfg.to_str().expect("utf8")]);
+    let (_, room) = http(
+        "POST",
+        &format!("{}/api/rooms", served.url),
+        Some(serde_json::json!({"display_name": "Ada"})),
+    );
+    let code = room["room_code"].as_str().expect("code").to_owned();
+    let token = room["token"].as_str().expect("token").to_owned();
+    let post = |text: &str| -> u16 {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("rt");
+        rt.block_on(async {
+            reqwest::Client::new()
+                .post(format!("{}/api/rooms/{code}/messages", served.url))
+                .bearer_auth(&token)
+                .json(&serde_json::json!({ "message": text }))
+                .send()
+                .await
+                .expect("sent")
+                .status()
+                .as_u16()
+        })
+    };
+    let fifteen = "fifteen chars!!";
+    assert_eq!(post(fifteen), 422);
+
+    write(20);
+    let pid = nix::unistd::Pid::from_raw(served.child.id() as i32);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGHUP).expect("signal");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while post(fifteen) != 201 {
+        assert!(
+            Instant::now() < deadline,
+            "the reload did not apply rooms.message_max_chars"
+        );
+        std::thread::sleep(Duration::from_millis(25));
+    }
+
+    std::fs::write(&cfg, "[rooms\nbroken").expect("write");
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGHUP).expect("signal");
+    std::thread::sleep(Duration::from_millis(300));
+    let (status, _) = http("GET", &format!("{}/healthz", served.url), None);
+    assert_eq!(
+        status, 200,
+        "a broken file on reload keeps the server running"
+    );
+    assert_eq!(post(fifteen), 201, "and keeps the last good configuration");
+    assert!(served.terminate().success());
+}

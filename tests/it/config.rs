@@ -243,3 +243,27 @@ fn secrets_never_print() {
         "{rendered}"
     );
 }
+
+#[test]
+fn readme_documents_every_key_and_error_code() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"))
+        .expect("README.md");
+    for k in flowsync::config::keys::KEYS {
+        assert!(
+            readme.contains(&format!("`{}`", k.dotted())),
+            "README lacks {}",
+            k.dotted()
+        );
+        assert!(
+            readme.contains(&format!("`{}`", k.env_var())),
+            "README lacks {}",
+            k.env_var()
+        );
+    }
+    for c in flowsync::errors::ErrorCode::ALL {
+        assert!(
+            readme.contains(&format!("| `{}` | ", c.as_str())),
+            "README lacks error code {c}"
+        );
+    }
+}

@@ -217,24 +217,24 @@ impl TestApp {
 
     /// Runs a statement against the server's own database (to age rows in time-based tests).
     pub async fn sql(&self, sql: &'static str, arg: &str) {
-        match &self.app().db {
-            flowsync::db::Db::Sqlite(p) => {
+        match self.app().db.write() {
+            flowsync::db::PoolRef::Sqlite(p) => {
                 sqlx::query(sql).bind(arg).execute(p).await.expect("sql");
             }
-            flowsync::db::Db::Postgres(p) => {
+            flowsync::db::PoolRef::Postgres(p) => {
                 sqlx::query(sql).bind(arg).execute(p).await.expect("sql");
             }
         }
     }
 
     pub async fn sql_string(&self, sql: &'static str, arg: &str) -> Option<String> {
-        match &self.app().db {
-            flowsync::db::Db::Sqlite(p) => sqlx::query_scalar(sql)
+        match self.app().db.write() {
+            flowsync::db::PoolRef::Sqlite(p) => sqlx::query_scalar(sql)
                 .bind(arg)
                 .fetch_optional(p)
                 .await
                 .expect("sql"),
-            flowsync::db::Db::Postgres(p) => sqlx::query_scalar(sql)
+            flowsync::db::PoolRef::Postgres(p) => sqlx::query_scalar(sql)
                 .bind(arg)
                 .fetch_optional(p)
                 .await
@@ -243,13 +243,13 @@ impl TestApp {
     }
 
     pub async fn sql_count(&self, sql: &'static str, arg: &str) -> i64 {
-        match &self.app().db {
-            flowsync::db::Db::Sqlite(p) => sqlx::query_scalar(sql)
+        match self.app().db.write() {
+            flowsync::db::PoolRef::Sqlite(p) => sqlx::query_scalar(sql)
                 .bind(arg)
                 .fetch_one(p)
                 .await
                 .expect("sql"),
-            flowsync::db::Db::Postgres(p) => sqlx::query_scalar(sql)
+            flowsync::db::PoolRef::Postgres(p) => sqlx::query_scalar(sql)
                 .bind(arg)
                 .fetch_one(p)
                 .await

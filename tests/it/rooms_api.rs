@@ -194,9 +194,9 @@ async fn capacity_counts_seats(setup: Setup) {
     .await;
     let (s, b) = t.join(&host.code, json!({ "display_name": "Cy" })).await;
     assert_eq!(s, StatusCode::OK, "the seat was freed: {b}");
-    // A connected participant keeps its seat however old its last_seen is.
+    // A connected participant (last_seen_at = db::rooms::CONNECTED) keeps its seat.
     t.sql(
-        "UPDATE participants SET last_seen_at = 0, connections = 1 WHERE id = $1",
+        "UPDATE participants SET last_seen_at = 9223372036854775807, connections = 1 WHERE id = $1",
         &host.participant_id,
     )
     .await;
