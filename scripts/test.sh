@@ -44,9 +44,8 @@ ensure_redis() {
 # Each PostgreSQL test creates its own database named fst_<random>; drop those of earlier runs.
 drop_test_databases() {
   local url=${FLOWSYNC_TEST_PG_URL:-postgres://postgres@127.0.0.1:5432/postgres}
-  psql "$url" -Atc "SELECT datname FROM pg_database WHERE datname LIKE 'fst\_%'" | while read -r db; do
-    psql "$url" -qc "DROP DATABASE IF EXISTS \"$db\"" >/dev/null
-  done
+  psql "$url" -Atc "SELECT format('DROP DATABASE IF EXISTS %I;', datname) FROM pg_database WHERE datname LIKE 'fst\_%'" \
+    | psql "$url" -q >/dev/null
 }
 
 # Redis test keys carry the fstest: prefix (and TTLs); clear leftovers.
