@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole FlowSync test suite, as the README's second command and CI run it:
 # starts PostgreSQL and Redis when they are down, then checks formatting and lints,
-# builds the release binary once and runs every test against it.
+# builds the release binary once and runs every test against it (Rust integration tests, then
+# the Socket.io protocol tests in Node.js with the official client).
 # Environment: CARGO_TARGET_DIR (optional shared build cache), FLOWSYNC_TEST_PG_URL,
 # FLOWSYNC_TEST_REDIS_URL (defaults: local servers on 127.0.0.1).
 set -euo pipefail
@@ -41,6 +42,11 @@ ensure_redis() {
   echo "Redis did not start" >&2; exit 1
 }
 
+ensure_node() {
+  if command -v node >/dev/null && command -v npm >/dev/null; then echo "Node.js $(node --version) is installed"; return; fi
+  as_root apt-get update -qq && as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm
+}
+
 # Each PostgreSQL test creates its own database named fst_<random>; drop those of earlier runs.
 drop_test_databases() {
   local url=${FLOWSYNC_TEST_PG_URL:-postgres://postgres@127.0.0.1:5432/postgres}
@@ -53,10 +59,15 @@ clear_test_keys() {
   redis-cli -h 127.0.0.1 --scan --pattern 'fstest:*' | xargs -r -n 500 redis-cli -h 127.0.0.1 DEL >/dev/null
 }
 
-stage "services" bash -c "$(declare -f as_root ensure_postgres ensure_redis); ensure_postgres; ensure_redis"
+stage "services" bash -c "$(declare -f as_root ensure_postgres ensure_redis ensure_node); ensure_postgres; ensure_redis; ensure_node"
 stage "clean test data" bash -c "$(declare -f drop_test_databases clear_test_keys); drop_test_databases; clear_test_keys"
 stage "cargo fmt --check" cargo fmt --all -- --check
 stage "cargo clippy" cargo clippy --release --all-targets --locked -- -D warnings
 stage "build (release)" cargo build --release --all-targets --locked
 stage "tests" cargo test --release --locked -- --test-threads="${FLOWSYNC_TEST_THREADS:-4}"
+# Socket.io protocol tests with the official socket.io-client (pinned in tests/protocol), against
+# the release binary built above.
+stage "protocol tests (npm ci)" npm ci --prefix tests/protocol --no-audit --no-fund --loglevel=error
+stage "protocol tests" env FLOWSYNC_BIN="${CARGO_TARGET_DIR:-target}/release/flowsync" \
+  node --test --test-concurrency=1 tests/protocol/
 echo "all stages passed in $(( $(date +%s) - SUITE_START )) s"

@@ -14,6 +14,7 @@ pub mod metrics;
 pub mod ownership;
 pub mod rooms;
 pub mod server;
+pub mod signaling;
 pub mod state;
 pub mod sweeper;
 pub mod telemetry;

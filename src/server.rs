@@ -98,14 +98,24 @@ pub async fn start(config: Config) -> Result<Server, StartError> {
     let stop = CancellationToken::new();
     tokio::spawn(crate::sweeper::run(app.clone(), SWEEP_EVERY, stop.clone()));
     tokio::spawn(checkpoint_loop(app.clone(), stop.clone()));
-    let router = crate::http::router(app.clone());
+    let (io_layer, io) = crate::signaling::layer(app.clone(), stop.clone());
+    // The Socket.io layer wraps a router with a single fallback endpoint: applied per route it
+    // would create one engine (and session table) per route.
+    let router = axum::Router::new()
+        .fallback_service(crate::http::router(app.clone()))
+        .layer(io_layer);
     let shutdown = stop.clone();
+    let io_for_shutdown = io.clone();
     let task = tokio::spawn(async move {
         axum::serve(
             listener,
             router.into_make_service_with_connect_info::<SocketAddr>(),
         )
-        .with_graceful_shutdown(async move { shutdown.cancelled().await })
+        .with_graceful_shutdown(async move {
+            shutdown.cancelled().await;
+            // Long-lived sockets would hold the drain open: tell clients and close them.
+            crate::signaling::shut_down(&io_for_shutdown).await;
+        })
         .await
     });
     tracing::info!(

@@ -2,6 +2,7 @@
 //! the REST API, signaling and the CLI share one definition of what is valid.
 
 pub mod service;
+pub mod timer;
 
 use serde::{Deserialize, Serialize};
 

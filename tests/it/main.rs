@@ -9,6 +9,7 @@ mod helpers;
 
 mod cli;
 mod config;
+mod live_db;
 mod messages_api;
 mod ops_api;
 mod rooms_api;

@@ -1,0 +1,297 @@
+//! What live connections change in the database: seats claimed and released, explicit leaves,
+//! kicks, host changes, session records, and the timer's compare-and-set state.
+
+use anyhow::Context;
+
+use super::rooms::CONNECTED;
+use super::{Db, now_ms, with_pool};
+
+/// Why a token no longer works, for the handshake's error code.
+pub async fn revoked_reason(db: &Db, token_hash: &str) -> anyhow::Result<Option<String>> {
+    with_pool!(db.read(), |pool| {
+        sqlx::query_scalar::<_, Option<String>>(
+            "SELECT revoked_reason FROM participants WHERE token_hash = $1",
+        )
+        .bind(token_hash)
+        .fetch_optional(pool)
+        .await
+    })
+    .map(Option::flatten)
+    .context("checking token")
+}
+
+/// Marks a participant connected (holding its seat for as long as it stays connected). A
+/// participant that still holds its seat always gets it back; one whose seat lapsed (gone past
+/// the reconnect grace, or left) gets a seat only if one is free — checked atomically as in
+/// [`super::rooms::join`]. Returns false when the room is full.
+pub async fn claim_seat(
+    db: &Db,
+    room_id: &str,
+    participant_id: &str,
+    seat_cutoff_ms: i64,
+) -> anyhow::Result<bool> {
+    match db {
+        Db::Sqlite { write, .. } => {
+            let n = sqlx::query(
+                "UPDATE participants SET last_seen_at = $3, connections = connections + 1, left_at = NULL \
+                 WHERE id = $1 AND room_id = $2 AND revoked_at IS NULL AND ( \
+                   (left_at IS NULL AND last_seen_at >= $4) \
+                   OR (SELECT max_participants FROM rooms WHERE id = $2) > (SELECT COUNT(*) FROM participants s \
+                       WHERE s.room_id = $2 AND s.revoked_at IS NULL AND s.left_at IS NULL AND s.last_seen_at >= $4))",
+            )
+            .bind(participant_id)
+            .bind(room_id)
+            .bind(CONNECTED)
+            .bind(seat_cutoff_ms)
+            .execute(write)
+            .await
+            .context("claiming a seat")?
+            .rows_affected();
+            Ok(n == 1)
+        }
+        Db::Postgres(pool) => {
+            let run = async {
+                let mut tx = pool.begin().await?;
+                // Lock the room row first, as joins do, so seat counts are serialised per room.
+                let max: Option<i64> = sqlx::query_scalar(
+                    "SELECT max_participants FROM rooms WHERE id = $1 FOR UPDATE",
+                )
+                .bind(room_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+                let Some(max) = max else {
+                    return Ok::<_, sqlx::Error>(false);
+                };
+                let holds: Option<bool> = sqlx::query_scalar(
+                    "SELECT (left_at IS NULL AND last_seen_at >= $2) FROM participants \
+                     WHERE id = $1 AND revoked_at IS NULL",
+                )
+                .bind(participant_id)
+                .bind(seat_cutoff_ms)
+                .fetch_optional(&mut *tx)
+                .await?;
+                let Some(holds) = holds else { return Ok(false) };
+                if !holds {
+                    let seats: i64 = sqlx::query_scalar(
+                        "SELECT COUNT(*) FROM participants WHERE room_id = $1 AND revoked_at IS NULL \
+                         AND left_at IS NULL AND last_seen_at >= $2",
+                    )
+                    .bind(room_id)
+                    .bind(seat_cutoff_ms)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                    if seats >= max {
+                        return Ok(false);
+                    }
+                }
+                sqlx::query(
+                    "UPDATE participants SET last_seen_at = $2, connections = connections + 1, left_at = NULL WHERE id = $1",
+                )
+                .bind(participant_id)
+                .bind(CONNECTED)
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok(true)
+            };
+            run.await.context("claiming a seat")
+        }
+    }
+}
+
+/// One connection of a participant closed; with none left, the reconnect grace starts now.
+pub async fn release_seat(db: &Db, participant_id: &str) -> anyhow::Result<()> {
+    with_pool!(db.write(), |pool| {
+        sqlx::query(
+            "UPDATE participants SET \
+               last_seen_at = CASE WHEN connections > 1 THEN last_seen_at ELSE $2 END, \
+               connections = CASE WHEN connections > 1 THEN connections - 1 ELSE 0 END \
+             WHERE id = $1",
+        )
+        .bind(participant_id)
+        .bind(now_ms())
+        .execute(pool)
+        .await
+        .map(|_| ())
+    })
+    .context("releasing a seat")
+}
+
+/// An explicit leave: the seat is freed at once (the token still works to come back).
+pub async fn mark_left(db: &Db, participant_id: &str) -> anyhow::Result<()> {
+    let now = now_ms();
+    with_pool!(db.write(), |pool| {
+        sqlx::query("UPDATE participants SET left_at = $2, connections = 0, last_seen_at = $2 WHERE id = $1")
+            .bind(participant_id)
+            .bind(now)
+            .execute(pool)
+            .await
+            .map(|_| ())
+    })
+    .context("recording a leave")
+}
+
+/// Revokes a participant's token (e.g. `kicked`); returns its hash for cache invalidation.
+pub async fn revoke(
+    db: &Db,
+    room_id: &str,
+    participant_id: &str,
+    reason: &str,
+) -> anyhow::Result<Option<String>> {
+    let now = now_ms();
+    with_pool!(db.write(), |pool| {
+        sqlx::query_scalar::<_, String>(
+            "UPDATE participants SET revoked_at = $3, revoked_reason = $4, connections = 0, last_seen_at = $3 \
+             WHERE id = $1 AND room_id = $2 AND revoked_at IS NULL RETURNING token_hash",
+        )
+        .bind(participant_id)
+        .bind(room_id)
+        .bind(now)
+        .bind(reason)
+        .fetch_optional(pool)
+        .await
+    })
+    .context("revoking a token")
+}
+
+/// Makes `new_host` the host of the room and every other participant a guest, atomically.
+/// Returns the token hashes whose cached role changed; `None` if `new_host` is not a live
+/// participant of the room.
+pub async fn set_host(
+    db: &Db,
+    room_id: &str,
+    new_host: &str,
+) -> anyhow::Result<Option<Vec<String>>> {
+    with_pool!(db.write(), |pool| {
+        let mut tx = pool.begin().await?;
+        let ok = sqlx::query("UPDATE participants SET role = 'host' WHERE id = $1 AND room_id = $2 AND revoked_at IS NULL")
+            .bind(new_host)
+            .bind(room_id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected()
+            == 1;
+        if !ok {
+            tx.rollback().await?;
+            return Ok::<_, sqlx::Error>(None);
+        }
+        let changed: Vec<String> = sqlx::query_scalar(
+            "UPDATE participants SET role = 'guest' WHERE room_id = $1 AND id <> $2 AND role = 'host' RETURNING token_hash",
+        )
+        .bind(room_id)
+        .bind(new_host)
+        .fetch_all(&mut *tx)
+        .await?;
+        let mine: String = sqlx::query_scalar("SELECT token_hash FROM participants WHERE id = $1")
+            .bind(new_host)
+            .fetch_one(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(Some(changed.into_iter().chain(std::iter::once(mine)).collect()))
+    })
+    .context("changing the host")
+}
+
+/// Opens a session record; returns whether this participant ever had one (first join or not).
+pub async fn open_session(db: &Db, room_id: &str, participant_id: &str) -> anyhow::Result<bool> {
+    let now = now_ms();
+    with_pool!(db.write(), |pool| {
+        let before: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM room_sessions WHERE participant_id = $1")
+                .bind(participant_id)
+                .fetch_one(pool)
+                .await?;
+        sqlx::query(
+            "INSERT INTO room_sessions (room_id, participant_id, joined_at) VALUES ($1, $2, $3)",
+        )
+        .bind(room_id)
+        .bind(participant_id)
+        .bind(now)
+        .execute(pool)
+        .await?;
+        Ok::<_, sqlx::Error>(before == 0)
+    })
+    .context("recording a session")
+}
+
+/// Closes the participant's open session records.
+pub async fn close_session(db: &Db, participant_id: &str) -> anyhow::Result<()> {
+    with_pool!(db.write(), |pool| {
+        sqlx::query(
+            "UPDATE room_sessions SET left_at = $2 WHERE participant_id = $1 AND left_at IS NULL",
+        )
+        .bind(participant_id)
+        .bind(now_ms())
+        .execute(pool)
+        .await
+        .map(|_| ())
+    })
+    .context("closing a session")
+}
+
+/// The stored timer of a room: `(state JSON, version, settings JSON)`.
+pub async fn timer_load(
+    db: &Db,
+    room_id: &str,
+) -> anyhow::Result<Option<(Option<String>, i64, String)>> {
+    with_pool!(db.read(), |pool| {
+        sqlx::query_as::<_, (Option<String>, i64, String)>(
+            "SELECT timer_state, timer_version, timer_settings FROM rooms WHERE id = $1 AND status = 'active'",
+        )
+        .bind(room_id)
+        .fetch_optional(pool)
+        .await
+    })
+    .context("reading the timer")
+}
+
+/// Stores a new timer state if nobody changed it since `version` was read. Returns whether
+/// this caller's change won (the loser re-reads and retries or drops its change).
+pub async fn timer_save(
+    db: &Db,
+    room_id: &str,
+    version: i64,
+    state: &str,
+    ends_at: Option<i64>,
+) -> anyhow::Result<bool> {
+    with_pool!(db.write(), |pool| {
+        sqlx::query(
+            "UPDATE rooms SET timer_state = $3, timer_ends_at = $4, timer_version = timer_version + 1 \
+             WHERE id = $1 AND timer_version = $2 AND status = 'active'",
+        )
+        .bind(room_id)
+        .bind(version)
+        .bind(state)
+        .bind(ends_at)
+        .execute(pool)
+        .await
+        .map(|r| r.rows_affected() == 1)
+    })
+    .context("saving the timer")
+}
+
+/// Active rooms whose running timer phase has ended by `now`.
+pub async fn timers_due(db: &Db, now: i64) -> anyhow::Result<Vec<String>> {
+    with_pool!(db.read(), |pool| {
+        sqlx::query_scalar::<_, String>(
+            "SELECT id FROM rooms WHERE timer_ends_at IS NOT NULL AND timer_ends_at <= $1 AND status = 'active' LIMIT 200",
+        )
+        .bind(now)
+        .fetch_all(pool)
+        .await
+    })
+    .context("finding due timers")
+}
+
+/// Whether `participant_id` is a (non-revoked) participant of the room.
+pub async fn is_member(db: &Db, room_id: &str, participant_id: &str) -> anyhow::Result<bool> {
+    let n: i64 = with_pool!(db.read(), |pool| {
+        sqlx::query_scalar("SELECT COUNT(*) FROM participants WHERE id = $1 AND room_id = $2 AND revoked_at IS NULL")
+            .bind(participant_id)
+            .bind(room_id)
+            .fetch_one(pool)
+            .await
+    })
+    .context("checking membership")?;
+    Ok(n == 1)
+}

@@ -1,0 +1,378 @@
+//! A socket's life: the handshake (token, kick, seat), `room-joined`, replacing an older
+//! connection of the same participant, disconnects with a reconnect grace, and departures
+//! (which may hand the host role on).
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use socketioxide::SocketIo;
+use socketioxide::adapter::Adapter;
+use socketioxide::extract::{SocketRef, State, TryData};
+
+use super::presence::Present;
+use super::protocol::{Auth, server};
+use super::{Hub, participant_key, room_key};
+use crate::db::{self, ms, now_ms};
+use crate::errors::{ApiError, ErrorCode};
+use crate::rooms::MessageType;
+use crate::rooms::service::RoomView;
+
+/// What a socket is, stored in its extensions at the handshake.
+#[derive(Clone)]
+pub struct Session {
+    pub participant_id: String,
+    pub room_id: String,
+    pub room_code: String,
+    pub display_name: String,
+    /// Set on an explicit leave or a kick: the departure is already done.
+    pub gone: Arc<AtomicBool>,
+    pub bucket: Arc<Mutex<Bucket>>,
+}
+
+/// Per-socket event budget: `BURST` events at once, refilled at `RATE` per second (a 10-person
+/// join sends a few hundred ICE candidates in a second). A socket that keeps flooding after
+/// `MAX_STRIKES` refusals is disconnected; the rest of the room is unaffected.
+pub struct Bucket {
+    tokens: f64,
+    last: Instant,
+    strikes: u32,
+}
+
+const BURST: f64 = 400.0;
+const RATE: f64 = 200.0;
+const MAX_STRIKES: u32 = 200;
+
+/// Outcome of charging one event to a socket's budget.
+pub enum Charge {
+    Ok,
+    Limited,
+    Disconnect,
+}
+
+impl Bucket {
+    fn new() -> Self {
+        Bucket {
+            tokens: BURST,
+            last: Instant::now(),
+            strikes: 0,
+        }
+    }
+
+    pub fn charge(&mut self) -> Charge {
+        let now = Instant::now();
+        self.tokens = (self.tokens + now.duration_since(self.last).as_secs_f64() * RATE).min(BURST);
+        self.last = now;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            return Charge::Ok;
+        }
+        self.strikes += 1;
+        if self.strikes > MAX_STRIKES {
+            Charge::Disconnect
+        } else {
+            Charge::Limited
+        }
+    }
+}
+
+/// A refused handshake; the client's `connect_error` message is `CODE: explanation`.
+#[derive(Debug)]
+pub struct Refused(ApiError);
+
+impl std::fmt::Display for Refused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.0.code, self.0.message)
+    }
+}
+
+/// Connect middleware: a valid token, not kicked, with a seat.
+pub async fn authenticate<A: Adapter>(
+    s: SocketRef<A>,
+    TryData(auth): TryData<Auth>,
+    State(hub): State<Arc<Hub>>,
+) -> Result<(), Refused> {
+    let token = auth.map(|a| a.token).map_err(|_| {
+        Refused(ApiError::new(
+            ErrorCode::Unauthorized,
+            "connect with auth: {token}",
+        ))
+    })?;
+    let who = match hub.app.authenticate(&token).await {
+        Ok(who) => who,
+        Err(e) if e.code == ErrorCode::InvalidToken => {
+            let hash = crate::auth::token_hash(&token);
+            let kicked = db::live::revoked_reason(&hub.app.db, &hash)
+                .await
+                .ok()
+                .flatten()
+                .as_deref()
+                == Some("kicked");
+            return Err(Refused(if kicked {
+                ApiError::new(ErrorCode::Kicked, "the host removed you from this room")
+            } else {
+                e
+            }));
+        }
+        Err(e) => return Err(Refused(e)),
+    };
+    let cutoff = now_ms() - ms(hub.app.config().rooms.reconnect_grace);
+    let seat = db::live::claim_seat(&hub.app.db, &who.room_id, &who.participant_id, cutoff)
+        .await
+        .map_err(|e| Refused(crate::rooms::service::db_error(e)))?;
+    if !seat {
+        return Err(Refused(ApiError::new(
+            ErrorCode::RoomFull,
+            "the room is full",
+        )));
+    }
+    s.extensions.insert(Session {
+        participant_id: who.participant_id,
+        room_id: who.room_id,
+        room_code: who.room_code,
+        display_name: who.display_name,
+        gone: Arc::new(AtomicBool::new(false)),
+        bucket: Arc::new(Mutex::new(Bucket::new())),
+    });
+    s.extensions.insert(Role(who.role));
+    Ok(())
+}
+
+/// The role at handshake time (the live room holds the current one).
+#[derive(Clone)]
+struct Role(String);
+
+/// After the handshake: join the Socket.io rooms, replace an older connection, announce a
+/// newcomer, send the snapshot.
+pub async fn on_connect<A: Adapter>(s: SocketRef<A>, io: SocketIo<A>, State(hub): State<Arc<Hub>>) {
+    let (Some(session), Some(Role(role))) =
+        (s.extensions.get::<Session>(), s.extensions.get::<Role>())
+    else {
+        let _ = s.disconnect();
+        return;
+    };
+    let now = now_ms();
+    let (arrived, had_sockets) = hub.live.with(&session.room_id, |room| {
+        match room.participants.get_mut(&session.participant_id) {
+            Some(p) => {
+                let had = p.sockets;
+                p.sockets += 1;
+                p.epoch += 1;
+                (false, had)
+            }
+            None => {
+                room.participants.insert(
+                    session.participant_id.clone(),
+                    Present {
+                        display_name: session.display_name.clone(),
+                        role: role.clone(),
+                        hand_raised: false,
+                        audio: true,
+                        video: true,
+                        sockets: 1,
+                        since: now,
+                        epoch: 1,
+                    },
+                );
+                (true, 0)
+            }
+        }
+    });
+    let me = participant_key(&session.participant_id);
+    if had_sockets > 0 {
+        // The same token connected again (a second tab, or a reload racing the old socket).
+        let _ = io
+            .to(me.clone())
+            .emit(server::SESSION_REPLACED, &serde_json::json!({}))
+            .await;
+        let _ = io.to(me.clone()).disconnect().await;
+    }
+    s.join([room_key(&session.room_id), me]);
+    super::events::register(&s);
+    s.on_disconnect(on_disconnect::<A>);
+
+    if arrived {
+        let view = hub.live.with(&session.room_id, |room| {
+            room.participants
+                .get(&session.participant_id)
+                .map(|p| room.view(&session.participant_id, p))
+        });
+        let _ = s
+            .to(room_key(&session.room_id))
+            .emit(server::USER_JOINED, &view)
+            .await;
+        match db::live::open_session(&hub.app.db, &session.room_id, &session.participant_id).await {
+            Ok(true) => {
+                system_line(&hub, &session, &format!("{} joined", session.display_name)).await
+            }
+            Ok(false) => {}
+            Err(e) => tracing::warn!(error = %format!("{e:#}"), "could not record the session"),
+        }
+    }
+    if let Err(e) = send_snapshot(&hub, &s, &session).await {
+        tracing::warn!(error = %e, "could not send the room snapshot");
+        let _ = s.disconnect();
+        return;
+    }
+    let expires = now_ms() + ms(hub.app.config().rooms.idle_expiry);
+    if let Err(e) = db::rooms::touch(&hub.app.db, &session.room_id, expires).await {
+        tracing::warn!(error = %format!("{e:#}"), "could not record room activity");
+    }
+}
+
+async fn send_snapshot<A: Adapter>(
+    hub: &Hub,
+    s: &SocketRef<A>,
+    session: &Session,
+) -> Result<(), ApiError> {
+    let room = hub.app.find_active_room(&session.room_code).await?;
+    let timer = super::timer::current(hub, &session.room_id).await?;
+    let (participants, presenter, me) = hub.live.with(&session.room_id, |r| {
+        let me = r
+            .participants
+            .get(&session.participant_id)
+            .map(|p| r.view(&session.participant_id, p));
+        (r.views(), r.presenter.clone(), me)
+    });
+    let ice = crate::ice::ice_servers(
+        &hub.app.config().turn,
+        &session.participant_id,
+        (now_ms() / 1000) as u64,
+    );
+    let body = serde_json::json!({
+        "self": me,
+        "participants": participants,
+        "timer": timer,
+        "presenter_id": presenter,
+        "room": RoomView::from_row(&room),
+        "ice_servers": ice,
+        "server_time": now_ms(),
+    });
+    s.emit(server::ROOM_JOINED, &body)
+        .map_err(ApiError::internal)
+}
+
+/// Writes a `system` chat line (first join, leave, departure, kick) and sends it to the room.
+pub async fn system_line(hub: &Hub, session: &Session, text: &str) {
+    let row = db::messages::insert(
+        &hub.app.db,
+        &db::messages::NewMessage {
+            room_id: &session.room_id,
+            participant_id: Some(&session.participant_id),
+            sender_name: &session.display_name,
+            kind: MessageType::System.as_str(),
+            body: text,
+        },
+        now_ms() + ms(hub.app.config().rooms.idle_expiry),
+    )
+    .await;
+    match row {
+        Ok(message) => hub.app.live.publish(crate::live::LiveEvent::Message {
+            room_id: session.room_id.clone(),
+            message,
+        }),
+        Err(e) => tracing::warn!(error = %format!("{e:#}"), "could not store a system line"),
+    }
+}
+
+/// A socket closed. With no socket left, the participant keeps its seat for the reconnect
+/// grace; peers hear of the departure only when the grace runs out.
+async fn on_disconnect<A: Adapter>(s: SocketRef<A>, io: SocketIo<A>, State(hub): State<Arc<Hub>>) {
+    let Some(session) = s.extensions.get::<Session>() else {
+        return;
+    };
+    if let Err(e) = db::live::release_seat(&hub.app.db, &session.participant_id).await {
+        tracing::warn!(error = %format!("{e:#}"), "could not release a seat");
+    }
+    if session.gone.load(Ordering::SeqCst) {
+        return;
+    }
+    let (last, epoch, stopped_presenting) = hub.live.with(&session.room_id, |room| {
+        let Some(p) = room.participants.get_mut(&session.participant_id) else {
+            return (false, 0, false);
+        };
+        p.sockets = p.sockets.saturating_sub(1);
+        let last = p.sockets == 0;
+        let epoch = p.epoch;
+        // A presenter whose connection dropped is no longer sharing a screen.
+        let stopped = last && room.presenter.as_deref() == Some(session.participant_id.as_str());
+        if stopped {
+            room.presenter = None;
+        }
+        (last, epoch, stopped)
+    });
+    if stopped_presenting {
+        let _ = io
+            .to(room_key(&session.room_id))
+            .emit(
+                server::PRESENTER_CHANGED,
+                &serde_json::json!({ "presenter_id": null }),
+            )
+            .await;
+    }
+    if !last {
+        return;
+    }
+    let grace = hub.app.config().rooms.reconnect_grace;
+    tokio::spawn(async move {
+        tokio::time::sleep(grace).await;
+        let still_gone = hub.live.with(&session.room_id, |room| {
+            room.participants
+                .get(&session.participant_id)
+                .is_some_and(|p| p.sockets == 0 && p.epoch == epoch)
+        });
+        if still_gone {
+            depart(&hub, &io, &session, "left").await;
+        }
+    });
+}
+
+/// Removes a participant from the room for good: peers get `user-left`, the chat a system
+/// line, the session its end; a departing host hands the role to the longest-present participant.
+pub async fn depart<A: Adapter>(hub: &Arc<Hub>, io: &SocketIo<A>, session: &Session, how: &str) {
+    let (was_host, was_presenter, successor) = hub.live.with(&session.room_id, |room| {
+        let removed = room.participants.remove(&session.participant_id);
+        let was_presenter = room.presenter.as_deref() == Some(session.participant_id.as_str());
+        if was_presenter {
+            room.presenter = None;
+        }
+        let was_host = removed.is_some_and(|p| p.role == "host");
+        let successor = if was_host {
+            room.longest_present(&session.participant_id)
+        } else {
+            None
+        };
+        (was_host, was_presenter, successor)
+    });
+    let room = room_key(&session.room_id);
+    let _ = io
+        .to(room.clone())
+        .emit(
+            server::USER_LEFT,
+            &serde_json::json!({ "participant_id": session.participant_id }),
+        )
+        .await;
+    if was_presenter {
+        let _ = io
+            .to(room.clone())
+            .emit(
+                server::PRESENTER_CHANGED,
+                &serde_json::json!({ "presenter_id": null }),
+            )
+            .await;
+    }
+    let line = match how {
+        "kicked" => format!("{} was removed by the host", session.display_name),
+        _ => format!("{} left", session.display_name),
+    };
+    system_line(hub, session, &line).await;
+    if let Err(e) = db::live::close_session(&hub.app.db, &session.participant_id).await {
+        tracing::warn!(error = %format!("{e:#}"), "could not close the session");
+    }
+    if was_host
+        && let Some(next) = successor
+        && let Err(e) = super::events::make_host(hub, io, &session.room_id, &next).await
+    {
+        tracing::warn!(error = %e, "could not hand the host role on");
+    }
+}

@@ -1,0 +1,340 @@
+//! Client events: one dispatcher that charges the socket's budget, parses the typed payload,
+//! runs the rule and always answers the acknowledgement.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use serde_json::{Value, json};
+use socketioxide::SocketIo;
+use socketioxide::adapter::Adapter;
+use socketioxide::extract::{AckSender, SocketRef, State, TryData};
+
+use super::connection::{Charge, Session, depart};
+use super::protocol::{self, client, server};
+use super::{Hub, participant_key, room_key};
+use crate::db::models::AuthRow;
+use crate::db::{self, now_ms};
+use crate::errors::{ApiError, ErrorCode};
+use crate::rooms::MessageType;
+use crate::rooms::service::{MessageView, db_error};
+use crate::rooms::timer::Command;
+
+/// Registers the handler of every client event on a new socket.
+pub fn register<A: Adapter>(s: &SocketRef<A>) {
+    for &event in client::ALL {
+        s.on(
+            event,
+            async move |s: SocketRef<A>,
+                        TryData(data): TryData<Value>,
+                        ack: AckSender<A>,
+                        io: SocketIo<A>,
+                        State(hub): State<Arc<Hub>>| {
+                let result = handle(&hub, &io, &s, event, data.unwrap_or(Value::Null)).await;
+                let body = match result {
+                    Ok(extra) => protocol::ack_ok(extra),
+                    Err(e) => protocol::ack_err(&e),
+                };
+                let _ = ack.send(&body);
+            },
+        );
+    }
+}
+
+fn session<A: Adapter>(s: &SocketRef<A>) -> Result<Session, ApiError> {
+    s.extensions
+        .get::<Session>()
+        .ok_or_else(|| ApiError::new(ErrorCode::Unauthorized, "not authenticated"))
+}
+
+/// The participant's current role in the live room.
+fn require_host(hub: &Hub, session: &Session) -> Result<(), ApiError> {
+    let host = hub.live.with(&session.room_id, |r| {
+        r.participants
+            .get(&session.participant_id)
+            .is_some_and(|p| p.role == "host")
+    });
+    if host {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            ErrorCode::Forbidden,
+            "only the host can do this",
+        ))
+    }
+}
+
+async fn handle<A: Adapter>(
+    hub: &Arc<Hub>,
+    io: &SocketIo<A>,
+    s: &SocketRef<A>,
+    event: &'static str,
+    data: Value,
+) -> Result<Value, ApiError> {
+    let me = session(s)?;
+    let charge = me
+        .bucket
+        .lock()
+        .map(|mut b| b.charge())
+        .unwrap_or(Charge::Ok);
+    match charge {
+        Charge::Ok => {}
+        Charge::Limited => {
+            return Err(ApiError::new(
+                ErrorCode::RateLimited,
+                "too many events; slow down",
+            ));
+        }
+        Charge::Disconnect => {
+            tracing::warn!(participant = %me.participant_id, "disconnecting a socket that keeps flooding");
+            let _ = s.clone().disconnect();
+            return Err(ApiError::new(
+                ErrorCode::RateLimited,
+                "too many events; disconnected",
+            ));
+        }
+    }
+    if me.gone.load(Ordering::SeqCst) {
+        return Err(ApiError::new(
+            ErrorCode::NotInRoom,
+            "you have left this room",
+        ));
+    }
+    let room = room_key(&me.room_id);
+    match event {
+        client::OFFER | client::ANSWER | client::ICE_CANDIDATE => {
+            let relay: protocol::Relay = protocol::parse(event, data)?;
+            let present =
+                relay.to != me.participant_id && hub.live.is_present(&me.room_id, &relay.to);
+            if !present {
+                return Err(ApiError::new(
+                    ErrorCode::NotInRoom,
+                    "`to` is not a participant of your room",
+                ));
+            }
+            let mut body = relay.body;
+            body.insert("from".into(), Value::String(me.participant_id.clone()));
+            io.to(participant_key(&relay.to))
+                .emit(event, &body)
+                .await
+                .map_err(ApiError::internal)?;
+            Ok(json!({}))
+        }
+        client::CHAT_MESSAGE => {
+            let chat: protocol::ChatIn = protocol::parse(event, data)?;
+            let kind = MessageType::parse(&chat.kind)
+                .filter(|k| *k != MessageType::System)
+                .ok_or_else(|| ApiError::validation("type must be \"text\" or \"emoji\""))?;
+            let who = AuthRow {
+                participant_id: me.participant_id.clone(),
+                room_id: me.room_id.clone(),
+                room_code: me.room_code.clone(),
+                display_name: me.display_name.clone(),
+                role: String::new(),
+            };
+            // Stored before anyone hears of it; the room gets it through the live forwarder.
+            let row = hub.app.post_message(&who, &chat.message, kind).await?;
+            Ok(json!({ "message": MessageView::from(&row) }))
+        }
+        client::MEDIA_STATE => {
+            let m: protocol::MediaState = protocol::parse(event, data)?;
+            hub.live.with(&me.room_id, |r| {
+                if let Some(p) = r.participants.get_mut(&me.participant_id) {
+                    p.audio = m.audio;
+                    p.video = m.video;
+                }
+            });
+            let body =
+                json!({ "participant_id": me.participant_id, "audio": m.audio, "video": m.video });
+            let _ = io.to(room).emit(server::MEDIA_STATE, &body).await;
+            Ok(json!({}))
+        }
+        client::RAISE_HAND => {
+            let h: protocol::RaiseHand = protocol::parse(event, data)?;
+            hub.live.with(&me.room_id, |r| {
+                if let Some(p) = r.participants.get_mut(&me.participant_id) {
+                    p.hand_raised = h.raised;
+                }
+            });
+            let body = json!({ "participant_id": me.participant_id, "raised": h.raised });
+            let _ = io.to(room).emit(server::HAND_RAISED, &body).await;
+            Ok(json!({}))
+        }
+        client::START_PRESENTING => {
+            // Check and set under the room's lock: two simultaneous starts cannot both win.
+            let won = hub.live.with(&me.room_id, |r| match &r.presenter {
+                Some(p) if *p != me.participant_id => false,
+                _ => {
+                    r.presenter = Some(me.participant_id.clone());
+                    true
+                }
+            });
+            if !won {
+                return Err(ApiError::new(
+                    ErrorCode::PresenterExists,
+                    "someone else is presenting",
+                ));
+            }
+            let _ = io
+                .to(room)
+                .emit(
+                    server::PRESENTER_CHANGED,
+                    &json!({ "presenter_id": me.participant_id }),
+                )
+                .await;
+            Ok(json!({}))
+        }
+        client::STOP_PRESENTING => {
+            let stopped = hub.live.with(&me.room_id, |r| {
+                let mine = r.presenter.as_deref() == Some(me.participant_id.as_str());
+                if mine {
+                    r.presenter = None;
+                }
+                mine
+            });
+            if stopped {
+                let _ = io
+                    .to(room)
+                    .emit(server::PRESENTER_CHANGED, &json!({ "presenter_id": null }))
+                    .await;
+            }
+            Ok(json!({}))
+        }
+        client::START_TIMER
+        | client::PAUSE_TIMER
+        | client::RESUME_TIMER
+        | client::RESET_TIMER
+        | client::SKIP_TIMER => {
+            require_host(hub, &me)?;
+            let cmd = match event {
+                client::START_TIMER => {
+                    let start: protocol::StartTimer = if data.is_null() {
+                        Default::default()
+                    } else {
+                        protocol::parse(event, data)?
+                    };
+                    Command::Start(start.phase)
+                }
+                client::PAUSE_TIMER => Command::Pause,
+                client::RESUME_TIMER => Command::Resume,
+                client::RESET_TIMER => Command::Reset,
+                _ => Command::Skip,
+            };
+            let view = super::timer::command(hub, io, &me.room_id, cmd).await?;
+            Ok(json!({ "timer": view }))
+        }
+        client::KICK_PARTICIPANT => {
+            require_host(hub, &me)?;
+            let t: protocol::Target = protocol::parse(event, data)?;
+            if t.participant_id == me.participant_id {
+                return Err(ApiError::validation(
+                    "you cannot kick yourself; use leave-room or end-room",
+                ));
+            }
+            let hash = db::live::revoke(&hub.app.db, &me.room_id, &t.participant_id, "kicked")
+                .await
+                .map_err(db_error)?
+                .ok_or_else(|| {
+                    ApiError::new(ErrorCode::NotInRoom, "no such participant in your room")
+                })?;
+            let _ = hub.app.state.auth_invalidate(&[hash]).await;
+            let target = Session {
+                participant_id: t.participant_id.clone(),
+                display_name: hub
+                    .live
+                    .with(&me.room_id, |r| {
+                        r.participants
+                            .get(&t.participant_id)
+                            .map(|p| p.display_name.clone())
+                    })
+                    .unwrap_or_else(|| "a participant".into()),
+                gone: Arc::default(),
+                ..me.clone()
+            };
+            let key = participant_key(&t.participant_id);
+            let _ = io
+                .to(key.clone())
+                .emit(server::KICKED, &json!({ "reason": "removed by the host" }))
+                .await;
+            // The kicked sockets must not start a reconnect grace when they close.
+            for sock in io.to(key.clone()).sockets() {
+                if let Some(sess) = sock.extensions.get::<Session>() {
+                    sess.gone.store(true, Ordering::SeqCst);
+                }
+            }
+            depart(hub, io, &target, "kicked").await;
+            let _ = io.to(key).disconnect().await;
+            Ok(json!({}))
+        }
+        client::END_ROOM => {
+            require_host(hub, &me)?;
+            hub.app
+                .end_room(&me.room_id, &me.room_code, "ended")
+                .await?;
+            Ok(json!({}))
+        }
+        client::TRANSFER_HOST => {
+            require_host(hub, &me)?;
+            let t: protocol::Target = protocol::parse(event, data)?;
+            if !hub.live.is_present(&me.room_id, &t.participant_id)
+                || t.participant_id == me.participant_id
+            {
+                return Err(ApiError::new(
+                    ErrorCode::NotInRoom,
+                    "the new host must be another participant in the room",
+                ));
+            }
+            make_host(hub, io, &me.room_id, &t.participant_id).await?;
+            Ok(json!({}))
+        }
+        client::LEAVE_ROOM => {
+            me.gone.store(true, Ordering::SeqCst);
+            db::live::mark_left(&hub.app.db, &me.participant_id)
+                .await
+                .map_err(db_error)?;
+            depart(hub, io, &me, "left").await;
+            let s = s.clone();
+            // Disconnect after this acknowledgement has been sent.
+            tokio::spawn(async move {
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                let _ = s.disconnect();
+            });
+            Ok(json!({}))
+        }
+        client::CLOCK => {
+            let c: protocol::Clock = protocol::parse(event, data)?;
+            Ok(json!({ "server_time": now_ms(), "client_time": c.client_time }))
+        }
+        _ => Err(ApiError::validation(format!("unknown event {event}"))),
+    }
+}
+
+/// Makes `participant_id` the host (database, caches, live room) and tells the room.
+pub async fn make_host<A: Adapter>(
+    hub: &Arc<Hub>,
+    io: &SocketIo<A>,
+    room_id: &str,
+    participant_id: &str,
+) -> Result<(), ApiError> {
+    let hashes = db::live::set_host(&hub.app.db, room_id, participant_id)
+        .await
+        .map_err(db_error)?
+        .ok_or_else(|| ApiError::new(ErrorCode::NotInRoom, "no such participant in your room"))?;
+    let _ = hub.app.state.auth_invalidate(&hashes).await;
+    hub.live.with(room_id, |r| {
+        for (id, p) in r.participants.iter_mut() {
+            p.role = if id == participant_id {
+                "host".into()
+            } else {
+                "guest".into()
+            };
+        }
+    });
+    let _ = io
+        .to(room_key(room_id))
+        .emit(
+            server::HOST_CHANGED,
+            &json!({ "participant_id": participant_id }),
+        )
+        .await;
+    Ok(())
+}

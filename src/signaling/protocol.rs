@@ -1,0 +1,161 @@
+//! The Socket.io protocol: event names (defined once) and typed payloads, as `SPEC.md` §4
+//! describes them. Acknowledgements are `{ok: true, ...}` or `{ok: false, error: {code, message}}`.
+
+use serde::{Deserialize, Serialize};
+
+use crate::errors::ApiError;
+use crate::rooms::timer::Phase;
+
+/// Client → server events.
+pub mod client {
+    pub const OFFER: &str = "offer";
+    pub const ANSWER: &str = "answer";
+    pub const ICE_CANDIDATE: &str = "ice-candidate";
+    pub const CHAT_MESSAGE: &str = "chat-message";
+    pub const MEDIA_STATE: &str = "media-state";
+    pub const RAISE_HAND: &str = "raise-hand";
+    pub const START_PRESENTING: &str = "start-presenting";
+    pub const STOP_PRESENTING: &str = "stop-presenting";
+    pub const START_TIMER: &str = "start-timer";
+    pub const PAUSE_TIMER: &str = "pause-timer";
+    pub const RESUME_TIMER: &str = "resume-timer";
+    pub const RESET_TIMER: &str = "reset-timer";
+    pub const SKIP_TIMER: &str = "skip-timer";
+    pub const KICK_PARTICIPANT: &str = "kick-participant";
+    pub const END_ROOM: &str = "end-room";
+    pub const TRANSFER_HOST: &str = "transfer-host";
+    pub const LEAVE_ROOM: &str = "leave-room";
+    pub const CLOCK: &str = "clock";
+
+    /// Every event a client may send.
+    pub const ALL: &[&str] = &[
+        OFFER,
+        ANSWER,
+        ICE_CANDIDATE,
+        CHAT_MESSAGE,
+        MEDIA_STATE,
+        RAISE_HAND,
+        START_PRESENTING,
+        STOP_PRESENTING,
+        START_TIMER,
+        PAUSE_TIMER,
+        RESUME_TIMER,
+        RESET_TIMER,
+        SKIP_TIMER,
+        KICK_PARTICIPANT,
+        END_ROOM,
+        TRANSFER_HOST,
+        LEAVE_ROOM,
+        CLOCK,
+    ];
+}
+
+/// Server → client events.
+pub mod server {
+    pub const ROOM_JOINED: &str = "room-joined";
+    pub const USER_JOINED: &str = "user-joined";
+    pub const USER_LEFT: &str = "user-left";
+    pub const CHAT_MESSAGE: &str = "chat-message";
+    pub const MEDIA_STATE: &str = "media-state";
+    pub const HAND_RAISED: &str = "hand-raised";
+    pub const PRESENTER_CHANGED: &str = "presenter-changed";
+    pub const TIMER_UPDATE: &str = "timer-update";
+    pub const KICKED: &str = "kicked";
+    pub const ROOM_ENDED: &str = "room-ended";
+    pub const HOST_CHANGED: &str = "host-changed";
+    pub const SESSION_REPLACED: &str = "session-replaced";
+    pub const SERVER_RESTARTING: &str = "server-restarting";
+    pub const ERROR: &str = "error";
+}
+
+/// Handshake `auth` payload.
+#[derive(Debug, Deserialize)]
+pub struct Auth {
+    pub token: String,
+}
+
+/// `offer` / `answer` / `ice-candidate`: the body is relayed untouched, so any SDP or candidate
+/// shape a browser produces passes; only `to` is interpreted.
+#[derive(Debug, Deserialize)]
+pub struct Relay {
+    pub to: String,
+    #[serde(flatten)]
+    pub body: serde_json::Map<String, serde_json::Value>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChatIn {
+    pub message: String,
+    #[serde(rename = "type", default = "text")]
+    pub kind: String,
+}
+
+fn text() -> String {
+    "text".into()
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MediaState {
+    pub audio: bool,
+    pub video: bool,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RaiseHand {
+    pub raised: bool,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StartTimer {
+    pub phase: Option<Phase>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Target {
+    pub participant_id: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Clock {
+    pub client_time: f64,
+}
+
+/// One participant in `room-joined` and `user-joined`.
+#[derive(Debug, Clone, Serialize)]
+pub struct ParticipantView {
+    pub participant_id: String,
+    pub display_name: String,
+    pub role: String,
+    pub hand_raised: bool,
+    pub audio: bool,
+    pub video: bool,
+    pub presenting: bool,
+}
+
+/// Builds an acknowledgement body.
+pub fn ack_ok(extra: serde_json::Value) -> serde_json::Value {
+    let mut body = serde_json::json!({ "ok": true });
+    if let (Some(b), serde_json::Value::Object(extra)) = (body.as_object_mut(), extra) {
+        b.extend(extra);
+    }
+    body
+}
+
+pub fn ack_err(e: &ApiError) -> serde_json::Value {
+    serde_json::json!({ "ok": false, "error": { "code": e.code, "message": e.message } })
+}
+
+/// Parses a payload into its typed form; malformed input is a `VALIDATION` error naming the event.
+pub fn parse<T: serde::de::DeserializeOwned>(
+    event: &str,
+    value: serde_json::Value,
+) -> Result<T, ApiError> {
+    serde_json::from_value(value)
+        .map_err(|e| ApiError::validation(format!("invalid {event} payload: {e}")))
+}

@@ -1,0 +1,144 @@
+//! What live connections change in the database, on both backends: seats claimed at connect
+//! (atomically, against capacity), released, and freed by an explicit leave; the timer's
+//! compare-and-set.
+
+use flowsync::db::{self, now_ms};
+use serde_json::json;
+
+use crate::helpers::{Setup, each_backend};
+
+async fn seats_at_connect(setup: Setup) {
+    let t = setup.spawn().await;
+    let app = t.app();
+    let host = t
+        .create_room(json!({ "display_name": "Ada", "max_participants": 2 }))
+        .await;
+    let bob = t.join_ok(&host.code, "Bob").await;
+    let room_id = t
+        .sql_string("SELECT id FROM rooms WHERE code = $1", &host.code)
+        .await
+        .expect("room");
+    let cutoff = || now_ms() - 60_000;
+
+    assert!(
+        db::live::claim_seat(&app.db, &room_id, &host.participant_id, cutoff())
+            .await
+            .expect("claim")
+    );
+    // Bob's seat lapses (gone past the grace) and Cy takes it.
+    t.sql(
+        "UPDATE participants SET last_seen_at = 0 WHERE id = $1",
+        &bob.participant_id,
+    )
+    .await;
+    let cy = t.join_ok(&host.code, "Cy").await;
+    assert!(
+        !db::live::claim_seat(&app.db, &room_id, &bob.participant_id, cutoff())
+            .await
+            .expect("claim"),
+        "no free seat for Bob now"
+    );
+    // Cy leaves explicitly: the seat is free at once and Bob gets it back.
+    db::live::mark_left(&app.db, &cy.participant_id)
+        .await
+        .expect("leave");
+    assert!(
+        db::live::claim_seat(&app.db, &room_id, &bob.participant_id, cutoff())
+            .await
+            .expect("claim")
+    );
+    // Connected participants hold seats regardless of time; releasing starts the grace.
+    db::live::release_seat(&app.db, &bob.participant_id)
+        .await
+        .expect("release");
+    let seen = t
+        .sql_count(
+            "SELECT last_seen_at FROM participants WHERE id = $1",
+            &bob.participant_id,
+        )
+        .await;
+    assert!(
+        seen <= now_ms() && seen > now_ms() - 10_000,
+        "grace starts at release: {seen}"
+    );
+    t.stop().await;
+}
+each_backend!(seats_at_connect);
+
+async fn concurrent_claims_respect_capacity(setup: Setup) {
+    let t = setup
+        .with(|c| c.rooms.join_rate_per_ip = "1000/minute".parse().expect("rate"))
+        .spawn()
+        .await;
+    let app = t.app();
+    let host = t
+        .create_room(json!({ "display_name": "Ada", "max_participants": 4 }))
+        .await;
+    let room_id = t
+        .sql_string("SELECT id FROM rooms WHERE code = $1", &host.code)
+        .await
+        .expect("room");
+    let mut guests = Vec::new();
+    for i in 0..3 {
+        guests.push(t.join_ok(&host.code, &format!("g{i}")).await);
+    }
+    // Everyone's seat lapses, then 3 newcomers take 3 seats: one seat is left for 3 claimants.
+    for g in &guests {
+        t.sql(
+            "UPDATE participants SET last_seen_at = 0 WHERE id = $1",
+            &g.participant_id,
+        )
+        .await;
+    }
+    for i in 0..2 {
+        t.join_ok(&host.code, &format!("n{i}")).await;
+    }
+    let claims = guests
+        .iter()
+        .map(|g| db::live::claim_seat(&app.db, &room_id, &g.participant_id, now_ms() - 60_000));
+    let won = futures::future::join_all(claims)
+        .await
+        .into_iter()
+        .filter(|r| *r.as_ref().expect("claim"))
+        .count();
+    assert_eq!(won, 1, "exactly the one free seat was claimed");
+    t.stop().await;
+}
+each_backend!(concurrent_claims_respect_capacity);
+
+async fn timer_compare_and_set(setup: Setup) {
+    let t = setup.spawn().await;
+    let app = t.app();
+    let host = t.create_simple().await;
+    let room_id = t
+        .sql_string("SELECT id FROM rooms WHERE code = $1", &host.code)
+        .await
+        .expect("room");
+    let (_, version, _) = db::live::timer_load(&app.db, &room_id)
+        .await
+        .expect("load")
+        .expect("room");
+    assert!(
+        db::live::timer_save(&app.db, &room_id, version, "{}", Some(5))
+            .await
+            .expect("save")
+    );
+    assert!(
+        !db::live::timer_save(&app.db, &room_id, version, "{}", Some(6))
+            .await
+            .expect("save"),
+        "a stale version loses"
+    );
+    assert_eq!(
+        db::live::timers_due(&app.db, 10).await.expect("due"),
+        vec![room_id.clone()]
+    );
+    assert!(
+        db::live::timers_due(&app.db, 4)
+            .await
+            .expect("due")
+            .is_empty()
+    );
+    t.stop().await;
+}
+each_backend!(timer_compare_and_set);
