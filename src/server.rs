@@ -98,14 +98,13 @@ pub async fn start(config: Config) -> Result<Server, StartError> {
     let stop = CancellationToken::new();
     tokio::spawn(crate::sweeper::run(app.clone(), SWEEP_EVERY, stop.clone()));
     tokio::spawn(checkpoint_loop(app.clone(), stop.clone()));
-    let (io_layer, io) = crate::signaling::layer(app.clone(), stop.clone());
-    // The Socket.io layer wraps a router with a single fallback endpoint: applied per route it
-    // would create one engine (and session table) per route.
-    let router = axum::Router::new()
-        .fallback_service(crate::http::router(app.clone()))
-        .layer(io_layer);
+    let attached =
+        crate::signaling::attach(app.clone(), crate::http::router(app.clone()), stop.clone())
+            .await
+            .map_err(StartError::Dependency)?;
+    let router = attached.router;
+    let close_sockets = attached.shutdown;
     let shutdown = stop.clone();
-    let io_for_shutdown = io.clone();
     let task = tokio::spawn(async move {
         axum::serve(
             listener,
@@ -114,7 +113,7 @@ pub async fn start(config: Config) -> Result<Server, StartError> {
         .with_graceful_shutdown(async move {
             shutdown.cancelled().await;
             // Long-lived sockets would hold the drain open: tell clients and close them.
-            crate::signaling::shut_down(&io_for_shutdown).await;
+            close_sockets().await;
         })
         .await
     });

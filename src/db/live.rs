@@ -117,6 +117,32 @@ pub async fn release_seat(db: &Db, participant_id: &str) -> anyhow::Result<()> {
     .context("releasing a seat")
 }
 
+/// Connections that ended without a goodbye (their server crashed) count as closed at
+/// `seen_at`, so the reconnect grace runs from then. `None` resets every participant — for a
+/// single instance starting up, when no connection from before can still be open.
+pub async fn reset_connections(
+    db: &Db,
+    participant_id: Option<&str>,
+    seen_at: i64,
+) -> anyhow::Result<u64> {
+    let now = seen_at;
+    with_pool!(db.write(), |pool| {
+        match participant_id {
+            Some(p) => sqlx::query("UPDATE participants SET connections = 0, last_seen_at = $2 WHERE id = $1 AND connections > 0")
+                .bind(p)
+                .bind(now)
+                .execute(pool)
+                .await,
+            None => sqlx::query("UPDATE participants SET connections = 0, last_seen_at = $1 WHERE connections > 0")
+                .bind(now)
+                .execute(pool)
+                .await,
+        }
+        .map(|r| r.rows_affected())
+    })
+    .context("resetting connections")
+}
+
 /// An explicit leave: the seat is freed at once (the token still works to come back).
 pub async fn mark_left(db: &Db, participant_id: &str) -> anyhow::Result<()> {
     let now = now_ms();

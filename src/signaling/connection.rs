@@ -30,6 +30,20 @@ pub struct Session {
     pub bucket: Arc<Mutex<Bucket>>,
 }
 
+impl Session {
+    /// A session for announcing the departure of someone with no socket here.
+    pub fn departed(room_id: String, participant_id: String, display_name: String) -> Self {
+        Session {
+            participant_id,
+            room_id,
+            room_code: String::new(),
+            display_name,
+            gone: Arc::new(AtomicBool::new(true)),
+            bucket: Arc::new(Mutex::new(Bucket::new())),
+        }
+    }
+}
+
 /// Per-socket event budget: `BURST` events at once, refilled at `RATE` per second (a 10-person
 /// join sends a few hundred ICE candidates in a second). A socket that keeps flooding after
 /// `MAX_STRIKES` refusals is disconnected; the rest of the room is unaffected.
@@ -151,35 +165,32 @@ pub async fn on_connect<A: Adapter>(s: SocketRef<A>, io: SocketIo<A>, State(hub)
         let _ = s.disconnect();
         return;
     };
-    let now = now_ms();
-    let (arrived, had_sockets) = hub.live.with(&session.room_id, |room| {
-        match room.participants.get_mut(&session.participant_id) {
-            Some(p) => {
-                let had = p.sockets;
-                p.sockets += 1;
-                p.epoch += 1;
-                (false, had)
-            }
-            None => {
-                room.participants.insert(
-                    session.participant_id.clone(),
-                    Present {
-                        display_name: session.display_name.clone(),
-                        role: role.clone(),
-                        hand_raised: false,
-                        audio: true,
-                        video: true,
-                        sockets: 1,
-                        since: now,
-                        epoch: 1,
-                    },
-                );
-                (true, 0)
-            }
+    let template = Present {
+        display_name: session.display_name.clone(),
+        role,
+        hand_raised: false,
+        audio: true,
+        video: true,
+        sockets: 1,
+        since: now_ms(),
+        epoch: 1,
+    };
+    let arrival = match hub
+        .live
+        .arrive(&session.room_id, &session.participant_id, template)
+        .await
+    {
+        Ok(a) => a,
+        Err(e) => {
+            tracing::warn!(error = %format!("{e:#}"), "presence unavailable; refusing the socket");
+            let body = serde_json::json!({ "code": "UNAVAILABLE", "message": "presence is unavailable; reconnect shortly" });
+            let _ = s.emit(server::ERROR, &body);
+            let _ = s.disconnect();
+            return;
         }
-    });
+    };
     let me = participant_key(&session.participant_id);
-    if had_sockets > 0 {
+    if arrival.had_sockets > 0 {
         // The same token connected again (a second tab, or a reload racing the old socket).
         let _ = io
             .to(me.clone())
@@ -191,12 +202,13 @@ pub async fn on_connect<A: Adapter>(s: SocketRef<A>, io: SocketIo<A>, State(hub)
     super::events::register(&s);
     s.on_disconnect(on_disconnect::<A>);
 
-    if arrived {
-        let view = hub.live.with(&session.room_id, |room| {
-            room.participants
-                .get(&session.participant_id)
-                .map(|p| room.view(&session.participant_id, p))
-        });
+    if arrival.arrived {
+        let view = hub
+            .live
+            .participant(&session.room_id, &session.participant_id)
+            .await
+            .ok()
+            .flatten();
         let _ = s
             .to(room_key(&session.room_id))
             .emit(server::USER_JOINED, &view)
@@ -227,13 +239,15 @@ async fn send_snapshot<A: Adapter>(
 ) -> Result<(), ApiError> {
     let room = hub.app.find_active_room(&session.room_code).await?;
     let timer = super::timer::current(hub, &session.room_id).await?;
-    let (participants, presenter, me) = hub.live.with(&session.room_id, |r| {
-        let me = r
-            .participants
-            .get(&session.participant_id)
-            .map(|p| r.view(&session.participant_id, p));
-        (r.views(), r.presenter.clone(), me)
-    });
+    let (participants, presenter) = hub
+        .live
+        .snapshot(&session.room_id)
+        .await
+        .map_err(|e| ApiError::unavailable("presence", format!("{e:#}")))?;
+    let me = participants
+        .iter()
+        .find(|p| p.participant_id == session.participant_id)
+        .cloned();
     let ice = crate::ice::ice_servers(
         &hub.app.config().turn,
         &session.participant_id,
@@ -287,21 +301,19 @@ async fn on_disconnect<A: Adapter>(s: SocketRef<A>, io: SocketIo<A>, State(hub):
     if session.gone.load(Ordering::SeqCst) {
         return;
     }
-    let (last, epoch, stopped_presenting) = hub.live.with(&session.room_id, |room| {
-        let Some(p) = room.participants.get_mut(&session.participant_id) else {
-            return (false, 0, false);
-        };
-        p.sockets = p.sockets.saturating_sub(1);
-        let last = p.sockets == 0;
-        let epoch = p.epoch;
-        // A presenter whose connection dropped is no longer sharing a screen.
-        let stopped = last && room.presenter.as_deref() == Some(session.participant_id.as_str());
-        if stopped {
-            room.presenter = None;
+    let closed = match hub
+        .live
+        .socket_closed(&session.room_id, &session.participant_id)
+        .await
+    {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::warn!(error = %format!("{e:#}"), "presence unavailable at disconnect");
+            return;
         }
-        (last, epoch, stopped)
-    });
-    if stopped_presenting {
+    };
+    if closed.stopped_presenting {
+        // A presenter whose connection dropped is no longer sharing a screen.
         let _ = io
             .to(room_key(&session.room_id))
             .emit(
@@ -310,17 +322,17 @@ async fn on_disconnect<A: Adapter>(s: SocketRef<A>, io: SocketIo<A>, State(hub):
             )
             .await;
     }
-    if !last {
+    if !closed.last {
         return;
     }
     let grace = hub.app.config().rooms.reconnect_grace;
     tokio::spawn(async move {
         tokio::time::sleep(grace).await;
-        let still_gone = hub.live.with(&session.room_id, |room| {
-            room.participants
-                .get(&session.participant_id)
-                .is_some_and(|p| p.sockets == 0 && p.epoch == epoch)
-        });
+        let still_gone = hub
+            .live
+            .still_gone(&session.room_id, &session.participant_id, closed.epoch)
+            .await
+            .unwrap_or(false);
         if still_gone {
             depart(&hub, &io, &session, "left").await;
         }
@@ -330,20 +342,21 @@ async fn on_disconnect<A: Adapter>(s: SocketRef<A>, io: SocketIo<A>, State(hub):
 /// Removes a participant from the room for good: peers get `user-left`, the chat a system
 /// line, the session its end; a departing host hands the role to the longest-present participant.
 pub async fn depart<A: Adapter>(hub: &Arc<Hub>, io: &SocketIo<A>, session: &Session, how: &str) {
-    let (was_host, was_presenter, successor) = hub.live.with(&session.room_id, |room| {
-        let removed = room.participants.remove(&session.participant_id);
-        let was_presenter = room.presenter.as_deref() == Some(session.participant_id.as_str());
-        if was_presenter {
-            room.presenter = None;
+    let departure = match hub
+        .live
+        .depart(&session.room_id, &session.participant_id)
+        .await
+    {
+        Ok(d) => d,
+        Err(e) => {
+            tracing::warn!(error = %format!("{e:#}"), "presence unavailable at departure");
+            return;
         }
-        let was_host = removed.is_some_and(|p| p.role == "host");
-        let successor = if was_host {
-            room.longest_present(&session.participant_id)
-        } else {
-            None
-        };
-        (was_host, was_presenter, successor)
-    });
+    };
+    if !departure.departed {
+        // Already announced (by another instance, or an earlier call).
+        return;
+    }
     let room = room_key(&session.room_id);
     let _ = io
         .to(room.clone())
@@ -352,7 +365,7 @@ pub async fn depart<A: Adapter>(hub: &Arc<Hub>, io: &SocketIo<A>, session: &Sess
             &serde_json::json!({ "participant_id": session.participant_id }),
         )
         .await;
-    if was_presenter {
+    if departure.was_presenter {
         let _ = io
             .to(room.clone())
             .emit(
@@ -369,8 +382,8 @@ pub async fn depart<A: Adapter>(hub: &Arc<Hub>, io: &SocketIo<A>, session: &Sess
     if let Err(e) = db::live::close_session(&hub.app.db, &session.participant_id).await {
         tracing::warn!(error = %format!("{e:#}"), "could not close the session");
     }
-    if was_host
-        && let Some(next) = successor
+    if departure.was_host
+        && let Some(next) = departure.successor
         && let Err(e) = super::events::make_host(hub, io, &session.room_id, &next).await
     {
         tracing::warn!(error = %e, "could not hand the host role on");

@@ -46,13 +46,13 @@ fn session<A: Adapter>(s: &SocketRef<A>) -> Result<Session, ApiError> {
         .ok_or_else(|| ApiError::new(ErrorCode::Unauthorized, "not authenticated"))
 }
 
-/// The participant's current role in the live room.
-fn require_host(hub: &Hub, session: &Session) -> Result<(), ApiError> {
-    let host = hub.live.with(&session.room_id, |r| {
-        r.participants
-            .get(&session.participant_id)
-            .is_some_and(|p| p.role == "host")
-    });
+/// Host powers follow the current role in the live room (it changes with transfers).
+async fn require_host(hub: &Hub, session: &Session) -> Result<(), ApiError> {
+    let host = hub
+        .live
+        .is_host(&session.room_id, &session.participant_id)
+        .await
+        .map_err(presence_error)?;
     if host {
         Ok(())
     } else {
@@ -61,6 +61,10 @@ fn require_host(hub: &Hub, session: &Session) -> Result<(), ApiError> {
             "only the host can do this",
         ))
     }
+}
+
+fn presence_error(e: anyhow::Error) -> ApiError {
+    ApiError::unavailable("presence", format!("{e:#}"))
 }
 
 async fn handle<A: Adapter>(
@@ -103,8 +107,12 @@ async fn handle<A: Adapter>(
     match event {
         client::OFFER | client::ANSWER | client::ICE_CANDIDATE => {
             let relay: protocol::Relay = protocol::parse(event, data)?;
-            let present =
-                relay.to != me.participant_id && hub.live.is_present(&me.room_id, &relay.to);
+            let present = relay.to != me.participant_id
+                && hub
+                    .live
+                    .is_present(&me.room_id, &relay.to)
+                    .await
+                    .map_err(presence_error)?;
             if !present {
                 return Err(ApiError::new(
                     ErrorCode::NotInRoom,
@@ -137,12 +145,10 @@ async fn handle<A: Adapter>(
         }
         client::MEDIA_STATE => {
             let m: protocol::MediaState = protocol::parse(event, data)?;
-            hub.live.with(&me.room_id, |r| {
-                if let Some(p) = r.participants.get_mut(&me.participant_id) {
-                    p.audio = m.audio;
-                    p.video = m.video;
-                }
-            });
+            hub.live
+                .set_media(&me.room_id, &me.participant_id, m.audio, m.video)
+                .await
+                .map_err(presence_error)?;
             let body =
                 json!({ "participant_id": me.participant_id, "audio": m.audio, "video": m.video });
             let _ = io.to(room).emit(server::MEDIA_STATE, &body).await;
@@ -150,24 +156,21 @@ async fn handle<A: Adapter>(
         }
         client::RAISE_HAND => {
             let h: protocol::RaiseHand = protocol::parse(event, data)?;
-            hub.live.with(&me.room_id, |r| {
-                if let Some(p) = r.participants.get_mut(&me.participant_id) {
-                    p.hand_raised = h.raised;
-                }
-            });
+            hub.live
+                .set_hand(&me.room_id, &me.participant_id, h.raised)
+                .await
+                .map_err(presence_error)?;
             let body = json!({ "participant_id": me.participant_id, "raised": h.raised });
             let _ = io.to(room).emit(server::HAND_RAISED, &body).await;
             Ok(json!({}))
         }
         client::START_PRESENTING => {
-            // Check and set under the room's lock: two simultaneous starts cannot both win.
-            let won = hub.live.with(&me.room_id, |r| match &r.presenter {
-                Some(p) if *p != me.participant_id => false,
-                _ => {
-                    r.presenter = Some(me.participant_id.clone());
-                    true
-                }
-            });
+            // Atomic check-and-set: two simultaneous starts cannot both win.
+            let won = hub
+                .live
+                .start_presenting(&me.room_id, &me.participant_id)
+                .await
+                .map_err(presence_error)?;
             if !won {
                 return Err(ApiError::new(
                     ErrorCode::PresenterExists,
@@ -184,14 +187,12 @@ async fn handle<A: Adapter>(
             Ok(json!({}))
         }
         client::STOP_PRESENTING => {
-            let stopped = hub.live.with(&me.room_id, |r| {
-                let mine = r.presenter.as_deref() == Some(me.participant_id.as_str());
-                if mine {
-                    r.presenter = None;
-                }
-                mine
-            });
-            if stopped {
+            if hub
+                .live
+                .stop_presenting(&me.room_id, &me.participant_id)
+                .await
+                .map_err(presence_error)?
+            {
                 let _ = io
                     .to(room)
                     .emit(server::PRESENTER_CHANGED, &json!({ "presenter_id": null }))
@@ -204,7 +205,7 @@ async fn handle<A: Adapter>(
         | client::RESUME_TIMER
         | client::RESET_TIMER
         | client::SKIP_TIMER => {
-            require_host(hub, &me)?;
+            require_host(hub, &me).await?;
             let cmd = match event {
                 client::START_TIMER => {
                     let start: protocol::StartTimer = if data.is_null() {
@@ -223,7 +224,7 @@ async fn handle<A: Adapter>(
             Ok(json!({ "timer": view }))
         }
         client::KICK_PARTICIPANT => {
-            require_host(hub, &me)?;
+            require_host(hub, &me).await?;
             let t: protocol::Target = protocol::parse(event, data)?;
             if t.participant_id == me.participant_id {
                 return Err(ApiError::validation(
@@ -241,11 +242,11 @@ async fn handle<A: Adapter>(
                 participant_id: t.participant_id.clone(),
                 display_name: hub
                     .live
-                    .with(&me.room_id, |r| {
-                        r.participants
-                            .get(&t.participant_id)
-                            .map(|p| p.display_name.clone())
-                    })
+                    .participant(&me.room_id, &t.participant_id)
+                    .await
+                    .ok()
+                    .flatten()
+                    .map(|p| p.display_name)
                     .unwrap_or_else(|| "a participant".into()),
                 gone: Arc::default(),
                 ..me.clone()
@@ -266,18 +267,21 @@ async fn handle<A: Adapter>(
             Ok(json!({}))
         }
         client::END_ROOM => {
-            require_host(hub, &me)?;
+            require_host(hub, &me).await?;
             hub.app
                 .end_room(&me.room_id, &me.room_code, "ended")
                 .await?;
             Ok(json!({}))
         }
         client::TRANSFER_HOST => {
-            require_host(hub, &me)?;
+            require_host(hub, &me).await?;
             let t: protocol::Target = protocol::parse(event, data)?;
-            if !hub.live.is_present(&me.room_id, &t.participant_id)
-                || t.participant_id == me.participant_id
-            {
+            let present = hub
+                .live
+                .is_present(&me.room_id, &t.participant_id)
+                .await
+                .map_err(presence_error)?;
+            if !present || t.participant_id == me.participant_id {
                 return Err(ApiError::new(
                     ErrorCode::NotInRoom,
                     "the new host must be another participant in the room",
@@ -320,15 +324,10 @@ pub async fn make_host<A: Adapter>(
         .map_err(db_error)?
         .ok_or_else(|| ApiError::new(ErrorCode::NotInRoom, "no such participant in your room"))?;
     let _ = hub.app.state.auth_invalidate(&hashes).await;
-    hub.live.with(room_id, |r| {
-        for (id, p) in r.participants.iter_mut() {
-            p.role = if id == participant_id {
-                "host".into()
-            } else {
-                "guest".into()
-            };
-        }
-    });
+    hub.live
+        .set_host(room_id, participant_id)
+        .await
+        .map_err(presence_error)?;
     let _ = io
         .to(room_key(room_id))
         .emit(

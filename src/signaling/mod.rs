@@ -15,15 +15,17 @@ mod timer;
 use std::sync::Arc;
 use std::time::Duration;
 
+use anyhow::Context;
 use socketioxide::adapter::Adapter;
-use socketioxide::layer::SocketIoLayer;
+use socketioxide::handler::ConnectHandler;
 use socketioxide::{SocketIo, TransportType};
 use tokio_util::sync::CancellationToken;
 
 use crate::app::SharedApp;
 use crate::live::LiveEvent;
 use crate::rooms::service::MessageView;
-use presence::LiveRooms;
+use crate::state::StateStore;
+use presence::{LiveRooms, Presence, RedisPresence};
 use protocol::server;
 
 /// Largest Socket.io message accepted (an SDP offer of a 10-person mesh fits many times over).
@@ -32,7 +34,7 @@ pub const MAX_MESSAGE: usize = 64 * 1024;
 /// Shared by every handler (socketioxide state).
 pub struct Hub {
     pub app: SharedApp,
-    pub live: LiveRooms,
+    pub live: Presence,
 }
 
 pub fn room_key(room_id: &str) -> String {
@@ -43,27 +45,164 @@ pub fn participant_key(participant_id: &str) -> String {
     format!("p:{participant_id}")
 }
 
-/// Builds the Socket.io layer and starts the background work that belongs to it (forwarding
-/// room events, timer phase ends, activity of occupied rooms).
-pub fn layer(app: SharedApp, stop: CancellationToken) -> (SocketIoLayer, SocketIo) {
-    let hub = Arc::new(Hub {
-        app,
-        live: LiveRooms::default(),
-    });
-    let (layer, io) = SocketIo::builder()
-        .with_state(hub.clone())
+/// The router with Socket.io in front of it, and how to close every socket on shutdown.
+pub struct Attached {
+    pub router: axum::Router,
+    pub shutdown: Box<dyn FnOnce() -> BoxFuture<'static, ()> + Send>,
+}
+
+type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
+
+fn builder(hub: Arc<Hub>) -> socketioxide::SocketIoBuilder {
+    SocketIo::builder()
+        .with_state(hub)
         .max_payload(MAX_MESSAGE as u64)
         .ws_max_message_size(MAX_MESSAGE)
         .ws_max_frame_size(MAX_MESSAGE)
         .transports([TransportType::Polling, TransportType::Websocket])
-        .build_layer();
-    io.ns("/", connection::on_connect.with(connection::authenticate));
-    tokio::spawn(forward_room_events(hub.clone(), io.clone(), stop.clone()));
-    tokio::spawn(timer::run(hub, io.clone(), stop));
-    (layer, io)
 }
 
-use socketioxide::handler::ConnectHandler;
+/// Puts Socket.io in front of `routes` and starts the background work that belongs to it
+/// (forwarding room events, timer phase ends, presence heartbeats). With Redis configured,
+/// broadcasts and presence are shared by every instance (socketioxide's Redis adapter).
+pub async fn attach(
+    app: SharedApp,
+    routes: axum::Router,
+    stop: CancellationToken,
+) -> anyhow::Result<Attached> {
+    // The layer wraps a router with a single fallback endpoint: applied per route it would
+    // create one engine (and session table) per route.
+    let outer = axum::Router::new().fallback_service(routes);
+    match &app.state {
+        StateStore::Memory(_) => {
+            // Alone, this process owned every connection: any still marked open died with an
+            // earlier run (a crash skips the goodbyes), so their reconnect grace starts now.
+            let n = crate::db::live::reset_connections(&app.db, None, crate::db::now_ms()).await?;
+            if n > 0 {
+                tracing::info!(
+                    participants = n,
+                    "connections left open by an earlier run now count as disconnected"
+                );
+            }
+            let hub = Arc::new(Hub {
+                app: app.clone(),
+                live: Presence::Local(LiveRooms::default()),
+            });
+            let (layer, io) = builder(hub.clone()).build_layer();
+            io.ns("/", connection::on_connect.with(connection::authenticate));
+            spawn_background(hub, io.clone(), stop);
+            Ok(Attached {
+                router: outer.layer(layer),
+                shutdown: Box::new(move || Box::pin(async move { shut_down(&io).await })),
+            })
+        }
+        StateStore::Redis(redis_state) => {
+            let url = app
+                .config()
+                .redis
+                .url
+                .clone()
+                .map(|u| u.expose().clone())
+                .unwrap_or_default();
+            let client = redis::Client::open(url.as_str()).context("redis.url")?;
+            let config = socketioxide_redis::RedisAdapterConfig::new()
+                .with_prefix(format!("{}sio", redis_state.prefix()));
+            let adapter = socketioxide_redis::RedisAdapterCtr::new_with_redis_config(&client, config)
+                .await
+                .context("cannot start the Socket.io Redis adapter (Redis must be 7+ and the URL must ask for ?protocol=resp3)")?;
+            let presence = RedisPresence::new(
+                redis_state.connection(),
+                redis_state.prefix(),
+                &app.instance_id,
+            );
+            presence.heartbeat().await?;
+            let hub = Arc::new(Hub {
+                app: app.clone(),
+                live: Presence::Redis(presence),
+            });
+            let (layer, io) = builder(hub.clone())
+                .with_adapter::<socketioxide_redis::RedisAdapter<_>>(adapter)
+                .build_layer();
+            io.ns("/", connection::on_connect.with(connection::authenticate))
+                .await
+                .map_err(|e| {
+                    anyhow::anyhow!("cannot start the Socket.io namespace over Redis: {e}")
+                })?;
+            tokio::spawn(heartbeat(hub.clone(), stop.clone()));
+            tokio::spawn(reap_crashed(hub.clone(), io.clone(), stop.clone()));
+            spawn_background(hub, io.clone(), stop);
+            Ok(Attached {
+                router: outer.layer(layer),
+                shutdown: Box::new(move || Box::pin(async move { shut_down(&io).await })),
+            })
+        }
+    }
+}
+
+/// Departs participants whose instance died without closing their sockets (once the grace has
+/// passed), under a lock so one instance does it. Their seats are released in the database.
+async fn reap_crashed<A: Adapter>(hub: Arc<Hub>, io: SocketIo<A>, stop: CancellationToken) {
+    let Presence::Redis(p) = &hub.live else {
+        return;
+    };
+    let mut tick = tokio::time::interval(Duration::from_secs(10));
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        let app = &hub.app;
+        match app
+            .state
+            .try_lock("presence-reaper", &app.instance_id, Duration::from_secs(30))
+            .await
+        {
+            Ok(true) => {}
+            _ => continue,
+        }
+        let grace = crate::db::ms(app.config().rooms.reconnect_grace);
+        match p.reap(crate::db::now_ms(), grace).await {
+            Ok(gone) => {
+                for (room_id, participant_id, display_name) in gone {
+                    tracing::info!(participant = %participant_id, "reaping a participant whose server stopped");
+                    // Its grace has already run out: the seat is free now.
+                    let seen = crate::db::now_ms() - grace;
+                    let _ =
+                        crate::db::live::reset_connections(&app.db, Some(&participant_id), seen)
+                            .await;
+                    let session =
+                        connection::Session::departed(room_id, participant_id, display_name);
+                    connection::depart(&hub, &io, &session, "left").await;
+                }
+            }
+            Err(e) => tracing::warn!(error = %format!("{e:#}"), "presence reaper failed"),
+        }
+        let _ = app.state.unlock("presence-reaper", &app.instance_id).await;
+    }
+}
+
+fn spawn_background<A: Adapter>(hub: Arc<Hub>, io: SocketIo<A>, stop: CancellationToken) {
+    tokio::spawn(forward_room_events(hub.clone(), io.clone(), stop.clone()));
+    tokio::spawn(timer::run(hub, io, stop));
+}
+
+/// Keeps this instance's sockets counted in Redis presence.
+async fn heartbeat(hub: Arc<Hub>, stop: CancellationToken) {
+    let Presence::Redis(p) = &hub.live else {
+        return;
+    };
+    let mut tick = tokio::time::interval(presence::redis_heartbeat_every());
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tick.tick() => {
+                if let Err(e) = p.heartbeat().await {
+                    tracing::warn!(error = %format!("{e:#}"), "presence heartbeat failed");
+                }
+            }
+        }
+    }
+}
 
 /// Room events published by REST handlers and operators reach the room's sockets here.
 async fn forward_room_events<A: Adapter>(hub: Arc<Hub>, io: SocketIo<A>, stop: CancellationToken) {
@@ -87,7 +226,7 @@ async fn forward_room_events<A: Adapter>(hub: Arc<Hub>, io: SocketIo<A>, stop: C
                     .to(room.clone())
                     .emit(server::ROOM_ENDED, &serde_json::json!({ "reason": reason }))
                     .await;
-                hub.live.remove(&room_id);
+                let _ = hub.live.remove_room(&room_id).await;
                 // Give the goodbye a moment to leave the socket queues before closing them.
                 tokio::time::sleep(Duration::from_millis(50)).await;
                 let _ = io.to(room).disconnect().await;

@@ -129,8 +129,9 @@ pub async fn run<A: Adapter>(hub: Arc<Hub>, io: SocketIo<A>, stop: CancellationT
         if last_touch.elapsed() > Duration::from_secs(300) {
             last_touch = std::time::Instant::now();
             let expires = now_ms() + db::ms(hub.app.config().rooms.idle_expiry);
-            for room in hub.live.room_ids() {
-                let _ = db::rooms::touch(&hub.app.db, &room, expires).await;
+            let rooms = io.local().rooms().await.unwrap_or_default();
+            for room in rooms.iter().filter_map(|r| r.strip_prefix("r:")) {
+                let _ = db::rooms::touch(&hub.app.db, room, expires).await;
             }
         }
     }

@@ -13,7 +13,8 @@ export const BIN = process.env.FLOWSYNC_BIN || new URL("../../target/debug/flows
 export async function startServer({ env = {}, dataDir } = {}) {
   const dir = dataDir || mkdtempSync(join(tmpdir(), "flowsync-proto-"));
   const childEnv = { ...process.env, FLOWSYNC_LOG__LEVEL: "info", FLOWSYNC_ROOMS__RECONNECT_GRACE: "2s", ...env };
-  for (const k of Object.keys(childEnv)) if (k.startsWith("FLOWSYNC_TEST")) delete childEnv[k];
+  // flowsync refuses FLOWSYNC_* variables that are not configuration keys.
+  for (const k of Object.keys(childEnv)) if (k.startsWith("FLOWSYNC_TEST") || k === "FLOWSYNC_BIN") delete childEnv[k];
   const child = spawn(BIN, ["serve", "--listen", "127.0.0.1:0", "--data-dir", join(dir, "data")], {
     env: childEnv,
     stdio: ["ignore", "ignore", "pipe"],
@@ -37,8 +38,9 @@ export async function startServer({ env = {}, dataDir } = {}) {
     dir,
     log,
     child,
+    env,
     async stop({ keepData = false } = {}) {
-      if (child.exitCode === null) {
+      if (child.exitCode === null && child.signalCode === null) {
         const exited = new Promise((r) => child.once("exit", r));
         child.kill("SIGTERM");
         await exited;

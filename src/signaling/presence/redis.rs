@@ -1,0 +1,482 @@
+//! Presence in Redis, shared by every instance. Per room: a sorted set of present participants
+//! (score = arrival time, so the lowest is the longest-present), one hash per participant, and
+//! the presenter. Socket counts are kept per instance (`s:<instance>` fields) and only counted
+//! while that instance's heartbeat key lives, so a crashed instance's sockets stop holding
+//! anyone present. Every key has a TTL, refreshed on use; Lua scripts make each change atomic.
+
+use std::time::Duration;
+
+use anyhow::Context;
+use redis::aio::ConnectionManager;
+
+use super::super::protocol::ParticipantView;
+use super::{Arrival, Closed, Departure, Present};
+
+/// Presence keys outlive any realistic gap in activity but never linger forever.
+const KEY_TTL_MS: i64 = 24 * 3600 * 1000;
+/// An instance is alive while its heartbeat key exists.
+pub const HEARTBEAT_TTL: Duration = Duration::from_secs(15);
+
+/// Lua: the live socket total of participant hash KEYS[1], counting only instances whose
+/// heartbeat key (ARGV[1] .. instance) exists; ARGV[2] is the calling instance (always alive).
+const LIVE_TOTAL: &str = r"
+local function live_total(key, hb_prefix, me)
+  local total = 0
+  local fields = redis.call('HGETALL', key)
+  for i = 1, #fields, 2 do
+    local f = fields[i]
+    if string.sub(f, 1, 2) == 's:' then
+      local inst = string.sub(f, 3)
+      if inst == me or redis.call('EXISTS', hb_prefix .. inst) == 1 then
+        total = total + tonumber(fields[i + 1])
+      end
+    end
+  end
+  return total
+end
+";
+
+/// KEYS: participant hash, room index, rooms set. ARGV: hb prefix, instance, pid, name, role,
+/// since, ttl, room.
+const ARRIVE: &str = r"
+redis.call('SADD', KEYS[3], ARGV[8])
+redis.call('PEXPIRE', KEYS[3], ARGV[7])
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  local had = live_total(KEYS[1], ARGV[1], ARGV[2])
+  redis.call('HINCRBY', KEYS[1], 's:' .. ARGV[2], 1)
+  redis.call('HINCRBY', KEYS[1], 'epoch', 1)
+  redis.call('PEXPIRE', KEYS[1], ARGV[7])
+  redis.call('PEXPIRE', KEYS[2], ARGV[7])
+  return {0, had}
+end
+redis.call('HSET', KEYS[1], 'name', ARGV[4], 'role', ARGV[5], 'since', ARGV[6], 'hand', 0, 'audio', 1, 'video', 1, 'epoch', 1, 's:' .. ARGV[2], 1)
+redis.call('ZADD', KEYS[2], ARGV[6], ARGV[3])
+redis.call('PEXPIRE', KEYS[1], ARGV[7])
+redis.call('PEXPIRE', KEYS[2], ARGV[7])
+return {1, 0}
+";
+
+/// KEYS: participant hash, presenter. ARGV: hb prefix, instance, pid.
+const SOCKET_CLOSED: &str = r"
+if redis.call('EXISTS', KEYS[1]) == 0 then return {0, 0, 0} end
+local n = redis.call('HINCRBY', KEYS[1], 's:' .. ARGV[2], -1)
+if n <= 0 then redis.call('HDEL', KEYS[1], 's:' .. ARGV[2]) end
+local total = live_total(KEYS[1], ARGV[1], ARGV[2])
+local epoch = tonumber(redis.call('HGET', KEYS[1], 'epoch') or '0')
+local stopped = 0
+if total <= 0 and redis.call('GET', KEYS[2]) == ARGV[3] then
+  redis.call('DEL', KEYS[2])
+  stopped = 1
+end
+local last = 0
+if total <= 0 then last = 1 end
+return {last, epoch, stopped}
+";
+
+/// KEYS: participant hash. ARGV: hb prefix, instance, epoch.
+const STILL_GONE: &str = r"
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+if live_total(KEYS[1], ARGV[1], ARGV[2]) > 0 then return 0 end
+if tonumber(redis.call('HGET', KEYS[1], 'epoch') or '0') ~= tonumber(ARGV[3]) then return 0 end
+return 1
+";
+
+/// KEYS: participant hash, room index, presenter. ARGV: pid.
+const DEPART: &str = r"
+local role = redis.call('HGET', KEYS[1], 'role')
+if not role then return {0, 0, 0, ''} end
+redis.call('DEL', KEYS[1])
+redis.call('ZREM', KEYS[2], ARGV[1])
+local pres = 0
+if redis.call('GET', KEYS[3]) == ARGV[1] then
+  redis.call('DEL', KEYS[3])
+  pres = 1
+end
+local host = 0
+if role == 'host' then host = 1 end
+local succ = redis.call('ZRANGE', KEYS[2], 0, 0)
+return {1, host, pres, succ[1] or ''}
+";
+
+/// A participant whose sockets all belonged to instances that died is reaped after the grace:
+/// the first look records `zero_since`, a later one past the grace answers 1.
+/// KEYS: participant hash. ARGV: hb prefix, instance, now, grace.
+const REAP_CHECK: &str = r"
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+if live_total(KEYS[1], ARGV[1], ARGV[2]) > 0 then
+  redis.call('HDEL', KEYS[1], 'zero_since')
+  return 0
+end
+local since = redis.call('HGET', KEYS[1], 'zero_since')
+if not since then
+  redis.call('HSET', KEYS[1], 'zero_since', ARGV[3])
+  return 0
+end
+if tonumber(ARGV[3]) - tonumber(since) >= tonumber(ARGV[4]) then return 1 end
+return 0
+";
+
+/// KEYS: participant hash. ARGV: field, value, field, value…
+const SET_FLAGS: &str = r"
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+for i = 1, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
+return 1
+";
+
+/// KEYS: presenter, participant hash. ARGV: pid, ttl.
+const START_PRESENTING: &str = r"
+if redis.call('EXISTS', KEYS[2]) == 0 then return 0 end
+local cur = redis.call('GET', KEYS[1])
+if cur and cur ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return 1
+";
+
+/// KEYS: presenter. ARGV: pid.
+const STOP_PRESENTING: &str = r"
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('DEL', KEYS[1])
+  return 1
+end
+return 0
+";
+
+pub struct RedisPresence {
+    conn: ConnectionManager,
+    prefix: String,
+    instance: String,
+}
+
+impl RedisPresence {
+    pub fn new(conn: ConnectionManager, prefix: &str, instance: &str) -> Self {
+        RedisPresence {
+            conn,
+            prefix: prefix.to_owned(),
+            instance: instance.to_owned(),
+        }
+    }
+
+    fn heartbeat_prefix(&self) -> String {
+        format!("{}inst:", self.prefix)
+    }
+
+    fn participant_key(&self, room: &str, pid: &str) -> String {
+        format!("{}live:{room}:p:{pid}", self.prefix)
+    }
+
+    fn index_key(&self, room: &str) -> String {
+        format!("{}live:{room}:idx", self.prefix)
+    }
+
+    fn rooms_key(&self) -> String {
+        format!("{}live:rooms", self.prefix)
+    }
+
+    fn presenter_key(&self, room: &str) -> String {
+        format!("{}live:{room}:presenter", self.prefix)
+    }
+
+    fn script(body: &str) -> redis::Script {
+        redis::Script::new(&format!("{LIVE_TOTAL}\n{body}"))
+    }
+
+    /// Keeps this instance's sockets counting; call more often than [`HEARTBEAT_TTL`].
+    pub async fn heartbeat(&self) -> anyhow::Result<()> {
+        let mut conn = self.conn.clone();
+        let () = redis::cmd("SET")
+            .arg(format!("{}{}", self.heartbeat_prefix(), self.instance))
+            .arg(1)
+            .arg("PX")
+            .arg(HEARTBEAT_TTL.as_millis() as u64)
+            .query_async(&mut conn)
+            .await
+            .context("presence heartbeat")?;
+        Ok(())
+    }
+
+    pub async fn arrive(&self, room: &str, pid: &str, t: Present) -> anyhow::Result<Arrival> {
+        let mut conn = self.conn.clone();
+        let (arrived, had): (i64, i64) = Self::script(ARRIVE)
+            .key(self.participant_key(room, pid))
+            .key(self.index_key(room))
+            .key(self.rooms_key())
+            .arg(self.heartbeat_prefix())
+            .arg(&self.instance)
+            .arg(pid)
+            .arg(&t.display_name)
+            .arg(&t.role)
+            .arg(t.since)
+            .arg(KEY_TTL_MS)
+            .arg(room)
+            .invoke_async(&mut conn)
+            .await
+            .context("presence arrive")?;
+        Ok(Arrival {
+            arrived: arrived == 1,
+            had_sockets: had.max(0) as u32,
+        })
+    }
+
+    fn view(
+        pid: &str,
+        fields: &std::collections::HashMap<String, String>,
+        presenter: Option<&str>,
+    ) -> Option<ParticipantView> {
+        let flag = |k: &str| fields.get(k).is_some_and(|v| v == "1");
+        Some(ParticipantView {
+            participant_id: pid.to_owned(),
+            display_name: fields.get("name")?.clone(),
+            role: fields.get("role")?.clone(),
+            hand_raised: flag("hand"),
+            audio: flag("audio"),
+            video: flag("video"),
+            presenting: presenter == Some(pid),
+        })
+    }
+
+    pub async fn participant(
+        &self,
+        room: &str,
+        pid: &str,
+    ) -> anyhow::Result<Option<ParticipantView>> {
+        let mut conn = self.conn.clone();
+        let (fields, presenter): (std::collections::HashMap<String, String>, Option<String>) =
+            redis::pipe()
+                .hgetall(self.participant_key(room, pid))
+                .get(self.presenter_key(room))
+                .query_async(&mut conn)
+                .await
+                .context("presence lookup")?;
+        Ok(Self::view(pid, &fields, presenter.as_deref()))
+    }
+
+    pub async fn snapshot(
+        &self,
+        room: &str,
+    ) -> anyhow::Result<(Vec<ParticipantView>, Option<String>)> {
+        let mut conn = self.conn.clone();
+        let (pids, presenter): (Vec<String>, Option<String>) = redis::pipe()
+            .zrange(self.index_key(room), 0, -1)
+            .get(self.presenter_key(room))
+            .query_async(&mut conn)
+            .await
+            .context("presence snapshot")?;
+        let mut pipe = redis::pipe();
+        for pid in &pids {
+            pipe.hgetall(self.participant_key(room, pid));
+        }
+        let all: Vec<std::collections::HashMap<String, String>> = if pids.is_empty() {
+            Vec::new()
+        } else {
+            pipe.query_async(&mut conn)
+                .await
+                .context("presence snapshot")?
+        };
+        let views = pids
+            .iter()
+            .zip(all.iter())
+            .filter_map(|(pid, f)| Self::view(pid, f, presenter.as_deref()))
+            .collect();
+        Ok((views, presenter))
+    }
+
+    pub async fn socket_closed(&self, room: &str, pid: &str) -> anyhow::Result<Closed> {
+        let mut conn = self.conn.clone();
+        let (last, epoch, stopped): (i64, i64, i64) = Self::script(SOCKET_CLOSED)
+            .key(self.participant_key(room, pid))
+            .key(self.presenter_key(room))
+            .arg(self.heartbeat_prefix())
+            .arg(&self.instance)
+            .arg(pid)
+            .invoke_async(&mut conn)
+            .await
+            .context("presence socket closed")?;
+        Ok(Closed {
+            last: last == 1,
+            epoch: epoch.max(0) as u64,
+            stopped_presenting: stopped == 1,
+        })
+    }
+
+    pub async fn still_gone(&self, room: &str, pid: &str, epoch: u64) -> anyhow::Result<bool> {
+        let mut conn = self.conn.clone();
+        let gone: i64 = Self::script(STILL_GONE)
+            .key(self.participant_key(room, pid))
+            .arg(self.heartbeat_prefix())
+            .arg(&self.instance)
+            .arg(epoch)
+            .invoke_async(&mut conn)
+            .await
+            .context("presence check")?;
+        Ok(gone == 1)
+    }
+
+    pub async fn depart(&self, room: &str, pid: &str) -> anyhow::Result<Departure> {
+        let mut conn = self.conn.clone();
+        let (departed, host, pres, succ): (i64, i64, i64, String) = Self::script(DEPART)
+            .key(self.participant_key(room, pid))
+            .key(self.index_key(room))
+            .key(self.presenter_key(room))
+            .arg(pid)
+            .invoke_async(&mut conn)
+            .await
+            .context("presence depart")?;
+        Ok(Departure {
+            departed: departed == 1,
+            was_host: host == 1,
+            was_presenter: pres == 1,
+            successor: (!succ.is_empty()).then_some(succ),
+        })
+    }
+
+    pub async fn set_flags(
+        &self,
+        room: &str,
+        pid: &str,
+        flags: &[(&str, bool)],
+    ) -> anyhow::Result<()> {
+        let mut conn = self.conn.clone();
+        let script = Self::script(SET_FLAGS);
+        let mut inv = script.key(self.participant_key(room, pid));
+        for (name, value) in flags {
+            inv.arg(*name).arg(i64::from(*value));
+        }
+        let _: i64 = inv
+            .invoke_async(&mut conn)
+            .await
+            .context("presence update")?;
+        Ok(())
+    }
+
+    pub async fn start_presenting(&self, room: &str, pid: &str) -> anyhow::Result<bool> {
+        let mut conn = self.conn.clone();
+        let won: i64 = Self::script(START_PRESENTING)
+            .key(self.presenter_key(room))
+            .key(self.participant_key(room, pid))
+            .arg(pid)
+            .arg(KEY_TTL_MS)
+            .invoke_async(&mut conn)
+            .await
+            .context("presenter")?;
+        Ok(won == 1)
+    }
+
+    pub async fn stop_presenting(&self, room: &str, pid: &str) -> anyhow::Result<bool> {
+        let mut conn = self.conn.clone();
+        let stopped: i64 = Self::script(STOP_PRESENTING)
+            .key(self.presenter_key(room))
+            .arg(pid)
+            .invoke_async(&mut conn)
+            .await
+            .context("presenter")?;
+        Ok(stopped == 1)
+    }
+
+    pub async fn set_host(&self, room: &str, pid: &str) -> anyhow::Result<()> {
+        let mut conn = self.conn.clone();
+        let pids: Vec<String> = redis::cmd("ZRANGE")
+            .arg(self.index_key(room))
+            .arg(0)
+            .arg(-1)
+            .query_async(&mut conn)
+            .await
+            .context("presence roles")?;
+        let mut pipe = redis::pipe();
+        for p in &pids {
+            // HSET only on hashes that still exist (a departed participant stays gone).
+            pipe.cmd("EVAL")
+                .arg(SET_FLAGS)
+                .arg(1)
+                .arg(self.participant_key(room, p))
+                .arg("role")
+                .arg(if p == pid { "host" } else { "guest" })
+                .ignore();
+        }
+        let () = pipe
+            .query_async(&mut conn)
+            .await
+            .context("presence roles")?;
+        Ok(())
+    }
+
+    /// Participants left behind by instances that stopped without closing their sockets (a
+    /// crash), gone for longer than `grace_ms`: `(room, participant, display name)`.
+    pub async fn reap(
+        &self,
+        now_ms: i64,
+        grace_ms: i64,
+    ) -> anyhow::Result<Vec<(String, String, String)>> {
+        let mut conn = self.conn.clone();
+        let rooms: Vec<String> = redis::cmd("SMEMBERS")
+            .arg(self.rooms_key())
+            .query_async(&mut conn)
+            .await
+            .context("presence reap")?;
+        let mut out = Vec::new();
+        for room in rooms {
+            let pids: Vec<String> = redis::cmd("ZRANGE")
+                .arg(self.index_key(&room))
+                .arg(0)
+                .arg(-1)
+                .query_async(&mut conn)
+                .await
+                .context("presence reap")?;
+            if pids.is_empty() {
+                let _: i64 = redis::cmd("SREM")
+                    .arg(self.rooms_key())
+                    .arg(&room)
+                    .query_async(&mut conn)
+                    .await
+                    .context("presence reap")?;
+                continue;
+            }
+            for pid in pids {
+                let due: i64 = Self::script(REAP_CHECK)
+                    .key(self.participant_key(&room, &pid))
+                    .arg(self.heartbeat_prefix())
+                    .arg(&self.instance)
+                    .arg(now_ms)
+                    .arg(grace_ms)
+                    .invoke_async(&mut conn)
+                    .await
+                    .context("presence reap")?;
+                if due == 1 {
+                    let name: Option<String> = redis::cmd("HGET")
+                        .arg(self.participant_key(&room, &pid))
+                        .arg("name")
+                        .query_async(&mut conn)
+                        .await
+                        .context("presence reap")?;
+                    out.push((room.clone(), pid, name.unwrap_or_default()));
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    pub async fn remove_room(&self, room: &str) -> anyhow::Result<()> {
+        let mut conn = self.conn.clone();
+        let pids: Vec<String> = redis::cmd("ZRANGE")
+            .arg(self.index_key(room))
+            .arg(0)
+            .arg(-1)
+            .query_async(&mut conn)
+            .await
+            .context("presence cleanup")?;
+        let mut keys: Vec<String> = pids.iter().map(|p| self.participant_key(room, p)).collect();
+        keys.push(self.index_key(room));
+        keys.push(self.presenter_key(room));
+        let _: i64 = redis::cmd("DEL")
+            .arg(keys)
+            .query_async(&mut conn)
+            .await
+            .context("presence cleanup")?;
+        let _: i64 = redis::cmd("SREM")
+            .arg(self.rooms_key())
+            .arg(room)
+            .query_async(&mut conn)
+            .await
+            .context("presence cleanup")?;
+        Ok(())
+    }
+}

@@ -1,0 +1,96 @@
+// Scale-out: two flowsync instances sharing one PostgreSQL database and one Redis behave as one.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import { randomBytes } from "node:crypto";
+
+import { call, createRoom, enter, joinRoom, next, quiet, refused, startServer } from "./harness.mjs";
+
+const PG_ADMIN = process.env.FLOWSYNC_TEST_PG_URL || "postgres://postgres@127.0.0.1:5432/postgres";
+const REDIS = process.env.FLOWSYNC_TEST_REDIS_URL || "redis://127.0.0.1:6379/?protocol=resp3";
+
+let a, b;
+before(async () => {
+  const suffix = randomBytes(6).toString("hex");
+  const db = `fst_${suffix}`;
+  execFileSync("psql", [PG_ADMIN, "-qc", `CREATE DATABASE ${db}`]);
+  const env = {
+    FLOWSYNC_DATABASE__URL: PG_ADMIN.replace(/\/[^/]*$/, `/${db}`),
+    FLOWSYNC_REDIS__URL: REDIS,
+    FLOWSYNC_REDIS__KEY_PREFIX: `fstest:${suffix}:`,
+  };
+  a = await startServer({ env });
+  b = await startServer({ env });
+});
+after(async () => {
+  await a?.stop();
+  await b?.stop();
+});
+
+test("participants on different instances see, call and chat with each other", async () => {
+  const host = await createRoom(a, { name: "Across", timer: { work_seconds: 1, short_break_seconds: 1, long_break_seconds: 1, long_break_every: 4 } });
+  const guest = await joinRoom(b, host.room_code, { display_name: "Remote" });
+  const h = await enter(a, host.token);
+  const g = await enter(b, guest.token);
+  assert.deepEqual(g.joined.participants.map((p) => p.participant_id), [host.participant_id, guest.participant_id]);
+  assert.equal((await next(h.socket, "user-joined")).participant_id, guest.participant_id);
+
+  // Relay crosses instances; it still reaches only the addressed participant.
+  assert.equal((await call(h.socket, "offer", { to: guest.participant_id, offer: { type: "offer", sdp: "v=0" } })).ok, true);
+  assert.equal((await next(g.socket, "offer")).from, host.participant_id);
+  assert.equal((await call(g.socket, "answer", { to: host.participant_id, answer: { type: "answer", sdp: "v=0" } })).ok, true);
+  assert.equal((await next(h.socket, "answer")).from, guest.participant_id);
+
+  // Chat and hands reach the other instance.
+  assert.equal((await call(g.socket, "chat-message", { message: "hi from b" })).ok, true);
+  assert.equal((await next(h.socket, "chat-message", (m) => m.type === "text")).message, "hi from b");
+  assert.equal((await call(h.socket, "raise-hand", { raised: true })).ok, true);
+  assert.equal((await next(g.socket, "hand-raised")).participant_id, host.participant_id);
+
+  // One presenter across instances.
+  assert.equal((await call(g.socket, "start-presenting")).ok, true);
+  assert.equal((await next(h.socket, "presenter-changed")).presenter_id, guest.participant_id);
+  assert.equal((await call(h.socket, "start-presenting")).error.code, "PRESENTER_EXISTS");
+
+  // The timer: each phase end is announced exactly once to everyone.
+  assert.equal((await call(h.socket, "start-timer", {})).ok, true);
+  await next(g.socket, "timer-update", (t) => t.reason === "completed", 4000);
+  await next(g.socket, "timer-update", (t) => t.reason === "completed", 4000);
+  const completed = g.socket.received.filter((r) => r.event === "timer-update" && r.data.reason === "completed");
+  const phases = completed.map((r) => `${r.data.phase}/${r.data.completed_pomodoros}`);
+  assert.equal(new Set(phases).size, phases.length, `no duplicate completions: ${phases}`);
+  assert.equal((await call(h.socket, "pause-timer")).ok, true);
+
+  // A kick from instance A reaches a socket on instance B.
+  const kicked = next(g.socket, "kicked");
+  assert.equal((await call(h.socket, "kick-participant", { participant_id: guest.participant_id })).ok, true);
+  await kicked;
+  assert.match((await refused(b, guest.token)).message, /^KICKED/);
+  assert.equal((await next(h.socket, "user-left")).participant_id, guest.participant_id);
+  assert.ok(await quiet(h.socket, "user-left", 300), "the departure is announced once");
+  h.socket.close();
+  g.socket.close();
+});
+
+test("a crashed instance's participants are reaped after the grace; their seats free up", async () => {
+  const c = await startServer({ env: a.env });
+  const host = await createRoom(a, { max_participants: 2 });
+  const lost = await joinRoom(c, host.room_code, { display_name: "Lost" });
+  const h = await enter(a, host.token);
+  const l = await enter(c, lost.token);
+  assert.equal((await next(h.socket, "user-joined")).participant_id, lost.participant_id);
+  l.socket.io.opts.reconnection = false;
+  c.child.kill("SIGKILL");
+  await new Promise((r) => c.child.once("exit", r));
+  // Heartbeat lapses (15 s), then the 2 s grace, then the reaper (every 10 s) departs it.
+  const left = await next(h.socket, "user-left", () => true, 45000).catch((e) => {
+    console.log([...a.log, ...b.log].filter((l) => /reap|presence|WARN|ERROR/.test(l)).join("\n"));
+    throw e;
+  });
+  assert.equal(left.participant_id, lost.participant_id);
+  // Its seat is free again: someone else can take it.
+  const again = await joinRoom(a, host.room_code, { display_name: "Next" });
+  assert.ok(again.token);
+  h.socket.close();
+  await c.stop();
+});
