@@ -12,5 +12,6 @@ mod config;
 mod live_db;
 mod messages_api;
 mod ops_api;
+mod presence;
 mod rooms_api;
 mod state_store;
