@@ -180,6 +180,18 @@ impl RedisPresence {
         redis::Script::new(&format!("{LIVE_TOTAL}\n{body}"))
     }
 
+    /// Participant ids present in a room, longest-present first.
+    async fn members(&self, room: &str) -> anyhow::Result<Vec<String>> {
+        let mut conn = self.conn.clone();
+        redis::cmd("ZRANGE")
+            .arg(self.index_key(room))
+            .arg(0)
+            .arg(-1)
+            .query_async(&mut conn)
+            .await
+            .context("presence members")
+    }
+
     /// Keeps this instance's sockets counting; call more often than [`HEARTBEAT_TTL`].
     pub async fn heartbeat(&self) -> anyhow::Result<()> {
         let mut conn = self.conn.clone();
@@ -374,13 +386,7 @@ impl RedisPresence {
 
     pub async fn set_host(&self, room: &str, pid: &str) -> anyhow::Result<()> {
         let mut conn = self.conn.clone();
-        let pids: Vec<String> = redis::cmd("ZRANGE")
-            .arg(self.index_key(room))
-            .arg(0)
-            .arg(-1)
-            .query_async(&mut conn)
-            .await
-            .context("presence roles")?;
+        let pids = self.members(room).await?;
         let mut pipe = redis::pipe();
         for p in &pids {
             // HSET only on hashes that still exist (a departed participant stays gone).
@@ -414,13 +420,7 @@ impl RedisPresence {
             .context("presence reap")?;
         let mut out = Vec::new();
         for room in rooms {
-            let pids: Vec<String> = redis::cmd("ZRANGE")
-                .arg(self.index_key(&room))
-                .arg(0)
-                .arg(-1)
-                .query_async(&mut conn)
-                .await
-                .context("presence reap")?;
+            let pids = self.members(&room).await?;
             if pids.is_empty() {
                 let _: i64 = redis::cmd("SREM")
                     .arg(self.rooms_key())
@@ -456,13 +456,7 @@ impl RedisPresence {
 
     pub async fn remove_room(&self, room: &str) -> anyhow::Result<()> {
         let mut conn = self.conn.clone();
-        let pids: Vec<String> = redis::cmd("ZRANGE")
-            .arg(self.index_key(room))
-            .arg(0)
-            .arg(-1)
-            .query_async(&mut conn)
-            .await
-            .context("presence cleanup")?;
+        let pids = self.members(room).await?;
         let mut keys: Vec<String> = pids.iter().map(|p| self.participant_key(room, p)).collect();
         keys.push(self.index_key(room));
         keys.push(self.presenter_key(room));
