@@ -1,6 +1,8 @@
 //! The command line: global options, one module per subcommand (`Opts` + `run`), and the single
 //! place where errors become one line on stderr and an exit code.
 
+mod completions;
+mod manpages;
 mod migrate;
 mod rooms;
 mod serve;
@@ -50,6 +52,10 @@ pub enum Command {
     Migrate(migrate::Opts),
     /// List, show or end rooms (operator view)
     Rooms(rooms::Opts),
+    /// Print shell completions (bash, zsh, fish, elvish, powershell)
+    Completions(completions::Opts),
+    /// Write man pages into a directory
+    Manpages(manpages::Opts),
 }
 
 /// A failed command: what to print and which exit code to use.
@@ -149,6 +155,8 @@ pub fn run(cli: Cli) -> ExitCode {
             Command::Serve(opts) => serve::run(&cli, opts).await,
             Command::Migrate(opts) => migrate::run(&cli, opts).await,
             Command::Rooms(opts) => rooms::run(&cli, opts).await,
+            Command::Completions(opts) => completions::run(opts),
+            Command::Manpages(opts) => manpages::run(opts),
         }
     });
     runtime.shutdown_timeout(std::time::Duration::from_secs(1));

@@ -451,3 +451,83 @@ fn sighup_reloads_what_can_change_and_survives_a_broken_file() {
     assert_eq!(post(fifteen), 201, "and keeps the last good configuration");
     assert!(served.terminate().success());
 }
+
+#[test]
+fn committed_completions_and_man_pages_match_the_binary() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dir = tempfile::tempdir().expect("tmp");
+    let fix = "run scripts/gen-completions.sh and commit the result";
+    for (shell, file) in [
+        ("bash", "flowsync.bash"),
+        ("zsh", "_flowsync"),
+        ("fish", "flowsync.fish"),
+        ("elvish", "flowsync.elv"),
+        ("powershell", "_flowsync.ps1"),
+    ] {
+        let o = run(dir.path(), &["completions", shell]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let committed =
+            std::fs::read(root.join("completions").join(file)).expect("committed completion");
+        assert!(
+            committed == o.stdout,
+            "completions/{file} drifted from the binary; {fix}"
+        );
+    }
+    let bash = run(dir.path(), &["completions", "bash"]);
+    let script = dir.path().join("flowsync.bash");
+    std::fs::write(&script, &bash.stdout).expect("write");
+    let check = Command::new("bash")
+        .arg("-n")
+        .arg(&script)
+        .output()
+        .expect("bash runs");
+    assert!(
+        check.status.success(),
+        "the bash completion does not parse: {}",
+        String::from_utf8_lossy(&check.stderr)
+    );
+    // The completion offers the subcommands.
+    let probe = format!(
+        "source {}; COMP_WORDS=(flowsync ''); COMP_CWORD=1; _flowsync flowsync '' flowsync; printf '%s\\n' \"${{COMPREPLY[@]}}\"",
+        script.display()
+    );
+    let offered = Command::new("bash")
+        .arg("-c")
+        .arg(&probe)
+        .output()
+        .expect("bash runs");
+    let offered = String::from_utf8_lossy(&offered.stdout);
+    for sub in ["serve", "migrate", "rooms", "completions", "manpages"] {
+        assert!(
+            offered.lines().any(|l| l == sub),
+            "bash completion lacks {sub}: {offered}"
+        );
+    }
+
+    let man = dir.path().join("man");
+    let o = run(dir.path(), &["manpages", man.to_str().expect("utf8")]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let mut generated: Vec<String> = std::fs::read_dir(&man)
+        .expect("dir")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    let mut committed: Vec<String> = std::fs::read_dir(root.join("packaging/man"))
+        .expect("dir")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    generated.sort();
+    committed.sort();
+    assert_eq!(generated, committed, "man page set drifted; {fix}");
+    assert!(
+        generated.contains(&"flowsync-rooms-list.1".to_owned())
+            && generated.contains(&"flowsync-serve.1".to_owned())
+    );
+    for name in &generated {
+        let a = std::fs::read(man.join(name)).expect("generated");
+        let b = std::fs::read(root.join("packaging/man").join(name)).expect("committed");
+        assert!(
+            a == b,
+            "packaging/man/{name} drifted from the binary; {fix}"
+        );
+    }
+}

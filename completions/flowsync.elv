@@ -1,0 +1,187 @@
+
+use builtin;
+use str;
+
+set edit:completion:arg-completer[flowsync] = {|@words|
+    fn spaces {|n|
+        builtin:repeat $n ' ' | str:join ''
+    }
+    fn cand {|text desc|
+        edit:complex-candidate $text &display=$text' '(spaces (- 14 (wcswidth $text)))$desc
+    }
+    var command = 'flowsync'
+    for word $words[1..-1] {
+        if (str:has-prefix $word '-') {
+            break
+        }
+        set command = $command';'$word
+    }
+    var completions = [
+        &'flowsync'= {
+            cand --config 'Config file (default: /etc/flowsync/flowsync.toml when it exists, else built-in defaults)'
+            cand -v 'More log output (-v debug, -vv trace)'
+            cand --verbose 'More log output (-v debug, -vv trace)'
+            cand -q 'Only errors'
+            cand --quiet 'Only errors'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+            cand serve 'Run the server: web app, REST API, health, metrics and the expiry sweeper'
+            cand migrate 'Apply or inspect database migrations'
+            cand rooms 'List, show or end rooms (operator view)'
+            cand completions 'Print shell completions (bash, zsh, fish, elvish, powershell)'
+            cand manpages 'Write man pages into a directory'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'flowsync;serve'= {
+            cand --listen 'Address to listen on (server.http_listen)'
+            cand --data-dir 'Data directory (server.data_dir)'
+            cand --database-url 'Database URL (database.url)'
+            cand --redis-url 'Redis URL for shared state (redis.url)'
+            cand --config 'Config file (default: /etc/flowsync/flowsync.toml when it exists, else built-in defaults)'
+            cand --print-config 'Print the effective configuration with the source of each value (secrets masked) and exit'
+            cand -v 'More log output (-v debug, -vv trace)'
+            cand --verbose 'More log output (-v debug, -vv trace)'
+            cand -q 'Only errors'
+            cand --quiet 'Only errors'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'flowsync;migrate'= {
+            cand --config 'Config file (default: /etc/flowsync/flowsync.toml when it exists, else built-in defaults)'
+            cand --status 'List applied and pending migrations and exit'
+            cand --dry-run 'Show what would be applied without changing the database'
+            cand --json 'Machine-readable output'
+            cand -v 'More log output (-v debug, -vv trace)'
+            cand --verbose 'More log output (-v debug, -vv trace)'
+            cand -q 'Only errors'
+            cand --quiet 'Only errors'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'flowsync;rooms'= {
+            cand --config 'Config file (default: /etc/flowsync/flowsync.toml when it exists, else built-in defaults)'
+            cand -v 'More log output (-v debug, -vv trace)'
+            cand --verbose 'More log output (-v debug, -vv trace)'
+            cand -q 'Only errors'
+            cand --quiet 'Only errors'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+            cand list 'List rooms'
+            cand show 'Show one room and its participants'
+            cand end 'End a room for everyone in it'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'flowsync;rooms;list'= {
+            cand --config 'Config file (default: /etc/flowsync/flowsync.toml when it exists, else built-in defaults)'
+            cand --all 'Include ended and expired rooms (tombstones)'
+            cand --json 'json'
+            cand -v 'More log output (-v debug, -vv trace)'
+            cand --verbose 'More log output (-v debug, -vv trace)'
+            cand -q 'Only errors'
+            cand --quiet 'Only errors'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'flowsync;rooms;show'= {
+            cand --config 'Config file (default: /etc/flowsync/flowsync.toml when it exists, else built-in defaults)'
+            cand --json 'json'
+            cand -v 'More log output (-v debug, -vv trace)'
+            cand --verbose 'More log output (-v debug, -vv trace)'
+            cand -q 'Only errors'
+            cand --quiet 'Only errors'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'flowsync;rooms;end'= {
+            cand --server 'Base URL of the running server (default: from server.http_listen)'
+            cand --config 'Config file (default: /etc/flowsync/flowsync.toml when it exists, else built-in defaults)'
+            cand --json 'json'
+            cand -v 'More log output (-v debug, -vv trace)'
+            cand --verbose 'More log output (-v debug, -vv trace)'
+            cand -q 'Only errors'
+            cand --quiet 'Only errors'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'flowsync;rooms;help'= {
+            cand list 'List rooms'
+            cand show 'Show one room and its participants'
+            cand end 'End a room for everyone in it'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'flowsync;rooms;help;list'= {
+        }
+        &'flowsync;rooms;help;show'= {
+        }
+        &'flowsync;rooms;help;end'= {
+        }
+        &'flowsync;rooms;help;help'= {
+        }
+        &'flowsync;completions'= {
+            cand --config 'Config file (default: /etc/flowsync/flowsync.toml when it exists, else built-in defaults)'
+            cand -v 'More log output (-v debug, -vv trace)'
+            cand --verbose 'More log output (-v debug, -vv trace)'
+            cand -q 'Only errors'
+            cand --quiet 'Only errors'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'flowsync;manpages'= {
+            cand --config 'Config file (default: /etc/flowsync/flowsync.toml when it exists, else built-in defaults)'
+            cand -v 'More log output (-v debug, -vv trace)'
+            cand --verbose 'More log output (-v debug, -vv trace)'
+            cand -q 'Only errors'
+            cand --quiet 'Only errors'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'flowsync;help'= {
+            cand serve 'Run the server: web app, REST API, health, metrics and the expiry sweeper'
+            cand migrate 'Apply or inspect database migrations'
+            cand rooms 'List, show or end rooms (operator view)'
+            cand completions 'Print shell completions (bash, zsh, fish, elvish, powershell)'
+            cand manpages 'Write man pages into a directory'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'flowsync;help;serve'= {
+        }
+        &'flowsync;help;migrate'= {
+        }
+        &'flowsync;help;rooms'= {
+            cand list 'List rooms'
+            cand show 'Show one room and its participants'
+            cand end 'End a room for everyone in it'
+        }
+        &'flowsync;help;rooms;list'= {
+        }
+        &'flowsync;help;rooms;show'= {
+        }
+        &'flowsync;help;rooms;end'= {
+        }
+        &'flowsync;help;completions'= {
+        }
+        &'flowsync;help;manpages'= {
+        }
+        &'flowsync;help;help'= {
+        }
+    ]
+    $completions[$command]
+}

@@ -1,0 +1,107 @@
+# Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
+function __fish_flowsync_global_optspecs
+    string join \n config= v/verbose q/quiet h/help V/version
+end
+
+function __fish_flowsync_needs_command
+    # Figure out if the current invocation already has a command.
+    set -l cmd (commandline -opc)
+    set -e cmd[1]
+    argparse -s (__fish_flowsync_global_optspecs) -- $cmd 2>/dev/null
+    or return
+    if set -q argv[1]
+        # Also print the command, so this can be used to figure out what it is.
+        echo $argv[1]
+        return 1
+    end
+    return 0
+end
+
+function __fish_flowsync_using_subcommand
+    set -l cmd (__fish_flowsync_needs_command)
+    test -z "$cmd"
+    and return 1
+    contains -- $cmd[1] $argv
+end
+
+complete -c flowsync -n "__fish_flowsync_needs_command" -l config -d 'Config file (default: /etc/flowsync/flowsync.toml when it exists, else built-in defaults)' -r -F
+complete -c flowsync -n "__fish_flowsync_needs_command" -s v -l verbose -d 'More log output (-v debug, -vv trace)'
+complete -c flowsync -n "__fish_flowsync_needs_command" -s q -l quiet -d 'Only errors'
+complete -c flowsync -n "__fish_flowsync_needs_command" -s h -l help -d 'Print help'
+complete -c flowsync -n "__fish_flowsync_needs_command" -s V -l version -d 'Print version'
+complete -c flowsync -n "__fish_flowsync_needs_command" -f -a "serve" -d 'Run the server: web app, REST API, health, metrics and the expiry sweeper'
+complete -c flowsync -n "__fish_flowsync_needs_command" -f -a "migrate" -d 'Apply or inspect database migrations'
+complete -c flowsync -n "__fish_flowsync_needs_command" -f -a "rooms" -d 'List, show or end rooms (operator view)'
+complete -c flowsync -n "__fish_flowsync_needs_command" -f -a "completions" -d 'Print shell completions (bash, zsh, fish, elvish, powershell)'
+complete -c flowsync -n "__fish_flowsync_needs_command" -f -a "manpages" -d 'Write man pages into a directory'
+complete -c flowsync -n "__fish_flowsync_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c flowsync -n "__fish_flowsync_using_subcommand serve" -l listen -d 'Address to listen on (server.http_listen)' -r
+complete -c flowsync -n "__fish_flowsync_using_subcommand serve" -l data-dir -d 'Data directory (server.data_dir)' -r -F
+complete -c flowsync -n "__fish_flowsync_using_subcommand serve" -l database-url -d 'Database URL (database.url)' -r
+complete -c flowsync -n "__fish_flowsync_using_subcommand serve" -l redis-url -d 'Redis URL for shared state (redis.url)' -r
+complete -c flowsync -n "__fish_flowsync_using_subcommand serve" -l config -d 'Config file (default: /etc/flowsync/flowsync.toml when it exists, else built-in defaults)' -r -F
+complete -c flowsync -n "__fish_flowsync_using_subcommand serve" -l print-config -d 'Print the effective configuration with the source of each value (secrets masked) and exit'
+complete -c flowsync -n "__fish_flowsync_using_subcommand serve" -s v -l verbose -d 'More log output (-v debug, -vv trace)'
+complete -c flowsync -n "__fish_flowsync_using_subcommand serve" -s q -l quiet -d 'Only errors'
+complete -c flowsync -n "__fish_flowsync_using_subcommand serve" -s h -l help -d 'Print help'
+complete -c flowsync -n "__fish_flowsync_using_subcommand serve" -s V -l version -d 'Print version'
+complete -c flowsync -n "__fish_flowsync_using_subcommand migrate" -l config -d 'Config file (default: /etc/flowsync/flowsync.toml when it exists, else built-in defaults)' -r -F
+complete -c flowsync -n "__fish_flowsync_using_subcommand migrate" -l status -d 'List applied and pending migrations and exit'
+complete -c flowsync -n "__fish_flowsync_using_subcommand migrate" -l dry-run -d 'Show what would be applied without changing the database'
+complete -c flowsync -n "__fish_flowsync_using_subcommand migrate" -l json -d 'Machine-readable output'
+complete -c flowsync -n "__fish_flowsync_using_subcommand migrate" -s v -l verbose -d 'More log output (-v debug, -vv trace)'
+complete -c flowsync -n "__fish_flowsync_using_subcommand migrate" -s q -l quiet -d 'Only errors'
+complete -c flowsync -n "__fish_flowsync_using_subcommand migrate" -s h -l help -d 'Print help'
+complete -c flowsync -n "__fish_flowsync_using_subcommand migrate" -s V -l version -d 'Print version'
+complete -c flowsync -n "__fish_flowsync_using_subcommand rooms; and not __fish_seen_subcommand_from list show end help" -l config -d 'Config file (default: /etc/flowsync/flowsync.toml when it exists, else built-in defaults)' -r -F
+complete -c flowsync -n "__fish_flowsync_using_subcommand rooms; and not __fish_seen_subcommand_from list show end help" -s v -l verbose -d 'More log output (-v debug, -vv trace)'
+complete -c flowsync -n "__fish_flowsync_using_subcommand rooms; and not __fish_seen_subcommand_from list show end help" -s q -l quiet -d 'Only errors'
+complete -c flowsync -n "__fish_flowsync_using_subcommand rooms; and not __fish_seen_subcommand_from list show end help" -s h -l help -d 'Print help'
+complete -c flowsync -n "__fish_flowsync_using_subcommand rooms; and not __fish_seen_subcommand_from list show end help" -s V -l version -d 'Print version'
+complete -c flowsync -n "__fish_flowsync_using_subcommand rooms; and not __fish_seen_subcommand_from list show end help" -f -a "list" -d 'List rooms'
+complete -c flowsync -n "__fish_flowsync_using_subcommand rooms; and not __fish_seen_subcommand_from list show end help" -f -a "show" -d 'Show one room and its participants'
+complete -c flowsync -n "__fish_flowsync_using_subcommand rooms; and not __fish_seen_subcommand_from list show end help" -f -a "end" -d 'End a room for everyone in it'
+complete -c flowsync -n "__fish_flowsync_using_subcommand rooms; and not __fish_seen_subcommand_from list show end help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c flowsync -n "__fish_flowsync_using_subcommand rooms; and __fish_seen_subcommand_from list" -l config -d 'Config file (default: /etc/flowsync/flowsync.toml when it exists, else built-in defaults)' -r -F
+complete -c flowsync -n "__fish_flowsync_using_subcommand rooms; and __fish_seen_subcommand_from list" -l all -d 'Include ended and expired rooms (tombstones)'
+complete -c flowsync -n "__fish_flowsync_using_subcommand rooms; and __fish_seen_subcommand_from list" -l json
+complete -c flowsync -n "__fish_flowsync_using_subcommand rooms; and __fish_seen_subcommand_from list" -s v -l verbose -d 'More log output (-v debug, -vv trace)'
+complete -c flowsync -n "__fish_flowsync_using_subcommand rooms; and __fish_seen_subcommand_from list" -s q -l quiet -d 'Only errors'
+complete -c flowsync -n "__fish_flowsync_using_subcommand rooms; and __fish_seen_subcommand_from list" -s h -l help -d 'Print help'
+complete -c flowsync -n "__fish_flowsync_using_subcommand rooms; and __fish_seen_subcommand_from list" -s V -l version -d 'Print version'
+complete -c flowsync -n "__fish_flowsync_using_subcommand rooms; and __fish_seen_subcommand_from show" -l config -d 'Config file (default: /etc/flowsync/flowsync.toml when it exists, else built-in defaults)' -r -F
+complete -c flowsync -n "__fish_flowsync_using_subcommand rooms; and __fish_seen_subcommand_from show" -l json
+complete -c flowsync -n "__fish_flowsync_using_subcommand rooms; and __fish_seen_subcommand_from show" -s v -l verbose -d 'More log output (-v debug, -vv trace)'
+complete -c flowsync -n "__fish_flowsync_using_subcommand rooms; and __fish_seen_subcommand_from show" -s q -l quiet -d 'Only errors'
+complete -c flowsync -n "__fish_flowsync_using_subcommand rooms; and __fish_seen_subcommand_from show" -s h -l help -d 'Print help'
+complete -c flowsync -n "__fish_flowsync_using_subcommand rooms; and __fish_seen_subcommand_from show" -s V -l version -d 'Print version'
+complete -c flowsync -n "__fish_flowsync_using_subcommand rooms; and __fish_seen_subcommand_from end" -l server -d 'Base URL of the running server (default: from server.http_listen)' -r
+complete -c flowsync -n "__fish_flowsync_using_subcommand rooms; and __fish_seen_subcommand_from end" -l config -d 'Config file (default: /etc/flowsync/flowsync.toml when it exists, else built-in defaults)' -r -F
+complete -c flowsync -n "__fish_flowsync_using_subcommand rooms; and __fish_seen_subcommand_from end" -l json
+complete -c flowsync -n "__fish_flowsync_using_subcommand rooms; and __fish_seen_subcommand_from end" -s v -l verbose -d 'More log output (-v debug, -vv trace)'
+complete -c flowsync -n "__fish_flowsync_using_subcommand rooms; and __fish_seen_subcommand_from end" -s q -l quiet -d 'Only errors'
+complete -c flowsync -n "__fish_flowsync_using_subcommand rooms; and __fish_seen_subcommand_from end" -s h -l help -d 'Print help'
+complete -c flowsync -n "__fish_flowsync_using_subcommand rooms; and __fish_seen_subcommand_from end" -s V -l version -d 'Print version'
+complete -c flowsync -n "__fish_flowsync_using_subcommand rooms; and __fish_seen_subcommand_from help" -f -a "list" -d 'List rooms'
+complete -c flowsync -n "__fish_flowsync_using_subcommand rooms; and __fish_seen_subcommand_from help" -f -a "show" -d 'Show one room and its participants'
+complete -c flowsync -n "__fish_flowsync_using_subcommand rooms; and __fish_seen_subcommand_from help" -f -a "end" -d 'End a room for everyone in it'
+complete -c flowsync -n "__fish_flowsync_using_subcommand rooms; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c flowsync -n "__fish_flowsync_using_subcommand completions" -l config -d 'Config file (default: /etc/flowsync/flowsync.toml when it exists, else built-in defaults)' -r -F
+complete -c flowsync -n "__fish_flowsync_using_subcommand completions" -s v -l verbose -d 'More log output (-v debug, -vv trace)'
+complete -c flowsync -n "__fish_flowsync_using_subcommand completions" -s q -l quiet -d 'Only errors'
+complete -c flowsync -n "__fish_flowsync_using_subcommand completions" -s h -l help -d 'Print help'
+complete -c flowsync -n "__fish_flowsync_using_subcommand completions" -s V -l version -d 'Print version'
+complete -c flowsync -n "__fish_flowsync_using_subcommand manpages" -l config -d 'Config file (default: /etc/flowsync/flowsync.toml when it exists, else built-in defaults)' -r -F
+complete -c flowsync -n "__fish_flowsync_using_subcommand manpages" -s v -l verbose -d 'More log output (-v debug, -vv trace)'
+complete -c flowsync -n "__fish_flowsync_using_subcommand manpages" -s q -l quiet -d 'Only errors'
+complete -c flowsync -n "__fish_flowsync_using_subcommand manpages" -s h -l help -d 'Print help'
+complete -c flowsync -n "__fish_flowsync_using_subcommand manpages" -s V -l version -d 'Print version'
+complete -c flowsync -n "__fish_flowsync_using_subcommand help; and not __fish_seen_subcommand_from serve migrate rooms completions manpages help" -f -a "serve" -d 'Run the server: web app, REST API, health, metrics and the expiry sweeper'
+complete -c flowsync -n "__fish_flowsync_using_subcommand help; and not __fish_seen_subcommand_from serve migrate rooms completions manpages help" -f -a "migrate" -d 'Apply or inspect database migrations'
+complete -c flowsync -n "__fish_flowsync_using_subcommand help; and not __fish_seen_subcommand_from serve migrate rooms completions manpages help" -f -a "rooms" -d 'List, show or end rooms (operator view)'
+complete -c flowsync -n "__fish_flowsync_using_subcommand help; and not __fish_seen_subcommand_from serve migrate rooms completions manpages help" -f -a "completions" -d 'Print shell completions (bash, zsh, fish, elvish, powershell)'
+complete -c flowsync -n "__fish_flowsync_using_subcommand help; and not __fish_seen_subcommand_from serve migrate rooms completions manpages help" -f -a "manpages" -d 'Write man pages into a directory'
+complete -c flowsync -n "__fish_flowsync_using_subcommand help; and not __fish_seen_subcommand_from serve migrate rooms completions manpages help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c flowsync -n "__fish_flowsync_using_subcommand help; and __fish_seen_subcommand_from rooms" -f -a "list" -d 'List rooms'
+complete -c flowsync -n "__fish_flowsync_using_subcommand help; and __fish_seen_subcommand_from rooms" -f -a "show" -d 'Show one room and its participants'
+complete -c flowsync -n "__fish_flowsync_using_subcommand help; and __fish_seen_subcommand_from rooms" -f -a "end" -d 'End a room for everyone in it'
