@@ -27,7 +27,7 @@ function fallbackMessage(status) {
  * The server writes lowercase messages for people that may name fields ("display_name must
  * be…", "timer.work_seconds must…"); show them as sentences with the field names spelled out.
  */
-function sentence(text) {
+export function sentence(text) {
   const t = String(text || '').trim()
     .replace(/\btimer\./g, 'timer ')
     .replace(/\b([a-z]+(?:_[a-z]+)+)\b/g, (id) => id.replace(/_/g, ' '));

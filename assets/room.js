@@ -1,16 +1,26 @@
-// room.js: one room's page: looks the room up, shows a lobby until this tab has a session,
-// then the room: who you are, the invite link, REST-polled chat, transcript export and (host)
-// ending the room. Live signaling and video come later with the realtime client.
+// room.js: one room's page: looks the room up, shows a lobby until this tab has a session, then
+// the live room over Socket.io: who is here (hands, host, presenter), the shared pomodoro timer,
+// chat (history over REST, new lines live), transcript export and the host's powers (timer,
+// removing people, handing over the host role, ending the room). Video comes later.
 
+import { io } from '/assets/vendor/socket.io-client/socket.io.esm.min.js';
 import {
-  api, deviceId, rememberedName, rememberName, loadSession, saveSession, clearSession, normalizeCode,
+  api, sentence, deviceId, rememberedName, rememberName, loadSession, saveSession, clearSession,
+  normalizeCode,
 } from './api.js';
+import { estimateOffset, measureOffset, remainingMs, formatMs } from './timer.js';
 import { byId, showFormError, busy, showOnly } from './ui.js';
 
-const POLL_MS = 3000;
-/** Every this many polls, the room's public facts (seats) are refreshed too. */
-const ROOM_REFRESH_EVERY = 10;
-/** How far back a poll walks to close a gap after a burst of messages. */
+/** How long an emitted event waits for the server's acknowledgement. */
+const ACK_TIMEOUT_MS = 10000;
+/** How often the timer display is redrawn. */
+const TICK_MS = 250;
+/** Clock round trips per offset measurement, and how often it is measured again. */
+const CLOCK_ROUNDS = 5;
+const CLOCK_RESYNC_MS = 10 * 60 * 1000;
+/** Retry delay after the server refused or dropped the connection for a passing reason. */
+const RETRY_MS = 5000;
+/** How far back the chat walks to close a gap after a reconnect. */
 const MAX_GAP_PAGES = 10;
 
 const el = {
@@ -18,6 +28,8 @@ const el = {
   notice: byId('notice'),
   noticeTitle: byId('notice-title'),
   noticeText: byId('notice-text'),
+  noticeRejoin: byId('notice-rejoin'),
+  noticeHome: byId('notice-home'),
   noticeRetry: byId('notice-retry'),
   lobby: byId('lobby'),
   lobbyCode: byId('lobby-code'),
@@ -34,12 +46,35 @@ const el = {
   roomTitle: byId('room-title'),
   whoami: byId('room-whoami'),
   roomFacts: byId('room-facts'),
+  connStatus: byId('conn-status'),
+  connText: byId('conn-text'),
   roomStatus: byId('room-status'),
   roomError: byId('room-error'),
+  handButton: byId('hand-button'),
   exportButton: byId('export-button'),
   exportFallback: byId('export-fallback'),
   exportLink: byId('export-link'),
+  leaveButton: byId('leave-button'),
   endButton: byId('end-button'),
+  timerPhase: byId('timer-phase'),
+  timerClock: byId('timer-clock'),
+  timerProgress: byId('timer-progress'),
+  timerMeta: byId('timer-meta'),
+  timerAnnounce: byId('timer-announce'),
+  timerControls: byId('timer-controls'),
+  timerStart: byId('timer-start'),
+  timerPause: byId('timer-pause'),
+  timerResume: byId('timer-resume'),
+  timerSkip: byId('timer-skip'),
+  timerReset: byId('timer-reset'),
+  timerGuestHint: byId('timer-guest-hint'),
+  timerError: byId('timer-error'),
+  notifyButton: byId('notify-button'),
+  notifyStatus: byId('notify-status'),
+  peopleCount: byId('people-count'),
+  participants: byId('participants'),
+  peopleStatus: byId('people-status'),
+  peopleError: byId('people-error'),
   inviteCode: byId('invite-code'),
   inviteLink: byId('invite-link'),
   copyButton: byId('copy-button'),
@@ -60,21 +95,57 @@ const state = {
   session: null,
 };
 
-const chat = {
-  running: false,
+/** The live connection and what it has told us. */
+const live = {
+  socket: null,
+  /** Set once this page is done with the room (left, removed, ended, replaced): no reconnects. */
+  over: false,
+  /** This tab asked to end the room (so its own `room-ended` reads "you ended it"). */
+  ending: false,
+  /** The server said it is restarting; the next reconnect attempts say so. */
+  restarting: false,
+  /** When to reconnect after a restart (the server's hint plus jitter), in milliseconds. */
+  restartDelay: RETRY_MS,
+  /** The last `error` the server sent, shown until the next successful connect. */
+  serverError: '',
+  selfId: null,
+  role: 'guest',
+  /** participant_id → {participant_id, display_name, role, hand_raised, audio, video, presenting} */
+  participants: new Map(),
+  presenterId: null,
   timer: null,
-  inFlight: false,
-  polls: 0,
+  /** Server − client milliseconds. */
+  offset: 0,
+  offsetMeasured: false,
+  clockRun: 0,
+  tick: null,
+  resync: null,
+  retry: null,
+};
+
+const chat = {
+  loaded: false,
+  loading: false,
+  /** Asked to load again while a load was running (a reconnect in the middle of it). */
+  again: false,
+  retry: null,
   newestId: 0,
   nextBefore: null,
   rendered: new Set(),
-  failing: false,
   sending: false,
 };
 
 /** Sets an element's text only when it changes, so live regions don't repeat themselves. */
 function setText(node, text) {
   if (node.textContent !== text) node.textContent = text;
+}
+
+/** Puts text in a status region and clears it after a while. */
+const statusTimers = new Map();
+function flash(node, text, ms = 6000) {
+  node.textContent = text;
+  clearTimeout(statusTimers.get(node));
+  statusTimers.set(node, setTimeout(() => { node.textContent = ''; }, ms));
 }
 
 // ---- views -----------------------------------------------------------------------------------
@@ -85,12 +156,20 @@ function show(view, focusHeading) {
   if (focusHeading) view.querySelector('h1')?.focus();
 }
 
-function showNotice(title, text, { retry = false, focus = true } = {}) {
-  stopChat();
+/**
+ * Shows a full-page notice (and disconnects: a notice means this tab is not in the room).
+ * `rejoin` offers a link back to this room's lobby; `retry` a button that opens the room again.
+ */
+function showNotice(title, text, { retry = false, retryLabel = 'Try again', rejoin = false, focus = true } = {}) {
+  stopLive();
   document.title = `${title} · FlowSync`;
   el.noticeTitle.textContent = title;
   el.noticeText.textContent = text;
   el.noticeRetry.hidden = !retry;
+  el.noticeRetry.textContent = retryLabel;
+  el.noticeRejoin.hidden = !rejoin;
+  if (rejoin) el.noticeRejoin.href = `/room/${state.code}`;
+  el.noticeHome.classList.toggle('primary', !rejoin);
   show(el.notice, focus);
 }
 
@@ -149,6 +228,19 @@ function showLobby(message = '', focus = false) {
   show(el.lobby, focus);
 }
 
+function strong(text) {
+  const b = document.createElement('strong');
+  b.textContent = text;
+  return b;
+}
+
+function renderWhoami() {
+  const name = state.session?.display_name || rememberedName() || 'you';
+  el.whoami.replaceChildren(
+    "You're in ", strong(state.room.name), ' as ', strong(name), ` (${live.role === 'host' ? 'host' : 'guest'}).`,
+  );
+}
+
 function enterRoom(focus) {
   const { room, session } = state;
   document.title = `${room.name} · FlowSync`;
@@ -156,24 +248,23 @@ function enterRoom(focus) {
   el.inviteCode.textContent = room.code;
   el.roomTitle.textContent = room.name;
   renderFacts(el.roomFacts, room);
-
-  const name = session.display_name || rememberedName() || 'you';
-  const strong = (text) => {
-    const b = document.createElement('strong');
-    b.textContent = text;
-    return b;
-  };
-  el.whoami.replaceChildren(
-    "You're in ", strong(room.name), ' as ', strong(name), ` (${session.role === 'host' ? 'host' : 'guest'}).`,
-  );
-
   el.inviteLink.value = `${window.location.origin}/room/${room.code}`;
-  el.endButton.hidden = session.role !== 'host';
   el.roomStatus.textContent = '';
   el.roomError.textContent = '';
   el.exportFallback.hidden = true;
+
+  live.selfId = session.participant_id;
+  live.participants.clear();
+  live.presenterId = null;
+  live.timer = null;
+  setRole(session.role === 'host' ? 'host' : 'guest');
+  renderParticipants();
+  renderHand();
+  renderTimer();
+  renderNotify();
+  resetChat();
   show(el.room, focus);
-  startChat();
+  startLive();
 }
 
 // ---- session-aware API calls -------------------------------------------------------------------
@@ -185,7 +276,7 @@ function isSessionError(err) {
 
 /** The token stopped working: forget it and show what the room's state now calls for. */
 async function sessionLost(err) {
-  stopChat();
+  stopLive();
   if (state.session?.display_name && !el.joinName.value) el.joinName.value = state.session.display_name;
   clearSession(state.code);
   state.session = null;
@@ -224,6 +315,706 @@ async function authed(method, path, body) {
   }
 }
 
+// ---- the live connection ---------------------------------------------------------------------
+
+/** A refused or failed live request: `code` is the server's error code (or OFFLINE/TIMEOUT). */
+class LiveError extends Error {
+  constructor(code, message) {
+    super(message);
+    this.name = 'LiveError';
+    this.code = code;
+  }
+}
+
+/** `CODE: explanation` (a refused handshake) → {code, message}. */
+function parseRefusal(text) {
+  const m = String(text || '').match(/^([A-Z][A-Z0-9_]*): ?(.*)$/s);
+  return m ? { code: m[1], message: m[2] } : { code: '', message: String(text || '') };
+}
+
+/**
+ * Emits an event and resolves with its acknowledgement `{ok: true, …}`; rejects with a LiveError
+ * for `{ok: false, error}`, no answer in time, or no connection (socket.io would otherwise queue
+ * the event and send it whenever it reconnects, which is not what someone clicking expects).
+ */
+function request(event, payload) {
+  return new Promise((resolve, reject) => {
+    const s = live.socket;
+    if (!s || !s.connected) {
+      reject(new LiveError('OFFLINE', 'You are not connected to the room right now; try again once reconnected.'));
+      return;
+    }
+    const answer = (err, ack) => {
+      if (err) {
+        reject(new LiveError('TIMEOUT', 'The server did not answer in time; please try again.'));
+      } else if (ack && ack.ok) {
+        resolve(ack);
+      } else {
+        const e = (ack && ack.error) || {};
+        reject(new LiveError(e.code || 'ERROR', e.message ? sentence(e.message) : 'The server refused that request.'));
+      }
+    };
+    const timed = s.timeout(ACK_TIMEOUT_MS);
+    if (payload === undefined) timed.emit(event, answer);
+    else timed.emit(event, payload, answer);
+  });
+}
+
+/** The connection indicator: `connecting`, `live`, `reconnecting` or `offline`. */
+function setConn(kind, text) {
+  el.connStatus.dataset.state = kind;
+  setText(el.connText, text);
+}
+
+function startLive() {
+  stopLive();
+  live.over = false;
+  live.ending = false;
+  live.restarting = false;
+  live.offsetMeasured = false;
+  setConn('connecting', 'Connecting…');
+
+  // forceNew: a fresh connection with this session's token (socket.io would otherwise reuse a
+  // cached one, with whatever token it was opened with).
+  const socket = io(window.location.origin, {
+    auth: { token: state.session.token },
+    transports: ['websocket'],
+    forceNew: true,
+  });
+  live.socket = socket;
+
+  socket.on('connect', onConnect);
+  socket.on('connect_error', onConnectError);
+  socket.on('disconnect', onDisconnect);
+  socket.io.on('reconnect_attempt', () => {
+    if (live.over) return;
+    setConn('reconnecting', live.restarting ? 'Server restarting, reconnecting…' : 'Reconnecting…');
+  });
+
+  socket.on('room-joined', onRoomJoined);
+  socket.on('user-joined', onUserJoined);
+  socket.on('user-left', onUserLeft);
+  socket.on('hand-raised', onHandRaised);
+  socket.on('media-state', onMediaState);
+  socket.on('presenter-changed', onPresenterChanged);
+  socket.on('host-changed', onHostChanged);
+  socket.on('timer-update', (t) => setTimer(t, true));
+  socket.on('chat-message', onChatMessage);
+  socket.on('kicked', () => removedByHost());
+  socket.on('room-ended', () => roomEnded());
+  socket.on('session-replaced', sessionReplaced);
+  socket.on('server-restarting', (hint) => {
+    live.restarting = true;
+    const after = Number(hint && hint.reconnect_after_ms) || 500;
+    const jitter = Number(hint && hint.jitter_ms) || 0;
+    live.restartDelay = Math.max(0, after) + Math.random() * Math.max(0, jitter);
+    setConn('reconnecting', 'Server restarting, reconnecting…');
+  });
+  socket.on('error', (e) => {
+    // The server could not set this connection up (it then disconnects; we retry).
+    live.serverError = e && e.message ? sentence(e.message) : 'The server reported a problem.';
+    setText(el.roomError, live.serverError);
+  });
+
+  clearInterval(live.tick);
+  live.tick = setInterval(renderClock, TICK_MS);
+}
+
+/** Closes the connection (without the handlers reacting) and stops the page's timers. */
+function stopLive() {
+  const s = live.socket;
+  live.socket = null;
+  if (s) {
+    s.removeAllListeners();
+    s.io.removeAllListeners();
+    s.disconnect();
+  }
+  clearInterval(live.tick);
+  clearTimeout(live.resync);
+  clearTimeout(live.retry);
+  clearTimeout(chat.retry);
+  live.tick = null;
+  live.resync = null;
+  live.retry = null;
+  live.clockRun += 1;
+}
+
+function onConnect() {
+  if (live.serverError && el.roomError.textContent === live.serverError) el.roomError.textContent = '';
+  live.serverError = '';
+  live.restarting = false;
+  clearTimeout(live.retry);
+  setConn('live', 'Connected');
+  syncClock();
+  loadChat();
+}
+
+function onConnectError(err) {
+  if (live.over) return;
+  const s = live.socket;
+  if (s && s.active) {
+    // The server could not be reached; socket.io keeps trying with a backoff.
+    setConn('reconnecting', live.restarting ? 'Server restarting, reconnecting…'
+      : "Can't reach the server. Reconnecting…");
+    return;
+  }
+  // The server refused the handshake; socket.io does not retry those by itself.
+  const { code, message } = parseRefusal(err && err.message);
+  switch (code) {
+    case 'INVALID_TOKEN':
+    case 'UNAUTHORIZED':
+      live.over = true;
+      sessionLost({ code, status: 401, message });
+      break;
+    case 'KICKED':
+      removedByHost();
+      break;
+    case 'ROOM_FULL':
+      live.over = true;
+      showNotice('The room is full', 'All seats in this room are taken right now. Try again when someone leaves.',
+        { retry: true });
+      break;
+    default:
+      setConn('offline', `Couldn't join the room live${message ? `: ${sentence(message)}` : '.'} Retrying…`);
+      scheduleRetry();
+  }
+}
+
+function onDisconnect(reason) {
+  if (live.over) return;
+  if (reason === 'io client disconnect') return;
+  if (reason === 'io server disconnect') {
+    // Closed by the server (a restart, or presence briefly unavailable) without one of the
+    // endings above: socket.io does not reconnect on its own then, so try again shortly.
+    if (live.restarting) {
+      setConn('reconnecting', 'Server restarting, reconnecting…');
+      scheduleRetry(live.restartDelay);
+    } else {
+      setConn('reconnecting', 'Disconnected by the server. Reconnecting…');
+      scheduleRetry();
+    }
+    return;
+  }
+  setConn('reconnecting', live.restarting ? 'Server restarting, reconnecting…' : 'Connection lost. Reconnecting…');
+}
+
+function scheduleRetry(delay = RETRY_MS) {
+  clearTimeout(live.retry);
+  live.retry = setTimeout(() => {
+    if (live.socket && !live.over && !live.socket.connected) live.socket.connect();
+  }, delay);
+}
+
+// ---- endings ---------------------------------------------------------------------------------
+
+function removedByHost() {
+  live.over = true;
+  clearSession(state.code);
+  state.session = null;
+  showNotice('Removed from the room', 'The host removed you from this room, so you cannot rejoin it.');
+}
+
+function roomEnded() {
+  live.over = true;
+  const mine = live.ending;
+  clearSession(state.code);
+  state.session = null;
+  if (mine) {
+    showNotice('Room ended', 'You ended the room; everyone in it has been signed out. '
+      + 'Start a new room from the front page whenever you like.');
+  } else {
+    showNotice('This room has ended', 'The host ended this room, and everyone in it has been signed out. '
+      + 'You can start a new room from the front page.');
+  }
+}
+
+function sessionReplaced() {
+  live.over = true;
+  showNotice('This room is open in another tab or window',
+    'You can be in a room from one place at a time, so this tab stepped aside. Continue in the other one, '
+    + 'or use this tab instead (the other one then steps aside).',
+    { retry: true, retryLabel: 'Use this tab' });
+}
+
+async function leaveRoom() {
+  const done = busy(el.leaveButton, 'Leaving…');
+  live.over = true;
+  try {
+    await request('leave-room');
+  } catch {
+    // Offline or no answer: the seat is released when the reconnect grace runs out.
+  }
+  done();
+  clearSession(state.code);
+  state.session = null;
+  showNotice('You left the room', 'You can rejoin while the room is open, using the link below or the invite link.',
+    { rejoin: true });
+}
+
+async function endRoom() {
+  const ok = window.confirm(`End "${state.room.name}" for everyone? Everyone is signed out, the room `
+    + 'cannot be reopened, and its chat can no longer be downloaded.');
+  if (!ok) return;
+  el.roomError.textContent = '';
+  const done = busy(el.endButton, 'Ending…');
+  live.ending = true;
+  try {
+    await request('end-room');
+    done();
+    if (!live.over) roomEnded(); // unless `room-ended` came first
+  } catch (err) {
+    done();
+    if (live.over) return;
+    live.ending = false;
+    el.roomError.textContent = `Couldn't end the room: ${err.message}`;
+  }
+}
+
+// ---- people ----------------------------------------------------------------------------------
+
+function onRoomJoined(d) {
+  if (!d || typeof d !== 'object') return;
+  const list = Array.isArray(d.participants) ? d.participants : [];
+  live.selfId = (d.self && d.self.participant_id) || state.session.participant_id;
+  live.participants = new Map(list.map((p) => [p.participant_id, { ...p }]));
+  if (d.self && !live.participants.has(live.selfId)) live.participants.set(live.selfId, { ...d.self });
+  const presenting = list.find((p) => p.presenting);
+  live.presenterId = d.presenter_id ?? (presenting ? presenting.participant_id : null);
+  if (d.room) {
+    state.room = d.room;
+    el.roomTitle.textContent = d.room.name;
+  }
+  const me = live.participants.get(live.selfId);
+  setRole(me ? me.role : state.session.role);
+  if (!live.offsetMeasured && typeof d.server_time === 'number') {
+    // One sample from the snapshot until the clock round trips have been measured.
+    const now = Date.now();
+    live.offset = estimateOffset([{ sent: now, received: now, server: d.server_time }]).offset;
+  }
+  if (d.timer) setTimer(d.timer, false);
+  renderParticipants();
+  renderHand();
+}
+
+function onUserJoined(p) {
+  if (!p || !p.participant_id) return;
+  live.participants.set(p.participant_id, { ...p });
+  renderParticipants();
+}
+
+function onUserLeft(d) {
+  const id = d && d.participant_id;
+  if (!live.participants.delete(id)) return;
+  if (live.presenterId === id) live.presenterId = null;
+  renderParticipants();
+}
+
+function onHandRaised(d) {
+  const { participant_id: id, raised } = d || {};
+  const p = live.participants.get(id);
+  if (p) p.hand_raised = !!raised;
+  renderParticipants();
+  if (id === live.selfId) renderHand();
+}
+
+function onMediaState(d) {
+  const { participant_id: id, audio, video } = d || {};
+  const p = live.participants.get(id);
+  if (!p) return;
+  p.audio = !!audio;
+  p.video = !!video;
+  renderParticipants();
+}
+
+function onPresenterChanged(d) {
+  const id = (d && d.presenter_id) ?? null;
+  live.presenterId = id;
+  for (const p of live.participants.values()) p.presenting = p.participant_id === id;
+  renderParticipants();
+}
+
+function onHostChanged(d) {
+  const id = d && d.participant_id;
+  if (!id) return;
+  for (const p of live.participants.values()) if (p.role === 'host') p.role = 'guest';
+  const next = live.participants.get(id);
+  if (next) next.role = 'host';
+  const wasHost = live.role === 'host';
+  setRole(id === live.selfId ? 'host' : 'guest');
+  renderParticipants();
+  if (id === live.selfId && !wasHost) {
+    flash(el.roomStatus, 'You are now the host: you can run the timer, remove people and end the room.', 10000);
+  } else if (next) {
+    flash(el.roomStatus, `${next.display_name} is now the host.`, 10000);
+  }
+}
+
+/** This tab's role: host controls appear or disappear with it. */
+function setRole(role) {
+  live.role = role === 'host' ? 'host' : 'guest';
+  if (state.session && state.session.role !== live.role) {
+    state.session.role = live.role;
+    saveSession(state.code, state.session, state.session.display_name);
+  }
+  const host = live.role === 'host';
+  el.endButton.hidden = !host;
+  el.timerControls.hidden = !host;
+  el.timerGuestHint.hidden = host;
+  renderWhoami();
+}
+
+function badge(text, kind, icon = '') {
+  const span = document.createElement('span');
+  span.className = `badge ${kind}`;
+  if (icon) {
+    const i = document.createElement('span');
+    i.setAttribute('aria-hidden', 'true');
+    i.textContent = `${icon} `;
+    span.append(i);
+  }
+  span.append(text);
+  return span;
+}
+
+function actionButton(action, id, label, name, kind) {
+  const b = document.createElement('button');
+  b.type = 'button';
+  b.className = `button small ${kind}`;
+  b.dataset.action = action;
+  b.dataset.id = id;
+  const hidden = document.createElement('span');
+  hidden.className = 'visually-hidden';
+  hidden.textContent = ` (${name})`;
+  b.append(label, hidden);
+  return b;
+}
+
+function participantItem(p, amHost) {
+  const li = document.createElement('li');
+  li.className = 'participant';
+  li.dataset.id = p.participant_id;
+  const me = p.participant_id === live.selfId;
+  const presenting = live.presenterId === p.participant_id;
+
+  const name = document.createElement('span');
+  name.className = 'participant-name';
+  name.textContent = p.display_name;
+  if (me) {
+    const you = document.createElement('span');
+    you.className = 'you';
+    you.textContent = ' (you)';
+    name.append(you);
+  }
+
+  const badges = document.createElement('span');
+  badges.className = 'badges';
+  badges.append(p.role === 'host' ? badge('Host', 'host') : badge('Guest', 'guest'));
+  if (p.hand_raised) badges.append(badge('Hand raised', 'hand', '✋'));
+  if (presenting) badges.append(badge('Presenting', 'presenting'));
+  if (p.audio === false) badges.append(badge('Mic off', 'off'));
+  if (p.video === false) badges.append(badge('Camera off', 'off'));
+
+  li.append(name, badges);
+  if (amHost && !me) {
+    const actions = document.createElement('span');
+    actions.className = 'participant-actions';
+    actions.append(
+      actionButton('make-host', p.participant_id, 'Make host', p.display_name, 'subtle'),
+      actionButton('kick', p.participant_id, 'Remove', p.display_name, 'danger'),
+    );
+    li.append(actions);
+  }
+  return li;
+}
+
+function renderParticipants() {
+  const amHost = live.role === 'host';
+  const people = [...live.participants.values()];
+  // Re-rendering replaces the buttons; keep keyboard focus where it was.
+  const active = document.activeElement;
+  const focused = active && el.participants.contains(active) && active.dataset.action
+    ? { action: active.dataset.action, id: active.dataset.id } : null;
+
+  el.participants.replaceChildren(...people.map((p) => participantItem(p, amHost)));
+  setText(el.peopleCount, people.length ? `(${people.length})` : '');
+
+  if (focused) {
+    const again = [...el.participants.querySelectorAll('button[data-action]')]
+      .find((b) => b.dataset.action === focused.action && b.dataset.id === focused.id);
+    (again || el.participants.closest('section').querySelector('h2'))?.focus?.();
+  }
+  if (state.room && people.length) {
+    state.room.participant_count = people.length;
+    renderFacts(el.roomFacts, state.room);
+  }
+}
+
+function renderHand() {
+  const me = live.participants.get(live.selfId);
+  el.handButton.setAttribute('aria-pressed', String(!!(me && me.hand_raised)));
+}
+
+async function toggleHand() {
+  const me = live.participants.get(live.selfId);
+  const raised = !(me && me.hand_raised);
+  el.roomError.textContent = '';
+  el.handButton.disabled = true;
+  try {
+    await request('raise-hand', { raised });
+    const self = live.participants.get(live.selfId);
+    if (self) self.hand_raised = raised;
+    renderHand();
+    renderParticipants();
+    flash(el.roomStatus, raised ? 'Your hand is raised.' : 'Your hand is lowered.');
+  } catch (err) {
+    el.roomError.textContent = `Couldn't ${raised ? 'raise' : 'lower'} your hand: ${err.message}`;
+  } finally {
+    el.handButton.disabled = false;
+  }
+}
+
+async function participantAction(event) {
+  const button = event.target.closest('button[data-action]');
+  if (!button) return;
+  const id = button.dataset.id;
+  const p = live.participants.get(id);
+  const name = p ? p.display_name : 'this participant';
+  el.peopleError.textContent = '';
+  if (button.dataset.action === 'kick') {
+    if (!window.confirm(`Remove ${name} from the room? They will not be able to rejoin it.`)) return;
+    button.disabled = true;
+    try {
+      await request('kick-participant', { participant_id: id });
+      flash(el.peopleStatus, `${name} was removed from the room.`);
+    } catch (err) {
+      el.peopleError.textContent = `Couldn't remove ${name}: ${err.message}`;
+      button.disabled = false;
+    }
+  } else if (button.dataset.action === 'make-host') {
+    if (!window.confirm(`Make ${name} the host? You will no longer run the timer, remove people or end the room.`)) return;
+    button.disabled = true;
+    try {
+      await request('transfer-host', { participant_id: id });
+    } catch (err) {
+      el.peopleError.textContent = `Couldn't make ${name} the host: ${err.message}`;
+      button.disabled = false;
+    }
+  }
+}
+
+// ---- timer -----------------------------------------------------------------------------------
+
+const PHASES = { work: 'Work', short_break: 'Short break', long_break: 'Long break' };
+const STATUSES = { idle: 'Not started', running: 'Running', paused: 'Paused' };
+
+function phaseName(phase) {
+  return PHASES[phase] || 'Work';
+}
+
+/** Measures the clock offset (several round trips) now and again every few minutes. */
+async function syncClock() {
+  const run = ++live.clockRun;
+  clearTimeout(live.resync);
+  const s = live.socket;
+  if (!s) return;
+  try {
+    const { offset } = await measureOffset(s, CLOCK_ROUNDS);
+    if (run !== live.clockRun) return;
+    live.offset = offset;
+    live.offsetMeasured = true;
+    renderClock();
+  } catch {
+    // Keep the snapshot's estimate; try again at the next resync.
+  }
+  if (run === live.clockRun && live.socket === s) {
+    live.resync = setTimeout(() => { if (s.connected) syncClock(); }, CLOCK_RESYNC_MS);
+  }
+}
+
+/** Says something in the timer's status region (again, even when it is the same words). */
+function announce(text) {
+  const node = el.timerAnnounce;
+  node.textContent = node.textContent === text ? `${text}\u00a0` : text;
+}
+
+/** A new timer state; `fromEvent` when it is news (a `timer-update`), not a snapshot. */
+function setTimer(t, fromEvent) {
+  if (!t || typeof t !== 'object') return;
+  live.timer = t;
+  el.timerError.textContent = '';
+  renderTimer();
+  if (!fromEvent) return;
+  const phase = phaseName(t.phase);
+  switch (t.reason) {
+    case 'completed': {
+      const text = completedText(t);
+      announce(text);
+      chime();
+      notify(text);
+      break;
+    }
+    case 'started': announce(`${phase} started.`); break;
+    case 'paused': announce('Timer paused.'); break;
+    case 'resumed': announce(`${phase} resumed.`); break;
+    case 'reset': announce('Timer reset.'); break;
+    case 'skipped': announce(`Skipped to ${phase.toLowerCase()}.`); break;
+    default: break;
+  }
+}
+
+function completedText(t) {
+  const running = t.status === 'running';
+  if (t.phase === 'work') {
+    return running ? 'Break over: the next work session has started.' : 'Break over: ready for the next work session.';
+  }
+  const kind = t.phase === 'long_break' ? 'a long break' : 'a short break';
+  return running ? `Work session done: ${kind} has started.` : `Work session done: time for ${kind}.`;
+}
+
+/** The parts of the timer that change with its state (the clock itself ticks in renderClock). */
+function renderTimer() {
+  const t = live.timer;
+  if (!t) {
+    setText(el.timerPhase, 'Work');
+    setText(el.timerClock, '--:--');
+    setText(el.timerMeta, 'Waiting for the room…');
+    el.timerProgress.value = 0;
+    return;
+  }
+  el.timerPhase.dataset.phase = t.phase;
+  el.timerClock.dataset.status = t.status;
+  setText(el.timerPhase, phaseName(t.phase));
+  const n = t.completed_pomodoros || 0;
+  setText(el.timerMeta, `${STATUSES[t.status] || t.status} · ${n} ${n === 1 ? 'pomodoro' : 'pomodoros'} completed`);
+  el.timerStart.hidden = t.status !== 'idle';
+  el.timerPause.hidden = t.status !== 'running';
+  el.timerResume.hidden = t.status !== 'paused';
+  renderClock();
+}
+
+function renderClock() {
+  const t = live.timer;
+  if (!t) return;
+  const left = remainingMs(t, live.offset, Date.now());
+  const text = formatMs(left);
+  setText(el.timerClock, text);
+  const total = t.duration_ms > 0 ? t.duration_ms : 0;
+  el.timerProgress.value = total ? Math.min(1, Math.max(0, 1 - left / total)) : 0;
+  if (state.room && !el.room.hidden) {
+    const title = t.status === 'running'
+      ? `${text} ${phaseName(t.phase)} · ${state.room.name} · FlowSync`
+      : `${state.room.name} · FlowSync`;
+    if (document.title !== title) document.title = title;
+  }
+}
+
+async function timerCommand(event, button, label) {
+  el.timerError.textContent = '';
+  const done = busy(button, label);
+  try {
+    const ack = await request(event, event === 'start-timer' ? {} : undefined);
+    if (ack.timer) setTimer(ack.timer, false);
+  } catch (err) {
+    el.timerError.textContent = err.message;
+  } finally {
+    done();
+  }
+}
+
+// ---- chime and notifications -----------------------------------------------------------------
+
+let audioCtx = null;
+
+/** The page's AudioContext, created (or resumed) on demand; browsers allow sound after a click. */
+function audio() {
+  if (!audioCtx) {
+    const Ctx = window.AudioContext || window.webkitAudioContext;
+    if (!Ctx) return null;
+    try {
+      audioCtx = new Ctx();
+    } catch {
+      return null;
+    }
+  }
+  if (audioCtx.state === 'suspended') audioCtx.resume().catch(() => {});
+  return audioCtx;
+}
+
+/** Two soft sine tones. */
+function chime() {
+  const ctx = audio();
+  if (!ctx) return;
+  try {
+    const start = ctx.currentTime + 0.02;
+    [[880, 0], [1318.5, 0.22]].forEach(([freq, delay]) => {
+      const osc = ctx.createOscillator();
+      const gain = ctx.createGain();
+      const t = start + delay;
+      osc.type = 'sine';
+      osc.frequency.setValueAtTime(freq, t);
+      gain.gain.setValueAtTime(0.0001, t);
+      gain.gain.exponentialRampToValueAtTime(0.25, t + 0.02);
+      gain.gain.exponentialRampToValueAtTime(0.0001, t + 0.9);
+      osc.connect(gain).connect(ctx.destination);
+      osc.start(t);
+      osc.stop(t + 1);
+    });
+  } catch {
+    // No sound is not worth an error message.
+  }
+}
+
+/** The Notification API, when this browser has one. */
+function notifications() {
+  return typeof window.Notification === 'function' ? window.Notification : null;
+}
+
+function renderNotify() {
+  const N = notifications();
+  if (!N) {
+    el.notifyButton.hidden = true;
+    el.notifyStatus.textContent = '';
+    return;
+  }
+  const p = N.permission;
+  el.notifyButton.hidden = p !== 'default';
+  el.notifyStatus.textContent = p === 'granted'
+    ? 'You will get a notification when a phase ends.'
+    : p === 'denied' ? 'Notifications are blocked for this site; a chime still plays when a phase ends.' : '';
+}
+
+function askNotify() {
+  audio(); // this click also allows the chime
+  const N = notifications();
+  if (!N) return;
+  const after = () => renderNotify();
+  try {
+    // Older Safari takes a callback; the others return a promise.
+    const asked = N.requestPermission(after);
+    if (asked && typeof asked.then === 'function') asked.then(after, after);
+  } catch {
+    after();
+  }
+}
+
+function notify(text) {
+  const N = notifications();
+  if (!N || N.permission !== 'granted') return;
+  try {
+    const n = new N(state.room ? `${state.room.name} · FlowSync` : 'FlowSync', {
+      body: text,
+      tag: `flowsync-timer-${state.code}`,
+      icon: '/assets/favicon.svg',
+    });
+    n.onclick = () => {
+      window.focus();
+      n.close();
+    };
+  } catch {
+    // Some mobile browsers only notify from a service worker.
+  }
+}
+
 // ---- chat ------------------------------------------------------------------------------------
 
 function formatTime(iso) {
@@ -240,7 +1031,7 @@ function renderMessage(m) {
   const li = document.createElement('li');
   li.className = 'message';
   li.dataset.id = String(m.id);
-  const mine = state.session && m.sender_id === state.session.participant_id;
+  const mine = m.type !== 'system' && m.sender_id && m.sender_id === live.selfId;
   if (m.type === 'system') li.classList.add('system');
   if (m.type === 'emoji') li.classList.add('emoji');
   if (mine) li.classList.add('mine');
@@ -270,8 +1061,9 @@ function renderMessage(m) {
 
 /** Inserts a message in id order (ignoring ones already shown). */
 function insertMessage(m) {
-  if (chat.rendered.has(m.id)) return;
+  if (!m || typeof m.id !== 'number' || chat.rendered.has(m.id)) return;
   chat.rendered.add(m.id);
+  chat.newestId = Math.max(chat.newestId, m.id);
   const li = renderMessage(m);
   let after = el.list.lastElementChild;
   while (after && Number(after.dataset.id) > m.id) after = after.previousElementSibling;
@@ -299,125 +1091,76 @@ function messagesPath(before) {
 }
 
 function resetChat() {
+  clearTimeout(chat.retry);
+  chat.loaded = false;
+  chat.loading = false;
+  chat.again = false;
   chat.newestId = 0;
   chat.nextBefore = null;
   chat.rendered.clear();
-  chat.polls = 0;
-  chat.failing = false;
   el.list.replaceChildren();
   el.empty.hidden = true;
   showFormError(el.chatError, '');
   updateOlderButton();
 }
 
-async function startChat() {
-  stopChat();
-  resetChat();
-  chat.running = true;
-  chat.inFlight = true;
-  el.scroll.setAttribute('aria-busy', 'true');
-  try {
-    const page = await authed('GET', messagesPath());
-    if (!chat.running) return;
-    for (const m of page.messages) insertMessage(m);
-    chat.newestId = page.messages.reduce((max, m) => Math.max(max, m.id), 0);
-    chat.nextBefore = page.next_before;
-    el.empty.hidden = page.messages.length > 0;
-    updateOlderButton();
-    scrollToBottom();
-  } catch (err) {
-    if (err.handled) return;
-    el.empty.hidden = true;
-    setText(el.roomError, `Couldn't load the chat: ${err.message} Retrying…`);
-    chat.failing = true;
-  } finally {
-    chat.inFlight = false;
-    el.scroll.removeAttribute('aria-busy');
-    schedulePoll();
-  }
-}
-
-function stopChat() {
-  chat.running = false;
-  clearTimeout(chat.timer);
-  chat.timer = null;
-}
-
-function schedulePoll(delay = POLL_MS) {
-  clearTimeout(chat.timer);
-  if (chat.running) chat.timer = setTimeout(poll, delay);
-}
-
-/** Fetches messages newer than the newest shown, walking back over gaps after a burst. */
-async function poll() {
-  if (!chat.running || chat.inFlight) return;
-  if (document.hidden) {
-    schedulePoll();
+/**
+ * On every (re)connect: the newest page over REST the first time, afterwards whatever arrived
+ * while the connection was down (walking back over a gap). Live lines come as `chat-message`;
+ * both paths go through insertMessage, which ignores what is already shown.
+ */
+async function loadChat() {
+  if (!state.session) return;
+  if (chat.loading) {
+    chat.again = true;
     return;
   }
-  chat.inFlight = true;
-  chat.polls += 1;
+  clearTimeout(chat.retry);
+  chat.loading = true;
+  chat.again = false;
+  const first = !chat.loaded;
+  const since = chat.newestId;
+  const stick = first || nearBottom();
+  if (first) el.scroll.setAttribute('aria-busy', 'true');
   try {
-    if (chat.polls % ROOM_REFRESH_EVERY === 0) await refreshRoom();
-    if (!chat.running) return;
-
     const page = await authed('GET', messagesPath());
-    if (!chat.running) return;
-    let fresh = page.messages.filter((m) => m.id > chat.newestId);
-    if (chat.newestId === 0) {
-      // The room had no history when it was opened: this page is the first one.
+    if (!state.session) return;
+    let found = page.messages;
+    if (first || since === 0) {
       if (chat.nextBefore === null) chat.nextBefore = page.next_before;
     } else {
       let cursor = page.next_before;
       let pages = 0;
-      while (fresh.length === page.messages.length && cursor && pages < MAX_GAP_PAGES) {
+      while (cursor && pages < MAX_GAP_PAGES && found.length && found.every((m) => m.id > since)) {
         const older = await authed('GET', messagesPath(cursor));
-        if (!chat.running) return;
-        const newer = older.messages.filter((m) => m.id > chat.newestId);
-        fresh = newer.concat(fresh);
-        if (newer.length < older.messages.length) break;
+        if (!state.session) return;
+        found = older.messages.concat(found);
         cursor = older.next_before;
         pages += 1;
       }
     }
-    if (fresh.length) {
-      const stick = nearBottom();
-      for (const m of fresh) insertMessage(m);
-      chat.newestId = fresh.reduce((max, m) => Math.max(max, m.id), chat.newestId);
-      if (stick) scrollToBottom();
-    }
-    updateOlderButton();
+    for (const m of found) if (first || m.id > since) insertMessage(m);
+    chat.loaded = true;
     el.empty.hidden = chat.rendered.size > 0;
-    if (chat.failing) {
-      chat.failing = false;
-      setText(el.roomError, '');
-    }
+    updateOlderButton();
+    if (stick) scrollToBottom();
+    if (el.roomError.textContent.startsWith("Couldn't load the chat")) el.roomError.textContent = '';
   } catch (err) {
     if (err.handled) return;
-    chat.failing = true;
-    setText(el.roomError, `Chat updates paused: ${err.message} Retrying…`);
+    setText(el.roomError, `Couldn't load the chat: ${err.message} Retrying…`);
+    chat.retry = setTimeout(() => { if (live.socket && live.socket.connected) loadChat(); }, RETRY_MS);
   } finally {
-    chat.inFlight = false;
-    schedulePoll();
+    chat.loading = false;
+    el.scroll.removeAttribute('aria-busy');
+    if (chat.again && state.session && live.socket) loadChat();
   }
 }
 
-/** Re-reads the room's public facts (seat count); an ended room ends the session. */
-async function refreshRoom() {
-  try {
-    state.room = await api('GET', `/api/rooms/${state.code}`);
-    renderFacts(el.roomFacts, state.room);
-  } catch (err) {
-    if (err.status === 404 || err.status === 410) {
-      err.handled = true;
-      stopChat();
-      clearSession(state.code);
-      state.session = null;
-      noticeForRoomError(err);
-      throw err;
-    }
-    // Anything else: the messages request that follows reports trouble.
-  }
+function onChatMessage(m) {
+  if (!m || typeof m.id !== 'number') return;
+  const stick = nearBottom() || m.sender_id === live.selfId;
+  insertMessage(m);
+  if (stick) scrollToBottom();
 }
 
 async function loadOlder() {
@@ -452,12 +1195,12 @@ async function sendMessage(event) {
   chat.sending = true;
   const done = busy(el.chatForm.querySelector('button[type="submit"]'), 'Sending…');
   try {
-    const m = await authed('POST', `/api/rooms/${state.code}/messages`, { message: text, type: 'text' });
-    insertMessage(m);
+    const ack = await request('chat-message', { message: text, type: 'text' });
+    if (ack.message) insertMessage(ack.message);
     scrollToBottom();
     el.chatInput.value = '';
   } catch (err) {
-    if (!err.handled) showFormError(el.chatError, err.message, el.chatInput);
+    showFormError(el.chatError, err.message, el.chatInput);
   } finally {
     chat.sending = false;
     done();
@@ -467,19 +1210,12 @@ async function sendMessage(event) {
 
 // ---- room actions ----------------------------------------------------------------------------
 
-let copyStatusTimer = null;
-function copyStatus(text) {
-  el.copyStatus.textContent = text;
-  clearTimeout(copyStatusTimer);
-  copyStatusTimer = setTimeout(() => { el.copyStatus.textContent = ''; }, 6000);
-}
-
 async function copyInvite() {
   const link = el.inviteLink.value;
   try {
     if (!navigator.clipboard || !window.isSecureContext) throw new Error('clipboard unavailable');
     await navigator.clipboard.writeText(link);
-    copyStatus('Invite link copied.');
+    flash(el.copyStatus, 'Invite link copied.');
     return;
   } catch {
     // Fall back to selecting the text (clipboard needs HTTPS or localhost, and permission).
@@ -492,7 +1228,7 @@ async function copyInvite() {
   } catch {
     copied = false;
   }
-  copyStatus(copied ? 'Invite link copied.' : 'The link is selected: press Ctrl+C (or ⌘C) to copy it.');
+  flash(el.copyStatus, copied ? 'Invite link copied.' : 'The link is selected: press Ctrl+C (or ⌘C) to copy it.');
 }
 
 let exportTimer = null;
@@ -506,36 +1242,15 @@ async function exportTranscript() {
     el.exportLink.download = `flowsync-${state.code}-chat.txt`;
     el.exportFallback.hidden = false;
     el.exportLink.click();
-    el.roomStatus.textContent = 'Transcript download started.';
+    flash(el.roomStatus, 'Transcript download started.');
     clearTimeout(exportTimer);
     // The signed link stops working after five minutes; hide it before then.
     exportTimer = setTimeout(() => {
       el.exportFallback.hidden = true;
       el.exportLink.removeAttribute('href');
-      el.roomStatus.textContent = '';
     }, 4.5 * 60 * 1000);
   } catch (err) {
     if (!err.handled) el.roomError.textContent = `Couldn't prepare the transcript: ${err.message}`;
-  } finally {
-    done();
-  }
-}
-
-async function endRoom() {
-  const ok = window.confirm(`End "${state.room.name}" for everyone? Everyone is signed out, the room `
-    + 'cannot be reopened, and its chat can no longer be downloaded.');
-  if (!ok) return;
-  el.roomError.textContent = '';
-  const done = busy(el.endButton, 'Ending…');
-  try {
-    await authed('DELETE', `/api/rooms/${state.code}`);
-    stopChat();
-    clearSession(state.code);
-    state.session = null;
-    showNotice('Room ended', 'You ended the room; everyone in it has been signed out. '
-      + 'Start a new room from the front page whenever you like.');
-  } catch (err) {
-    if (!err.handled) el.roomError.textContent = `Couldn't end the room: ${err.message}`;
   } finally {
     done();
   }
@@ -610,6 +1325,7 @@ async function joinRoom(event) {
 // ---- start -----------------------------------------------------------------------------------
 
 async function init(focus = false) {
+  stopLive();
   el.loading.hidden = false;
   showOnly(views, null);
 
@@ -650,12 +1366,27 @@ el.olderButton.addEventListener('click', loadOlder);
 el.copyButton.addEventListener('click', copyInvite);
 el.inviteLink.addEventListener('focus', () => el.inviteLink.select());
 el.exportButton.addEventListener('click', exportTranscript);
+el.handButton.addEventListener('click', toggleHand);
+el.leaveButton.addEventListener('click', leaveRoom);
 el.endButton.addEventListener('click', endRoom);
-document.addEventListener('visibilitychange', () => {
-  if (!document.hidden && chat.running && !chat.inFlight) {
-    clearTimeout(chat.timer);
-    poll();
+el.participants.addEventListener('click', participantAction);
+el.timerStart.addEventListener('click', () => timerCommand('start-timer', el.timerStart, 'Starting…'));
+el.timerPause.addEventListener('click', () => timerCommand('pause-timer', el.timerPause, 'Pausing…'));
+el.timerResume.addEventListener('click', () => timerCommand('resume-timer', el.timerResume, 'Resuming…'));
+el.timerSkip.addEventListener('click', () => timerCommand('skip-timer', el.timerSkip, 'Skipping…'));
+el.timerReset.addEventListener('click', () => {
+  if (window.confirm('Reset the timer for everyone? It goes back to an idle work phase and the pomodoro count starts over.')) {
+    timerCommand('reset-timer', el.timerReset, 'Resetting…');
   }
 });
+el.notifyButton.addEventListener('click', askNotify);
+// The first click or key press lets the page play the completion chime later.
+const unlockAudio = () => {
+  audio();
+  document.removeEventListener('pointerdown', unlockAudio, true);
+  document.removeEventListener('keydown', unlockAudio, true);
+};
+document.addEventListener('pointerdown', unlockAudio, true);
+document.addEventListener('keydown', unlockAudio, true);
 
 init();
