@@ -47,6 +47,11 @@ ensure_node() {
   as_root apt-get update -qq && as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm
 }
 
+ensure_chromium() {
+  if [ -x /usr/bin/chromium ]; then echo "Chromium is installed"; return; fi
+  as_root apt-get update -qq && as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
+}
+
 # Each PostgreSQL test creates its own database named fst_<random>; drop those of earlier runs.
 drop_test_databases() {
   local url=${FLOWSYNC_TEST_PG_URL:-postgres://postgres@127.0.0.1:5432/postgres}
@@ -59,7 +64,7 @@ clear_test_keys() {
   redis-cli -h 127.0.0.1 --scan --pattern 'fstest:*' | xargs -r -n 500 redis-cli -h 127.0.0.1 DEL >/dev/null
 }
 
-stage "services" bash -c "$(declare -f as_root ensure_postgres ensure_redis ensure_node); ensure_postgres; ensure_redis; ensure_node"
+stage "services" bash -c "$(declare -f as_root ensure_postgres ensure_redis ensure_node ensure_chromium); ensure_postgres; ensure_redis; ensure_node; ensure_chromium"
 stage "clean test data" bash -c "$(declare -f drop_test_databases clear_test_keys); drop_test_databases; clear_test_keys"
 stage "cargo fmt --check" cargo fmt --all -- --check
 stage "cargo clippy" cargo clippy --release --all-targets --locked -- -D warnings
@@ -70,4 +75,8 @@ stage "tests" cargo test --release --locked -- --test-threads="${FLOWSYNC_TEST_T
 stage "protocol tests (npm ci)" npm ci --prefix tests/protocol --no-audit --no-fund --loglevel=error
 stage "protocol tests" env FLOWSYNC_BIN="${CARGO_TARGET_DIR:-target}/release/flowsync" \
   node --test --test-concurrency=1 tests/protocol/
+# The pages in real headless Chromium (Debian's), driven by playwright-core, same binary.
+stage "browser tests (npm ci)" npm ci --prefix tests/browser --no-audit --no-fund --loglevel=error
+stage "browser tests" env FLOWSYNC_BIN="${CARGO_TARGET_DIR:-target}/release/flowsync" \
+  node --test --test-concurrency=1 tests/browser/
 echo "all stages passed in $(( $(date +%s) - SUITE_START )) s"

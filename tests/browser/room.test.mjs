@@ -1,0 +1,78 @@
+// The pages in real headless Chromium against the real binary: create a room from the home page,
+// join from the invite link in a second browser, see each other, chat live, share the timer,
+// and end the room — with no console errors (a CSP violation would be one).
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { chromium } from "playwright-core";
+
+import { startServer } from "../protocol/harness.mjs";
+
+const CHROMIUM = process.env.FLOWSYNC_CHROMIUM || "/usr/bin/chromium";
+// Flags from the machine notes: no sandbox as root, no background networking (the network is closed).
+const ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+  "--disable-component-update", "--disable-sync", "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream"];
+
+let server, browser;
+before(async () => {
+  server = await startServer();
+  browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS });
+});
+after(async () => {
+  await browser?.close();
+  await server?.stop();
+});
+
+async function newPage() {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  page.problems = [];
+  page.on("console", (m) => { if (m.type() === "error") page.problems.push(m.text()); });
+  page.on("pageerror", (e) => page.problems.push(String(e)));
+  return page;
+}
+
+const text = (page, sel) => page.textContent(sel).then((t) => (t || "").trim());
+const people = (page) => page.$$eval("#participants li", (l) => l.map((x) => x.textContent.replace(/\s+/g, " ").trim()));
+
+test("create, join by invite link, chat, share the timer, end", async () => {
+  const host = await newPage();
+  await host.goto(server.url + "/");
+  await host.fill("#create-display-name", "Ada");
+  await host.fill("#create-room-name", "Deep work");
+  await host.click("#create-form button[type=submit]");
+  await host.waitForURL(/\/room\/[A-Z0-9]{6}$/);
+  await host.waitForFunction(() => document.querySelector("#conn-text")?.textContent.includes("Connected"));
+  const invite = await host.inputValue("#invite-link");
+  assert.match(invite, /\/room\/[A-Z0-9]{6}$/);
+
+  const guest = await newPage();
+  await guest.goto(invite);
+  await guest.fill("#join-display-name", "Bob");
+  await guest.click("#join-form button[type=submit]");
+  await guest.waitForFunction(() => document.querySelector("#conn-text")?.textContent.includes("Connected"));
+  await host.waitForFunction(() => document.querySelectorAll("#participants li").length === 2);
+  assert.deepEqual((await people(guest)).length, 2);
+  assert.ok((await people(host)).some((p) => p.includes("Bob")), (await people(host)).join(" | "));
+
+  // Live chat both ways.
+  await guest.fill("#chat-input", "hello from Bob");
+  await guest.press("#chat-input", "Enter");
+  await host.waitForFunction(() => [...document.querySelectorAll("#messages li")].some((li) => li.textContent.includes("hello from Bob")));
+
+  // The host starts the shared timer; the guest sees it run, in step.
+  assert.equal(await text(guest, "#timer-clock").then((t) => t.replace(/\s/g, "")), "25:00");
+  await host.click("#timer-start");
+  await guest.waitForFunction(() => document.querySelector("#timer-clock")?.textContent.replace(/\s/g, "") !== "25:00", null, { timeout: 5000 });
+  const [a, b] = await Promise.all([text(host, "#timer-clock"), text(guest, "#timer-clock")]);
+  const secs = (t) => { const [m, s] = t.replace(/\s/g, "").split(":").map(Number); return m * 60 + s; };
+  assert.ok(Math.abs(secs(a) - secs(b)) <= 1, `host ${a} vs guest ${b}`);
+  assert.equal(await guest.isVisible("#timer-start"), false, "guests have no timer controls");
+
+  // The host ends the room; the guest is told.
+  host.once("dialog", (d) => d.accept());
+  await host.click("#end-button");
+  await guest.waitForFunction(() => !document.querySelector("#notice")?.hidden && /ended/i.test(document.querySelector("#notice-title")?.textContent || ""), null, { timeout: 5000 });
+
+  assert.deepEqual(host.problems, [], "no console errors on the host page");
+  assert.deepEqual(guest.problems, [], "no console errors on the guest page");
+});
