@@ -11,6 +11,7 @@ pub mod http;
 pub mod ice;
 pub mod live;
 pub mod metrics;
+pub mod notify;
 pub mod ownership;
 pub mod rooms;
 pub mod server;

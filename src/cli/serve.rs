@@ -85,6 +85,10 @@ pub async fn run(cli: &Cli, opts: &Opts) -> CmdResult {
         );
     }
     let server = crate::server::start(loaded.config).await?;
+    crate::notify::notify(&format!(
+        "READY=1\nSTATUS=serving on http://{}",
+        server.addr
+    ));
     let stop = server.stop_token();
     tokio::spawn(reload_on_sighup(
         server.app.clone(),
@@ -94,6 +98,7 @@ pub async fn run(cli: &Cli, opts: &Opts) -> CmdResult {
     tokio::spawn(async move {
         wait_for_signal().await;
         tracing::info!("shutting down: finishing requests in flight");
+        crate::notify::notify("STOPPING=1");
         stop.cancel();
     });
     server
@@ -117,6 +122,7 @@ async fn reload_on_sighup(
         return;
     };
     while hup.recv().await.is_some() {
+        crate::notify::notify("RELOADING=1");
         match crate::config::Config::load(&options) {
             Err(e) => {
                 tracing::error!(error = %e, "configuration reload failed; keeping the running configuration")
@@ -133,6 +139,7 @@ async fn reload_on_sighup(
                 }
             }
         }
+        crate::notify::notify("READY=1");
     }
 }
 

@@ -531,3 +531,87 @@ fn committed_completions_and_man_pages_match_the_binary() {
         );
     }
 }
+
+/// systemd's notify protocol, with a socket this test listens on (no systemd is PID 1 here).
+#[test]
+fn serve_signals_readiness_and_stopping_over_notify_socket() {
+    use std::os::unix::net::UnixDatagram;
+    let dir = tempfile::tempdir().expect("tmp");
+    let sock_path = dir.path().join("notify.sock");
+    let sock = UnixDatagram::bind(&sock_path).expect("bind");
+    sock.set_read_timeout(Some(Duration::from_secs(30)))
+        .expect("timeout");
+    let mut child = flowsync(dir.path())
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .env("NOTIFY_SOCKET", &sock_path)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("serve starts");
+    let mut buf = [0u8; 512];
+    let n = sock.recv(&mut buf).expect("a readiness message");
+    let msg = String::from_utf8_lossy(&buf[..n]).into_owned();
+    assert!(msg.lines().any(|l| l == "READY=1"), "{msg}");
+    // Ready means really listening: the URL in STATUS answers at once.
+    let url = msg
+        .lines()
+        .find_map(|l| l.strip_prefix("STATUS=serving on "))
+        .expect("status with URL")
+        .to_owned();
+    let (status, _) = http("GET", &format!("{url}/readyz"), None);
+    assert_eq!(status, 200);
+
+    let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGHUP).expect("signal");
+    let n = sock.recv(&mut buf).expect("reloading");
+    assert_eq!(String::from_utf8_lossy(&buf[..n]), "RELOADING=1");
+    let n = sock.recv(&mut buf).expect("ready again");
+    assert_eq!(String::from_utf8_lossy(&buf[..n]), "READY=1");
+
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).expect("signal");
+    let n = sock.recv(&mut buf).expect("stopping");
+    assert_eq!(String::from_utf8_lossy(&buf[..n]), "STOPPING=1");
+    assert!(child.wait().expect("exit").success());
+}
+
+/// The unit passes `systemd-analyze verify` (with ExecStart pointed at the built binary) and
+/// its exposure score stays at or below 2.0.
+#[test]
+fn systemd_unit_verifies_and_is_hardened() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let unit = std::fs::read_to_string(root.join("systemd/flowsync.service")).expect("unit");
+    let dir = tempfile::tempdir().expect("tmp");
+    let copy = dir.path().join("flowsync.service");
+    std::fs::write(&copy, unit.replace("/usr/bin/flowsync", BIN)).expect("write");
+    let verify = Command::new("systemd-analyze")
+        .args(["verify", "--man=no"])
+        .arg(&copy)
+        .output()
+        .expect("systemd-analyze runs");
+    let out = format!(
+        "{}{}",
+        String::from_utf8_lossy(&verify.stdout),
+        String::from_utf8_lossy(&verify.stderr)
+    );
+    assert!(
+        verify.status.success() && out.trim().is_empty(),
+        "systemd-analyze verify: {out}"
+    );
+
+    let sec = Command::new("systemd-analyze")
+        .args(["security", "--offline=true"])
+        .arg(root.join("systemd/flowsync.service"))
+        .output()
+        .expect("runs");
+    let text = String::from_utf8_lossy(&sec.stdout);
+    let score: f64 = text
+        .lines()
+        .find_map(|l| {
+            l.split("Overall exposure level for flowsync.service:")
+                .nth(1)
+        })
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .expect("an exposure score");
+    assert!(score <= 2.0, "exposure {score} > 2.0:\n{text}");
+}
