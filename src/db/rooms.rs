@@ -132,6 +132,17 @@ pub async fn list(
     .context("listing rooms")
 }
 
+/// How many rooms are open (a cheap count for `/metrics`, not a listing).
+pub async fn count_active(db: &Db) -> anyhow::Result<i64> {
+    with_pool!(db.read(), |pool| {
+        sqlx::query_scalar("SELECT COUNT(*) FROM rooms WHERE status = 'active' AND expires_at > $1")
+            .bind(now_ms())
+            .fetch_one(pool)
+            .await
+    })
+    .context("counting rooms")
+}
+
 /// True when a host removed this device from the room.
 pub async fn device_kicked(db: &Db, room_id: &str, device_id: &str) -> anyhow::Result<bool> {
     let n: i64 = with_pool!(db.read(), |pool| {

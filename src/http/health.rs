@@ -48,9 +48,9 @@ pub async fn readyz(State(app): State<SharedApp>) -> Response {
 
 /// Prometheus text format; loopback or the admin token.
 pub async fn metrics(State(app): State<SharedApp>, _op: Operator) -> Response {
-    let active = crate::db::rooms::list(&app.db, 0, false)
+    let active = crate::db::rooms::count_active(&app.db)
         .await
-        .map(|r| r.len() as f64)
+        .map(|n| n as f64)
         .unwrap_or(f64::NAN);
     let gauges = [
         ("flowsync_rooms_active", "rooms that are open now", active),
