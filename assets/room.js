@@ -1,7 +1,9 @@
-// room.js: one room's page: looks the room up, shows a lobby until this tab has a session, then
-// the live room over Socket.io: who is here (hands, host, presenter), the shared pomodoro timer,
-// chat (history over REST, new lines live), transcript export and the host's powers (timer,
-// removing people, handing over the host role, ending the room). Video comes later.
+// room.js: one room's page: looks the room up, shows a lobby (camera/microphone preview, device
+// pickers, name, password) until this tab has a session, then the live room over Socket.io:
+// video with everyone over a WebRTC mesh (mesh.js, drawn by stage.js, local devices in media.js),
+// screen sharing, who is here (hands, host, presenter, connection quality), the shared pomodoro
+// timer, chat (history over REST, new lines live, emoji, unread badge), transcript export and
+// the host's powers (timer, removing people, handing over the host role, ending the room).
 
 import { io } from '/assets/vendor/socket.io-client/socket.io.esm.min.js';
 import {
@@ -10,6 +12,11 @@ import {
 } from './api.js';
 import { estimateOffset, measureOffset, remainingMs, formatMs } from './timer.js';
 import { byId, showFormError, busy, showOnly } from './ui.js';
+import { LocalMedia, LevelMeter } from './media.js';
+import { Mesh } from './mesh.js';
+import { Stage } from './stage.js';
+import { EMOJI } from './emoji.js';
+import { placeIcons } from './icons.js';
 
 /** How long an emitted event waits for the server's acknowledgement. */
 const ACK_TIMEOUT_MS = 10000;
@@ -22,6 +29,9 @@ const CLOCK_RESYNC_MS = 10 * 60 * 1000;
 const RETRY_MS = 5000;
 /** How far back the chat walks to close a gap after a reconnect. */
 const MAX_GAP_PAGES = 10;
+/** Audio level (0–1) above which someone counts as speaking, and how long the speaker view waits. */
+const SPEAKING_LEVEL = 0.04;
+const SPEAKER_SWITCH_MS = 700;
 
 const el = {
   loading: byId('loading'),
@@ -86,6 +96,33 @@ const el = {
   chatForm: byId('chat-form'),
   chatInput: byId('chat-input'),
   chatError: byId('chat-error'),
+  chatPanel: byId('chat-panel'),
+  emojiButton: byId('emoji-button'),
+  emojiPanel: byId('emoji-panel'),
+  previewVideo: byId('preview-video'),
+  previewOff: byId('preview-off'),
+  lobbyMic: byId('lobby-mic'),
+  lobbyCam: byId('lobby-cam'),
+  micMeter: byId('mic-meter'),
+  cameraSelect: byId('camera-select'),
+  micSelect: byId('mic-select'),
+  mediaNotice: byId('media-notice'),
+  timerMini: byId('timer-mini'),
+  timerMiniPhase: byId('timer-mini-phase'),
+  timerMiniClock: byId('timer-mini-clock'),
+  stage: byId('stage'),
+  soundBlocked: byId('sound-blocked'),
+  soundButton: byId('sound-button'),
+  micButton: byId('mic-button'),
+  camButton: byId('cam-button'),
+  shareButton: byId('share-button'),
+  viewButton: byId('view-button'),
+  chatToggle: byId('chat-toggle'),
+  unread: byId('unread'),
+  devices: byId('devices'),
+  roomCameraSelect: byId('room-camera-select'),
+  roomMicSelect: byId('room-mic-select'),
+  mediaError: byId('media-error'),
 };
 const views = [el.notice, el.lobby, el.room];
 
@@ -123,7 +160,28 @@ const live = {
   retry: null,
 };
 
+/** This page's camera and microphone, and its calls with everyone else. */
+const media = new LocalMedia();
+const call = {
+  mesh: null,
+  stage: new Stage(el.stage, { onBlocked: () => { el.soundBlocked.hidden = false; } }),
+  /** Participant ids speaking now, the one shown large in speaker view, and its challenger. */
+  speaking: new Set(),
+  activeId: null,
+  candidate: null,
+  candidateSince: 0,
+  localMeter: null,
+  meterTrack: null,
+  previewLoop: null,
+  presenting: false,
+  renderQueued: false,
+  iceRefresh: null,
+  /** `?relay=1` forces every call through the TURN relay (debugging NAT trouble). */
+  relayOnly: /^(1|true|yes)$/i.test(new URLSearchParams(window.location.search).get('relay') || ''),
+};
+
 const chat = {
+  unread: 0,
   loaded: false,
   loading: false,
   /** Asked to load again while a load was running (a reconnect in the middle of it). */
@@ -162,6 +220,8 @@ function show(view, focusHeading) {
  */
 function showNotice(title, text, { retry = false, retryLabel = 'Try again', rejoin = false, focus = true } = {}) {
   stopLive();
+  endCall();
+  media.stop(); // camera light off: this tab is no longer in the room
   document.title = `${title} · FlowSync`;
   el.noticeTitle.textContent = title;
   el.noticeText.textContent = text;
@@ -226,6 +286,7 @@ function showLobby(message = '', focus = false) {
   el.joinPassword.required = room.has_password;
   showFormError(el.joinError, '');
   show(el.lobby, focus);
+  startPreview();
 }
 
 function strong(text) {
@@ -263,8 +324,16 @@ function enterRoom(focus) {
   renderTimer();
   renderNotify();
   resetChat();
+  chat.unread = 0;
+  renderUnread();
   show(el.room, focus);
+  startCall();
   startLive();
+  // Resuming after a reload starts the devices here (permission is usually remembered).
+  media.start().then(() => {
+    renderDevices();
+    onMediaChange();
+  });
 }
 
 // ---- session-aware API calls -------------------------------------------------------------------
@@ -277,6 +346,7 @@ function isSessionError(err) {
 /** The token stopped working: forget it and show what the room's state now calls for. */
 async function sessionLost(err) {
   stopLive();
+  endCall();
   if (state.session?.display_name && !el.joinName.value) el.joinName.value = state.session.display_name;
   clearSession(state.code);
   state.session = null;
@@ -392,6 +462,9 @@ function startLive() {
   });
 
   socket.on('room-joined', onRoomJoined);
+  for (const event of ['offer', 'answer', 'ice-candidate']) {
+    socket.on(event, (msg) => call.mesh?.receive(event, msg));
+  }
   socket.on('user-joined', onUserJoined);
   socket.on('user-left', onUserLeft);
   socket.on('hand-raised', onHandRaised);
@@ -592,6 +665,20 @@ function onRoomJoined(d) {
     live.offset = estimateOffset([{ sent: now, received: now, server: d.server_time }]).offset;
   }
   if (d.timer) setTimer(d.timer, false);
+  if (call.mesh) {
+    call.mesh.setIceServers(Array.isArray(d.ice_servers) ? d.ice_servers : []);
+    scheduleIceRefresh(d.ice_servers);
+    // New people get a call from us; calls that survived a reconnect are kept.
+    call.mesh.sync([...live.participants.keys()]);
+  }
+  if (call.presenting && live.presenterId !== live.selfId) {
+    // We were sharing when the connection dropped and the server let the role go: take it back.
+    request('start-presenting').then(() => {
+      live.presenterId = live.selfId;
+      renderParticipants();
+    }, () => stopShare());
+  }
+  sendMediaState();
   renderParticipants();
   renderHand();
 }
@@ -604,6 +691,7 @@ function onUserJoined(p) {
 
 function onUserLeft(d) {
   const id = d && d.participant_id;
+  call.mesh?.remove(id);
   if (!live.participants.delete(id)) return;
   if (live.presenterId === id) live.presenterId = null;
   renderParticipants();
@@ -630,6 +718,12 @@ function onPresenterChanged(d) {
   const id = (d && d.presenter_id) ?? null;
   live.presenterId = id;
   for (const p of live.participants.values()) p.presenting = p.participant_id === id;
+  if (call.presenting && id !== live.selfId) {
+    // The server no longer counts us as presenting: stop sending the screen.
+    call.presenting = false;
+    media.stopScreen();
+    call.mesh?.setScreen(null);
+  }
   renderParticipants();
 }
 
@@ -713,6 +807,12 @@ function participantItem(p, amHost) {
   if (presenting) badges.append(badge('Presenting', 'presenting'));
   if (p.audio === false) badges.append(badge('Mic off', 'off'));
   if (p.video === false) badges.append(badge('Camera off', 'off'));
+  if (!me) {
+    const q = document.createElement('span');
+    q.className = 'quality';
+    q.dataset.id = p.participant_id;
+    badges.append(q);
+  }
 
   li.append(name, badges);
   if (amHost && !me) {
@@ -747,11 +847,14 @@ function renderParticipants() {
     state.room.participant_count = people.length;
     renderFacts(el.roomFacts, state.room);
   }
+  renderQuality();
+  renderMediaButtons();
+  renderCall();
 }
 
 function renderHand() {
   const me = live.participants.get(live.selfId);
-  el.handButton.setAttribute('aria-pressed', String(!!(me && me.hand_raised)));
+  setToggle(el.handButton, !!(me && me.hand_raised), 'Lower hand', 'Raise hand');
 }
 
 async function toggleHand() {
@@ -898,12 +1001,16 @@ function renderClock() {
   const left = remainingMs(t, live.offset, Date.now());
   const text = formatMs(left);
   setText(el.timerClock, text);
+  setText(el.timerMiniClock, text);
+  setText(el.timerMiniPhase, phaseName(t.phase));
+  el.timerMini.dataset.status = t.status;
   const total = t.duration_ms > 0 ? t.duration_ms : 0;
   el.timerProgress.value = total ? Math.min(1, Math.max(0, 1 - left / total)) : 0;
   if (state.room && !el.room.hidden) {
+    const unread = chat.unread ? `(${chat.unread}) ` : '';
     const title = t.status === 'running'
-      ? `${text} ${phaseName(t.phase)} · ${state.room.name} · FlowSync`
-      : `${state.room.name} · FlowSync`;
+      ? `${unread}${text} ${phaseName(t.phase)} · ${state.room.name} · FlowSync`
+      : `${unread}${state.room.name} · FlowSync`;
     if (document.title !== title) document.title = title;
   }
 }
@@ -1159,8 +1266,14 @@ async function loadChat() {
 function onChatMessage(m) {
   if (!m || typeof m.id !== 'number') return;
   const stick = nearBottom() || m.sender_id === live.selfId;
+  const fresh = !chat.rendered.has(m.id);
   insertMessage(m);
   if (stick) scrollToBottom();
+  if (fresh && m.sender_id !== live.selfId && !(chatVisible() && nearBottom())) {
+    chat.unread += 1;
+    renderUnread();
+    renderClock();
+  }
 }
 
 async function loadOlder() {
@@ -1256,6 +1369,369 @@ async function exportTranscript() {
   }
 }
 
+// ---- camera, microphone and calls ------------------------------------------------------------
+
+/** Sets a toggle button's pressed state and its visible label. */
+function setToggle(button, on, onLabel, offLabel) {
+  button.setAttribute('aria-pressed', String(on));
+  const label = button.querySelector('.label') || button;
+  setText(label, on ? onLabel : offLabel);
+}
+
+function renderMediaButtons() {
+  const can = media.supported.ok;
+  setToggle(el.lobbyMic, media.audioOn, 'Microphone on', 'Microphone off');
+  setToggle(el.lobbyCam, media.videoOn, 'Camera on', 'Camera off');
+  setToggle(el.micButton, media.audioOn, 'Mute', 'Unmute');
+  setToggle(el.camButton, media.videoOn, 'Stop video', 'Start video');
+  for (const b of [el.lobbyMic, el.lobbyCam, el.micButton, el.camButton]) b.disabled = !can;
+  el.shareButton.disabled = !can || !navigator.mediaDevices || typeof navigator.mediaDevices.getDisplayMedia !== 'function';
+  const other = live.presenterId && live.presenterId !== live.selfId ? live.participants.get(live.presenterId) : null;
+  setToggle(el.shareButton, call.presenting, 'Stop sharing', other ? `${other.display_name} is presenting` : 'Share screen');
+  if (other && !call.presenting) el.shareButton.disabled = true;
+  el.previewOff.hidden = media.sendingVideo;
+  el.previewOff.textContent = !can ? 'No camera here' : media.problem.video ? 'Camera unavailable' : 'Camera is off';
+}
+
+/** The lobby's explanation of what is wrong with capture (insecure page, blocked, missing). */
+function renderMediaNotice() {
+  const problems = [];
+  if (!media.supported.ok) problems.push(media.supported.reason);
+  else {
+    if (media.problem.video) problems.push(media.problem.video);
+    if (media.problem.audio && media.problem.audio !== media.problem.video) problems.push(media.problem.audio);
+  }
+  const text = problems.join(' ');
+  setText(el.mediaNotice, text);
+  el.mediaNotice.hidden = !text;
+}
+
+/** Fills a device picker, keeping the current choice selected. */
+function fillSelect(select, list, current, none) {
+  const options = list.length ? list : [{ id: '', label: none }];
+  select.replaceChildren(...options.map((d) => {
+    const o = document.createElement('option');
+    o.value = d.id;
+    o.textContent = d.label;
+    o.selected = d.id === current;
+    return o;
+  }));
+  select.disabled = !list.length;
+}
+
+async function renderDevices() {
+  let found;
+  try {
+    found = await media.devices();
+  } catch {
+    return;
+  }
+  const cam = media.currentDevice('video');
+  const mic = media.currentDevice('audio');
+  fillSelect(el.cameraSelect, found.video, cam, 'No camera found');
+  fillSelect(el.roomCameraSelect, found.video, cam, 'No camera found');
+  fillSelect(el.micSelect, found.audio, mic, 'No microphone found');
+  fillSelect(el.roomMicSelect, found.audio, mic, 'No microphone found');
+}
+
+/** The local microphone meter follows the current audio track. */
+function localLevel() {
+  if (media.audioTrack !== call.meterTrack) {
+    call.localMeter?.close();
+    call.meterTrack = media.audioTrack;
+    call.localMeter = media.audioTrack ? new LevelMeter(media.audioTrack) : null;
+  }
+  return media.sendingAudio && call.localMeter ? call.localMeter.read() : 0;
+}
+
+/** Lobby preview: camera in the video, microphone in the meter, until the lobby is left. */
+async function startPreview() {
+  renderMediaButtons();
+  renderMediaNotice();
+  el.previewVideo.srcObject = media.stream;
+  await media.start();
+  el.previewVideo.srcObject = media.stream;
+  renderMediaButtons();
+  renderMediaNotice();
+  renderDevices();
+  cancelAnimationFrame(call.previewLoop);
+  const frame = () => {
+    if (el.lobby.hidden) {
+      el.micMeter.value = 0;
+      return;
+    }
+    el.micMeter.value = localLevel();
+    call.previewLoop = requestAnimationFrame(frame);
+  };
+  call.previewLoop = requestAnimationFrame(frame);
+}
+
+async function toggleAudio() {
+  await media.setAudio(!media.audioOn);
+}
+
+async function toggleVideo() {
+  await media.setVideo(!media.videoOn);
+}
+
+/** Tells the room whether our microphone and camera are on. */
+function sendMediaState() {
+  if (!live.socket || !live.socket.connected) return;
+  const audio = media.sendingAudio;
+  const video = media.sendingVideo;
+  const me = live.participants.get(live.selfId);
+  if (me) {
+    me.audio = audio;
+    me.video = video;
+  }
+  request('media-state', { audio, video }).catch(() => {
+    // Sent again on the next change or reconnect.
+  });
+}
+
+function onMediaChange() {
+  call.mesh?.refreshTracks();
+  renderMediaButtons();
+  renderMediaNotice();
+  if (!el.room.hidden) {
+    sendMediaState();
+    renderParticipants();
+  }
+  if (!el.lobby.hidden && el.previewVideo.srcObject !== media.stream) el.previewVideo.srcObject = media.stream;
+}
+
+/** Starts this page's calls (once per session in the room). */
+function startCall() {
+  endCall();
+  call.mesh = new Mesh({
+    selfId: state.session.participant_id,
+    media,
+    relayOnly: call.relayOnly,
+    send: (event, body) => {
+      const s = live.socket;
+      if (!s) return;
+      // Buffered by socket.io while reconnecting, so negotiation resumes with the connection.
+      s.emit(event, body, (ack) => {
+        if (ack && ack.ok === false) console.warn(`[mesh] ${event} refused: ${ack.error && ack.error.code}`);
+      });
+    },
+  });
+  call.mesh.addEventListener('peer', renderCall);
+  call.mesh.addEventListener('tracks', renderCall);
+  call.mesh.addEventListener('state', () => {
+    renderCall();
+    renderQuality();
+  });
+  call.mesh.addEventListener('levels', (e) => onLevels(e.detail.levels));
+  renderMediaButtons();
+}
+
+function endCall() {
+  if (call.presenting) {
+    call.presenting = false;
+    media.stopScreen();
+  }
+  call.mesh?.close();
+  call.mesh = null;
+  clearTimeout(call.iceRefresh);
+  call.speaking.clear();
+  call.activeId = null;
+  call.stage.clear();
+  el.soundBlocked.hidden = true;
+}
+
+/** TURN credentials expire; fetch fresh ones shortly before (calls keep working meanwhile). */
+function scheduleIceRefresh(servers) {
+  clearTimeout(call.iceRefresh);
+  const expiries = (servers || []).map((s) => Number(String(s.username || '').split(':')[0])).filter((n) => n > 0);
+  if (!expiries.length) return;
+  const inMs = Math.max(60_000, (Math.min(...expiries) * 1000 - Date.now() - live.offset) * 0.8);
+  call.iceRefresh = setTimeout(async () => {
+    try {
+      const res = await authed('GET', '/api/ice-servers');
+      call.mesh?.setIceServers(res.ice_servers || []);
+      scheduleIceRefresh(res.ice_servers);
+    } catch {
+      scheduleIceRefresh(servers);
+    }
+  }, Math.min(inMs, 2 ** 31 - 1));
+}
+
+/** Audio levels → who is speaking, and (held for a moment) who the speaker view shows. */
+function onLevels(levels) {
+  const speaking = new Set();
+  let loudest = null;
+  let max = SPEAKING_LEVEL;
+  const mine = localLevel();
+  if (mine > SPEAKING_LEVEL) speaking.add(live.selfId);
+  for (const [id, level] of levels) {
+    const p = live.participants.get(id);
+    if (p && p.audio === false) continue;
+    if (level > SPEAKING_LEVEL) speaking.add(id);
+    if (level > max) {
+      max = level;
+      loudest = id;
+    }
+  }
+  let changed = speaking.size !== call.speaking.size || [...speaking].some((id) => !call.speaking.has(id));
+  call.speaking = speaking;
+  const now = Date.now();
+  if (loudest && loudest !== call.activeId) {
+    if (call.candidate !== loudest) {
+      call.candidate = loudest;
+      call.candidateSince = now;
+    } else if (now - call.candidateSince >= SPEAKER_SWITCH_MS) {
+      call.activeId = loudest;
+      changed = true;
+    }
+  }
+  if (changed) renderCall();
+}
+
+/** Redraws the stage on the next frame (many events can arrive in one). */
+function renderCall() {
+  if (call.renderQueued) return;
+  call.renderQueued = true;
+  requestAnimationFrame(() => {
+    call.renderQueued = false;
+    if (el.room.hidden) return;
+    const peers = call.mesh ? call.mesh.peers : new Map();
+    call.stage.update({
+      selfId: live.selfId,
+      people: [...live.participants.values()],
+      local: { stream: media.stream, audio: media.sendingAudio, video: media.sendingVideo },
+      peers,
+      presenterId: live.presenterId,
+      screenStream: call.presenting ? media.screenStream : null,
+      speaking: call.speaking,
+      activeId: call.activeId,
+    });
+  });
+}
+
+/** Connection quality words in the people list (updated in place, not re-rendered). */
+function renderQuality() {
+  for (const node of el.participants.querySelectorAll('.quality[data-id]')) {
+    const peer = call.mesh && call.mesh.peers.get(node.dataset.id);
+    const q = !peer ? 'none' : peer.state === 'connected' ? peer.quality : peer.state;
+    const words = { good: 'Good connection', fair: 'Fair connection', poor: 'Poor connection', unknown: 'Connected',
+      new: 'Connecting…', connecting: 'Connecting…', disconnected: 'Reconnecting…', failed: 'Connection failed', closed: 'No call', none: 'No call yet' };
+    node.dataset.quality = q;
+    setText(node, words[q] || q);
+  }
+}
+
+async function toggleShare() {
+  el.mediaError.textContent = '';
+  if (call.presenting) {
+    await stopShare();
+    return;
+  }
+  let track;
+  try {
+    track = await media.startScreen();
+  } catch (err) {
+    el.mediaError.textContent = err.message;
+    return;
+  }
+  if (!track) return; // cancelled in the browser's picker
+  try {
+    await request('start-presenting');
+  } catch (err) {
+    media.stopScreen();
+    el.mediaError.textContent = err.code === 'PRESENTER_EXISTS'
+      ? 'Someone else is presenting; one screen at a time.' : `Couldn't share your screen: ${err.message}`;
+    return;
+  }
+  call.presenting = true;
+  live.presenterId = live.selfId;
+  call.mesh?.setScreen(track);
+  renderMediaButtons();
+  renderParticipants();
+}
+
+async function stopShare() {
+  if (!call.presenting) return;
+  call.presenting = false;
+  media.stopScreen();
+  call.mesh?.setScreen(null);
+  if (live.presenterId === live.selfId) live.presenterId = null;
+  renderMediaButtons();
+  renderParticipants();
+  try {
+    await request('stop-presenting');
+  } catch {
+    // The server clears a departed presenter by itself.
+  }
+}
+
+function toggleView() {
+  const speaker = call.stage.view !== 'speaker';
+  call.stage.setView(speaker ? 'speaker' : 'grid');
+  setToggle(el.viewButton, speaker, 'Grid view', 'Speaker view');
+}
+
+// ---- chat panel, unread badge and emoji -----------------------------------------------------
+
+function chatVisible() {
+  return !el.chatPanel.hidden && !document.hidden;
+}
+
+function renderUnread() {
+  const n = chat.unread;
+  el.unread.hidden = n === 0;
+  setText(el.unread, n > 99 ? '99+' : String(n));
+  el.chatToggle.setAttribute('aria-label', n ? `Chat, ${n} unread` : 'Chat');
+}
+
+function markRead() {
+  if (chat.unread && chatVisible() && nearBottom()) {
+    chat.unread = 0;
+    renderUnread();
+    renderClock();
+  }
+}
+
+function toggleChat() {
+  const show = el.chatPanel.hidden;
+  el.chatPanel.hidden = !show;
+  el.chatToggle.setAttribute('aria-expanded', String(show));
+  if (show) {
+    scrollToBottom();
+    markRead();
+    el.chatInput.focus();
+  }
+}
+
+function buildEmojiPanel() {
+  el.emojiPanel.replaceChildren(...EMOJI.map(([ch, name]) => {
+    const b = document.createElement('button');
+    b.type = 'button';
+    b.className = 'emoji-choice';
+    b.textContent = ch;
+    b.setAttribute('aria-label', name);
+    b.title = name;
+    b.dataset.emoji = ch;
+    return b;
+  }));
+}
+
+function setEmojiOpen(open) {
+  el.emojiPanel.hidden = !open;
+  el.emojiButton.setAttribute('aria-expanded', String(open));
+  if (open) el.emojiPanel.querySelector('button')?.focus();
+}
+
+function insertEmoji(ch) {
+  const input = el.chatInput;
+  const start = input.selectionStart ?? input.value.length;
+  const end = input.selectionEnd ?? input.value.length;
+  input.value = input.value.slice(0, start) + ch + input.value.slice(end);
+  const at = start + ch.length;
+  input.focus();
+  input.setSelectionRange(at, at);
+}
+
 // ---- lobby -----------------------------------------------------------------------------------
 
 async function joinRoom(event) {
@@ -1326,6 +1802,7 @@ async function joinRoom(event) {
 
 async function init(focus = false) {
   stopLive();
+  endCall();
   el.loading.hidden = false;
   showOnly(views, null);
 
@@ -1380,6 +1857,48 @@ el.timerReset.addEventListener('click', () => {
   }
 });
 el.notifyButton.addEventListener('click', askNotify);
+media.addEventListener('change', onMediaChange);
+media.addEventListener('screenended', () => stopShare());
+el.lobbyMic.addEventListener('click', toggleAudio);
+el.lobbyCam.addEventListener('click', toggleVideo);
+el.micButton.addEventListener('click', toggleAudio);
+el.camButton.addEventListener('click', toggleVideo);
+el.shareButton.addEventListener('click', toggleShare);
+el.viewButton.addEventListener('click', toggleView);
+el.chatToggle.addEventListener('click', toggleChat);
+for (const [select, kind] of [[el.cameraSelect, 'video'], [el.roomCameraSelect, 'video'], [el.micSelect, 'audio'], [el.roomMicSelect, 'audio']]) {
+  select.addEventListener('change', async () => {
+    await media.useDevice(kind, select.value);
+    renderDevices();
+  });
+}
+// Device labels appear after permission, and devices come and go.
+navigator.mediaDevices?.addEventListener?.('devicechange', () => renderDevices());
+el.soundButton.addEventListener('click', () => {
+  el.soundBlocked.hidden = true;
+  call.stage.resume();
+});
+el.scroll.addEventListener('scroll', markRead, { passive: true });
+document.addEventListener('visibilitychange', markRead);
+buildEmojiPanel();
+placeIcons();
+el.emojiButton.addEventListener('click', () => setEmojiOpen(el.emojiPanel.hidden));
+el.emojiPanel.addEventListener('click', (event) => {
+  const b = event.target.closest('button[data-emoji]');
+  if (!b) return;
+  insertEmoji(b.dataset.emoji);
+  setEmojiOpen(false);
+});
+el.emojiPanel.addEventListener('keydown', (event) => {
+  if (event.key === 'Escape') {
+    setEmojiOpen(false);
+    el.emojiButton.focus();
+  }
+});
+window.addEventListener('pagehide', () => {
+  call.mesh?.close();
+  media.stop();
+});
 // The first click or key press lets the page play the completion chime later.
 const unlockAudio = () => {
   audio();

@@ -1,0 +1,300 @@
+// The video room in real headless Chromium (fake camera, microphone and screen) against the real
+// binary on loopback: three people arrive through home → lobby → room (two of them at the same
+// moment, so their offers may cross), every pair connects and decodes the others' video; chat,
+// history for a late joiner, the shared timer's phase change, screen sharing, a dropped socket
+// that must not drop the video, a reload that resumes the same participant, a kick that cannot be
+// undone, and a wrong room password. Along the way: axe-core on home, lobby and room, screenshots
+// at desktop and phone sizes (written to $FLOWSYNC_ARTIFACTS, default tests/browser/artifacts),
+// and no console errors anywhere.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { mkdirSync, readFileSync } from "node:fs";
+import { createRequire } from "node:module";
+import { join } from "node:path";
+import { chromium } from "playwright-core";
+
+import { startServer } from "../protocol/harness.mjs";
+
+const require = createRequire(import.meta.url);
+const CHROMIUM = process.env.FLOWSYNC_CHROMIUM || "/usr/bin/chromium";
+const ARTIFACTS = process.env.FLOWSYNC_ARTIFACTS || new URL("./artifacts", import.meta.url).pathname;
+const AXE = readFileSync(require.resolve("axe-core/axe.min.js"), "utf8");
+const ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+  "--disable-component-update", "--disable-sync", "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+  "--autoplay-policy=no-user-gesture-required", "--auto-select-desktop-capture-source=Entire screen"];
+const DESKTOP = { width: 1280, height: 800 };
+const PHONE = { width: 360, height: 740 };
+
+let server, browser;
+before(async () => {
+  mkdirSync(ARTIFACTS, { recursive: true });
+  // Short timer phases so a phase change happens during the test.
+  server = await startServer({ env: { FLOWSYNC_ROOMS__TIMER_WORK_SECONDS: "6", FLOWSYNC_ROOMS__TIMER_SHORT_BREAK_SECONDS: "30" } });
+  browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS });
+});
+after(async () => {
+  await browser?.close();
+  await server?.stop();
+});
+
+const pages = [];
+async function newPage(name, viewport = DESKTOP) {
+  const context = await browser.newContext({ viewport });
+  // Test hook (not product code): remember the page's WebSockets so one can be cut.
+  await context.addInitScript(() => {
+    const Native = window.WebSocket;
+    window.__sockets = [];
+    window.WebSocket = class extends Native {
+      constructor(...args) {
+        super(...args);
+        window.__sockets.push(this);
+      }
+    };
+  });
+  const page = await context.newPage();
+  page.who = name;
+  page.problems = [];
+  page.on("console", (m) => {
+    // The browser's own network log line for a refusal the page handles (wrong password, removed)
+    // is not a script error.
+    if (m.type() === "error" && !/^Failed to load resource: the server responded with a status of 4\d\d/.test(m.text())) {
+      page.problems.push(`${name}: ${m.text()}`);
+    }
+    if (process.env.FLOWSYNC_TEST_CONSOLE) console.log(`# [${name} ${m.type()}] ${m.text()}`);
+  });
+  page.on("pageerror", (e) => page.problems.push(`${name}: ${e}`));
+  pages.push(page);
+  return page;
+}
+
+async function axe(page, what) {
+  await page.evaluate(AXE);
+  const result = await page.evaluate(() => window.axe.run(document, { resultTypes: ["violations"] }));
+  const bad = result.violations.filter((v) => v.impact === "serious" || v.impact === "critical");
+  assert.deepEqual(bad.map((v) => `${v.id} (${v.impact}): ${v.nodes.map((n) => n.target.join(" ")).join(", ")}`), [],
+    `accessibility violations on ${what}`);
+}
+
+async function shot(page, name) {
+  await page.screenshot({ path: join(ARTIFACTS, `${name}.png`) });
+}
+
+const connected = (page) => page.waitForFunction(() => document.querySelector("#conn-text")?.textContent.includes("Connected"));
+
+/** {name: {conn, frames}} for every remote camera tile on a page. */
+function remoteTiles(page) {
+  return page.$$eval(".tile-remote", (tiles) => Object.fromEntries(tiles.map((t) => [
+    t.querySelector(".tile-name").textContent, { conn: t.dataset.conn, frames: Number(t.dataset.frames || 0), quality: t.dataset.quality },
+  ])));
+}
+
+/** Waits until a page shows `names` connected and decoding, then checks frames keep coming. */
+async function assertVideoFrom(page, names, timeout = 20000) {
+  await page.waitForFunction((want) => {
+    const tiles = [...document.querySelectorAll(".tile-remote")];
+    return want.every((n) => tiles.some((t) => t.querySelector(".tile-name").textContent === n
+      && t.dataset.conn === "connected" && Number(t.dataset.frames) > 0));
+  }, names, { timeout }).catch(async (err) => {
+    const seen = await Promise.all(pages.filter((p) => !p.isClosed()).map(async (p) => `${p.who}: ${JSON.stringify(await remoteTiles(p).catch(() => null))}`));
+    throw new Error(`${page.who} never decoded video from ${names.join(", ")}: ${err.message}\n${seen.join("\n")}`);
+  });
+  const first = await remoteTiles(page);
+  await page.waitForTimeout(1600);
+  const then = await remoteTiles(page);
+  for (const n of names) {
+    assert.equal(then[n].conn, "connected", `${page.who} ↔ ${n}`);
+    assert.ok(then[n].frames > first[n].frames, `${page.who} decodes frames from ${n}: ${first[n].frames} → ${then[n].frames}`);
+  }
+}
+
+async function lobbyJoin(page, url, name) {
+  await page.goto(url);
+  await page.waitForSelector("#lobby:not([hidden])");
+  await page.fill("#join-display-name", name);
+}
+
+const messages = (page) => page.$$eval("#messages li:not(.system) .message-body", (l) => l.map((x) => x.textContent));
+const clock = (page) => page.textContent("#timer-clock").then((t) => {
+  const [m, s] = t.replace(/\s/g, "").split(":").map(Number);
+  return m * 60 + s;
+});
+
+test("three people: video mesh, chat, timer, screen share, reconnect, reload, kick", async () => {
+  // Home, with an accessibility scan and screenshots at both sizes.
+  const ada = await newPage("Ada");
+  await ada.goto(server.url + "/");
+  await axe(ada, "home");
+  await shot(ada, "home-desktop");
+  await ada.setViewportSize(PHONE);
+  await shot(ada, "home-phone");
+  await ada.setViewportSize(DESKTOP);
+  await ada.fill("#create-display-name", "Ada");
+  await ada.fill("#create-room-name", "Deep work");
+  await ada.click("#create-form button[type=submit]");
+  await ada.waitForURL(/\/room\/[A-Z0-9]{6}$/);
+  await connected(ada);
+  const invite = ada.url();
+
+  // Two people in the lobby at once; both click Join together.
+  const bob = await newPage("Bob");
+  const cy = await newPage("Cy", PHONE);
+  await lobbyJoin(bob, invite, "Bob");
+  await lobbyJoin(cy, invite, "Cy");
+  await bob.waitForFunction(() => document.querySelector("#mic-meter").value > 0, null, { timeout: 10000 });
+  await bob.waitForFunction(() => document.querySelector("#preview-video").videoWidth > 0);
+  await axe(bob, "lobby");
+  await shot(bob, "lobby-desktop");
+  await shot(cy, "lobby-phone");
+  const clicked = Date.now();
+  await Promise.all([bob.click("#join-form button[type=submit]"), cy.click("#join-form button[type=submit]")]);
+  await bob.waitForFunction(() => [...document.querySelectorAll(".tile-remote")].some((t) => Number(t.dataset.frames) > 0), null, { timeout: 15000 });
+  const firstFrameMs = Date.now() - clicked;
+  console.log(`# join → first remote video frame: ${firstFrameMs} ms`);
+
+  await assertVideoFrom(ada, ["Bob", "Cy"]);
+  await assertVideoFrom(bob, ["Ada", "Cy"]);
+  await assertVideoFrom(cy, ["Ada", "Bob"]);
+  await axe(ada, "room");
+  await shot(ada, "room-desktop");
+  await shot(cy, "room-phone");
+  await cy.setViewportSize({ width: PHONE.height, height: PHONE.width });
+  await shot(cy, "room-phone-landscape");
+  await cy.setViewportSize(PHONE);
+
+  // Chat in order, on everyone's page; history for a late joiner who then leaves.
+  for (const [page, text] of [[ada, "one"], [bob, "two"], [cy, "three"], [ada, "four"]]) {
+    await page.fill("#chat-input", text);
+    await page.press("#chat-input", "Enter");
+    await page.waitForFunction((t) => [...document.querySelectorAll("#messages .message-body")].some((b) => b.textContent === t), text);
+  }
+  for (const page of [ada, bob, cy]) {
+    await page.waitForFunction(() => document.querySelectorAll("#messages li:not(.system)").length === 4);
+    assert.deepEqual(await messages(page), ["one", "two", "three", "four"], page.who);
+  }
+  const dee = await newPage("Dee");
+  await lobbyJoin(dee, invite, "Dee");
+  await dee.click("#join-form button[type=submit]");
+  await dee.waitForFunction(() => document.querySelectorAll("#messages li:not(.system)").length === 4);
+  assert.deepEqual(await messages(dee), ["one", "two", "three", "four"], "history for the late joiner");
+  assert.ok(await dee.$$eval("#messages li.system", (l) => l.some((x) => /Ada joined/.test(x.textContent))), "system join lines");
+  await dee.click("#leave-button");
+  await dee.waitForSelector("#notice:not([hidden])");
+  await ada.waitForFunction(() => document.querySelectorAll(".tile-remote").length === 2);
+
+  // The timer: all pages agree within a second, and all see the phase change.
+  await ada.click("#timer-start");
+  await Promise.all([bob, cy].map((p) => p.waitForFunction(() => document.querySelector("#timer-clock").dataset.status === "running")));
+  const times = await Promise.all([ada, bob, cy].map(clock));
+  assert.ok(Math.max(...times) - Math.min(...times) <= 1, `timer spread: ${times}`);
+  await Promise.all([ada, bob, cy].map((p) => p.waitForFunction(
+    () => document.querySelector("#timer-phase").dataset.phase === "short_break", null, { timeout: 15000 })));
+  assert.match(await bob.textContent("#timer-meta"), /1 pomodoro completed/);
+  assert.match(await cy.textContent("#timer-mini-phase"), /Short break/);
+
+  // Screen share by Bob: large on the others, then stopped.
+  await bob.click("#share-button");
+  await bob.waitForFunction(() => document.querySelector("#share-button").getAttribute("aria-pressed") === "true");
+  for (const page of [ada, cy]) {
+    await page.waitForFunction(() => {
+      const t = document.querySelector(".tile-screen");
+      return t && t.classList.contains("focus") && Number(t.dataset.frames) > 0;
+    }, null, { timeout: 15000 });
+  }
+  assert.equal(await ada.getAttribute("#share-button", "aria-pressed"), "false");
+  assert.ok(await ada.isDisabled("#share-button"), "one presenter at a time");
+  await bob.click("#share-button");
+  for (const page of [ada, cy]) await page.waitForFunction(() => !document.querySelector(".tile-screen"), null, { timeout: 10000 });
+
+  // Camera and microphone switches are shown to the others.
+  await cy.click("#cam-button");
+  await cy.click("#mic-button");
+  await ada.waitForFunction(() => [...document.querySelectorAll(".tile-remote")].some(
+    (t) => t.querySelector(".tile-name").textContent === "Cy" && t.classList.contains("no-video")
+      && t.querySelector(".tile-icons").dataset.icons.includes("muted")));
+  await cy.click("#cam-button");
+  await cy.click("#mic-button");
+
+  // A dropped socket reconnects; the calls (peer to peer) carry on untouched.
+  const before = await remoteTiles(ada);
+  await cy.evaluate(() => window.__sockets.filter((s) => s.readyState === WebSocket.OPEN).forEach((s) => s.close()));
+  await cy.waitForFunction(() => !document.querySelector("#conn-text").textContent.includes("Connected"), null, { timeout: 5000 });
+  await connected(cy);
+  await assertVideoFrom(cy, ["Ada", "Bob"]);
+  const afterDrop = await remoteTiles(ada);
+  assert.ok(afterDrop.Cy.frames > before.Cy.frames, "Ada kept receiving Cy's video");
+
+  // A reload resumes the same participant (no ghost) and rebuilds the calls.
+  await bob.reload();
+  await connected(bob);
+  await assertVideoFrom(bob, ["Ada", "Cy"]);
+  await assertVideoFrom(ada, ["Bob", "Cy"]);
+  assert.equal(await ada.$$eval("#participants li", (l) => l.length), 3, "no ghost after a reload");
+
+  // The host removes Cy: a clear screen, and no way back in.
+  ada.once("dialog", (d) => d.accept());
+  await ada.locator("#participants li", { hasText: "Cy" }).locator('button[data-action="kick"]').click();
+  await cy.waitForFunction(() => /Removed/.test(document.querySelector("#notice-title")?.textContent || ""), null, { timeout: 5000 });
+  await lobbyJoin(cy, invite, "Cy");
+  await cy.click("#join-form button[type=submit]");
+  await cy.waitForFunction(() => /removed you/.test(document.querySelector("#join-error").textContent));
+  await ada.waitForFunction(() => document.querySelectorAll(".tile-remote").length === 1);
+
+  const problems = pages.flatMap((p) => p.problems);
+  assert.deepEqual(problems, [], "no console errors");
+});
+
+test("a password room turns a wrong password away in the lobby", async () => {
+  const host = await newPage("Host");
+  await host.goto(server.url + "/");
+  await host.fill("#create-display-name", "Host");
+  await host.fill("#create-room-name", "Locked");
+  await host.click("#create-options summary").catch(() => {});
+  await host.fill("#create-password", "correct horse");
+  await host.click("#create-form button[type=submit]");
+  await host.waitForURL(/\/room\/[A-Z0-9]{6}$/);
+  const guest = await newPage("Guest");
+  await lobbyJoin(guest, host.url(), "Guest");
+  assert.ok(await guest.isVisible("#join-password"));
+  await guest.fill("#join-password", "wrong");
+  await guest.click("#join-form button[type=submit]");
+  await guest.waitForFunction(() => /password is not right/.test(document.querySelector("#join-error").textContent));
+  assert.equal(await guest.getAttribute("#join-password", "aria-invalid"), "true");
+  await guest.fill("#join-password", "correct horse");
+  await guest.click("#join-form button[type=submit]");
+  await connected(guest);
+  assert.deepEqual([...host.problems, ...guest.problems], []);
+});
+
+test("the room page weighs under 150 KB compressed (without the vendored socket.io-client) and revalidates", async () => {
+  const { request } = await import("node:http");
+  const get = (path, headers = {}) => new Promise((resolve, reject) => {
+    request(server.url + path, { headers: { "accept-encoding": "gzip", ...headers } }, (res) => {
+      const chunks = [];
+      res.on("data", (c) => chunks.push(c));
+      res.on("end", () => resolve({ status: res.statusCode, headers: res.headers, bytes: Buffer.concat(chunks) }));
+    }).on("error", reject).end();
+  });
+  // The room's files: the page, its stylesheet and icon, and every module room.js imports.
+  const seen = new Set(["/room/ABCDEF", "/assets/app.css", "/assets/favicon.svg"]);
+  const queue = ["/assets/room.js"];
+  while (queue.length) {
+    const path = queue.shift();
+    if (seen.has(path)) continue;
+    seen.add(path);
+    const src = readFileSync(new URL(`../../assets/${path.slice("/assets/".length)}`, import.meta.url), "utf8");
+    for (const m of src.matchAll(/from '(\.\/[\w.-]+\.js)'/g)) queue.push(`/assets/${m[1].slice(2)}`);
+  }
+  let total = 0;
+  const sizes = [];
+  for (const path of seen) {
+    const r = await get(path);
+    assert.equal(r.status, 200, path);
+    assert.equal(r.headers["content-encoding"], "gzip", `${path} is compressed`);
+    total += r.bytes.length;
+    sizes.push(`${path} ${r.bytes.length}`);
+    const again = await get(path, { "if-none-match": r.headers.etag });
+    assert.equal(again.status, 304, `${path} revalidates with its ETag`);
+  }
+  console.log(`# room page weight: ${total} bytes compressed (${sizes.join(", ")})`);
+  assert.ok(total < 150 * 1024, `room page ${total} bytes compressed`);
+});
