@@ -42,6 +42,20 @@ async function newPage(name, viewport = DESKTOP) {
   const context = await browser.newContext({ viewport });
   // Test hook (not product code): remember the page's WebSockets so one can be cut.
   await context.addInitScript(() => {
+    // Cumulative layout shift outside the video stage (tiles rearrange inside its fixed box by
+    // design), so the test can check that joins do not move the rest of the page.
+    window.__cls = 0;
+    window.__shifts = [];
+    try {
+      new PerformanceObserver((list) => {
+        for (const e of list.getEntries()) {
+          const outside = (e.sources || []).filter((src) => !(src.node && src.node.closest && src.node.closest("#stage")));
+          if (e.hadRecentInput || !outside.length) continue;
+          window.__cls += e.value;
+          window.__shifts.push(`${e.value.toFixed(3)}: ${outside.map((src) => src.node ? `${src.node.nodeName}#${src.node.id}` : "?").join(" ")}`);
+        }
+      }).observe({ type: "layout-shift", buffered: true });
+    } catch { /* not supported */ }
     const Native = window.WebSocket;
     window.__sockets = [];
     window.WebSocket = class extends Native {
@@ -133,6 +147,8 @@ test("three people: video mesh, chat, timer, screen share, reconnect, reload, ki
   await ada.click("#create-form button[type=submit]");
   await ada.waitForURL(/\/room\/[A-Z0-9]{6}$/);
   await connected(ada);
+  await ada.waitForTimeout(500);
+  const shiftBefore = await ada.evaluate(() => window.__cls);
   const invite = ada.url();
 
   // Two people in the lobby at once; both click Join together.
@@ -154,6 +170,8 @@ test("three people: video mesh, chat, timer, screen share, reconnect, reload, ki
   await assertVideoFrom(ada, ["Bob", "Cy"]);
   await assertVideoFrom(bob, ["Ada", "Cy"]);
   await assertVideoFrom(cy, ["Ada", "Bob"]);
+  const shift = (await ada.evaluate(() => window.__cls)) - shiftBefore;
+  assert.ok(shift < 0.02, `two people joining shifted the host's page layout by ${shift}: ${await ada.evaluate(() => (window.__shifts || []).join("; "))}`);
   await axe(ada, "room");
   await shot(ada, "room-desktop");
   await shot(cy, "room-phone");
@@ -171,11 +189,21 @@ test("three people: video mesh, chat, timer, screen share, reconnect, reload, ki
     await page.waitForFunction(() => document.querySelectorAll("#messages li:not(.system)").length === 4);
     assert.deepEqual(await messages(page), ["one", "two", "three", "four"], page.who);
   }
+  const history = ["one", "two", "three", "four", "👍"];
+  // Chat hidden: new messages count as unread on the toggle; showing it clears the count.
+  await bob.click("#chat-toggle");
+  await ada.click("#emoji-button");
+  await ada.click('#emoji-panel button[aria-label="thumbs up"]');
+  assert.equal(await ada.inputValue("#chat-input"), "👍");
+  await ada.press("#chat-input", "Enter");
+  await bob.waitForFunction(() => document.querySelector("#unread").textContent === "1" && !document.querySelector("#unread").hidden);
+  await bob.click("#chat-toggle");
+  await bob.waitForFunction(() => document.querySelector("#unread").hidden);
   const dee = await newPage("Dee");
   await lobbyJoin(dee, invite, "Dee");
   await dee.click("#join-form button[type=submit]");
-  await dee.waitForFunction(() => document.querySelectorAll("#messages li:not(.system)").length === 4);
-  assert.deepEqual(await messages(dee), ["one", "two", "three", "four"], "history for the late joiner");
+  await dee.waitForFunction(() => document.querySelectorAll("#messages li:not(.system)").length === 5);
+  assert.deepEqual(await messages(dee), history, "history for the late joiner");
   assert.ok(await dee.$$eval("#messages li.system", (l) => l.some((x) => /Ada joined/.test(x.textContent))), "system join lines");
   await dee.click("#leave-button");
   await dee.waitForSelector("#notice:not([hidden])");
