@@ -16,6 +16,9 @@ _flowsync() {
             ",$1")
                 cmd="flowsync"
                 ;;
+            flowsync,backup)
+                cmd="flowsync__subcmd__backup"
+                ;;
             flowsync,completions)
                 cmd="flowsync__subcmd__completions"
                 ;;
@@ -28,11 +31,35 @@ _flowsync() {
             flowsync,migrate)
                 cmd="flowsync__subcmd__migrate"
                 ;;
+            flowsync,restore)
+                cmd="flowsync__subcmd__restore"
+                ;;
             flowsync,rooms)
                 cmd="flowsync__subcmd__rooms"
                 ;;
             flowsync,serve)
                 cmd="flowsync__subcmd__serve"
+                ;;
+            flowsync__subcmd__backup,help)
+                cmd="flowsync__subcmd__backup__subcmd__help"
+                ;;
+            flowsync__subcmd__backup,list)
+                cmd="flowsync__subcmd__backup__subcmd__list"
+                ;;
+            flowsync__subcmd__backup,verify)
+                cmd="flowsync__subcmd__backup__subcmd__verify"
+                ;;
+            flowsync__subcmd__backup__subcmd__help,help)
+                cmd="flowsync__subcmd__backup__subcmd__help__subcmd__help"
+                ;;
+            flowsync__subcmd__backup__subcmd__help,list)
+                cmd="flowsync__subcmd__backup__subcmd__help__subcmd__list"
+                ;;
+            flowsync__subcmd__backup__subcmd__help,verify)
+                cmd="flowsync__subcmd__backup__subcmd__help__subcmd__verify"
+                ;;
+            flowsync__subcmd__help,backup)
+                cmd="flowsync__subcmd__help__subcmd__backup"
                 ;;
             flowsync__subcmd__help,completions)
                 cmd="flowsync__subcmd__help__subcmd__completions"
@@ -46,11 +73,20 @@ _flowsync() {
             flowsync__subcmd__help,migrate)
                 cmd="flowsync__subcmd__help__subcmd__migrate"
                 ;;
+            flowsync__subcmd__help,restore)
+                cmd="flowsync__subcmd__help__subcmd__restore"
+                ;;
             flowsync__subcmd__help,rooms)
                 cmd="flowsync__subcmd__help__subcmd__rooms"
                 ;;
             flowsync__subcmd__help,serve)
                 cmd="flowsync__subcmd__help__subcmd__serve"
+                ;;
+            flowsync__subcmd__help__subcmd__backup,list)
+                cmd="flowsync__subcmd__help__subcmd__backup__subcmd__list"
+                ;;
+            flowsync__subcmd__help__subcmd__backup,verify)
+                cmd="flowsync__subcmd__help__subcmd__backup__subcmd__verify"
                 ;;
             flowsync__subcmd__help__subcmd__rooms,end)
                 cmd="flowsync__subcmd__help__subcmd__rooms__subcmd__end"
@@ -92,12 +128,150 @@ _flowsync() {
 
     case "${cmd}" in
         flowsync)
-            opts="-v -q -h -V --config --verbose --quiet --help --version serve migrate rooms completions manpages help"
+            opts="-v -q -h -V --config --verbose --quiet --help --version serve migrate rooms backup restore completions manpages help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        flowsync__subcmd__backup)
+            opts="-v -q -h -V --output --include-secrets --encrypt-with --keep --keep-daily --keep-weekly --json --config --verbose --quiet --help --version verify list help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --output)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --encrypt-with)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --keep)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --keep-daily)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --keep-weekly)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        flowsync__subcmd__backup__subcmd__help)
+            opts="verify list help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        flowsync__subcmd__backup__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        flowsync__subcmd__backup__subcmd__help__subcmd__list)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        flowsync__subcmd__backup__subcmd__help__subcmd__verify)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        flowsync__subcmd__backup__subcmd__list)
+            opts="-v -q -h -V --dir --json --config --verbose --quiet --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        flowsync__subcmd__backup__subcmd__verify)
+            opts="-v -q -h -V --restore-test --passphrase-file --json --config --verbose --quiet --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --passphrase-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --config)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -128,8 +302,50 @@ _flowsync() {
             return 0
             ;;
         flowsync__subcmd__help)
-            opts="serve migrate rooms completions manpages help"
+            opts="serve migrate rooms backup restore completions manpages help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        flowsync__subcmd__help__subcmd__backup)
+            opts="verify list"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        flowsync__subcmd__help__subcmd__backup__subcmd__list)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        flowsync__subcmd__help__subcmd__backup__subcmd__verify)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -184,6 +400,20 @@ _flowsync() {
             return 0
             ;;
         flowsync__subcmd__help__subcmd__migrate)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        flowsync__subcmd__help__subcmd__restore)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -286,12 +516,34 @@ _flowsync() {
             return 0
             ;;
         flowsync__subcmd__migrate)
-            opts="-v -q -h -V --status --dry-run --json --config --verbose --quiet --help --version"
+            opts="-v -q -h -V --status --dry-run --json --no-backup --config --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        flowsync__subcmd__restore)
+            opts="-v -q -h -V --force --passphrase-file --restore-config --restore-tls --json --config --verbose --quiet --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --passphrase-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --config)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -450,7 +702,7 @@ _flowsync() {
             return 0
             ;;
         flowsync__subcmd__serve)
-            opts="-v -q -h -V --listen --data-dir --database-url --redis-url --print-config --config --verbose --quiet --help --version"
+            opts="-v -q -h -V --listen --data-dir --database-url --redis-url --print-config --no-backup --config --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

@@ -30,6 +30,8 @@ set edit:completion:arg-completer[flowsync] = {|@words|
             cand serve 'Run the server: web app, REST API, health, metrics and the expiry sweeper'
             cand migrate 'Apply or inspect database migrations'
             cand rooms 'List, show or end rooms (operator view)'
+            cand backup 'Back up the database, config and certificates into one verified archive; verify or list archives'
+            cand restore 'Restore an archive into an empty database (SQLite or PostgreSQL)'
             cand completions 'Print shell completions (bash, zsh, fish, elvish, powershell)'
             cand manpages 'Write man pages into a directory'
             cand help 'Print this message or the help of the given subcommand(s)'
@@ -41,6 +43,7 @@ set edit:completion:arg-completer[flowsync] = {|@words|
             cand --redis-url 'Redis URL for shared state (redis.url)'
             cand --config 'Config file (default: /etc/flowsync/flowsync.toml when it exists, else built-in defaults)'
             cand --print-config 'Print the effective configuration with the source of each value (secrets masked) and exit'
+            cand --no-backup 'Migrate without taking a backup first (by default a database with data is backed up into backup.dir before pending migrations run)'
             cand -v 'More log output (-v debug, -vv trace)'
             cand --verbose 'More log output (-v debug, -vv trace)'
             cand -q 'Only errors'
@@ -55,6 +58,7 @@ set edit:completion:arg-completer[flowsync] = {|@words|
             cand --status 'List applied and pending migrations and exit'
             cand --dry-run 'Show what would be applied without changing the database'
             cand --json 'Machine-readable output'
+            cand --no-backup 'Do not back up a database with data before migrating it'
             cand -v 'More log output (-v debug, -vv trace)'
             cand --verbose 'More log output (-v debug, -vv trace)'
             cand -q 'Only errors'
@@ -131,6 +135,81 @@ set edit:completion:arg-completer[flowsync] = {|@words|
         }
         &'flowsync;rooms;help;help'= {
         }
+        &'flowsync;backup'= {
+            cand --output 'Directory for the archive (default backup.dir), or a file path ending in .tar.gz / .age'
+            cand --encrypt-with 'Encrypt the archive (age, scrypt) with the passphrase in FILE (first line)'
+            cand --keep 'Archives to keep in the directory (backup.keep)'
+            cand --keep-daily 'Also keep the newest archive of each of the last N days (backup.keep_daily)'
+            cand --keep-weekly 'Also keep the newest archive of each of the last N weeks (backup.keep_weekly)'
+            cand --config 'Config file (default: /etc/flowsync/flowsync.toml when it exists, else built-in defaults)'
+            cand --include-secrets 'Include generated secrets, secret config keys and TLS private keys (backup.include_secrets)'
+            cand --json 'Print the result as JSON'
+            cand -v 'More log output (-v debug, -vv trace)'
+            cand --verbose 'More log output (-v debug, -vv trace)'
+            cand -q 'Only errors'
+            cand --quiet 'Only errors'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+            cand verify 'Check an archive: manifest, every checksum and row count (and optionally a test restore)'
+            cand list 'List the archives in backup.dir with age, size and verification state'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'flowsync;backup;verify'= {
+            cand --passphrase-file 'Passphrase file for an encrypted archive'
+            cand --config 'Config file (default: /etc/flowsync/flowsync.toml when it exists, else built-in defaults)'
+            cand --restore-test 'Also restore into a scratch SQLite database and compare row counts'
+            cand --json 'json'
+            cand -v 'More log output (-v debug, -vv trace)'
+            cand --verbose 'More log output (-v debug, -vv trace)'
+            cand -q 'Only errors'
+            cand --quiet 'Only errors'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'flowsync;backup;list'= {
+            cand --dir 'Directory to list (default backup.dir)'
+            cand --config 'Config file (default: /etc/flowsync/flowsync.toml when it exists, else built-in defaults)'
+            cand --json 'json'
+            cand -v 'More log output (-v debug, -vv trace)'
+            cand --verbose 'More log output (-v debug, -vv trace)'
+            cand -q 'Only errors'
+            cand --quiet 'Only errors'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'flowsync;backup;help'= {
+            cand verify 'Check an archive: manifest, every checksum and row count (and optionally a test restore)'
+            cand list 'List the archives in backup.dir with age, size and verification state'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'flowsync;backup;help;verify'= {
+        }
+        &'flowsync;backup;help;list'= {
+        }
+        &'flowsync;backup;help;help'= {
+        }
+        &'flowsync;restore'= {
+            cand --passphrase-file 'Passphrase file for an encrypted archive'
+            cand --config 'Config file (default: /etc/flowsync/flowsync.toml when it exists, else built-in defaults)'
+            cand --force 'Replace a database that holds data (it is backed up into backup.dir first)'
+            cand --restore-config 'Also write the archived config file to the config path in use (--config or /etc/flowsync/flowsync.toml)'
+            cand --restore-tls 'Also write the archived certificates into <data_dir>/tls'
+            cand --json 'json'
+            cand -v 'More log output (-v debug, -vv trace)'
+            cand --verbose 'More log output (-v debug, -vv trace)'
+            cand -q 'Only errors'
+            cand --quiet 'Only errors'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
         &'flowsync;completions'= {
             cand --config 'Config file (default: /etc/flowsync/flowsync.toml when it exists, else built-in defaults)'
             cand -v 'More log output (-v debug, -vv trace)'
@@ -157,6 +236,8 @@ set edit:completion:arg-completer[flowsync] = {|@words|
             cand serve 'Run the server: web app, REST API, health, metrics and the expiry sweeper'
             cand migrate 'Apply or inspect database migrations'
             cand rooms 'List, show or end rooms (operator view)'
+            cand backup 'Back up the database, config and certificates into one verified archive; verify or list archives'
+            cand restore 'Restore an archive into an empty database (SQLite or PostgreSQL)'
             cand completions 'Print shell completions (bash, zsh, fish, elvish, powershell)'
             cand manpages 'Write man pages into a directory'
             cand help 'Print this message or the help of the given subcommand(s)'
@@ -175,6 +256,16 @@ set edit:completion:arg-completer[flowsync] = {|@words|
         &'flowsync;help;rooms;show'= {
         }
         &'flowsync;help;rooms;end'= {
+        }
+        &'flowsync;help;backup'= {
+            cand verify 'Check an archive: manifest, every checksum and row count (and optionally a test restore)'
+            cand list 'List the archives in backup.dir with age, size and verification state'
+        }
+        &'flowsync;help;backup;verify'= {
+        }
+        &'flowsync;help;backup;list'= {
+        }
+        &'flowsync;help;restore'= {
         }
         &'flowsync;help;completions'= {
         }

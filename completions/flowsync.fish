@@ -32,6 +32,8 @@ complete -c flowsync -n "__fish_flowsync_needs_command" -s V -l version -d 'Prin
 complete -c flowsync -n "__fish_flowsync_needs_command" -f -a "serve" -d 'Run the server: web app, REST API, health, metrics and the expiry sweeper'
 complete -c flowsync -n "__fish_flowsync_needs_command" -f -a "migrate" -d 'Apply or inspect database migrations'
 complete -c flowsync -n "__fish_flowsync_needs_command" -f -a "rooms" -d 'List, show or end rooms (operator view)'
+complete -c flowsync -n "__fish_flowsync_needs_command" -f -a "backup" -d 'Back up the database, config and certificates into one verified archive; verify or list archives'
+complete -c flowsync -n "__fish_flowsync_needs_command" -f -a "restore" -d 'Restore an archive into an empty database (SQLite or PostgreSQL)'
 complete -c flowsync -n "__fish_flowsync_needs_command" -f -a "completions" -d 'Print shell completions (bash, zsh, fish, elvish, powershell)'
 complete -c flowsync -n "__fish_flowsync_needs_command" -f -a "manpages" -d 'Write man pages into a directory'
 complete -c flowsync -n "__fish_flowsync_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
@@ -41,6 +43,7 @@ complete -c flowsync -n "__fish_flowsync_using_subcommand serve" -l database-url
 complete -c flowsync -n "__fish_flowsync_using_subcommand serve" -l redis-url -d 'Redis URL for shared state (redis.url)' -r
 complete -c flowsync -n "__fish_flowsync_using_subcommand serve" -l config -d 'Config file (default: /etc/flowsync/flowsync.toml when it exists, else built-in defaults)' -r -F
 complete -c flowsync -n "__fish_flowsync_using_subcommand serve" -l print-config -d 'Print the effective configuration with the source of each value (secrets masked) and exit'
+complete -c flowsync -n "__fish_flowsync_using_subcommand serve" -l no-backup -d 'Migrate without taking a backup first (by default a database with data is backed up into backup.dir before pending migrations run)'
 complete -c flowsync -n "__fish_flowsync_using_subcommand serve" -s v -l verbose -d 'More log output (-v debug, -vv trace)'
 complete -c flowsync -n "__fish_flowsync_using_subcommand serve" -s q -l quiet -d 'Only errors'
 complete -c flowsync -n "__fish_flowsync_using_subcommand serve" -s h -l help -d 'Print help'
@@ -49,6 +52,7 @@ complete -c flowsync -n "__fish_flowsync_using_subcommand migrate" -l config -d 
 complete -c flowsync -n "__fish_flowsync_using_subcommand migrate" -l status -d 'List applied and pending migrations and exit'
 complete -c flowsync -n "__fish_flowsync_using_subcommand migrate" -l dry-run -d 'Show what would be applied without changing the database'
 complete -c flowsync -n "__fish_flowsync_using_subcommand migrate" -l json -d 'Machine-readable output'
+complete -c flowsync -n "__fish_flowsync_using_subcommand migrate" -l no-backup -d 'Do not back up a database with data before migrating it'
 complete -c flowsync -n "__fish_flowsync_using_subcommand migrate" -s v -l verbose -d 'More log output (-v debug, -vv trace)'
 complete -c flowsync -n "__fish_flowsync_using_subcommand migrate" -s q -l quiet -d 'Only errors'
 complete -c flowsync -n "__fish_flowsync_using_subcommand migrate" -s h -l help -d 'Print help'
@@ -86,6 +90,49 @@ complete -c flowsync -n "__fish_flowsync_using_subcommand rooms; and __fish_seen
 complete -c flowsync -n "__fish_flowsync_using_subcommand rooms; and __fish_seen_subcommand_from help" -f -a "show" -d 'Show one room and its participants'
 complete -c flowsync -n "__fish_flowsync_using_subcommand rooms; and __fish_seen_subcommand_from help" -f -a "end" -d 'End a room for everyone in it'
 complete -c flowsync -n "__fish_flowsync_using_subcommand rooms; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c flowsync -n "__fish_flowsync_using_subcommand backup; and not __fish_seen_subcommand_from verify list help" -l output -d 'Directory for the archive (default backup.dir), or a file path ending in .tar.gz / .age' -r -F
+complete -c flowsync -n "__fish_flowsync_using_subcommand backup; and not __fish_seen_subcommand_from verify list help" -l encrypt-with -d 'Encrypt the archive (age, scrypt) with the passphrase in FILE (first line)' -r -F
+complete -c flowsync -n "__fish_flowsync_using_subcommand backup; and not __fish_seen_subcommand_from verify list help" -l keep -d 'Archives to keep in the directory (backup.keep)' -r
+complete -c flowsync -n "__fish_flowsync_using_subcommand backup; and not __fish_seen_subcommand_from verify list help" -l keep-daily -d 'Also keep the newest archive of each of the last N days (backup.keep_daily)' -r
+complete -c flowsync -n "__fish_flowsync_using_subcommand backup; and not __fish_seen_subcommand_from verify list help" -l keep-weekly -d 'Also keep the newest archive of each of the last N weeks (backup.keep_weekly)' -r
+complete -c flowsync -n "__fish_flowsync_using_subcommand backup; and not __fish_seen_subcommand_from verify list help" -l config -d 'Config file (default: /etc/flowsync/flowsync.toml when it exists, else built-in defaults)' -r -F
+complete -c flowsync -n "__fish_flowsync_using_subcommand backup; and not __fish_seen_subcommand_from verify list help" -l include-secrets -d 'Include generated secrets, secret config keys and TLS private keys (backup.include_secrets)'
+complete -c flowsync -n "__fish_flowsync_using_subcommand backup; and not __fish_seen_subcommand_from verify list help" -l json -d 'Print the result as JSON'
+complete -c flowsync -n "__fish_flowsync_using_subcommand backup; and not __fish_seen_subcommand_from verify list help" -s v -l verbose -d 'More log output (-v debug, -vv trace)'
+complete -c flowsync -n "__fish_flowsync_using_subcommand backup; and not __fish_seen_subcommand_from verify list help" -s q -l quiet -d 'Only errors'
+complete -c flowsync -n "__fish_flowsync_using_subcommand backup; and not __fish_seen_subcommand_from verify list help" -s h -l help -d 'Print help'
+complete -c flowsync -n "__fish_flowsync_using_subcommand backup; and not __fish_seen_subcommand_from verify list help" -s V -l version -d 'Print version'
+complete -c flowsync -n "__fish_flowsync_using_subcommand backup; and not __fish_seen_subcommand_from verify list help" -f -a "verify" -d 'Check an archive: manifest, every checksum and row count (and optionally a test restore)'
+complete -c flowsync -n "__fish_flowsync_using_subcommand backup; and not __fish_seen_subcommand_from verify list help" -f -a "list" -d 'List the archives in backup.dir with age, size and verification state'
+complete -c flowsync -n "__fish_flowsync_using_subcommand backup; and not __fish_seen_subcommand_from verify list help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c flowsync -n "__fish_flowsync_using_subcommand backup; and __fish_seen_subcommand_from verify" -l passphrase-file -d 'Passphrase file for an encrypted archive' -r -F
+complete -c flowsync -n "__fish_flowsync_using_subcommand backup; and __fish_seen_subcommand_from verify" -l config -d 'Config file (default: /etc/flowsync/flowsync.toml when it exists, else built-in defaults)' -r -F
+complete -c flowsync -n "__fish_flowsync_using_subcommand backup; and __fish_seen_subcommand_from verify" -l restore-test -d 'Also restore into a scratch SQLite database and compare row counts'
+complete -c flowsync -n "__fish_flowsync_using_subcommand backup; and __fish_seen_subcommand_from verify" -l json
+complete -c flowsync -n "__fish_flowsync_using_subcommand backup; and __fish_seen_subcommand_from verify" -s v -l verbose -d 'More log output (-v debug, -vv trace)'
+complete -c flowsync -n "__fish_flowsync_using_subcommand backup; and __fish_seen_subcommand_from verify" -s q -l quiet -d 'Only errors'
+complete -c flowsync -n "__fish_flowsync_using_subcommand backup; and __fish_seen_subcommand_from verify" -s h -l help -d 'Print help'
+complete -c flowsync -n "__fish_flowsync_using_subcommand backup; and __fish_seen_subcommand_from verify" -s V -l version -d 'Print version'
+complete -c flowsync -n "__fish_flowsync_using_subcommand backup; and __fish_seen_subcommand_from list" -l dir -d 'Directory to list (default backup.dir)' -r -F
+complete -c flowsync -n "__fish_flowsync_using_subcommand backup; and __fish_seen_subcommand_from list" -l config -d 'Config file (default: /etc/flowsync/flowsync.toml when it exists, else built-in defaults)' -r -F
+complete -c flowsync -n "__fish_flowsync_using_subcommand backup; and __fish_seen_subcommand_from list" -l json
+complete -c flowsync -n "__fish_flowsync_using_subcommand backup; and __fish_seen_subcommand_from list" -s v -l verbose -d 'More log output (-v debug, -vv trace)'
+complete -c flowsync -n "__fish_flowsync_using_subcommand backup; and __fish_seen_subcommand_from list" -s q -l quiet -d 'Only errors'
+complete -c flowsync -n "__fish_flowsync_using_subcommand backup; and __fish_seen_subcommand_from list" -s h -l help -d 'Print help'
+complete -c flowsync -n "__fish_flowsync_using_subcommand backup; and __fish_seen_subcommand_from list" -s V -l version -d 'Print version'
+complete -c flowsync -n "__fish_flowsync_using_subcommand backup; and __fish_seen_subcommand_from help" -f -a "verify" -d 'Check an archive: manifest, every checksum and row count (and optionally a test restore)'
+complete -c flowsync -n "__fish_flowsync_using_subcommand backup; and __fish_seen_subcommand_from help" -f -a "list" -d 'List the archives in backup.dir with age, size and verification state'
+complete -c flowsync -n "__fish_flowsync_using_subcommand backup; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c flowsync -n "__fish_flowsync_using_subcommand restore" -l passphrase-file -d 'Passphrase file for an encrypted archive' -r -F
+complete -c flowsync -n "__fish_flowsync_using_subcommand restore" -l config -d 'Config file (default: /etc/flowsync/flowsync.toml when it exists, else built-in defaults)' -r -F
+complete -c flowsync -n "__fish_flowsync_using_subcommand restore" -l force -d 'Replace a database that holds data (it is backed up into backup.dir first)'
+complete -c flowsync -n "__fish_flowsync_using_subcommand restore" -l restore-config -d 'Also write the archived config file to the config path in use (--config or /etc/flowsync/flowsync.toml)'
+complete -c flowsync -n "__fish_flowsync_using_subcommand restore" -l restore-tls -d 'Also write the archived certificates into <data_dir>/tls'
+complete -c flowsync -n "__fish_flowsync_using_subcommand restore" -l json
+complete -c flowsync -n "__fish_flowsync_using_subcommand restore" -s v -l verbose -d 'More log output (-v debug, -vv trace)'
+complete -c flowsync -n "__fish_flowsync_using_subcommand restore" -s q -l quiet -d 'Only errors'
+complete -c flowsync -n "__fish_flowsync_using_subcommand restore" -s h -l help -d 'Print help'
+complete -c flowsync -n "__fish_flowsync_using_subcommand restore" -s V -l version -d 'Print version'
 complete -c flowsync -n "__fish_flowsync_using_subcommand completions" -l config -d 'Config file (default: /etc/flowsync/flowsync.toml when it exists, else built-in defaults)' -r -F
 complete -c flowsync -n "__fish_flowsync_using_subcommand completions" -s v -l verbose -d 'More log output (-v debug, -vv trace)'
 complete -c flowsync -n "__fish_flowsync_using_subcommand completions" -s q -l quiet -d 'Only errors'
@@ -96,12 +143,16 @@ complete -c flowsync -n "__fish_flowsync_using_subcommand manpages" -s v -l verb
 complete -c flowsync -n "__fish_flowsync_using_subcommand manpages" -s q -l quiet -d 'Only errors'
 complete -c flowsync -n "__fish_flowsync_using_subcommand manpages" -s h -l help -d 'Print help'
 complete -c flowsync -n "__fish_flowsync_using_subcommand manpages" -s V -l version -d 'Print version'
-complete -c flowsync -n "__fish_flowsync_using_subcommand help; and not __fish_seen_subcommand_from serve migrate rooms completions manpages help" -f -a "serve" -d 'Run the server: web app, REST API, health, metrics and the expiry sweeper'
-complete -c flowsync -n "__fish_flowsync_using_subcommand help; and not __fish_seen_subcommand_from serve migrate rooms completions manpages help" -f -a "migrate" -d 'Apply or inspect database migrations'
-complete -c flowsync -n "__fish_flowsync_using_subcommand help; and not __fish_seen_subcommand_from serve migrate rooms completions manpages help" -f -a "rooms" -d 'List, show or end rooms (operator view)'
-complete -c flowsync -n "__fish_flowsync_using_subcommand help; and not __fish_seen_subcommand_from serve migrate rooms completions manpages help" -f -a "completions" -d 'Print shell completions (bash, zsh, fish, elvish, powershell)'
-complete -c flowsync -n "__fish_flowsync_using_subcommand help; and not __fish_seen_subcommand_from serve migrate rooms completions manpages help" -f -a "manpages" -d 'Write man pages into a directory'
-complete -c flowsync -n "__fish_flowsync_using_subcommand help; and not __fish_seen_subcommand_from serve migrate rooms completions manpages help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c flowsync -n "__fish_flowsync_using_subcommand help; and not __fish_seen_subcommand_from serve migrate rooms backup restore completions manpages help" -f -a "serve" -d 'Run the server: web app, REST API, health, metrics and the expiry sweeper'
+complete -c flowsync -n "__fish_flowsync_using_subcommand help; and not __fish_seen_subcommand_from serve migrate rooms backup restore completions manpages help" -f -a "migrate" -d 'Apply or inspect database migrations'
+complete -c flowsync -n "__fish_flowsync_using_subcommand help; and not __fish_seen_subcommand_from serve migrate rooms backup restore completions manpages help" -f -a "rooms" -d 'List, show or end rooms (operator view)'
+complete -c flowsync -n "__fish_flowsync_using_subcommand help; and not __fish_seen_subcommand_from serve migrate rooms backup restore completions manpages help" -f -a "backup" -d 'Back up the database, config and certificates into one verified archive; verify or list archives'
+complete -c flowsync -n "__fish_flowsync_using_subcommand help; and not __fish_seen_subcommand_from serve migrate rooms backup restore completions manpages help" -f -a "restore" -d 'Restore an archive into an empty database (SQLite or PostgreSQL)'
+complete -c flowsync -n "__fish_flowsync_using_subcommand help; and not __fish_seen_subcommand_from serve migrate rooms backup restore completions manpages help" -f -a "completions" -d 'Print shell completions (bash, zsh, fish, elvish, powershell)'
+complete -c flowsync -n "__fish_flowsync_using_subcommand help; and not __fish_seen_subcommand_from serve migrate rooms backup restore completions manpages help" -f -a "manpages" -d 'Write man pages into a directory'
+complete -c flowsync -n "__fish_flowsync_using_subcommand help; and not __fish_seen_subcommand_from serve migrate rooms backup restore completions manpages help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c flowsync -n "__fish_flowsync_using_subcommand help; and __fish_seen_subcommand_from rooms" -f -a "list" -d 'List rooms'
 complete -c flowsync -n "__fish_flowsync_using_subcommand help; and __fish_seen_subcommand_from rooms" -f -a "show" -d 'Show one room and its participants'
 complete -c flowsync -n "__fish_flowsync_using_subcommand help; and __fish_seen_subcommand_from rooms" -f -a "end" -d 'End a room for everyone in it'
+complete -c flowsync -n "__fish_flowsync_using_subcommand help; and __fish_seen_subcommand_from backup" -f -a "verify" -d 'Check an archive: manifest, every checksum and row count (and optionally a test restore)'
+complete -c flowsync -n "__fish_flowsync_using_subcommand help; and __fish_seen_subcommand_from backup" -f -a "list" -d 'List the archives in backup.dir with age, size and verification state'

@@ -37,6 +37,17 @@ pub async fn open_database(config: &Config) -> Result<Db, StartError> {
     let pending = status.pending();
     if !pending.is_empty() {
         if config.database.auto_migrate {
+            match crate::backup::before_migrate(&db, config).await {
+                Ok(Some(b)) => {
+                    tracing::info!(archive = %b.archive.display(), "backed up the database before migrating")
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    return Err(StartError::Other(anyhow::anyhow!(
+                        "the backup before migrating failed: {e:#}; fix that, or start with --no-backup to migrate without one"
+                    )));
+                }
+            }
             let applied = migrate::apply(&db, |i, n, m| {
                 tracing::info!(
                     version = m.version,

@@ -22,11 +22,16 @@ pub struct Opts {
     /// Machine-readable output
     #[arg(long)]
     json: bool,
+    /// Do not back up a database with data before migrating it
+    #[arg(long)]
+    no_backup: bool,
 }
 
 pub async fn run(cli: &Cli, opts: &Opts) -> CmdResult {
     let loaded = cli.load_config(Vec::new())?;
-    let config = loaded.config;
+    let mut config = loaded.config;
+    config.backup.before_migrate = !opts.no_backup;
+    config.backup.config_file = loaded.file.clone();
     let db = Db::connect(&config.database)
         .await
         .map_err(|e| Failure::new(3, e))?;
@@ -74,6 +79,22 @@ pub async fn run(cli: &Cli, opts: &Opts) -> CmdResult {
     }
 
     let total = status.pending().len();
+    let pre_backup = if total > 0 {
+        crate::backup::before_migrate(&db, &config).await.map_err(|e| {
+            let busy = e.downcast_ref::<crate::backup::Busy>().is_some();
+            Failure::new(
+                if busy { 5 } else { 1 },
+                e.context("backing up before migrating failed (run with --no-backup to migrate without one)"),
+            )
+        })?
+    } else {
+        None
+    };
+    if let Some(b) = &pre_backup
+        && !opts.json
+    {
+        println!("backed up to {} before migrating", b.archive.display());
+    }
     let bar = (stdout_is_terminal() && !opts.json && total > 0).then(|| {
         let b = ProgressBar::new(total as u64);
         b.set_style(
@@ -97,6 +118,7 @@ pub async fn run(cli: &Cli, opts: &Opts) -> CmdResult {
     if opts.json {
         let doc = serde_json::json!({
             "applied": applied.iter().map(|(v, d)| serde_json::json!({"version": v, "millis": d.as_millis()})).collect::<Vec<_>>(),
+            "backup": pre_backup.as_ref().map(|b| &b.archive),
             "chowned": fixed,
         });
         println!("{doc}");

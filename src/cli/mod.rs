@@ -1,6 +1,7 @@
 //! The command line: global options, one module per subcommand (`Opts` + `run`), and the single
 //! place where errors become one line on stderr and an exit code.
 
+mod backup;
 mod completions;
 mod manpages;
 mod migrate;
@@ -20,7 +21,9 @@ Exit codes:
   1  the command failed; the message says why and what to do
   2  usage or configuration error (bad flag, unreadable or invalid config)
   3  a dependency is unreachable (database, Redis, the running server)
-  4  refused: the current state does not allow it (e.g. migrations pending with auto_migrate = false)";
+  4  refused: the current state does not allow it (e.g. migrations pending with auto_migrate = false,
+     restoring into a database that holds data without --force)
+  5  busy: another backup or restore is running (it holds <data_dir>/.backup.lock)";
 
 #[derive(Debug, Parser)]
 #[command(
@@ -52,6 +55,10 @@ pub enum Command {
     Migrate(migrate::Opts),
     /// List, show or end rooms (operator view)
     Rooms(rooms::Opts),
+    /// Back up the database, config and certificates into one verified archive; verify or list archives
+    Backup(backup::Opts),
+    /// Restore an archive into an empty database (SQLite or PostgreSQL)
+    Restore(backup::RestoreOpts),
     /// Print shell completions (bash, zsh, fish, elvish, powershell)
     Completions(completions::Opts),
     /// Write man pages into a directory
@@ -155,6 +162,8 @@ pub fn run(cli: Cli) -> ExitCode {
             Command::Serve(opts) => serve::run(&cli, opts).await,
             Command::Migrate(opts) => migrate::run(&cli, opts).await,
             Command::Rooms(opts) => rooms::run(&cli, opts).await,
+            Command::Backup(opts) => backup::run(&cli, opts).await,
+            Command::Restore(opts) => backup::restore(&cli, opts).await,
             Command::Completions(opts) => completions::run(opts),
             Command::Manpages(opts) => manpages::run(opts),
         }

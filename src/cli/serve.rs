@@ -31,6 +31,10 @@ pub struct Opts {
     /// Print the effective configuration with the source of each value (secrets masked) and exit
     #[arg(long)]
     print_config: bool,
+    /// Migrate without taking a backup first (by default a database with data is backed up
+    /// into backup.dir before pending migrations run)
+    #[arg(long)]
+    no_backup: bool,
 }
 
 impl Opts {
@@ -84,7 +88,10 @@ pub async fn run(cli: &Cli, opts: &Opts) -> CmdResult {
             "no config file: running on the embedded default (SQLite, in-process state)"
         );
     }
-    let server = crate::server::start(loaded.config).await?;
+    let mut config = loaded.config;
+    config.backup.before_migrate = !opts.no_backup;
+    config.backup.config_file = loaded.file.clone();
+    let server = crate::server::start(config).await?;
     crate::notify::notify(&format!(
         "READY=1\nSTATUS=serving on http://{}",
         server.addr

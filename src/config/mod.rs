@@ -52,7 +52,21 @@ pub struct Config {
     pub redis: RedisConfig,
     pub turn: TurnConfig,
     pub rooms: RoomsConfig,
+    pub backup: BackupConfig,
     pub log: LogConfig,
+}
+
+#[derive(Debug, Clone)]
+pub struct BackupConfig {
+    pub dir: PathBuf,
+    pub keep: u32,
+    pub keep_daily: u32,
+    pub keep_weekly: u32,
+    pub include_secrets: bool,
+    /// Not a key: back up a database with data before migrating it (`--no-backup` clears it).
+    pub before_migrate: bool,
+    /// Not a key: the config file in use, copied into archives (set by the command line).
+    pub config_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone)]
@@ -438,6 +452,20 @@ impl Config {
             timer,
         };
 
+        let b = raw.backup;
+        let backup = BackupConfig {
+            dir: b
+                .dir
+                .map(PathBuf::from)
+                .unwrap_or_else(|| server.data_dir.join("backups")),
+            keep: v.int_range("backup.keep", b.keep, 14, 1, 10_000)? as u32,
+            keep_daily: v.int_range("backup.keep_daily", b.keep_daily, 0, 0, 10_000)? as u32,
+            keep_weekly: v.int_range("backup.keep_weekly", b.keep_weekly, 0, 0, 10_000)? as u32,
+            include_secrets: b.include_secrets.unwrap_or(false),
+            before_migrate: true,
+            config_file: None,
+        };
+
         let l = raw.log;
         let level = l.level.unwrap_or_else(|| "info".into());
         v.check(
@@ -458,6 +486,7 @@ impl Config {
             redis,
             turn,
             rooms,
+            backup,
             log: LogConfig { level, format },
         })
     }
@@ -534,6 +563,11 @@ impl Config {
                         Some(self.rooms.timer.long_break_every.to_string())
                     }
                     ("rooms", "timer_auto_start") => Some(self.rooms.timer.auto_start.to_string()),
+                    ("backup", "dir") => s(&self.backup.dir.display().to_string()),
+                    ("backup", "keep") => Some(self.backup.keep.to_string()),
+                    ("backup", "keep_daily") => Some(self.backup.keep_daily.to_string()),
+                    ("backup", "keep_weekly") => Some(self.backup.keep_weekly.to_string()),
+                    ("backup", "include_secrets") => Some(self.backup.include_secrets.to_string()),
                     ("log", "level") => s(&self.log.level),
                     ("log", "format") => s(match self.log.format {
                         LogFormat::Text => "text",

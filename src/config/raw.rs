@@ -16,7 +16,19 @@ pub struct RawConfig {
     #[serde(default)]
     pub rooms: RawRooms,
     #[serde(default)]
+    pub backup: RawBackup,
+    #[serde(default)]
     pub log: RawLog,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawBackup {
+    pub dir: Option<String>,
+    pub keep: Option<i64>,
+    pub keep_daily: Option<i64>,
+    pub keep_weekly: Option<i64>,
+    pub include_secrets: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -108,6 +108,20 @@ pub async fn status(db: &Db) -> anyhow::Result<Status> {
 /// Applies every pending migration, calling `on_step` before each with its position.
 pub async fn apply(
     db: &Db,
+    on_step: impl FnMut(usize, usize, &Migration),
+) -> anyhow::Result<Vec<(i64, Duration)>> {
+    apply_until(db, None, on_step).await
+}
+
+/// Applies pending migrations up to and including `version` (a restore first rebuilds the
+/// schema an archive was taken at, then migrates forward).
+pub async fn apply_to(db: &Db, version: i64) -> anyhow::Result<Vec<(i64, Duration)>> {
+    apply_until(db, Some(version), |_, _, _| {}).await
+}
+
+async fn apply_until(
+    db: &Db,
+    until: Option<i64>,
     mut on_step: impl FnMut(usize, usize, &Migration),
 ) -> anyhow::Result<Vec<(i64, Duration)>> {
     let st = status(db).await?;
@@ -127,6 +141,7 @@ pub async fn apply(
     let pending: Vec<&Migration> = known
         .iter()
         .filter(|m| !m.migration_type.is_down_migration())
+        .filter(|m| until.is_none_or(|u| m.version <= u))
         .filter(|m| {
             st.migrations
                 .iter()

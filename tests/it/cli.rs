@@ -578,40 +578,6 @@ fn serve_signals_readiness_and_stopping_over_notify_socket() {
 /// its exposure score stays at or below 2.0.
 #[test]
 fn systemd_unit_verifies_and_is_hardened() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let unit = std::fs::read_to_string(root.join("systemd/flowsync.service")).expect("unit");
-    let dir = tempfile::tempdir().expect("tmp");
-    let copy = dir.path().join("flowsync.service");
-    std::fs::write(&copy, unit.replace("/usr/bin/flowsync", BIN)).expect("write");
-    let verify = Command::new("systemd-analyze")
-        .args(["verify", "--man=no"])
-        .arg(&copy)
-        .output()
-        .expect("systemd-analyze runs");
-    let out = format!(
-        "{}{}",
-        String::from_utf8_lossy(&verify.stdout),
-        String::from_utf8_lossy(&verify.stderr)
-    );
-    assert!(
-        verify.status.success() && out.trim().is_empty(),
-        "systemd-analyze verify: {out}"
-    );
-
-    let sec = Command::new("systemd-analyze")
-        .args(["security", "--offline=true"])
-        .arg(root.join("systemd/flowsync.service"))
-        .output()
-        .expect("runs");
-    let text = String::from_utf8_lossy(&sec.stdout);
-    let score: f64 = text
-        .lines()
-        .find_map(|l| {
-            l.split("Overall exposure level for flowsync.service:")
-                .nth(1)
-        })
-        .and_then(|rest| rest.split_whitespace().next())
-        .and_then(|n| n.parse().ok())
-        .expect("an exposure score");
-    assert!(score <= 2.0, "exposure {score} > 2.0:\n{text}");
+    let score = crate::helpers::check_units(BIN, &["flowsync.service"]);
+    assert!(score <= 2.0, "exposure {score} > 2.0");
 }

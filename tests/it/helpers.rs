@@ -310,3 +310,44 @@ macro_rules! each_backend {
     };
 }
 pub(crate) use each_backend;
+
+/// Runs `systemd-analyze verify` on units from `systemd/` (ExecStart pointed at `bin`; a timer
+/// is verified together with its service) and returns the exposure score of the first one.
+pub fn check_units(bin: &str, units: &[&str]) -> f64 {
+    use std::process::Command;
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dir = tempfile::tempdir().expect("tmp");
+    let mut copies = Vec::new();
+    for u in units {
+        let text = std::fs::read_to_string(root.join("systemd").join(u)).expect("unit");
+        let copy = dir.path().join(u);
+        std::fs::write(&copy, text.replace("/usr/bin/flowsync", bin)).expect("write");
+        copies.push(copy);
+    }
+    let verify = Command::new("systemd-analyze")
+        .args(["verify", "--man=no"])
+        .args(&copies)
+        .output()
+        .expect("systemd-analyze runs");
+    let out = format!(
+        "{}{}",
+        String::from_utf8_lossy(&verify.stdout),
+        String::from_utf8_lossy(&verify.stderr)
+    );
+    assert!(
+        verify.status.success() && out.trim().is_empty(),
+        "systemd-analyze verify {units:?}: {out}"
+    );
+    let sec = Command::new("systemd-analyze")
+        .args(["security", "--offline=true"])
+        .arg(root.join("systemd").join(units[0]))
+        .output()
+        .expect("runs");
+    let text = String::from_utf8_lossy(&sec.stdout);
+    let marker = format!("Overall exposure level for {}:", units[0]);
+    text.lines()
+        .find_map(|l| l.split(marker.as_str()).nth(1))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no exposure score for {}:\n{text}", units[0]))
+}

@@ -7,6 +7,7 @@
 
 mod helpers;
 
+mod backup;
 mod cli;
 mod config;
 mod live_db;
