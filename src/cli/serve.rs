@@ -91,6 +91,11 @@ pub async fn run(cli: &Cli, opts: &Opts) -> CmdResult {
     let mut config = loaded.config;
     config.backup.before_migrate = !opts.no_backup;
     config.backup.config_file = loaded.file.clone();
+    // Signal handlers exist before readiness is announced: a SIGHUP right after READY=1 must
+    // reload, not hit the default action (terminate).
+    use tokio::signal::unix::{SignalKind, signal};
+    let hup = signal(SignalKind::hangup()).ok();
+    let term = signal(SignalKind::terminate()).ok();
     let server = crate::server::start(config).await?;
     crate::notify::notify(&format!(
         "READY=1\nSTATUS=serving on http://{}",
@@ -98,12 +103,13 @@ pub async fn run(cli: &Cli, opts: &Opts) -> CmdResult {
     ));
     let stop = server.stop_token();
     tokio::spawn(reload_on_sighup(
+        hup,
         server.app.clone(),
         cli.load_options(opts.flags()),
         log,
     ));
     tokio::spawn(async move {
-        wait_for_signal().await;
+        wait_for_signal(term).await;
         tracing::info!("shutting down: finishing requests in flight");
         crate::notify::notify("STOPPING=1");
         stop.cancel();
@@ -119,12 +125,12 @@ pub async fn run(cli: &Cli, opts: &Opts) -> CmdResult {
 /// `SIGHUP` (systemd's reload): re-reads the configuration; applies what can change while
 /// running, names what needs a restart, and keeps running on an invalid file.
 async fn reload_on_sighup(
+    hup: Option<tokio::signal::unix::Signal>,
     app: crate::app::SharedApp,
     options: crate::config::LoadOptions,
     log: crate::telemetry::LogControl,
 ) {
-    use tokio::signal::unix::{SignalKind, signal};
-    let Ok(mut hup) = signal(SignalKind::hangup()) else {
+    let Some(mut hup) = hup else {
         tracing::warn!("cannot listen for SIGHUP; configuration reload is unavailable");
         return;
     };
@@ -150,24 +156,15 @@ async fn reload_on_sighup(
     }
 }
 
-/// Ctrl-C or SIGTERM (systemd's stop).
-async fn wait_for_signal() {
+/// Ctrl-C or SIGTERM (systemd's stop); `term` was registered before readiness.
+async fn wait_for_signal(term: Option<tokio::signal::unix::Signal>) {
     let ctrl_c = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        let mut term =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(s) => s,
-                Err(_) => {
-                    let _ = ctrl_c.await;
-                    return;
-                }
-            };
-        tokio::select! {
-            _ = ctrl_c => {}
-            _ = term.recv() => {}
-        }
+    let Some(mut term) = term else {
+        let _ = ctrl_c.await;
+        return;
+    };
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term.recv() => {}
     }
-    #[cfg(not(unix))]
-    let _ = ctrl_c.await;
 }

@@ -405,16 +405,23 @@ async fn killed_mid_write_leaves_no_complete_looking_archive() {
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    // Kill it once it has started writing.
+    // Kill it while it writes the archive itself (its `.partial` file exists).
     let started = Instant::now();
-    while archives_in(&backups).iter().all(|n| !n.starts_with('.')) {
+    while !archives_in(&backups)
+        .iter()
+        .any(|n| n.ends_with(".partial"))
+    {
         assert!(
-            started.elapsed() < Duration::from_secs(20),
+            child.try_wait().unwrap().is_none(),
+            "the backup finished before it could be killed mid-write; give it more rows"
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
             "backup never started writing"
         );
-        std::thread::sleep(Duration::from_millis(5));
+        std::thread::sleep(Duration::from_millis(2));
     }
-    std::thread::sleep(Duration::from_millis(150));
+    std::thread::sleep(Duration::from_millis(20));
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(child.id() as i32),
         nix::sys::signal::Signal::SIGKILL,
