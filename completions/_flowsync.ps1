@@ -35,6 +35,7 @@ Register-ArgumentCompleter -Native -CommandName 'flowsync' -ScriptBlock {
             [CompletionResult]::new('rooms', 'rooms', [CompletionResultType]::ParameterValue, 'List, show or end rooms (operator view)')
             [CompletionResult]::new('backup', 'backup', [CompletionResultType]::ParameterValue, 'Back up the database, config and certificates into one verified archive; verify or list archives')
             [CompletionResult]::new('restore', 'restore', [CompletionResultType]::ParameterValue, 'Restore an archive into an empty database (SQLite or PostgreSQL)')
+            [CompletionResult]::new('cert', 'cert', [CompletionResultType]::ParameterValue, 'Make or inspect the TLS certificate serve presents')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print shell completions (bash, zsh, fish, elvish, powershell)')
             [CompletionResult]::new('manpages', 'manpages', [CompletionResultType]::ParameterValue, 'Write man pages into a directory')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
@@ -233,6 +234,64 @@ Register-ArgumentCompleter -Native -CommandName 'flowsync' -ScriptBlock {
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
             break
         }
+        'flowsync;cert' {
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file (default: /etc/flowsync/flowsync.toml when it exists, else built-in defaults)')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More log output (-v debug, -vv trace)')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More log output (-v debug, -vv trace)')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Only errors')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Only errors')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('self-signed', 'self-signed', [CompletionResultType]::ParameterValue, 'Make a self-signed certificate into <data_dir>/tls (what tls.mode = self-signed serves)')
+            [CompletionResult]::new('status', 'status', [CompletionResultType]::ParameterValue, 'Show the configured certificate: issuer, names, validity, days left')
+            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'flowsync;cert;self-signed' {
+            [CompletionResult]::new('--name', '--name', [CompletionResultType]::ParameterName, 'A DNS name or IP address to cover (repeatable; default tls.domains, else localhost, 127.0.0.1 and ::1)')
+            [CompletionResult]::new('--days', '--days', [CompletionResultType]::ParameterName, 'Validity in days')
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file (default: /etc/flowsync/flowsync.toml when it exists, else built-in defaults)')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'json')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More log output (-v debug, -vv trace)')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More log output (-v debug, -vv trace)')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Only errors')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Only errors')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'flowsync;cert;status' {
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file (default: /etc/flowsync/flowsync.toml when it exists, else built-in defaults)')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'json')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More log output (-v debug, -vv trace)')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More log output (-v debug, -vv trace)')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Only errors')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Only errors')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'flowsync;cert;help' {
+            [CompletionResult]::new('self-signed', 'self-signed', [CompletionResultType]::ParameterValue, 'Make a self-signed certificate into <data_dir>/tls (what tls.mode = self-signed serves)')
+            [CompletionResult]::new('status', 'status', [CompletionResultType]::ParameterValue, 'Show the configured certificate: issuer, names, validity, days left')
+            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'flowsync;cert;help;self-signed' {
+            break
+        }
+        'flowsync;cert;help;status' {
+            break
+        }
+        'flowsync;cert;help;help' {
+            break
+        }
         'flowsync;completions' {
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file (default: /etc/flowsync/flowsync.toml when it exists, else built-in defaults)')
             [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More log output (-v debug, -vv trace)')
@@ -263,6 +322,7 @@ Register-ArgumentCompleter -Native -CommandName 'flowsync' -ScriptBlock {
             [CompletionResult]::new('rooms', 'rooms', [CompletionResultType]::ParameterValue, 'List, show or end rooms (operator view)')
             [CompletionResult]::new('backup', 'backup', [CompletionResultType]::ParameterValue, 'Back up the database, config and certificates into one verified archive; verify or list archives')
             [CompletionResult]::new('restore', 'restore', [CompletionResultType]::ParameterValue, 'Restore an archive into an empty database (SQLite or PostgreSQL)')
+            [CompletionResult]::new('cert', 'cert', [CompletionResultType]::ParameterValue, 'Make or inspect the TLS certificate serve presents')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print shell completions (bash, zsh, fish, elvish, powershell)')
             [CompletionResult]::new('manpages', 'manpages', [CompletionResultType]::ParameterValue, 'Write man pages into a directory')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
@@ -301,6 +361,17 @@ Register-ArgumentCompleter -Native -CommandName 'flowsync' -ScriptBlock {
             break
         }
         'flowsync;help;restore' {
+            break
+        }
+        'flowsync;help;cert' {
+            [CompletionResult]::new('self-signed', 'self-signed', [CompletionResultType]::ParameterValue, 'Make a self-signed certificate into <data_dir>/tls (what tls.mode = self-signed serves)')
+            [CompletionResult]::new('status', 'status', [CompletionResultType]::ParameterValue, 'Show the configured certificate: issuer, names, validity, days left')
+            break
+        }
+        'flowsync;help;cert;self-signed' {
+            break
+        }
+        'flowsync;help;cert;status' {
             break
         }
         'flowsync;help;completions' {

@@ -19,6 +19,9 @@ _flowsync() {
             flowsync,backup)
                 cmd="flowsync__subcmd__backup"
                 ;;
+            flowsync,cert)
+                cmd="flowsync__subcmd__cert"
+                ;;
             flowsync,completions)
                 cmd="flowsync__subcmd__completions"
                 ;;
@@ -58,8 +61,29 @@ _flowsync() {
             flowsync__subcmd__backup__subcmd__help,verify)
                 cmd="flowsync__subcmd__backup__subcmd__help__subcmd__verify"
                 ;;
+            flowsync__subcmd__cert,help)
+                cmd="flowsync__subcmd__cert__subcmd__help"
+                ;;
+            flowsync__subcmd__cert,self-signed)
+                cmd="flowsync__subcmd__cert__subcmd__self__subcmd__signed"
+                ;;
+            flowsync__subcmd__cert,status)
+                cmd="flowsync__subcmd__cert__subcmd__status"
+                ;;
+            flowsync__subcmd__cert__subcmd__help,help)
+                cmd="flowsync__subcmd__cert__subcmd__help__subcmd__help"
+                ;;
+            flowsync__subcmd__cert__subcmd__help,self-signed)
+                cmd="flowsync__subcmd__cert__subcmd__help__subcmd__self__subcmd__signed"
+                ;;
+            flowsync__subcmd__cert__subcmd__help,status)
+                cmd="flowsync__subcmd__cert__subcmd__help__subcmd__status"
+                ;;
             flowsync__subcmd__help,backup)
                 cmd="flowsync__subcmd__help__subcmd__backup"
+                ;;
+            flowsync__subcmd__help,cert)
+                cmd="flowsync__subcmd__help__subcmd__cert"
                 ;;
             flowsync__subcmd__help,completions)
                 cmd="flowsync__subcmd__help__subcmd__completions"
@@ -87,6 +111,12 @@ _flowsync() {
                 ;;
             flowsync__subcmd__help__subcmd__backup,verify)
                 cmd="flowsync__subcmd__help__subcmd__backup__subcmd__verify"
+                ;;
+            flowsync__subcmd__help__subcmd__cert,self-signed)
+                cmd="flowsync__subcmd__help__subcmd__cert__subcmd__self__subcmd__signed"
+                ;;
+            flowsync__subcmd__help__subcmd__cert,status)
+                cmd="flowsync__subcmd__help__subcmd__cert__subcmd__status"
                 ;;
             flowsync__subcmd__help__subcmd__rooms,end)
                 cmd="flowsync__subcmd__help__subcmd__rooms__subcmd__end"
@@ -128,7 +158,7 @@ _flowsync() {
 
     case "${cmd}" in
         flowsync)
-            opts="-v -q -h -V --config --verbose --quiet --help --version serve migrate rooms backup restore completions manpages help"
+            opts="-v -q -h -V --config --verbose --quiet --help --version serve migrate rooms backup restore cert completions manpages help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -283,6 +313,124 @@ _flowsync() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        flowsync__subcmd__cert)
+            opts="-v -q -h -V --config --verbose --quiet --help --version self-signed status help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        flowsync__subcmd__cert__subcmd__help)
+            opts="self-signed status help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        flowsync__subcmd__cert__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        flowsync__subcmd__cert__subcmd__help__subcmd__self__subcmd__signed)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        flowsync__subcmd__cert__subcmd__help__subcmd__status)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        flowsync__subcmd__cert__subcmd__self__subcmd__signed)
+            opts="-v -q -h -V --name --days --json --config --verbose --quiet --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --name)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --days)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        flowsync__subcmd__cert__subcmd__status)
+            opts="-v -q -h -V --json --config --verbose --quiet --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         flowsync__subcmd__completions)
             opts="-v -q -h -V --config --verbose --quiet --help --version bash elvish fish powershell zsh"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
@@ -302,7 +450,7 @@ _flowsync() {
             return 0
             ;;
         flowsync__subcmd__help)
-            opts="serve migrate rooms backup restore completions manpages help"
+            opts="serve migrate rooms backup restore cert completions manpages help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -344,6 +492,48 @@ _flowsync() {
             return 0
             ;;
         flowsync__subcmd__help__subcmd__backup__subcmd__verify)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        flowsync__subcmd__help__subcmd__cert)
+            opts="self-signed status"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        flowsync__subcmd__help__subcmd__cert__subcmd__self__subcmd__signed)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        flowsync__subcmd__help__subcmd__cert__subcmd__status)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )

@@ -32,6 +32,7 @@ set edit:completion:arg-completer[flowsync] = {|@words|
             cand rooms 'List, show or end rooms (operator view)'
             cand backup 'Back up the database, config and certificates into one verified archive; verify or list archives'
             cand restore 'Restore an archive into an empty database (SQLite or PostgreSQL)'
+            cand cert 'Make or inspect the TLS certificate serve presents'
             cand completions 'Print shell completions (bash, zsh, fish, elvish, powershell)'
             cand manpages 'Write man pages into a directory'
             cand help 'Print this message or the help of the given subcommand(s)'
@@ -210,6 +211,57 @@ set edit:completion:arg-completer[flowsync] = {|@words|
             cand -V 'Print version'
             cand --version 'Print version'
         }
+        &'flowsync;cert'= {
+            cand --config 'Config file (default: /etc/flowsync/flowsync.toml when it exists, else built-in defaults)'
+            cand -v 'More log output (-v debug, -vv trace)'
+            cand --verbose 'More log output (-v debug, -vv trace)'
+            cand -q 'Only errors'
+            cand --quiet 'Only errors'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+            cand self-signed 'Make a self-signed certificate into <data_dir>/tls (what tls.mode = self-signed serves)'
+            cand status 'Show the configured certificate: issuer, names, validity, days left'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'flowsync;cert;self-signed'= {
+            cand --name 'A DNS name or IP address to cover (repeatable; default tls.domains, else localhost, 127.0.0.1 and ::1)'
+            cand --days 'Validity in days'
+            cand --config 'Config file (default: /etc/flowsync/flowsync.toml when it exists, else built-in defaults)'
+            cand --json 'json'
+            cand -v 'More log output (-v debug, -vv trace)'
+            cand --verbose 'More log output (-v debug, -vv trace)'
+            cand -q 'Only errors'
+            cand --quiet 'Only errors'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'flowsync;cert;status'= {
+            cand --config 'Config file (default: /etc/flowsync/flowsync.toml when it exists, else built-in defaults)'
+            cand --json 'json'
+            cand -v 'More log output (-v debug, -vv trace)'
+            cand --verbose 'More log output (-v debug, -vv trace)'
+            cand -q 'Only errors'
+            cand --quiet 'Only errors'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'flowsync;cert;help'= {
+            cand self-signed 'Make a self-signed certificate into <data_dir>/tls (what tls.mode = self-signed serves)'
+            cand status 'Show the configured certificate: issuer, names, validity, days left'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'flowsync;cert;help;self-signed'= {
+        }
+        &'flowsync;cert;help;status'= {
+        }
+        &'flowsync;cert;help;help'= {
+        }
         &'flowsync;completions'= {
             cand --config 'Config file (default: /etc/flowsync/flowsync.toml when it exists, else built-in defaults)'
             cand -v 'More log output (-v debug, -vv trace)'
@@ -238,6 +290,7 @@ set edit:completion:arg-completer[flowsync] = {|@words|
             cand rooms 'List, show or end rooms (operator view)'
             cand backup 'Back up the database, config and certificates into one verified archive; verify or list archives'
             cand restore 'Restore an archive into an empty database (SQLite or PostgreSQL)'
+            cand cert 'Make or inspect the TLS certificate serve presents'
             cand completions 'Print shell completions (bash, zsh, fish, elvish, powershell)'
             cand manpages 'Write man pages into a directory'
             cand help 'Print this message or the help of the given subcommand(s)'
@@ -266,6 +319,14 @@ set edit:completion:arg-completer[flowsync] = {|@words|
         &'flowsync;help;backup;list'= {
         }
         &'flowsync;help;restore'= {
+        }
+        &'flowsync;help;cert'= {
+            cand self-signed 'Make a self-signed certificate into <data_dir>/tls (what tls.mode = self-signed serves)'
+            cand status 'Show the configured certificate: issuer, names, validity, days left'
+        }
+        &'flowsync;help;cert;self-signed'= {
+        }
+        &'flowsync;help;cert;status'= {
         }
         &'flowsync;help;completions'= {
         }

@@ -52,6 +52,12 @@ ensure_systemd_tools() {
   as_root apt-get update -qq && as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq systemd
 }
 
+ensure_openssl() {
+  # The TLS tests use openssl s_client as an old (TLS 1.1) client the server must refuse.
+  if command -v openssl >/dev/null; then echo "openssl is installed"; return; fi
+  as_root apt-get update -qq && as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssl
+}
+
 ensure_chromium() {
   if [ -x /usr/bin/chromium ]; then echo "Chromium is installed"; return; fi
   as_root apt-get update -qq && as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
@@ -69,7 +75,7 @@ clear_test_keys() {
   redis-cli -h 127.0.0.1 --scan --pattern 'fstest:*' | xargs -r -n 500 redis-cli -h 127.0.0.1 DEL >/dev/null
 }
 
-stage "services" bash -c "$(declare -f as_root ensure_postgres ensure_redis ensure_node ensure_chromium ensure_systemd_tools); ensure_postgres; ensure_redis; ensure_node; ensure_chromium; ensure_systemd_tools"
+stage "services" bash -c "$(declare -f as_root ensure_postgres ensure_redis ensure_node ensure_chromium ensure_systemd_tools ensure_openssl); ensure_postgres; ensure_redis; ensure_node; ensure_chromium; ensure_systemd_tools; ensure_openssl"
 stage "clean test data" bash -c "$(declare -f drop_test_databases clear_test_keys); drop_test_databases; clear_test_keys"
 stage "cargo fmt --check" cargo fmt --all -- --check
 stage "cargo clippy" cargo clippy --release --all-targets --locked -- -D warnings

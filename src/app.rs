@@ -30,6 +30,8 @@ pub struct App {
     /// Random id of this process, e.g. as the owner of job locks.
     pub instance_id: String,
     pub started_at: Instant,
+    /// The certificate being served, when TLS is on (SIGHUP re-reads it in files mode).
+    pub tls: std::sync::OnceLock<Arc<crate::tls::CertResolver>>,
 }
 
 pub type SharedApp = Arc<App>;
@@ -53,6 +55,7 @@ impl App {
             link_key,
             instance_id: crate::auth::new_id("i"),
             started_at: Instant::now(),
+            tls: std::sync::OnceLock::new(),
         }))
     }
 }
@@ -95,6 +98,25 @@ impl App {
         merged.rooms = new.rooms;
         merged.turn.credential_ttl = new.turn.credential_ttl;
         merged.log.level = new.log.level;
+        merged.backup = new.backup;
+        if merged.tls.mode == crate::config::TlsMode::Files {
+            merged.tls.cert_path = new.tls.cert_path;
+            merged.tls.key_path = new.tls.key_path;
+            if let Some(resolver) = self.tls.get() {
+                match crate::tls::load(&merged) {
+                    Ok(Some((key, path))) => {
+                        resolver.swap(key);
+                        tracing::info!(path = %path.display(), "TLS certificate re-read");
+                        report.applied.push("tls certificate".into());
+                    }
+                    Ok(None) => {}
+                    Err(e) => tracing::error!(
+                        error = %format!("{e:#}"),
+                        "cannot load the TLS certificate; still serving the previous one"
+                    ),
+                }
+            }
+        }
         match self.config.write() {
             Ok(mut c) => *c = Arc::new(merged),
             Err(e) => *e.into_inner() = Arc::new(merged),

@@ -2,6 +2,7 @@
 //! bind, serve until told to stop, drain. Used by `flowsync serve` and by the tests.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::task::JoinHandle;
@@ -83,7 +84,11 @@ pub async fn open_database(config: &Config) -> Result<Db, StartError> {
 
 /// A running server.
 pub struct Server {
+    /// The address serving the app: HTTPS when TLS is on, else plain HTTP.
     pub addr: SocketAddr,
+    /// With TLS on, the plain-HTTP listener that redirects to HTTPS.
+    pub redirect_addr: Option<SocketAddr>,
+    pub tls: bool,
     pub app: SharedApp,
     stop: CancellationToken,
     task: JoinHandle<std::io::Result<()>>,
@@ -94,15 +99,27 @@ pub const SWEEP_EVERY: Duration = Duration::from_secs(60);
 
 /// Opens everything, binds `server.http_listen` and starts serving in the background.
 pub async fn start(config: Config) -> Result<Server, StartError> {
-    let addr = config.server.http_listen;
+    let tls_on = config.tls.mode != crate::config::TlsMode::Off;
+    let addr = if tls_on {
+        config.server.https_listen
+    } else {
+        config.server.http_listen
+    };
+    let redirect_listen = config.server.http_listen;
+    let certificate = crate::tls::load(&config).map_err(|e| {
+        StartError::Other(e.context("TLS is on (tls.mode) but no certificate could be loaded"))
+    })?;
     let db = open_database(&config).await?;
     let app = App::new(config, db).await.map_err(StartError::Dependency)?;
-    let listener = tokio::net::TcpListener::bind(addr)
-        .await
-        .map_err(|e| StartError::Bind {
-            addr,
-            reason: e.to_string(),
-        })?;
+    let bind = |addr: SocketAddr| async move {
+        tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|e| StartError::Bind {
+                addr,
+                reason: e.to_string(),
+            })
+    };
+    let listener = bind(addr).await?;
     let addr = listener
         .local_addr()
         .map_err(|e| StartError::Other(e.into()))?;
@@ -116,33 +133,83 @@ pub async fn start(config: Config) -> Result<Server, StartError> {
     let router = attached.router;
     let close_sockets = attached.shutdown;
     let shutdown = stop.clone();
-    let task = tokio::spawn(async move {
-        axum::serve(
-            listener,
-            router.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(async move {
-            shutdown.cancelled().await;
-            // Long-lived sockets would hold the drain open: tell clients and close them.
-            close_sockets().await;
-        })
-        .await
-    });
-    tracing::info!(
-        url = %format!("http://{addr}"),
-        database = ?app.db.backend(),
-        state = app.state.kind(),
-        "flowsync listening"
-    );
-    Ok(Server {
+    let drain = async move {
+        shutdown.cancelled().await;
+        // Long-lived sockets would hold the drain open: tell clients and close them.
+        close_sockets().await;
+    };
+    let mut redirect_addr = None;
+    let task = match certificate {
+        None => tokio::spawn(async move {
+            axum::serve(
+                listener,
+                router.into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .with_graceful_shutdown(drain)
+            .await
+        }),
+        Some((key, _)) => {
+            use axum::serve::ListenerExt;
+            let resolver = Arc::new(crate::tls::CertResolver::new(key));
+            let _ = app.tls.set(resolver.clone());
+            let tls_config = crate::tls::server_config(resolver).map_err(StartError::Other)?;
+            let tls_listener =
+                crate::tls::listener::TlsListener::spawn(listener, tls_config, stop.clone())
+                    .map_err(|e| StartError::Other(e.into()))?;
+            // The redirect target: the public URL, derived with the port really bound.
+            let public_url = {
+                let mut c = (*app.config()).clone();
+                c.server.https_listen = addr;
+                c.public_url()
+            };
+            let redirect = bind(redirect_listen).await?;
+            redirect_addr = redirect.local_addr().ok();
+            tokio::spawn(crate::http::redirect::serve(
+                redirect,
+                public_url,
+                stop.clone(),
+            ));
+            let router = router.layer(tower_http::set_header::SetResponseHeaderLayer::overriding(
+                axum::http::header::STRICT_TRANSPORT_SECURITY,
+                axum::http::HeaderValue::from_static(crate::tls::HSTS),
+            ));
+            tokio::spawn(async move {
+                axum::serve(
+                    tls_listener.tap_io(|_| {}),
+                    router.into_make_service_with_connect_info::<SocketAddr>(),
+                )
+                .with_graceful_shutdown(drain)
+                .await
+            })
+        }
+    };
+    let server = Server {
         addr,
+        redirect_addr,
+        tls: tls_on,
         app,
         stop,
         task,
-    })
+    };
+    tracing::info!(
+        url = %server.url(),
+        database = ?server.app.db.backend(),
+        state = server.app.state.kind(),
+        "flowsync listening"
+    );
+    Ok(server)
 }
 
 impl Server {
+    /// Where the app answers: `https://ADDR` with TLS, else `http://ADDR`.
+    pub fn url(&self) -> String {
+        format!(
+            "{}://{}",
+            if self.tls { "https" } else { "http" },
+            self.addr
+        )
+    }
+
     /// A handle that stops the server when cancelled (signals, tests).
     pub fn stop_token(&self) -> CancellationToken {
         self.stop.clone()

@@ -2,6 +2,7 @@
 //! place where errors become one line on stderr and an exit code.
 
 mod backup;
+mod cert;
 mod completions;
 mod manpages;
 mod migrate;
@@ -59,6 +60,8 @@ pub enum Command {
     Backup(backup::Opts),
     /// Restore an archive into an empty database (SQLite or PostgreSQL)
     Restore(backup::RestoreOpts),
+    /// Make or inspect the TLS certificate serve presents
+    Cert(cert::Opts),
     /// Print shell completions (bash, zsh, fish, elvish, powershell)
     Completions(completions::Opts),
     /// Write man pages into a directory
@@ -164,6 +167,7 @@ pub fn run(cli: Cli) -> ExitCode {
             Command::Rooms(opts) => rooms::run(&cli, opts).await,
             Command::Backup(opts) => backup::run(&cli, opts).await,
             Command::Restore(opts) => backup::restore(&cli, opts).await,
+            Command::Cert(opts) => cert::run(&cli, opts).await,
             Command::Completions(opts) => completions::run(opts),
             Command::Manpages(opts) => manpages::run(opts),
         }

@@ -97,10 +97,7 @@ pub async fn run(cli: &Cli, opts: &Opts) -> CmdResult {
     let hup = signal(SignalKind::hangup()).ok();
     let term = signal(SignalKind::terminate()).ok();
     let server = crate::server::start(config).await?;
-    crate::notify::notify(&format!(
-        "READY=1\nSTATUS=serving on http://{}",
-        server.addr
-    ));
+    crate::notify::notify(&format!("READY=1\nSTATUS=serving on {}", server.url()));
     let stop = server.stop_token();
     tokio::spawn(reload_on_sighup(
         hup,

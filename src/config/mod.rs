@@ -50,6 +50,7 @@ pub struct Config {
     pub server: ServerConfig,
     pub database: DatabaseConfig,
     pub redis: RedisConfig,
+    pub tls: TlsConfig,
     pub turn: TurnConfig,
     pub rooms: RoomsConfig,
     pub backup: BackupConfig,
@@ -74,6 +75,8 @@ pub struct ServerConfig {
     /// Explicit public URL, if configured; see [`Config::public_url`].
     pub public_url: Option<String>,
     pub http_listen: SocketAddr,
+    /// Used when TLS is on; `http_listen` then only redirects to it.
+    pub https_listen: SocketAddr,
     pub data_dir: PathBuf,
     pub trusted_proxies: Vec<IpNet>,
     /// SHA-256 of the admin token; the token itself is never kept.
@@ -93,6 +96,21 @@ pub struct DatabaseConfig {
 pub struct RedisConfig {
     pub url: Option<Secret<String>>,
     pub key_prefix: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TlsMode {
+    Off,
+    SelfSigned,
+    Files,
+}
+
+#[derive(Debug, Clone)]
+pub struct TlsConfig {
+    pub mode: TlsMode,
+    pub domains: Vec<String>,
+    pub cert_path: Option<PathBuf>,
+    pub key_path: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -237,6 +255,22 @@ impl Config {
         if let Some(url) = &self.server.public_url {
             return url.trim_end_matches('/').to_owned();
         }
+        if self.tls.mode != TlsMode::Off {
+            let addr = self.server.https_listen;
+            let host = match self.tls.domains.first() {
+                Some(d) => d.clone(),
+                None if addr.ip().is_unspecified() || addr.ip().is_loopback() => "localhost".into(),
+                None => match addr.ip() {
+                    std::net::IpAddr::V6(ip) => format!("[{ip}]"),
+                    ip => ip.to_string(),
+                },
+            };
+            return if addr.port() == 443 {
+                format!("https://{host}")
+            } else {
+                format!("https://{host}:{}", addr.port())
+            };
+        }
         let addr = self.server.http_listen;
         if addr.ip().is_unspecified() {
             format!("http://localhost:{}", addr.port())
@@ -268,6 +302,14 @@ impl Config {
                     .map_err(|_| "expected ADDRESS:PORT, e.g. 127.0.0.1:8080 or [::]:80".into())
             },
         )?;
+        let https_listen = v.parse(
+            "server.https_listen",
+            s.https_listen.unwrap_or_else(|| "[::]:443".into()),
+            |t| {
+                t.parse::<SocketAddr>()
+                    .map_err(|_| "expected ADDRESS:PORT, e.g. [::]:443".into())
+            },
+        )?;
         let trusted_proxies = s
             .trusted_proxies
             .unwrap_or_default()
@@ -296,6 +338,7 @@ impl Config {
         let server = ServerConfig {
             public_url: s.public_url,
             http_listen,
+            https_listen,
             max_connections: v.int_range(
                 "server.max_connections",
                 s.max_connections,
@@ -343,6 +386,37 @@ impl Config {
             url: r.url.map(Secret::new),
             key_prefix: r.key_prefix.unwrap_or_else(|| "flowsync:".into()),
         };
+
+        let t = raw.tls;
+        let tls = TlsConfig {
+            mode: match t.mode.as_deref().unwrap_or("off") {
+                "off" => TlsMode::Off,
+                "self-signed" => TlsMode::SelfSigned,
+                "files" => TlsMode::Files,
+                "acme" => {
+                    return Err(v.invalid(
+                        "tls.mode",
+                        "ACME is not part of this build yet; use \"self-signed\", or \"files\" with a certificate from your CA",
+                    ));
+                }
+                other => {
+                    return Err(v.invalid(
+                        "tls.mode",
+                        &format!("{other:?} is not one of off, self-signed, files"),
+                    ));
+                }
+            },
+            domains: t.domains.unwrap_or_default(),
+            cert_path: t.cert_path.map(PathBuf::from),
+            key_path: t.key_path.map(PathBuf::from),
+        };
+        if tls.mode == TlsMode::Files {
+            v.check(
+                "tls.cert_path",
+                tls.cert_path.is_some() && tls.key_path.is_some(),
+                "tls.mode = files needs tls.cert_path and tls.key_path",
+            )?;
+        }
 
         let t = raw.turn;
         let mode = match t.mode.as_deref().unwrap_or("off") {
@@ -484,6 +558,7 @@ impl Config {
             server,
             database,
             redis,
+            tls,
             turn,
             rooms,
             backup,
@@ -505,6 +580,23 @@ impl Config {
                 let value = match (k.section, k.key) {
                     ("server", "public_url") => s(&self.public_url()),
                     ("server", "http_listen") => s(&self.server.http_listen.to_string()),
+                    ("server", "https_listen") => s(&self.server.https_listen.to_string()),
+                    ("tls", "mode") => s(match self.tls.mode {
+                        TlsMode::Off => "off",
+                        TlsMode::SelfSigned => "self-signed",
+                        TlsMode::Files => "files",
+                    }),
+                    ("tls", "domains") => list(self.tls.domains.clone()),
+                    ("tls", "cert_path") => self
+                        .tls
+                        .cert_path
+                        .as_ref()
+                        .and_then(|p| s(&p.display().to_string())),
+                    ("tls", "key_path") => self
+                        .tls
+                        .key_path
+                        .as_ref()
+                        .and_then(|p| s(&p.display().to_string())),
                     ("server", "data_dir") => s(&self.server.data_dir.display().to_string()),
                     ("server", "trusted_proxies") => list(
                         self.server

@@ -12,6 +12,8 @@ pub struct RawConfig {
     #[serde(default)]
     pub redis: RawRedis,
     #[serde(default)]
+    pub tls: RawTls,
+    #[serde(default)]
     pub turn: RawTurn,
     #[serde(default)]
     pub rooms: RawRooms,
@@ -36,6 +38,7 @@ pub struct RawBackup {
 pub struct RawServer {
     pub public_url: Option<String>,
     pub http_listen: Option<String>,
+    pub https_listen: Option<String>,
     pub data_dir: Option<String>,
     pub trusted_proxies: Option<Vec<String>>,
     pub admin_token: Option<String>,
@@ -55,6 +58,15 @@ pub struct RawDatabase {
 pub struct RawRedis {
     pub url: Option<String>,
     pub key_prefix: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTls {
+    pub mode: Option<String>,
+    pub domains: Option<Vec<String>>,
+    pub cert_path: Option<String>,
+    pub key_path: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -8,6 +8,7 @@ pub mod error;
 pub mod extract;
 mod health;
 mod messages;
+pub mod redirect;
 mod rooms;
 
 pub use admin::{AdminParticipant, AdminRoom, AdminRoomDetail, list_rooms};

@@ -16,3 +16,4 @@ mod ops_api;
 mod presence;
 mod rooms_api;
 mod state_store;
+mod tls;

@@ -1,0 +1,260 @@
+//! TLS termination without nginx: rustls with the `ring` provider, TLS 1.2 and 1.3 only (ring's
+//! suites are all AEAD with forward secrecy), ALPN `h2` and `http/1.1`. The certificate is served
+//! through [`CertResolver`], so a renewed or re-read certificate is swapped in for new
+//! handshakes while open connections keep theirs.
+//!
+//! Modes (`tls.mode`): `off`; `self-signed` (rcgen, generated into `<data_dir>/tls` on first
+//! start and reused; for a LAN or testing); `files` (`tls.cert_path` / `tls.key_path` read in
+//! place and re-read on SIGHUP). `acme` arrives with `flowsync cert issue`.
+
+pub mod listener;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+
+use anyhow::{Context, bail};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::server::{ClientHello, ResolvesServerCert};
+use rustls::sign::CertifiedKey;
+
+use crate::config::{Config, TlsMode};
+
+/// The value of `Strict-Transport-Security` on HTTPS responses (one year).
+pub const HSTS: &str = "max-age=31536000";
+
+/// Serves the current certificate; [`CertResolver::swap`] replaces it for new handshakes.
+pub struct CertResolver {
+    current: RwLock<Arc<CertifiedKey>>,
+}
+
+impl std::fmt::Debug for CertResolver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("CertResolver")
+    }
+}
+
+impl CertResolver {
+    pub fn new(key: CertifiedKey) -> Self {
+        CertResolver {
+            current: RwLock::new(Arc::new(key)),
+        }
+    }
+
+    pub fn swap(&self, key: CertifiedKey) {
+        if let Ok(mut cur) = self.current.write() {
+            *cur = Arc::new(key);
+        }
+    }
+}
+
+impl ResolvesServerCert for CertResolver {
+    fn resolve(&self, _hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        self.current.read().ok().map(|k| k.clone())
+    }
+}
+
+fn provider() -> Arc<rustls::crypto::CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+/// The server's rustls configuration around a resolver.
+pub fn server_config(resolver: Arc<CertResolver>) -> anyhow::Result<Arc<rustls::ServerConfig>> {
+    let mut cfg = rustls::ServerConfig::builder_with_provider(provider())
+        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
+        .context("TLS versions")?
+        .with_no_client_auth()
+        .with_cert_resolver(resolver);
+    cfg.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(Arc::new(cfg))
+}
+
+/// A certificate chain and private key (PEM) as a rustls signing key.
+pub fn certified_key(cert_pem: &[u8], key_pem: &[u8]) -> anyhow::Result<CertifiedKey> {
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(cert_pem)
+        .collect::<Result<_, _>>()
+        .context("the certificate file is not PEM")?;
+    if certs.is_empty() {
+        bail!("the certificate file holds no certificate");
+    }
+    let key =
+        PrivateKeyDer::from_pem_slice(key_pem).context("the key file holds no PEM private key")?;
+    let signing = provider()
+        .key_provider
+        .load_private_key(key)
+        .context("the private key cannot be used (unsupported type?)")?;
+    let ck = CertifiedKey::new(certs, signing);
+    ck.keys_match()
+        .context("the private key does not belong to the certificate")?;
+    Ok(ck)
+}
+
+/// A self-signed certificate for `names` (DNS names or IP addresses), valid for `days`.
+pub fn self_signed(names: &[String], days: u32) -> anyhow::Result<(String, String)> {
+    let mut params = rcgen::CertificateParams::new(names.to_vec()).context("certificate names")?;
+    let now = time::OffsetDateTime::now_utc();
+    params.not_before = now - time::Duration::hours(1);
+    params.not_after = now + time::Duration::days(i64::from(days));
+    params.distinguished_name.push(
+        rcgen::DnType::CommonName,
+        names.first().cloned().unwrap_or_else(|| "flowsync".into()),
+    );
+    params
+        .distinguished_name
+        .push(rcgen::DnType::OrganizationName, "FlowSync (self-signed)");
+    let key = rcgen::KeyPair::generate().context("generating a key")?;
+    let cert = params
+        .self_signed(&key)
+        .context("signing the certificate")?;
+    Ok((cert.pem(), key.serialize_pem()))
+}
+
+/// Where `self-signed` mode keeps its certificate.
+pub fn self_signed_paths(config: &Config) -> (PathBuf, PathBuf) {
+    let dir = config.server.data_dir.join("tls");
+    (dir.join("self-signed.crt"), dir.join("self-signed.key"))
+}
+
+/// The names a self-signed certificate covers: `tls.domains`, else localhost and the loopback
+/// addresses.
+pub fn default_names(config: &Config) -> Vec<String> {
+    if config.tls.domains.is_empty() {
+        vec!["localhost".into(), "127.0.0.1".into(), "::1".into()]
+    } else {
+        config.tls.domains.clone()
+    }
+}
+
+/// Writes a file readable only by its owner (keys, certificates), replacing it atomically.
+pub fn write_private(path: &Path, body: &[u8]) -> anyhow::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let tmp = dir.join(format!(
+        ".{}.tmp",
+        path.file_name()
+            .map(|n| n.to_string_lossy())
+            .unwrap_or_default()
+    ));
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .write(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tmp)
+        .with_context(|| format!("writing {}", tmp.display()))?;
+    f.write_all(body)?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))?;
+    crate::ownership::hand_to_service_user(&[dir, path])?;
+    Ok(())
+}
+
+/// The certificate `serve` should present now, per `tls.mode` (None when TLS is off). In
+/// `self-signed` mode a certificate is generated on first use and reused afterwards (a new
+/// one replaces it when the names change or it has less than 30 days left).
+pub fn load(config: &Config) -> anyhow::Result<Option<(CertifiedKey, PathBuf)>> {
+    match config.tls.mode {
+        TlsMode::Off => Ok(None),
+        TlsMode::Files => {
+            let (cert, key) = match (&config.tls.cert_path, &config.tls.key_path) {
+                (Some(c), Some(k)) => (c, k),
+                _ => bail!("tls.mode = files needs tls.cert_path and tls.key_path"),
+            };
+            let cert_pem = std::fs::read(cert)
+                .with_context(|| format!("reading tls.cert_path {}", cert.display()))?;
+            let key_pem = std::fs::read(key)
+                .with_context(|| format!("reading tls.key_path {}", key.display()))?;
+            let ck = certified_key(&cert_pem, &key_pem)
+                .with_context(|| format!("loading {} and {}", cert.display(), key.display()))?;
+            Ok(Some((ck, cert.clone())))
+        }
+        TlsMode::SelfSigned => {
+            let (cert, key) = self_signed_paths(config);
+            let names = default_names(config);
+            let reuse = match (std::fs::read(&cert), std::fs::read(&key)) {
+                (Ok(c), Ok(k)) => {
+                    let info = inspect(&c).ok();
+                    let fresh = info.as_ref().is_some_and(|i| {
+                        i.days_left >= 30 && names.iter().all(|n| i.names.contains(n))
+                    });
+                    fresh.then_some((c, k))
+                }
+                _ => None,
+            };
+            let (c, k) = match reuse {
+                Some(pair) => pair,
+                None => {
+                    let (c, k) = self_signed(&names, 365)?;
+                    write_private(&key, k.as_bytes())?;
+                    write_private(&cert, c.as_bytes())?;
+                    tracing::info!(path = %cert.display(), names = ?names, "generated a self-signed certificate");
+                    (c.into_bytes(), k.into_bytes())
+                }
+            };
+            Ok(Some((certified_key(&c, &k)?, cert)))
+        }
+    }
+}
+
+/// What `cert status` shows of a certificate.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct CertInfo {
+    pub subject: String,
+    pub issuer: String,
+    pub names: Vec<String>,
+    pub serial: String,
+    pub not_before: String,
+    pub not_after: String,
+    pub days_left: i64,
+    pub self_signed: bool,
+}
+
+/// Reads the first certificate of a PEM chain.
+pub fn inspect(cert_pem: &[u8]) -> anyhow::Result<CertInfo> {
+    let der = CertificateDer::pem_slice_iter(cert_pem)
+        .next()
+        .context("no certificate in the PEM")?
+        .context("the certificate is not PEM")?;
+    let (_, cert) = x509_parser::parse_x509_certificate(der.as_ref())
+        .map_err(|e| anyhow::anyhow!("the certificate cannot be parsed: {e}"))?;
+    let mut names = Vec::new();
+    if let Ok(Some(san)) = cert.subject_alternative_name() {
+        for n in &san.value.general_names {
+            match n {
+                x509_parser::extensions::GeneralName::DNSName(d) => names.push((*d).to_owned()),
+                x509_parser::extensions::GeneralName::IPAddress(ip) => {
+                    let addr = match ip.len() {
+                        4 => <[u8; 4]>::try_from(*ip)
+                            .ok()
+                            .map(|b| std::net::IpAddr::from(b).to_string()),
+                        16 => <[u8; 16]>::try_from(*ip)
+                            .ok()
+                            .map(|b| std::net::IpAddr::from(b).to_string()),
+                        _ => None,
+                    };
+                    names.extend(addr);
+                }
+                _ => {}
+            }
+        }
+    }
+    let validity = cert.validity();
+    let not_after = validity.not_after.to_datetime();
+    let days_left = (not_after - time::OffsetDateTime::now_utc()).whole_days();
+    let fmt = |t: time::OffsetDateTime| {
+        t.format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_default()
+    };
+    Ok(CertInfo {
+        subject: cert.subject().to_string(),
+        issuer: cert.issuer().to_string(),
+        names,
+        serial: cert.raw_serial_as_string(),
+        not_before: fmt(validity.not_before.to_datetime()),
+        not_after: fmt(not_after),
+        days_left,
+        self_signed: cert.subject() == cert.issuer(),
+    })
+}
