@@ -244,9 +244,39 @@ Register-ArgumentCompleter -Native -CommandName 'flowsync' -ScriptBlock {
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
             [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('issue', 'issue', [CompletionResultType]::ParameterValue, 'Obtain a certificate for tls.domains from the ACME CA (tls.mode = acme)')
+            [CompletionResult]::new('renew', 'renew', [CompletionResultType]::ParameterValue, 'Renew the ACME certificate when a third of its lifetime is left (or now with --force)')
             [CompletionResult]::new('self-signed', 'self-signed', [CompletionResultType]::ParameterValue, 'Make a self-signed certificate into <data_dir>/tls (what tls.mode = self-signed serves)')
             [CompletionResult]::new('status', 'status', [CompletionResultType]::ParameterValue, 'Show the configured certificate: issuer, names, validity, days left')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'flowsync;cert;issue' {
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file (default: /etc/flowsync/flowsync.toml when it exists, else built-in defaults)')
+            [CompletionResult]::new('--staging', '--staging', [CompletionResultType]::ParameterName, 'Use Let''s Encrypt''s staging directory (untrusted certificates, generous rate limits)')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'json')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More log output (-v debug, -vv trace)')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More log output (-v debug, -vv trace)')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Only errors')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Only errors')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'flowsync;cert;renew' {
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file (default: /etc/flowsync/flowsync.toml when it exists, else built-in defaults)')
+            [CompletionResult]::new('--force', '--force', [CompletionResultType]::ParameterName, 'Renew even if the certificate is not due')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'json')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More log output (-v debug, -vv trace)')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More log output (-v debug, -vv trace)')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Only errors')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Only errors')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
             break
         }
         'flowsync;cert;self-signed' {
@@ -278,9 +308,17 @@ Register-ArgumentCompleter -Native -CommandName 'flowsync' -ScriptBlock {
             break
         }
         'flowsync;cert;help' {
+            [CompletionResult]::new('issue', 'issue', [CompletionResultType]::ParameterValue, 'Obtain a certificate for tls.domains from the ACME CA (tls.mode = acme)')
+            [CompletionResult]::new('renew', 'renew', [CompletionResultType]::ParameterValue, 'Renew the ACME certificate when a third of its lifetime is left (or now with --force)')
             [CompletionResult]::new('self-signed', 'self-signed', [CompletionResultType]::ParameterValue, 'Make a self-signed certificate into <data_dir>/tls (what tls.mode = self-signed serves)')
             [CompletionResult]::new('status', 'status', [CompletionResultType]::ParameterValue, 'Show the configured certificate: issuer, names, validity, days left')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'flowsync;cert;help;issue' {
+            break
+        }
+        'flowsync;cert;help;renew' {
             break
         }
         'flowsync;cert;help;self-signed' {
@@ -364,8 +402,16 @@ Register-ArgumentCompleter -Native -CommandName 'flowsync' -ScriptBlock {
             break
         }
         'flowsync;help;cert' {
+            [CompletionResult]::new('issue', 'issue', [CompletionResultType]::ParameterValue, 'Obtain a certificate for tls.domains from the ACME CA (tls.mode = acme)')
+            [CompletionResult]::new('renew', 'renew', [CompletionResultType]::ParameterValue, 'Renew the ACME certificate when a third of its lifetime is left (or now with --force)')
             [CompletionResult]::new('self-signed', 'self-signed', [CompletionResultType]::ParameterValue, 'Make a self-signed certificate into <data_dir>/tls (what tls.mode = self-signed serves)')
             [CompletionResult]::new('status', 'status', [CompletionResultType]::ParameterValue, 'Show the configured certificate: issuer, names, validity, days left')
+            break
+        }
+        'flowsync;help;cert;issue' {
+            break
+        }
+        'flowsync;help;cert;renew' {
             break
         }
         'flowsync;help;cert;self-signed' {

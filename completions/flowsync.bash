@@ -64,6 +64,12 @@ _flowsync() {
             flowsync__subcmd__cert,help)
                 cmd="flowsync__subcmd__cert__subcmd__help"
                 ;;
+            flowsync__subcmd__cert,issue)
+                cmd="flowsync__subcmd__cert__subcmd__issue"
+                ;;
+            flowsync__subcmd__cert,renew)
+                cmd="flowsync__subcmd__cert__subcmd__renew"
+                ;;
             flowsync__subcmd__cert,self-signed)
                 cmd="flowsync__subcmd__cert__subcmd__self__subcmd__signed"
                 ;;
@@ -72,6 +78,12 @@ _flowsync() {
                 ;;
             flowsync__subcmd__cert__subcmd__help,help)
                 cmd="flowsync__subcmd__cert__subcmd__help__subcmd__help"
+                ;;
+            flowsync__subcmd__cert__subcmd__help,issue)
+                cmd="flowsync__subcmd__cert__subcmd__help__subcmd__issue"
+                ;;
+            flowsync__subcmd__cert__subcmd__help,renew)
+                cmd="flowsync__subcmd__cert__subcmd__help__subcmd__renew"
                 ;;
             flowsync__subcmd__cert__subcmd__help,self-signed)
                 cmd="flowsync__subcmd__cert__subcmd__help__subcmd__self__subcmd__signed"
@@ -111,6 +123,12 @@ _flowsync() {
                 ;;
             flowsync__subcmd__help__subcmd__backup,verify)
                 cmd="flowsync__subcmd__help__subcmd__backup__subcmd__verify"
+                ;;
+            flowsync__subcmd__help__subcmd__cert,issue)
+                cmd="flowsync__subcmd__help__subcmd__cert__subcmd__issue"
+                ;;
+            flowsync__subcmd__help__subcmd__cert,renew)
+                cmd="flowsync__subcmd__help__subcmd__cert__subcmd__renew"
                 ;;
             flowsync__subcmd__help__subcmd__cert,self-signed)
                 cmd="flowsync__subcmd__help__subcmd__cert__subcmd__self__subcmd__signed"
@@ -314,7 +332,7 @@ _flowsync() {
             return 0
             ;;
         flowsync__subcmd__cert)
-            opts="-v -q -h -V --config --verbose --quiet --help --version self-signed status help"
+            opts="-v -q -h -V --config --verbose --quiet --help --version issue renew self-signed status help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -332,7 +350,7 @@ _flowsync() {
             return 0
             ;;
         flowsync__subcmd__cert__subcmd__help)
-            opts="self-signed status help"
+            opts="issue renew self-signed status help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -346,6 +364,34 @@ _flowsync() {
             return 0
             ;;
         flowsync__subcmd__cert__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        flowsync__subcmd__cert__subcmd__help__subcmd__issue)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        flowsync__subcmd__cert__subcmd__help__subcmd__renew)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -380,6 +426,42 @@ _flowsync() {
                 return 0
             fi
             case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        flowsync__subcmd__cert__subcmd__issue)
+            opts="-v -q -h -V --staging --json --config --verbose --quiet --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        flowsync__subcmd__cert__subcmd__renew)
+            opts="-v -q -h -V --force --json --config --verbose --quiet --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -506,8 +588,36 @@ _flowsync() {
             return 0
             ;;
         flowsync__subcmd__help__subcmd__cert)
-            opts="self-signed status"
+            opts="issue renew self-signed status"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        flowsync__subcmd__help__subcmd__cert__subcmd__issue)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        flowsync__subcmd__help__subcmd__cert__subcmd__renew)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi

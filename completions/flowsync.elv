@@ -221,9 +221,37 @@ set edit:completion:arg-completer[flowsync] = {|@words|
             cand --help 'Print help'
             cand -V 'Print version'
             cand --version 'Print version'
+            cand issue 'Obtain a certificate for tls.domains from the ACME CA (tls.mode = acme)'
+            cand renew 'Renew the ACME certificate when a third of its lifetime is left (or now with --force)'
             cand self-signed 'Make a self-signed certificate into <data_dir>/tls (what tls.mode = self-signed serves)'
             cand status 'Show the configured certificate: issuer, names, validity, days left'
             cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'flowsync;cert;issue'= {
+            cand --config 'Config file (default: /etc/flowsync/flowsync.toml when it exists, else built-in defaults)'
+            cand --staging 'Use Let''s Encrypt''s staging directory (untrusted certificates, generous rate limits)'
+            cand --json 'json'
+            cand -v 'More log output (-v debug, -vv trace)'
+            cand --verbose 'More log output (-v debug, -vv trace)'
+            cand -q 'Only errors'
+            cand --quiet 'Only errors'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'flowsync;cert;renew'= {
+            cand --config 'Config file (default: /etc/flowsync/flowsync.toml when it exists, else built-in defaults)'
+            cand --force 'Renew even if the certificate is not due'
+            cand --json 'json'
+            cand -v 'More log output (-v debug, -vv trace)'
+            cand --verbose 'More log output (-v debug, -vv trace)'
+            cand -q 'Only errors'
+            cand --quiet 'Only errors'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
         }
         &'flowsync;cert;self-signed'= {
             cand --name 'A DNS name or IP address to cover (repeatable; default tls.domains, else localhost, 127.0.0.1 and ::1)'
@@ -252,9 +280,15 @@ set edit:completion:arg-completer[flowsync] = {|@words|
             cand --version 'Print version'
         }
         &'flowsync;cert;help'= {
+            cand issue 'Obtain a certificate for tls.domains from the ACME CA (tls.mode = acme)'
+            cand renew 'Renew the ACME certificate when a third of its lifetime is left (or now with --force)'
             cand self-signed 'Make a self-signed certificate into <data_dir>/tls (what tls.mode = self-signed serves)'
             cand status 'Show the configured certificate: issuer, names, validity, days left'
             cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'flowsync;cert;help;issue'= {
+        }
+        &'flowsync;cert;help;renew'= {
         }
         &'flowsync;cert;help;self-signed'= {
         }
@@ -321,8 +355,14 @@ set edit:completion:arg-completer[flowsync] = {|@words|
         &'flowsync;help;restore'= {
         }
         &'flowsync;help;cert'= {
+            cand issue 'Obtain a certificate for tls.domains from the ACME CA (tls.mode = acme)'
+            cand renew 'Renew the ACME certificate when a third of its lifetime is left (or now with --force)'
             cand self-signed 'Make a self-signed certificate into <data_dir>/tls (what tls.mode = self-signed serves)'
             cand status 'Show the configured certificate: issuer, names, validity, days left'
+        }
+        &'flowsync;help;cert;issue'= {
+        }
+        &'flowsync;help;cert;renew'= {
         }
         &'flowsync;help;cert;self-signed'= {
         }

@@ -134,14 +134,30 @@ complete -c flowsync -n "__fish_flowsync_using_subcommand restore" -s v -l verbo
 complete -c flowsync -n "__fish_flowsync_using_subcommand restore" -s q -l quiet -d 'Only errors'
 complete -c flowsync -n "__fish_flowsync_using_subcommand restore" -s h -l help -d 'Print help'
 complete -c flowsync -n "__fish_flowsync_using_subcommand restore" -s V -l version -d 'Print version'
-complete -c flowsync -n "__fish_flowsync_using_subcommand cert; and not __fish_seen_subcommand_from self-signed status help" -l config -d 'Config file (default: /etc/flowsync/flowsync.toml when it exists, else built-in defaults)' -r -F
-complete -c flowsync -n "__fish_flowsync_using_subcommand cert; and not __fish_seen_subcommand_from self-signed status help" -s v -l verbose -d 'More log output (-v debug, -vv trace)'
-complete -c flowsync -n "__fish_flowsync_using_subcommand cert; and not __fish_seen_subcommand_from self-signed status help" -s q -l quiet -d 'Only errors'
-complete -c flowsync -n "__fish_flowsync_using_subcommand cert; and not __fish_seen_subcommand_from self-signed status help" -s h -l help -d 'Print help'
-complete -c flowsync -n "__fish_flowsync_using_subcommand cert; and not __fish_seen_subcommand_from self-signed status help" -s V -l version -d 'Print version'
-complete -c flowsync -n "__fish_flowsync_using_subcommand cert; and not __fish_seen_subcommand_from self-signed status help" -f -a "self-signed" -d 'Make a self-signed certificate into <data_dir>/tls (what tls.mode = self-signed serves)'
-complete -c flowsync -n "__fish_flowsync_using_subcommand cert; and not __fish_seen_subcommand_from self-signed status help" -f -a "status" -d 'Show the configured certificate: issuer, names, validity, days left'
-complete -c flowsync -n "__fish_flowsync_using_subcommand cert; and not __fish_seen_subcommand_from self-signed status help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c flowsync -n "__fish_flowsync_using_subcommand cert; and not __fish_seen_subcommand_from issue renew self-signed status help" -l config -d 'Config file (default: /etc/flowsync/flowsync.toml when it exists, else built-in defaults)' -r -F
+complete -c flowsync -n "__fish_flowsync_using_subcommand cert; and not __fish_seen_subcommand_from issue renew self-signed status help" -s v -l verbose -d 'More log output (-v debug, -vv trace)'
+complete -c flowsync -n "__fish_flowsync_using_subcommand cert; and not __fish_seen_subcommand_from issue renew self-signed status help" -s q -l quiet -d 'Only errors'
+complete -c flowsync -n "__fish_flowsync_using_subcommand cert; and not __fish_seen_subcommand_from issue renew self-signed status help" -s h -l help -d 'Print help'
+complete -c flowsync -n "__fish_flowsync_using_subcommand cert; and not __fish_seen_subcommand_from issue renew self-signed status help" -s V -l version -d 'Print version'
+complete -c flowsync -n "__fish_flowsync_using_subcommand cert; and not __fish_seen_subcommand_from issue renew self-signed status help" -f -a "issue" -d 'Obtain a certificate for tls.domains from the ACME CA (tls.mode = acme)'
+complete -c flowsync -n "__fish_flowsync_using_subcommand cert; and not __fish_seen_subcommand_from issue renew self-signed status help" -f -a "renew" -d 'Renew the ACME certificate when a third of its lifetime is left (or now with --force)'
+complete -c flowsync -n "__fish_flowsync_using_subcommand cert; and not __fish_seen_subcommand_from issue renew self-signed status help" -f -a "self-signed" -d 'Make a self-signed certificate into <data_dir>/tls (what tls.mode = self-signed serves)'
+complete -c flowsync -n "__fish_flowsync_using_subcommand cert; and not __fish_seen_subcommand_from issue renew self-signed status help" -f -a "status" -d 'Show the configured certificate: issuer, names, validity, days left'
+complete -c flowsync -n "__fish_flowsync_using_subcommand cert; and not __fish_seen_subcommand_from issue renew self-signed status help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c flowsync -n "__fish_flowsync_using_subcommand cert; and __fish_seen_subcommand_from issue" -l config -d 'Config file (default: /etc/flowsync/flowsync.toml when it exists, else built-in defaults)' -r -F
+complete -c flowsync -n "__fish_flowsync_using_subcommand cert; and __fish_seen_subcommand_from issue" -l staging -d 'Use Let\'s Encrypt\'s staging directory (untrusted certificates, generous rate limits)'
+complete -c flowsync -n "__fish_flowsync_using_subcommand cert; and __fish_seen_subcommand_from issue" -l json
+complete -c flowsync -n "__fish_flowsync_using_subcommand cert; and __fish_seen_subcommand_from issue" -s v -l verbose -d 'More log output (-v debug, -vv trace)'
+complete -c flowsync -n "__fish_flowsync_using_subcommand cert; and __fish_seen_subcommand_from issue" -s q -l quiet -d 'Only errors'
+complete -c flowsync -n "__fish_flowsync_using_subcommand cert; and __fish_seen_subcommand_from issue" -s h -l help -d 'Print help'
+complete -c flowsync -n "__fish_flowsync_using_subcommand cert; and __fish_seen_subcommand_from issue" -s V -l version -d 'Print version'
+complete -c flowsync -n "__fish_flowsync_using_subcommand cert; and __fish_seen_subcommand_from renew" -l config -d 'Config file (default: /etc/flowsync/flowsync.toml when it exists, else built-in defaults)' -r -F
+complete -c flowsync -n "__fish_flowsync_using_subcommand cert; and __fish_seen_subcommand_from renew" -l force -d 'Renew even if the certificate is not due'
+complete -c flowsync -n "__fish_flowsync_using_subcommand cert; and __fish_seen_subcommand_from renew" -l json
+complete -c flowsync -n "__fish_flowsync_using_subcommand cert; and __fish_seen_subcommand_from renew" -s v -l verbose -d 'More log output (-v debug, -vv trace)'
+complete -c flowsync -n "__fish_flowsync_using_subcommand cert; and __fish_seen_subcommand_from renew" -s q -l quiet -d 'Only errors'
+complete -c flowsync -n "__fish_flowsync_using_subcommand cert; and __fish_seen_subcommand_from renew" -s h -l help -d 'Print help'
+complete -c flowsync -n "__fish_flowsync_using_subcommand cert; and __fish_seen_subcommand_from renew" -s V -l version -d 'Print version'
 complete -c flowsync -n "__fish_flowsync_using_subcommand cert; and __fish_seen_subcommand_from self-signed" -l name -d 'A DNS name or IP address to cover (repeatable; default tls.domains, else localhost, 127.0.0.1 and ::1)' -r
 complete -c flowsync -n "__fish_flowsync_using_subcommand cert; and __fish_seen_subcommand_from self-signed" -l days -d 'Validity in days' -r
 complete -c flowsync -n "__fish_flowsync_using_subcommand cert; and __fish_seen_subcommand_from self-signed" -l config -d 'Config file (default: /etc/flowsync/flowsync.toml when it exists, else built-in defaults)' -r -F
@@ -156,6 +172,8 @@ complete -c flowsync -n "__fish_flowsync_using_subcommand cert; and __fish_seen_
 complete -c flowsync -n "__fish_flowsync_using_subcommand cert; and __fish_seen_subcommand_from status" -s q -l quiet -d 'Only errors'
 complete -c flowsync -n "__fish_flowsync_using_subcommand cert; and __fish_seen_subcommand_from status" -s h -l help -d 'Print help'
 complete -c flowsync -n "__fish_flowsync_using_subcommand cert; and __fish_seen_subcommand_from status" -s V -l version -d 'Print version'
+complete -c flowsync -n "__fish_flowsync_using_subcommand cert; and __fish_seen_subcommand_from help" -f -a "issue" -d 'Obtain a certificate for tls.domains from the ACME CA (tls.mode = acme)'
+complete -c flowsync -n "__fish_flowsync_using_subcommand cert; and __fish_seen_subcommand_from help" -f -a "renew" -d 'Renew the ACME certificate when a third of its lifetime is left (or now with --force)'
 complete -c flowsync -n "__fish_flowsync_using_subcommand cert; and __fish_seen_subcommand_from help" -f -a "self-signed" -d 'Make a self-signed certificate into <data_dir>/tls (what tls.mode = self-signed serves)'
 complete -c flowsync -n "__fish_flowsync_using_subcommand cert; and __fish_seen_subcommand_from help" -f -a "status" -d 'Show the configured certificate: issuer, names, validity, days left'
 complete -c flowsync -n "__fish_flowsync_using_subcommand cert; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
@@ -183,5 +201,7 @@ complete -c flowsync -n "__fish_flowsync_using_subcommand help; and __fish_seen_
 complete -c flowsync -n "__fish_flowsync_using_subcommand help; and __fish_seen_subcommand_from rooms" -f -a "end" -d 'End a room for everyone in it'
 complete -c flowsync -n "__fish_flowsync_using_subcommand help; and __fish_seen_subcommand_from backup" -f -a "verify" -d 'Check an archive: manifest, every checksum and row count (and optionally a test restore)'
 complete -c flowsync -n "__fish_flowsync_using_subcommand help; and __fish_seen_subcommand_from backup" -f -a "list" -d 'List the archives in backup.dir with age, size and verification state'
+complete -c flowsync -n "__fish_flowsync_using_subcommand help; and __fish_seen_subcommand_from cert" -f -a "issue" -d 'Obtain a certificate for tls.domains from the ACME CA (tls.mode = acme)'
+complete -c flowsync -n "__fish_flowsync_using_subcommand help; and __fish_seen_subcommand_from cert" -f -a "renew" -d 'Renew the ACME certificate when a third of its lifetime is left (or now with --force)'
 complete -c flowsync -n "__fish_flowsync_using_subcommand help; and __fish_seen_subcommand_from cert" -f -a "self-signed" -d 'Make a self-signed certificate into <data_dir>/tls (what tls.mode = self-signed serves)'
 complete -c flowsync -n "__fish_flowsync_using_subcommand help; and __fish_seen_subcommand_from cert" -f -a "status" -d 'Show the configured certificate: issuer, names, validity, days left'

@@ -139,8 +139,8 @@ pub async fn start(config: Config) -> Result<Server, StartError> {
         close_sockets().await;
     };
     let mut redirect_addr = None;
-    let task = match certificate {
-        None => tokio::spawn(async move {
+    let task = match (tls_on, certificate) {
+        (false, _) => tokio::spawn(async move {
             axum::serve(
                 listener,
                 router.into_make_service_with_connect_info::<SocketAddr>(),
@@ -148,10 +148,22 @@ pub async fn start(config: Config) -> Result<Server, StartError> {
             .with_graceful_shutdown(drain)
             .await
         }),
-        Some((key, _)) => {
+        (true, certificate) => {
             use axum::serve::ListenerExt;
-            let resolver = Arc::new(crate::tls::CertResolver::new(key));
+            let acme = app.config().tls.mode == crate::config::TlsMode::Acme;
+            let paths = crate::tls::acme::Paths::new(&app.config());
+            let resolver = Arc::new(crate::tls::CertResolver::new(
+                certificate.map(|(k, _)| k),
+                acme.then(|| paths.alpn01.clone()),
+            ));
             let _ = app.tls.set(resolver.clone());
+            if acme {
+                tokio::spawn(crate::tls::acme::maintain(
+                    app.clone(),
+                    resolver.clone(),
+                    stop.clone(),
+                ));
+            }
             let tls_config = crate::tls::server_config(resolver).map_err(StartError::Other)?;
             let tls_listener =
                 crate::tls::listener::TlsListener::spawn(listener, tls_config, stop.clone())
@@ -167,6 +179,7 @@ pub async fn start(config: Config) -> Result<Server, StartError> {
             tokio::spawn(crate::http::redirect::serve(
                 redirect,
                 public_url,
+                acme.then(|| paths.http01.clone()),
                 stop.clone(),
             ));
             let router = router.layer(tower_http::set_header::SetResponseHeaderLayer::overriding(

@@ -1,6 +1,6 @@
-//! `flowsync cert`: the certificate `serve` presents. `self-signed` makes one with rcgen for a
-//! LAN or testing; `status` shows what is configured and served (issuer, names, validity).
-//! ACME (`issue`, `renew`) and `import` arrive with the rest of the TLS issue.
+//! `flowsync cert`: the certificate `serve` presents. `issue` / `renew` obtain one from an ACME
+//! CA (see `tls::acme`), `self-signed` makes one with rcgen for a LAN or testing, `status`
+//! shows what is configured and served (issuer, names, validity, next renewal, ACME account).
 
 use clap::{Args, Subcommand};
 
@@ -11,10 +11,14 @@ use crate::config::TlsMode;
 #[command(after_help = "Examples:
   flowsync cert self-signed                              # for tls.domains (or localhost), 1 year
   flowsync cert self-signed --name rooms.lan --name 192.168.1.10 --days 825
+  flowsync cert issue                  # tls.mode = acme: obtain a certificate for tls.domains now
+  flowsync cert issue --staging        # from Let's Encrypt's staging CA while testing
+  flowsync cert renew --force          # renew now even if not due (serve picks it up by itself)
   flowsync cert status --json
 
-Exit codes: 0 done, 1 failed, 2 usage or config error, 4 nothing to show (TLS is off or no
-certificate yet).")]
+Exit codes: 0 done, 1 failed (the CA refused, or the challenge failed; the stored certificate is
+untouched), 2 usage or config error, 3 the ACME directory is unreachable, 4 nothing to show (TLS
+is off or no certificate yet), 5 another issuer is running.")]
 pub struct Opts {
     #[command(subcommand)]
     action: Action,
@@ -22,6 +26,10 @@ pub struct Opts {
 
 #[derive(Debug, Subcommand)]
 enum Action {
+    /// Obtain a certificate for tls.domains from the ACME CA (tls.mode = acme)
+    Issue(IssueOpts),
+    /// Renew the ACME certificate when a third of its lifetime is left (or now with --force)
+    Renew(RenewOpts),
     /// Make a self-signed certificate into <data_dir>/tls (what tls.mode = self-signed serves)
     SelfSigned(SelfSignedOpts),
     /// Show the configured certificate: issuer, names, validity, days left
@@ -42,14 +50,127 @@ struct SelfSignedOpts {
 }
 
 #[derive(Debug, Args)]
+struct IssueOpts {
+    /// Use Let's Encrypt's staging directory (untrusted certificates, generous rate limits)
+    #[arg(long)]
+    staging: bool,
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Args)]
+struct RenewOpts {
+    /// Renew even if the certificate is not due
+    #[arg(long)]
+    force: bool,
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Args)]
 struct StatusOpts {
     #[arg(long)]
     json: bool,
 }
 
+/// Exit codes for ACME failures: 5 busy, 3 directory unreachable, 1 otherwise.
+fn acme_failure(e: anyhow::Error) -> Failure {
+    use crate::tls::acme::{Busy, IssueError};
+    let code = if e.downcast_ref::<Busy>().is_some() {
+        5
+    } else if matches!(
+        e.downcast_ref::<IssueError>(),
+        Some(IssueError::Directory { .. })
+    ) {
+        3
+    } else {
+        1
+    };
+    Failure::new(code, e)
+}
+
+async fn obtain(cli: &Cli, config: &crate::config::Config, json: bool) -> CmdResult {
+    if config.tls.mode != TlsMode::Acme {
+        return Err(Failure::new(
+            2,
+            anyhow::anyhow!("tls.mode is not acme; set tls.mode = \"acme\" and tls.domains first"),
+        ));
+    }
+    let show = !json && !cli.quiet;
+    let terminal = super::stdout_is_terminal();
+    let spinner = (show && terminal).then(|| {
+        let s = indicatif::ProgressBar::new_spinner();
+        s.enable_steady_tick(std::time::Duration::from_millis(120));
+        s
+    });
+    let mut step = |what: &str| {
+        let text = match what {
+            "account" => "ACME account",
+            "order" => "new order",
+            "challenges" => "answering challenges",
+            "validation" => "waiting for the CA to validate",
+            "certificate" => "downloading the certificate",
+            other => other,
+        };
+        match &spinner {
+            Some(s) => s.set_message(text.to_owned()),
+            None if show => println!("{text}…"),
+            None => {}
+        }
+    };
+    let result = crate::tls::acme::issue(config, &mut step).await;
+    if let Some(s) = spinner {
+        s.finish_and_clear();
+    }
+    let issued = result.map_err(acme_failure)?;
+    crate::ownership::hand_to_service_user(&[config.server.data_dir.join("tls").as_path()])?;
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&issued).map_err(anyhow::Error::from)?
+        );
+    } else if show {
+        println!(
+            "certificate for {} stored in {} (valid until {}; challenge {} answered by {})",
+            issued.names.join(", "),
+            issued.certificate.display(),
+            issued.not_after,
+            issued.challenge,
+            if issued.answered_by == "serve" {
+                "the running serve"
+            } else {
+                "this command"
+            }
+        );
+    }
+    Ok(())
+}
+
 pub async fn run(cli: &Cli, opts: &Opts) -> CmdResult {
-    let config = cli.load_config(Vec::new())?.config;
+    let mut config = cli.load_config(Vec::new())?.config;
     match &opts.action {
+        Action::Issue(o) => {
+            if o.staging {
+                config.tls.acme_directory = crate::tls::acme::LETS_ENCRYPT_STAGING.to_owned();
+            }
+            obtain(cli, &config, o.json).await
+        }
+        Action::Renew(o) => {
+            if !o.force && config.tls.mode == TlsMode::Acme && !crate::tls::acme::due(&config) {
+                if o.json {
+                    println!(
+                        "{}",
+                        serde_json::json!({"renewed": false, "reason": "not due"})
+                    );
+                } else if !cli.quiet {
+                    println!(
+                        "not due: more than a third of the certificate's lifetime is left (--force renews anyway)"
+                    );
+                }
+                return Ok(());
+            }
+            obtain(cli, &config, o.json).await
+        }
         Action::SelfSigned(o) => {
             let names = if o.names.is_empty() {
                 crate::tls::default_names(&config)
@@ -94,6 +215,7 @@ pub async fn run(cli: &Cli, opts: &Opts) -> CmdResult {
                         ));
                     }
                     TlsMode::SelfSigned => crate::tls::self_signed_paths(&config).0,
+                    TlsMode::Acme => crate::tls::acme::Paths::new(&config).cert,
                     TlsMode::Files => config.tls.cert_path.clone().ok_or_else(|| {
                         Failure::new(2, anyhow::anyhow!("tls.cert_path is not set"))
                     })?,
@@ -104,7 +226,7 @@ pub async fn run(cli: &Cli, opts: &Opts) -> CmdResult {
                     return Err(Failure::new(
                         4,
                         anyhow::anyhow!(
-                            "no certificate at {} yet; `flowsync cert self-signed` makes one (serve also does on first start)",
+                            "no certificate at {} yet; `flowsync cert issue` (acme) or `flowsync cert self-signed` makes one (serve also does on first start)",
                             path.display()
                         ),
                     ));
@@ -120,13 +242,23 @@ pub async fn run(cli: &Cli, opts: &Opts) -> CmdResult {
             let mode = match config.tls.mode {
                 TlsMode::SelfSigned => "self-signed",
                 TlsMode::Files => "files",
+                TlsMode::Acme => "acme",
                 TlsMode::Off => "off",
             };
+            let acme = (config.tls.mode == TlsMode::Acme).then(|| {
+                let p = crate::tls::acme::Paths::new(&config);
+                serde_json::json!({
+                    "directory": config.tls.acme_directory,
+                    "account": p.account.exists().then_some(&p.account),
+                    "renewal_due": crate::tls::acme::due(&config),
+                    "renews": "when a third of the lifetime is left",
+                })
+            });
             if o.json {
                 println!(
                     "{}",
                     serde_json::to_string_pretty(&serde_json::json!({
-                        "mode": mode, "path": path, "certificate": info,
+                        "mode": mode, "path": path, "certificate": info, "acme": acme,
                     }))
                     .map_err(anyhow::Error::from)?
                 );
@@ -147,6 +279,24 @@ pub async fn run(cli: &Cli, opts: &Opts) -> CmdResult {
                 println!("valid       {} → {}", info.not_before, info.not_after);
                 println!("days left   {}", info.days_left);
                 println!("serial      {}", info.serial);
+                if let Some(a) = &acme {
+                    println!(
+                        "directory   {}",
+                        a["directory"].as_str().unwrap_or_default()
+                    );
+                    println!(
+                        "account     {}",
+                        a["account"].as_str().unwrap_or("none yet")
+                    );
+                    println!(
+                        "renewal     {}",
+                        if a["renewal_due"].as_bool().unwrap_or(false) {
+                            "due now"
+                        } else {
+                            "when a third of the lifetime is left"
+                        }
+                    );
+                }
             }
             Ok(())
         }

@@ -101,14 +101,26 @@ pub struct RedisConfig {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TlsMode {
     Off,
+    Acme,
     SelfSigned,
     Files,
+}
+
+/// How the ACME CA checks that we control a name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Challenge {
+    Http01,
+    TlsAlpn01,
 }
 
 #[derive(Debug, Clone)]
 pub struct TlsConfig {
     pub mode: TlsMode,
     pub domains: Vec<String>,
+    pub email: Option<String>,
+    pub acme_directory: String,
+    pub acme_ca_root: Option<PathBuf>,
+    pub challenge: Challenge,
     pub cert_path: Option<PathBuf>,
     pub key_path: Option<PathBuf>,
 }
@@ -393,23 +405,45 @@ impl Config {
                 "off" => TlsMode::Off,
                 "self-signed" => TlsMode::SelfSigned,
                 "files" => TlsMode::Files,
-                "acme" => {
-                    return Err(v.invalid(
-                        "tls.mode",
-                        "ACME is not part of this build yet; use \"self-signed\", or \"files\" with a certificate from your CA",
-                    ));
-                }
+                "acme" => TlsMode::Acme,
                 other => {
                     return Err(v.invalid(
                         "tls.mode",
-                        &format!("{other:?} is not one of off, self-signed, files"),
+                        &format!("{other:?} is not one of off, acme, self-signed, files"),
                     ));
                 }
             },
             domains: t.domains.unwrap_or_default(),
+            email: t.email,
+            acme_directory: t
+                .acme_directory
+                .unwrap_or_else(|| crate::tls::acme::LETS_ENCRYPT.to_owned()),
+            acme_ca_root: t.acme_ca_root.map(PathBuf::from),
+            challenge: match t.challenge.as_deref().unwrap_or("http-01") {
+                "http-01" => Challenge::Http01,
+                "tls-alpn-01" => Challenge::TlsAlpn01,
+                other => {
+                    return Err(v.invalid(
+                        "tls.challenge",
+                        &format!("{other:?} is not one of http-01, tls-alpn-01"),
+                    ));
+                }
+            },
             cert_path: t.cert_path.map(PathBuf::from),
             key_path: t.key_path.map(PathBuf::from),
         };
+        if tls.mode == TlsMode::Acme {
+            v.check(
+                "tls.domains",
+                !tls.domains.is_empty(),
+                "tls.mode = acme needs the domain name(s) to obtain a certificate for",
+            )?;
+            v.check(
+                "tls.acme_directory",
+                tls.acme_directory.starts_with("https://"),
+                "must be an https:// URL",
+            )?;
+        }
         if tls.mode == TlsMode::Files {
             v.check(
                 "tls.cert_path",
@@ -583,10 +617,22 @@ impl Config {
                     ("server", "https_listen") => s(&self.server.https_listen.to_string()),
                     ("tls", "mode") => s(match self.tls.mode {
                         TlsMode::Off => "off",
+                        TlsMode::Acme => "acme",
                         TlsMode::SelfSigned => "self-signed",
                         TlsMode::Files => "files",
                     }),
                     ("tls", "domains") => list(self.tls.domains.clone()),
+                    ("tls", "email") => self.tls.email.as_deref().and_then(s),
+                    ("tls", "acme_directory") => s(&self.tls.acme_directory),
+                    ("tls", "acme_ca_root") => self
+                        .tls
+                        .acme_ca_root
+                        .as_ref()
+                        .and_then(|p| s(&p.display().to_string())),
+                    ("tls", "challenge") => s(match self.tls.challenge {
+                        Challenge::Http01 => "http-01",
+                        Challenge::TlsAlpn01 => "tls-alpn-01",
+                    }),
                     ("tls", "cert_path") => self
                         .tls
                         .cert_path

@@ -65,6 +65,10 @@ pub struct RawRedis {
 pub struct RawTls {
     pub mode: Option<String>,
     pub domains: Option<Vec<String>>,
+    pub email: Option<String>,
+    pub acme_directory: Option<String>,
+    pub acme_ca_root: Option<String>,
+    pub challenge: Option<String>,
     pub cert_path: Option<String>,
     pub key_path: Option<String>,
 }

@@ -1,20 +1,39 @@
 //! With TLS on, the plain-HTTP listener (`server.http_listen`, port 80 after init) sends every
 //! request to HTTPS with a 308 (method and body kept). The target origin is the configured
 //! public URL, so a forged `Host` header cannot redirect anyone elsewhere. ACME HTTP-01
-//! challenges will be answered here too once `cert issue` lands.
+//! challenges are answered here from the files an issuer left (see `tls::acme`).
+
+use std::path::PathBuf;
 
 use axum::Router;
-use axum::extract::{Request, State};
+use axum::extract::{Path, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use axum::routing::get;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-/// Serves redirects to `origin` (e.g. `https://rooms.example.com`) until `stop` fires.
-pub async fn serve(listener: TcpListener, origin: String, stop: CancellationToken) {
+#[derive(Clone)]
+struct Target {
+    origin: String,
+    challenges: Option<PathBuf>,
+}
+
+/// Serves redirects to `origin` (e.g. `https://rooms.example.com`) until `stop` fires, and
+/// ACME HTTP-01 answers from `challenges` (the files `cert issue` writes).
+pub async fn serve(
+    listener: TcpListener,
+    origin: String,
+    challenges: Option<PathBuf>,
+    stop: CancellationToken,
+) {
     let app = Router::new()
+        .route("/.well-known/acme-challenge/{token}", get(challenge))
         .fallback(redirect)
-        .with_state(origin.trim_end_matches('/').to_owned());
+        .with_state(Target {
+            origin: origin.trim_end_matches('/').to_owned(),
+            challenges,
+        });
     let result = axum::serve(listener, app)
         .with_graceful_shutdown(async move { stop.cancelled().await })
         .await;
@@ -23,7 +42,22 @@ pub async fn serve(listener: TcpListener, origin: String, stop: CancellationToke
     }
 }
 
-async fn redirect(State(origin): State<String>, req: Request) -> Response {
+async fn challenge(State(t): State<Target>, Path(token): Path<String>, req: Request) -> Response {
+    match t
+        .challenges
+        .as_deref()
+        .and_then(|dir| crate::tls::acme::http_challenge(dir, &token))
+    {
+        Some(answer) => {
+            tracing::info!("answered an ACME HTTP-01 validation");
+            ([(header::CONTENT_TYPE, "application/octet-stream")], answer).into_response()
+        }
+        None => redirect(State(t), req).await,
+    }
+}
+
+async fn redirect(State(t): State<Target>, req: Request) -> Response {
+    let origin = t.origin;
     let path = req
         .uri()
         .path_and_query()

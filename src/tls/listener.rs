@@ -51,6 +51,11 @@ impl TlsListener {
                     let _ = stream.set_nodelay(true);
                     match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
                         Ok(Ok(tls)) => {
+                            // An ACME TLS-ALPN-01 validation ends with the handshake.
+                            if tls.get_ref().1.alpn_protocol() == Some(super::ACME_TLS_ALPN) {
+                                tracing::info!(%peer, "answered an ACME TLS-ALPN-01 validation");
+                                return;
+                            }
                             let _ = tx.send((tls, peer)).await;
                         }
                         Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),

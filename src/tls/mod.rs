@@ -5,8 +5,10 @@
 //!
 //! Modes (`tls.mode`): `off`; `self-signed` (rcgen, generated into `<data_dir>/tls` on first
 //! start and reused; for a LAN or testing); `files` (`tls.cert_path` / `tls.key_path` read in
-//! place and re-read on SIGHUP). `acme` arrives with `flowsync cert issue`.
+//! place and re-read on SIGHUP); `acme` (see [`acme`]: obtained and renewed from an RFC 8555 CA,
+//! stored in `<data_dir>/tls`).
 
+pub mod acme;
 pub mod listener;
 
 use std::path::{Path, PathBuf};
@@ -23,9 +25,15 @@ use crate::config::{Config, TlsMode};
 /// The value of `Strict-Transport-Security` on HTTPS responses (one year).
 pub const HSTS: &str = "max-age=31536000";
 
-/// Serves the current certificate; [`CertResolver::swap`] replaces it for new handshakes.
+/// ALPN protocol of ACME TLS-ALPN-01 validation handshakes (RFC 8737).
+pub const ACME_TLS_ALPN: &[u8] = b"acme-tls/1";
+
+/// Serves the current certificate; [`CertResolver::swap`] replaces it for new handshakes. With
+/// a challenge directory it also answers ACME TLS-ALPN-01 validation handshakes with the
+/// challenge certificate `flowsync cert issue` left there for that name.
 pub struct CertResolver {
-    current: RwLock<Arc<CertifiedKey>>,
+    current: RwLock<Option<Arc<CertifiedKey>>>,
+    challenges: Option<PathBuf>,
 }
 
 impl std::fmt::Debug for CertResolver {
@@ -35,22 +43,40 @@ impl std::fmt::Debug for CertResolver {
 }
 
 impl CertResolver {
-    pub fn new(key: CertifiedKey) -> Self {
+    pub fn new(key: Option<CertifiedKey>, challenges: Option<PathBuf>) -> Self {
         CertResolver {
-            current: RwLock::new(Arc::new(key)),
+            current: RwLock::new(key.map(Arc::new)),
+            challenges,
         }
     }
 
     pub fn swap(&self, key: CertifiedKey) {
         if let Ok(mut cur) = self.current.write() {
-            *cur = Arc::new(key);
+            *cur = Some(Arc::new(key));
         }
+    }
+
+    pub fn has_certificate(&self) -> bool {
+        self.current.read().map(|c| c.is_some()).unwrap_or(false)
+    }
+
+    /// Answers with certificates only from challenge files (the standalone `cert issue`).
+    pub fn challenges_only(dir: PathBuf) -> Self {
+        CertResolver::new(None, Some(dir))
     }
 }
 
 impl ResolvesServerCert for CertResolver {
-    fn resolve(&self, _hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
-        self.current.read().ok().map(|k| k.clone())
+    fn resolve(&self, hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        let acme = hello
+            .alpn()
+            .is_some_and(|mut protos| protos.any(|p| p == ACME_TLS_ALPN));
+        if acme {
+            let dir = self.challenges.as_ref()?;
+            let name = hello.server_name()?;
+            return acme::alpn_challenge_key(dir, name).map(Arc::new);
+        }
+        self.current.read().ok().and_then(|k| k.clone())
     }
 }
 
@@ -65,12 +91,21 @@ pub fn server_config(resolver: Arc<CertResolver>) -> anyhow::Result<Arc<rustls::
         .context("TLS versions")?
         .with_no_client_auth()
         .with_cert_resolver(resolver);
-    cfg.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    cfg.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec(), ACME_TLS_ALPN.to_vec()];
     Ok(Arc::new(cfg))
 }
 
-/// A certificate chain and private key (PEM) as a rustls signing key.
+/// A certificate chain and private key (PEM) as a rustls signing key, checked to belong together.
 pub fn certified_key(cert_pem: &[u8], key_pem: &[u8]) -> anyhow::Result<CertifiedKey> {
+    let ck = certified_key_unchecked(cert_pem, key_pem)?;
+    ck.keys_match()
+        .context("the private key does not belong to the certificate")?;
+    Ok(ck)
+}
+
+/// Like [`certified_key`] without the pairing check, which parses the certificate with webpki
+/// and so refuses the critical `acmeIdentifier` extension of TLS-ALPN-01 challenge certificates.
+pub fn certified_key_unchecked(cert_pem: &[u8], key_pem: &[u8]) -> anyhow::Result<CertifiedKey> {
     let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(cert_pem)
         .collect::<Result<_, _>>()
         .context("the certificate file is not PEM")?;
@@ -83,10 +118,7 @@ pub fn certified_key(cert_pem: &[u8], key_pem: &[u8]) -> anyhow::Result<Certifie
         .key_provider
         .load_private_key(key)
         .context("the private key cannot be used (unsupported type?)")?;
-    let ck = CertifiedKey::new(certs, signing);
-    ck.keys_match()
-        .context("the private key does not belong to the certificate")?;
-    Ok(ck)
+    Ok(CertifiedKey::new(certs, signing))
 }
 
 /// A self-signed certificate for `names` (DNS names or IP addresses), valid for `days`.
@@ -157,6 +189,14 @@ pub fn write_private(path: &Path, body: &[u8]) -> anyhow::Result<()> {
 pub fn load(config: &Config) -> anyhow::Result<Option<(CertifiedKey, PathBuf)>> {
     match config.tls.mode {
         TlsMode::Off => Ok(None),
+        TlsMode::Acme => {
+            let p = acme::Paths::new(config);
+            match (std::fs::read(&p.cert), std::fs::read(&p.key)) {
+                (Ok(c), Ok(k)) => Ok(Some((certified_key(&c, &k)?, p.cert))),
+                // Not obtained yet: serve starts without one and obtains it.
+                _ => Ok(None),
+            }
+        }
         TlsMode::Files => {
             let (cert, key) = match (&config.tls.cert_path, &config.tls.key_path) {
                 (Some(c), Some(k)) => (c, k),

@@ -7,6 +7,7 @@
 
 mod helpers;
 
+mod acme;
 mod backup;
 mod cli;
 mod config;

@@ -277,6 +277,21 @@ fn tls_config_errors_name_the_key() {
     let err = load(&[("FLOWSYNC_TLS__MODE", "acme")])
         .unwrap_err()
         .to_string();
+    assert!(err.contains("tls.domains"), "{err}");
+    let err = load(&[
+        ("FLOWSYNC_TLS__MODE", "acme"),
+        ("FLOWSYNC_TLS__DOMAINS", "a.example"),
+        ("FLOWSYNC_TLS__CHALLENGE", "dns-01"),
+    ])
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("tls.challenge") && err.contains("tls-alpn-01"),
+        "{err}"
+    );
+    let err = load(&[("FLOWSYNC_TLS__MODE", "quantum")])
+        .unwrap_err()
+        .to_string();
     assert!(
         err.contains("tls.mode") && err.contains("self-signed"),
         "{err}"

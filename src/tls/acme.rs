@@ -1,0 +1,519 @@
+//! Certificates from an ACME CA (RFC 8555) with instant-acme: Let's Encrypt by default, or any
+//! directory (`tls.acme_directory`, trusting `tls.acme_ca_root` for a private CA).
+//!
+//! Everything lives in `<data_dir>/tls` (files 0600): `acme-account.json` (the account, made
+//! once and reused), `acme.crt` / `acme.key` (the certificate `serve` presents), `.issue.lock`
+//! (one issuer at a time), and `challenges/` where an issuer leaves its answers:
+//! `http-01/<token>` (served on port 80 at `/.well-known/acme-challenge/<token>`) and
+//! `tls-alpn-01/<name>.pem` (presented to `acme-tls/1` handshakes on port 443). Whichever
+//! process holds the port answers from those files: a running `serve`, or `flowsync cert issue`
+//! itself, which binds the port for the duration of the order when nothing else holds it.
+//! `serve` watches `acme.crt` and swaps in a certificate another process obtained.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use instant_acme::{
+    Account, AccountCredentials, AuthorizationStatus, ChallengeType, Identifier, NewAccount,
+    NewOrder, OrderStatus, RetryPolicy,
+};
+use rustls::sign::CertifiedKey;
+
+use crate::config::{Challenge, Config};
+
+pub const LETS_ENCRYPT: &str = "https://acme-v02.api.letsencrypt.org/directory";
+pub const LETS_ENCRYPT_STAGING: &str = "https://acme-staging-v02.api.letsencrypt.org/directory";
+
+/// Files of the ACME state under `<data_dir>/tls`.
+#[derive(Debug, Clone)]
+pub struct Paths {
+    pub dir: PathBuf,
+    pub account: PathBuf,
+    pub cert: PathBuf,
+    pub key: PathBuf,
+    pub lock: PathBuf,
+    pub http01: PathBuf,
+    pub alpn01: PathBuf,
+}
+
+impl Paths {
+    pub fn new(config: &Config) -> Paths {
+        let dir = config.server.data_dir.join("tls");
+        Paths {
+            account: dir.join("acme-account.json"),
+            cert: dir.join("acme.crt"),
+            key: dir.join("acme.key"),
+            lock: dir.join(".issue.lock"),
+            http01: dir.join("challenges/http-01"),
+            alpn01: dir.join("challenges/tls-alpn-01"),
+            dir,
+        }
+    }
+}
+
+/// The stored account, with the directory it belongs to.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct StoredAccount {
+    directory: String,
+    credentials: AccountCredentials,
+}
+
+/// Another issuer holds the lock.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "another flowsync is obtaining a certificate right now (it holds {0}); try again when it is done"
+)]
+pub struct Busy(pub PathBuf);
+
+/// How an order went wrong, in words that say what to check.
+#[derive(Debug, thiserror::Error)]
+pub enum IssueError {
+    #[error(
+        "cannot reach the ACME directory {url}: {reason}; check the URL (tls.acme_directory), DNS and outbound HTTPS"
+    )]
+    Directory { url: String, reason: String },
+    #[error(
+        "the CA refused the challenge for {name}: {reason}; check that {name} points at this host and that port {port} reaches flowsync"
+    )]
+    Challenge {
+        name: String,
+        port: &'static str,
+        reason: String,
+    },
+    #[error(
+        "the CA is rate limiting this account or domain: {0}; wait, or use --staging while testing"
+    )]
+    RateLimited(String),
+}
+
+/// What an issuance produced.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Issued {
+    pub names: Vec<String>,
+    pub certificate: PathBuf,
+    pub not_after: String,
+    pub serial: String,
+    pub account_created: bool,
+    pub challenge: &'static str,
+    /// Who answered the challenge: "serve" (already running) or "cert" (this process).
+    pub answered_by: &'static str,
+}
+
+/// Holds `.issue.lock` while alive.
+pub struct IssueLock {
+    _file: nix::fcntl::Flock<std::fs::File>,
+}
+
+impl IssueLock {
+    pub fn acquire(paths: &Paths) -> anyhow::Result<IssueLock> {
+        std::fs::create_dir_all(&paths.dir)?;
+        let f = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&paths.lock)
+            .with_context(|| format!("opening {}", paths.lock.display()))?;
+        match nix::fcntl::Flock::lock(f, nix::fcntl::FlockArg::LockExclusiveNonblock) {
+            Ok(f) => Ok(IssueLock { _file: f }),
+            Err((_, nix::errno::Errno::EWOULDBLOCK)) => Err(Busy(paths.lock.clone()).into()),
+            Err((_, e)) => Err(anyhow::anyhow!("locking {}: {e}", paths.lock.display())),
+        }
+    }
+}
+
+/// The TLS-ALPN-01 challenge certificate left for `name`, if any.
+pub fn alpn_challenge_key(dir: &Path, name: &str) -> Option<CertifiedKey> {
+    if !safe_name(name) {
+        return None;
+    }
+    let pem = std::fs::read(dir.join(format!("{name}.pem"))).ok()?;
+    super::certified_key_unchecked(&pem, &pem).ok()
+}
+
+/// The HTTP-01 key authorization for `token`, if any.
+pub fn http_challenge(dir: &Path, token: &str) -> Option<String> {
+    if token.is_empty()
+        || !token
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    {
+        return None;
+    }
+    std::fs::read_to_string(dir.join(token)).ok()
+}
+
+fn safe_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 253
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+        && !name.starts_with('.')
+        && !name.contains("..")
+}
+
+async fn account(config: &Config, paths: &Paths) -> anyhow::Result<(Account, bool)> {
+    let directory = config.tls.acme_directory.clone();
+    let builder = || -> anyhow::Result<instant_acme::AccountBuilder> {
+        Ok(match &config.tls.acme_ca_root {
+            Some(root) => Account::builder_with_root(root)
+                .with_context(|| format!("loading tls.acme_ca_root {}", root.display()))?,
+            None => Account::builder().context("setting up the ACME client")?,
+        })
+    };
+    if let Ok(text) = std::fs::read(&paths.account)
+        && let Ok(stored) = serde_json::from_slice::<StoredAccount>(&text)
+        && stored.directory == directory
+    {
+        let acct = builder()?
+            .from_credentials(stored.credentials)
+            .await
+            .map_err(|e| directory_error(&directory, e))?;
+        return Ok((acct, false));
+    }
+    let contact = config.tls.email.as_ref().map(|e| format!("mailto:{e}"));
+    let contacts: Vec<&str> = contact.iter().map(|c| c.as_str()).collect();
+    let (acct, credentials) = builder()?
+        .create(
+            &NewAccount {
+                contact: &contacts,
+                terms_of_service_agreed: true,
+                only_return_existing: false,
+            },
+            directory.clone(),
+            None,
+        )
+        .await
+        .map_err(|e| directory_error(&directory, e))?;
+    let body = serde_json::to_vec_pretty(&StoredAccount {
+        directory,
+        credentials,
+    })?;
+    super::write_private(&paths.account, &body)?;
+    Ok((acct, true))
+}
+
+fn directory_error(url: &str, e: instant_acme::Error) -> anyhow::Error {
+    let reason = e.to_string();
+    if reason.contains("rateLimited") {
+        return IssueError::RateLimited(reason).into();
+    }
+    IssueError::Directory {
+        url: url.to_owned(),
+        reason,
+    }
+    .into()
+}
+
+/// A challenge answered from the files this issuer writes: by this process on `port` when it
+/// could bind it, else by the `serve` already holding it.
+struct Responder {
+    answered_by: &'static str,
+    stop: tokio_util::sync::CancellationToken,
+}
+
+impl Drop for Responder {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
+}
+
+async fn responder(config: &Config, paths: &Paths) -> anyhow::Result<Responder> {
+    let stop = tokio_util::sync::CancellationToken::new();
+    let (addr, what) = match config.tls.challenge {
+        Challenge::Http01 => (config.server.http_listen, "HTTP-01"),
+        Challenge::TlsAlpn01 => (config.server.https_listen, "TLS-ALPN-01"),
+    };
+    let listener = match tokio::net::TcpListener::bind(addr).await {
+        Ok(l) => l,
+        Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
+            tracing::info!(%addr, "the port is in use (flowsync serve is running?); it answers the {what} challenge");
+            return Ok(Responder {
+                answered_by: "serve",
+                stop,
+            });
+        }
+        Err(e) => bail!("cannot listen on {addr} to answer the {what} challenge: {e}"),
+    };
+    match config.tls.challenge {
+        Challenge::Http01 => {
+            tokio::spawn(crate::http::redirect::serve(
+                listener,
+                config.public_url(),
+                Some(paths.http01.clone()),
+                stop.clone(),
+            ));
+        }
+        Challenge::TlsAlpn01 => {
+            let resolver = Arc::new(super::CertResolver::challenges_only(paths.alpn01.clone()));
+            let tls = super::server_config(resolver)?;
+            // Validation handshakes end inside the listener; nothing else is served.
+            let mut l = super::listener::TlsListener::spawn(listener, tls, stop.clone())?;
+            let s = stop.clone();
+            tokio::spawn(async move {
+                use axum::serve::Listener;
+                tokio::select! {
+                    _ = s.cancelled() => {}
+                    _ = async { loop { drop(l.accept().await); } } => {}
+                }
+            });
+        }
+    }
+    Ok(Responder {
+        answered_by: "cert",
+        stop,
+    })
+}
+
+/// Obtains a certificate for `tls.domains` and stores it. The caller holds no lock; this takes
+/// [`IssueLock`] (refusing when another issuer runs). Leaves the stored certificate untouched
+/// unless a new one was obtained.
+pub async fn issue(config: &Config, step: &mut (dyn FnMut(&str) + Send)) -> anyhow::Result<Issued> {
+    let names = config.tls.domains.clone();
+    if names.is_empty() {
+        bail!("tls.domains is empty: name the domain(s) the certificate is for");
+    }
+    let paths = Paths::new(config);
+    let _lock = IssueLock::acquire(&paths)?;
+    step("account");
+    let (acct, account_created) = account(config, &paths).await?;
+    step("order");
+    let ids: Vec<Identifier> = names.iter().map(|n| Identifier::Dns(n.clone())).collect();
+    let mut order = acct
+        .new_order(&NewOrder::new(&ids))
+        .await
+        .map_err(|e| directory_error(&config.tls.acme_directory, e))?;
+    let responder = responder(config, &paths).await?;
+    let (kind, port) = match config.tls.challenge {
+        Challenge::Http01 => (ChallengeType::Http01, "80 (server.http_listen)"),
+        Challenge::TlsAlpn01 => (ChallengeType::TlsAlpn01, "443 (server.https_listen)"),
+    };
+    let mut written = Vec::new();
+    let result: anyhow::Result<()> = async {
+        step("challenges");
+        let mut authzs = order.authorizations();
+        while let Some(a) = authzs.next().await {
+            let mut a = a.map_err(|e| directory_error(&config.tls.acme_directory, e))?;
+            match a.status {
+                AuthorizationStatus::Valid => continue,
+                AuthorizationStatus::Pending => {}
+                other => bail!("authorization is {other:?}"),
+            }
+            let mut ch = a.challenge(kind.clone()).ok_or_else(|| {
+                anyhow::anyhow!(
+                    "the CA offers no {kind:?} challenge; set tls.challenge to the other kind"
+                )
+            })?;
+            let name = ch.identifier().to_string();
+            let ka = ch.key_authorization();
+            match config.tls.challenge {
+                Challenge::Http01 => {
+                    let file = paths.http01.join(&ch.token);
+                    super::write_private(&file, ka.as_str().as_bytes())?;
+                    written.push(file);
+                }
+                Challenge::TlsAlpn01 => {
+                    let mut params = rcgen::CertificateParams::new(vec![name.clone()])?;
+                    params.custom_extensions = vec![rcgen::CustomExtension::new_acme_identifier(
+                        ka.digest().as_ref(),
+                    )];
+                    let key = rcgen::KeyPair::generate()?;
+                    let cert = params.self_signed(&key)?;
+                    let file = paths.alpn01.join(format!("{name}.pem"));
+                    super::write_private(
+                        &file,
+                        format!("{}{}", cert.pem(), key.serialize_pem()).as_bytes(),
+                    )?;
+                    written.push(file);
+                }
+            }
+            ch.set_ready()
+                .await
+                .map_err(|e| directory_error(&config.tls.acme_directory, e))?;
+        }
+        step("validation");
+        let status = order
+            .poll_ready(&RetryPolicy::default())
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        if status != OrderStatus::Ready {
+            let reason = format!("order is {status:?}");
+            bail!(IssueError::Challenge {
+                name: names.join(", "),
+                port,
+                reason
+            });
+        }
+        Ok(())
+    }
+    .await;
+    for f in &written {
+        let _ = std::fs::remove_file(f);
+    }
+    let answered_by = responder.answered_by;
+    drop(responder);
+    if let Err(e) = result {
+        // Say which challenge failed, and why, when the CA told us.
+        let detail = order
+            .refresh()
+            .await
+            .ok()
+            .and_then(|s| s.error.as_ref().map(|p| p.to_string()));
+        return Err(match (e.downcast_ref::<IssueError>(), detail) {
+            (Some(_), _) => e,
+            (None, Some(d)) => IssueError::Challenge {
+                name: names.join(", "),
+                port,
+                reason: d,
+            }
+            .into(),
+            (None, None) => IssueError::Challenge {
+                name: names.join(", "),
+                port,
+                reason: format!("{e:#}"),
+            }
+            .into(),
+        });
+    }
+    step("certificate");
+    let key_pem = order
+        .finalize()
+        .await
+        .map_err(|e| anyhow::anyhow!("finalizing the order: {e}"))?;
+    let chain = order
+        .poll_certificate(&RetryPolicy::default())
+        .await
+        .map_err(|e| anyhow::anyhow!("downloading the certificate: {e}"))?;
+    super::certified_key(chain.as_bytes(), key_pem.as_bytes())
+        .context("the CA's certificate does not match our key")?;
+    super::write_private(&paths.key, key_pem.as_bytes())?;
+    super::write_private(&paths.cert, chain.as_bytes())?;
+    let info = super::inspect(chain.as_bytes())?;
+    Ok(Issued {
+        names,
+        certificate: paths.cert,
+        not_after: info.not_after,
+        serial: info.serial,
+        account_created,
+        challenge: match config.tls.challenge {
+            Challenge::Http01 => "http-01",
+            Challenge::TlsAlpn01 => "tls-alpn-01",
+        },
+        answered_by,
+    })
+}
+
+/// Whether the stored certificate should be renewed: missing, not for `tls.domains`, or with
+/// less than a third of its lifetime left.
+pub fn due(config: &Config) -> bool {
+    let paths = Paths::new(config);
+    let Ok(pem) = std::fs::read(&paths.cert) else {
+        return true;
+    };
+    let Ok(info) = super::inspect(&pem) else {
+        return true;
+    };
+    if !config.tls.domains.iter().all(|d| info.names.contains(d)) {
+        return true;
+    }
+    let parse = |s: &str| {
+        time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).ok()
+    };
+    match (parse(&info.not_before), parse(&info.not_after)) {
+        (Some(from), Some(to)) => {
+            let left = to - time::OffsetDateTime::now_utc();
+            left < (to - from) / 3
+        }
+        _ => true,
+    }
+}
+
+/// `serve` in acme mode: obtains a certificate when there is none, renews when due (retrying
+/// with backoff), and swaps in a certificate another process (`cert renew`) stored.
+pub async fn maintain(
+    app: crate::app::SharedApp,
+    resolver: Arc<super::CertResolver>,
+    stop: tokio_util::sync::CancellationToken,
+) {
+    let mut seen = modified(&Paths::new(&app.config()).cert);
+    let mut backoff = Duration::from_secs(30);
+    let mut next_check = tokio::time::Instant::now();
+    loop {
+        let config = app.config();
+        let paths = Paths::new(&config);
+        // Picked up a certificate written by `flowsync cert issue/renew`?
+        let now_mod = modified(&paths.cert);
+        if now_mod != seen {
+            seen = now_mod;
+            match super::load(&config) {
+                Ok(Some((key, path))) => {
+                    resolver.swap(key);
+                    tracing::info!(path = %path.display(), "serving the renewed certificate");
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::error!(error = %format!("{e:#}"), "cannot load the stored certificate; keeping the current one")
+                }
+            }
+        }
+        if tokio::time::Instant::now() >= next_check {
+            if !resolver.has_certificate() || due(&config) {
+                tracing::info!(domains = ?config.tls.domains, "obtaining a certificate");
+                match issue(&config, &mut |s| tracing::info!(step = s, "ACME")).await {
+                    Ok(done) => {
+                        seen = modified(&paths.cert);
+                        match super::load(&config) {
+                            Ok(Some((key, _))) => resolver.swap(key),
+                            Ok(None) => {}
+                            Err(e) => {
+                                tracing::error!(error = %format!("{e:#}"), "cannot load the new certificate")
+                            }
+                        }
+                        tracing::info!(serial = %done.serial, not_after = %done.not_after, "certificate obtained");
+                        backoff = Duration::from_secs(30);
+                        next_check = tokio::time::Instant::now() + Duration::from_secs(12 * 3600);
+                    }
+                    Err(e) if e.downcast_ref::<Busy>().is_some() => {
+                        next_check = tokio::time::Instant::now() + Duration::from_secs(10);
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %format!("{e:#}"), retry_in = ?backoff, "obtaining a certificate failed");
+                        next_check = tokio::time::Instant::now() + backoff;
+                        backoff = (backoff * 2).min(Duration::from_secs(6 * 3600));
+                    }
+                }
+            } else {
+                next_check = tokio::time::Instant::now() + Duration::from_secs(12 * 3600);
+            }
+        }
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tokio::time::sleep(Duration::from_secs(2)) => {}
+        }
+    }
+}
+
+fn modified(path: &Path) -> Option<std::time::SystemTime> {
+    std::fs::metadata(path).and_then(|m| m.modified()).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    /// Challenge certificates carry a critical extension webpki does not know; they must
+    /// still load (the CA, not us, checks them).
+    #[test]
+    fn alpn_challenge_files_load() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut params = rcgen::CertificateParams::new(vec!["flowsync.test".to_string()]).unwrap();
+        params.custom_extensions = vec![rcgen::CustomExtension::new_acme_identifier(&[7u8; 32])];
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = params.self_signed(&key).unwrap();
+        let pem = format!("{}{}", cert.pem(), key.serialize_pem());
+        std::fs::write(dir.path().join("flowsync.test.pem"), &pem).unwrap();
+        let direct = crate::tls::certified_key_unchecked(pem.as_bytes(), pem.as_bytes());
+        assert!(direct.is_ok(), "{:?}", direct.err());
+        assert!(super::alpn_challenge_key(dir.path(), "flowsync.test").is_some());
+    }
+}
