@@ -246,6 +246,7 @@ Register-ArgumentCompleter -Native -CommandName 'flowsync' -ScriptBlock {
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
             [CompletionResult]::new('issue', 'issue', [CompletionResultType]::ParameterValue, 'Obtain a certificate for tls.domains from the ACME CA (tls.mode = acme)')
             [CompletionResult]::new('renew', 'renew', [CompletionResultType]::ParameterValue, 'Renew the ACME certificate when a third of its lifetime is left (or now with --force)')
+            [CompletionResult]::new('import', 'import', [CompletionResultType]::ParameterValue, 'Copy a certificate and key into <data_dir>/tls and point the config at them (mode files)')
             [CompletionResult]::new('self-signed', 'self-signed', [CompletionResultType]::ParameterValue, 'Make a self-signed certificate into <data_dir>/tls (what tls.mode = self-signed serves)')
             [CompletionResult]::new('status', 'status', [CompletionResultType]::ParameterValue, 'Show the configured certificate: issuer, names, validity, days left')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
@@ -268,6 +269,22 @@ Register-ArgumentCompleter -Native -CommandName 'flowsync' -ScriptBlock {
         'flowsync;cert;renew' {
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file (default: /etc/flowsync/flowsync.toml when it exists, else built-in defaults)')
             [CompletionResult]::new('--force', '--force', [CompletionResultType]::ParameterName, 'Renew even if the certificate is not due')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'json')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More log output (-v debug, -vv trace)')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More log output (-v debug, -vv trace)')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Only errors')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Only errors')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'flowsync;cert;import' {
+            [CompletionResult]::new('--cert', '--cert', [CompletionResultType]::ParameterName, 'PEM certificate chain (leaf first)')
+            [CompletionResult]::new('--key', '--key', [CompletionResultType]::ParameterName, 'PEM private key of that certificate')
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file (default: /etc/flowsync/flowsync.toml when it exists, else built-in defaults)')
+            [CompletionResult]::new('--force', '--force', [CompletionResultType]::ParameterName, 'Replace a previously imported certificate')
             [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'json')
             [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More log output (-v debug, -vv trace)')
             [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More log output (-v debug, -vv trace)')
@@ -310,6 +327,7 @@ Register-ArgumentCompleter -Native -CommandName 'flowsync' -ScriptBlock {
         'flowsync;cert;help' {
             [CompletionResult]::new('issue', 'issue', [CompletionResultType]::ParameterValue, 'Obtain a certificate for tls.domains from the ACME CA (tls.mode = acme)')
             [CompletionResult]::new('renew', 'renew', [CompletionResultType]::ParameterValue, 'Renew the ACME certificate when a third of its lifetime is left (or now with --force)')
+            [CompletionResult]::new('import', 'import', [CompletionResultType]::ParameterValue, 'Copy a certificate and key into <data_dir>/tls and point the config at them (mode files)')
             [CompletionResult]::new('self-signed', 'self-signed', [CompletionResultType]::ParameterValue, 'Make a self-signed certificate into <data_dir>/tls (what tls.mode = self-signed serves)')
             [CompletionResult]::new('status', 'status', [CompletionResultType]::ParameterValue, 'Show the configured certificate: issuer, names, validity, days left')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
@@ -319,6 +337,9 @@ Register-ArgumentCompleter -Native -CommandName 'flowsync' -ScriptBlock {
             break
         }
         'flowsync;cert;help;renew' {
+            break
+        }
+        'flowsync;cert;help;import' {
             break
         }
         'flowsync;cert;help;self-signed' {
@@ -404,6 +425,7 @@ Register-ArgumentCompleter -Native -CommandName 'flowsync' -ScriptBlock {
         'flowsync;help;cert' {
             [CompletionResult]::new('issue', 'issue', [CompletionResultType]::ParameterValue, 'Obtain a certificate for tls.domains from the ACME CA (tls.mode = acme)')
             [CompletionResult]::new('renew', 'renew', [CompletionResultType]::ParameterValue, 'Renew the ACME certificate when a third of its lifetime is left (or now with --force)')
+            [CompletionResult]::new('import', 'import', [CompletionResultType]::ParameterValue, 'Copy a certificate and key into <data_dir>/tls and point the config at them (mode files)')
             [CompletionResult]::new('self-signed', 'self-signed', [CompletionResultType]::ParameterValue, 'Make a self-signed certificate into <data_dir>/tls (what tls.mode = self-signed serves)')
             [CompletionResult]::new('status', 'status', [CompletionResultType]::ParameterValue, 'Show the configured certificate: issuer, names, validity, days left')
             break
@@ -412,6 +434,9 @@ Register-ArgumentCompleter -Native -CommandName 'flowsync' -ScriptBlock {
             break
         }
         'flowsync;help;cert;renew' {
+            break
+        }
+        'flowsync;help;cert;import' {
             break
         }
         'flowsync;help;cert;self-signed' {

@@ -64,6 +64,9 @@ _flowsync() {
             flowsync__subcmd__cert,help)
                 cmd="flowsync__subcmd__cert__subcmd__help"
                 ;;
+            flowsync__subcmd__cert,import)
+                cmd="flowsync__subcmd__cert__subcmd__import"
+                ;;
             flowsync__subcmd__cert,issue)
                 cmd="flowsync__subcmd__cert__subcmd__issue"
                 ;;
@@ -78,6 +81,9 @@ _flowsync() {
                 ;;
             flowsync__subcmd__cert__subcmd__help,help)
                 cmd="flowsync__subcmd__cert__subcmd__help__subcmd__help"
+                ;;
+            flowsync__subcmd__cert__subcmd__help,import)
+                cmd="flowsync__subcmd__cert__subcmd__help__subcmd__import"
                 ;;
             flowsync__subcmd__cert__subcmd__help,issue)
                 cmd="flowsync__subcmd__cert__subcmd__help__subcmd__issue"
@@ -123,6 +129,9 @@ _flowsync() {
                 ;;
             flowsync__subcmd__help__subcmd__backup,verify)
                 cmd="flowsync__subcmd__help__subcmd__backup__subcmd__verify"
+                ;;
+            flowsync__subcmd__help__subcmd__cert,import)
+                cmd="flowsync__subcmd__help__subcmd__cert__subcmd__import"
                 ;;
             flowsync__subcmd__help__subcmd__cert,issue)
                 cmd="flowsync__subcmd__help__subcmd__cert__subcmd__issue"
@@ -332,7 +341,7 @@ _flowsync() {
             return 0
             ;;
         flowsync__subcmd__cert)
-            opts="-v -q -h -V --config --verbose --quiet --help --version issue renew self-signed status help"
+            opts="-v -q -h -V --config --verbose --quiet --help --version issue renew import self-signed status help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -350,7 +359,7 @@ _flowsync() {
             return 0
             ;;
         flowsync__subcmd__cert__subcmd__help)
-            opts="issue renew self-signed status help"
+            opts="issue renew import self-signed status help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -364,6 +373,20 @@ _flowsync() {
             return 0
             ;;
         flowsync__subcmd__cert__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        flowsync__subcmd__cert__subcmd__help__subcmd__import)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -426,6 +449,32 @@ _flowsync() {
                 return 0
             fi
             case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        flowsync__subcmd__cert__subcmd__import)
+            opts="-v -q -h -V --cert --key --force --json --config --verbose --quiet --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --cert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --key)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -588,8 +637,22 @@ _flowsync() {
             return 0
             ;;
         flowsync__subcmd__help__subcmd__cert)
-            opts="issue renew self-signed status"
+            opts="issue renew import self-signed status"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        flowsync__subcmd__help__subcmd__cert__subcmd__import)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi

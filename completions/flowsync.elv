@@ -223,6 +223,7 @@ set edit:completion:arg-completer[flowsync] = {|@words|
             cand --version 'Print version'
             cand issue 'Obtain a certificate for tls.domains from the ACME CA (tls.mode = acme)'
             cand renew 'Renew the ACME certificate when a third of its lifetime is left (or now with --force)'
+            cand import 'Copy a certificate and key into <data_dir>/tls and point the config at them (mode files)'
             cand self-signed 'Make a self-signed certificate into <data_dir>/tls (what tls.mode = self-signed serves)'
             cand status 'Show the configured certificate: issuer, names, validity, days left'
             cand help 'Print this message or the help of the given subcommand(s)'
@@ -243,6 +244,21 @@ set edit:completion:arg-completer[flowsync] = {|@words|
         &'flowsync;cert;renew'= {
             cand --config 'Config file (default: /etc/flowsync/flowsync.toml when it exists, else built-in defaults)'
             cand --force 'Renew even if the certificate is not due'
+            cand --json 'json'
+            cand -v 'More log output (-v debug, -vv trace)'
+            cand --verbose 'More log output (-v debug, -vv trace)'
+            cand -q 'Only errors'
+            cand --quiet 'Only errors'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'flowsync;cert;import'= {
+            cand --cert 'PEM certificate chain (leaf first)'
+            cand --key 'PEM private key of that certificate'
+            cand --config 'Config file (default: /etc/flowsync/flowsync.toml when it exists, else built-in defaults)'
+            cand --force 'Replace a previously imported certificate'
             cand --json 'json'
             cand -v 'More log output (-v debug, -vv trace)'
             cand --verbose 'More log output (-v debug, -vv trace)'
@@ -282,6 +298,7 @@ set edit:completion:arg-completer[flowsync] = {|@words|
         &'flowsync;cert;help'= {
             cand issue 'Obtain a certificate for tls.domains from the ACME CA (tls.mode = acme)'
             cand renew 'Renew the ACME certificate when a third of its lifetime is left (or now with --force)'
+            cand import 'Copy a certificate and key into <data_dir>/tls and point the config at them (mode files)'
             cand self-signed 'Make a self-signed certificate into <data_dir>/tls (what tls.mode = self-signed serves)'
             cand status 'Show the configured certificate: issuer, names, validity, days left'
             cand help 'Print this message or the help of the given subcommand(s)'
@@ -289,6 +306,8 @@ set edit:completion:arg-completer[flowsync] = {|@words|
         &'flowsync;cert;help;issue'= {
         }
         &'flowsync;cert;help;renew'= {
+        }
+        &'flowsync;cert;help;import'= {
         }
         &'flowsync;cert;help;self-signed'= {
         }
@@ -357,12 +376,15 @@ set edit:completion:arg-completer[flowsync] = {|@words|
         &'flowsync;help;cert'= {
             cand issue 'Obtain a certificate for tls.domains from the ACME CA (tls.mode = acme)'
             cand renew 'Renew the ACME certificate when a third of its lifetime is left (or now with --force)'
+            cand import 'Copy a certificate and key into <data_dir>/tls and point the config at them (mode files)'
             cand self-signed 'Make a self-signed certificate into <data_dir>/tls (what tls.mode = self-signed serves)'
             cand status 'Show the configured certificate: issuer, names, validity, days left'
         }
         &'flowsync;help;cert;issue'= {
         }
         &'flowsync;help;cert;renew'= {
+        }
+        &'flowsync;help;cert;import'= {
         }
         &'flowsync;help;cert;self-signed'= {
         }

@@ -134,16 +134,17 @@ complete -c flowsync -n "__fish_flowsync_using_subcommand restore" -s v -l verbo
 complete -c flowsync -n "__fish_flowsync_using_subcommand restore" -s q -l quiet -d 'Only errors'
 complete -c flowsync -n "__fish_flowsync_using_subcommand restore" -s h -l help -d 'Print help'
 complete -c flowsync -n "__fish_flowsync_using_subcommand restore" -s V -l version -d 'Print version'
-complete -c flowsync -n "__fish_flowsync_using_subcommand cert; and not __fish_seen_subcommand_from issue renew self-signed status help" -l config -d 'Config file (default: /etc/flowsync/flowsync.toml when it exists, else built-in defaults)' -r -F
-complete -c flowsync -n "__fish_flowsync_using_subcommand cert; and not __fish_seen_subcommand_from issue renew self-signed status help" -s v -l verbose -d 'More log output (-v debug, -vv trace)'
-complete -c flowsync -n "__fish_flowsync_using_subcommand cert; and not __fish_seen_subcommand_from issue renew self-signed status help" -s q -l quiet -d 'Only errors'
-complete -c flowsync -n "__fish_flowsync_using_subcommand cert; and not __fish_seen_subcommand_from issue renew self-signed status help" -s h -l help -d 'Print help'
-complete -c flowsync -n "__fish_flowsync_using_subcommand cert; and not __fish_seen_subcommand_from issue renew self-signed status help" -s V -l version -d 'Print version'
-complete -c flowsync -n "__fish_flowsync_using_subcommand cert; and not __fish_seen_subcommand_from issue renew self-signed status help" -f -a "issue" -d 'Obtain a certificate for tls.domains from the ACME CA (tls.mode = acme)'
-complete -c flowsync -n "__fish_flowsync_using_subcommand cert; and not __fish_seen_subcommand_from issue renew self-signed status help" -f -a "renew" -d 'Renew the ACME certificate when a third of its lifetime is left (or now with --force)'
-complete -c flowsync -n "__fish_flowsync_using_subcommand cert; and not __fish_seen_subcommand_from issue renew self-signed status help" -f -a "self-signed" -d 'Make a self-signed certificate into <data_dir>/tls (what tls.mode = self-signed serves)'
-complete -c flowsync -n "__fish_flowsync_using_subcommand cert; and not __fish_seen_subcommand_from issue renew self-signed status help" -f -a "status" -d 'Show the configured certificate: issuer, names, validity, days left'
-complete -c flowsync -n "__fish_flowsync_using_subcommand cert; and not __fish_seen_subcommand_from issue renew self-signed status help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c flowsync -n "__fish_flowsync_using_subcommand cert; and not __fish_seen_subcommand_from issue renew import self-signed status help" -l config -d 'Config file (default: /etc/flowsync/flowsync.toml when it exists, else built-in defaults)' -r -F
+complete -c flowsync -n "__fish_flowsync_using_subcommand cert; and not __fish_seen_subcommand_from issue renew import self-signed status help" -s v -l verbose -d 'More log output (-v debug, -vv trace)'
+complete -c flowsync -n "__fish_flowsync_using_subcommand cert; and not __fish_seen_subcommand_from issue renew import self-signed status help" -s q -l quiet -d 'Only errors'
+complete -c flowsync -n "__fish_flowsync_using_subcommand cert; and not __fish_seen_subcommand_from issue renew import self-signed status help" -s h -l help -d 'Print help'
+complete -c flowsync -n "__fish_flowsync_using_subcommand cert; and not __fish_seen_subcommand_from issue renew import self-signed status help" -s V -l version -d 'Print version'
+complete -c flowsync -n "__fish_flowsync_using_subcommand cert; and not __fish_seen_subcommand_from issue renew import self-signed status help" -f -a "issue" -d 'Obtain a certificate for tls.domains from the ACME CA (tls.mode = acme)'
+complete -c flowsync -n "__fish_flowsync_using_subcommand cert; and not __fish_seen_subcommand_from issue renew import self-signed status help" -f -a "renew" -d 'Renew the ACME certificate when a third of its lifetime is left (or now with --force)'
+complete -c flowsync -n "__fish_flowsync_using_subcommand cert; and not __fish_seen_subcommand_from issue renew import self-signed status help" -f -a "import" -d 'Copy a certificate and key into <data_dir>/tls and point the config at them (mode files)'
+complete -c flowsync -n "__fish_flowsync_using_subcommand cert; and not __fish_seen_subcommand_from issue renew import self-signed status help" -f -a "self-signed" -d 'Make a self-signed certificate into <data_dir>/tls (what tls.mode = self-signed serves)'
+complete -c flowsync -n "__fish_flowsync_using_subcommand cert; and not __fish_seen_subcommand_from issue renew import self-signed status help" -f -a "status" -d 'Show the configured certificate: issuer, names, validity, days left'
+complete -c flowsync -n "__fish_flowsync_using_subcommand cert; and not __fish_seen_subcommand_from issue renew import self-signed status help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c flowsync -n "__fish_flowsync_using_subcommand cert; and __fish_seen_subcommand_from issue" -l config -d 'Config file (default: /etc/flowsync/flowsync.toml when it exists, else built-in defaults)' -r -F
 complete -c flowsync -n "__fish_flowsync_using_subcommand cert; and __fish_seen_subcommand_from issue" -l staging -d 'Use Let\'s Encrypt\'s staging directory (untrusted certificates, generous rate limits)'
 complete -c flowsync -n "__fish_flowsync_using_subcommand cert; and __fish_seen_subcommand_from issue" -l json
@@ -158,6 +159,15 @@ complete -c flowsync -n "__fish_flowsync_using_subcommand cert; and __fish_seen_
 complete -c flowsync -n "__fish_flowsync_using_subcommand cert; and __fish_seen_subcommand_from renew" -s q -l quiet -d 'Only errors'
 complete -c flowsync -n "__fish_flowsync_using_subcommand cert; and __fish_seen_subcommand_from renew" -s h -l help -d 'Print help'
 complete -c flowsync -n "__fish_flowsync_using_subcommand cert; and __fish_seen_subcommand_from renew" -s V -l version -d 'Print version'
+complete -c flowsync -n "__fish_flowsync_using_subcommand cert; and __fish_seen_subcommand_from import" -l cert -d 'PEM certificate chain (leaf first)' -r -F
+complete -c flowsync -n "__fish_flowsync_using_subcommand cert; and __fish_seen_subcommand_from import" -l key -d 'PEM private key of that certificate' -r -F
+complete -c flowsync -n "__fish_flowsync_using_subcommand cert; and __fish_seen_subcommand_from import" -l config -d 'Config file (default: /etc/flowsync/flowsync.toml when it exists, else built-in defaults)' -r -F
+complete -c flowsync -n "__fish_flowsync_using_subcommand cert; and __fish_seen_subcommand_from import" -l force -d 'Replace a previously imported certificate'
+complete -c flowsync -n "__fish_flowsync_using_subcommand cert; and __fish_seen_subcommand_from import" -l json
+complete -c flowsync -n "__fish_flowsync_using_subcommand cert; and __fish_seen_subcommand_from import" -s v -l verbose -d 'More log output (-v debug, -vv trace)'
+complete -c flowsync -n "__fish_flowsync_using_subcommand cert; and __fish_seen_subcommand_from import" -s q -l quiet -d 'Only errors'
+complete -c flowsync -n "__fish_flowsync_using_subcommand cert; and __fish_seen_subcommand_from import" -s h -l help -d 'Print help'
+complete -c flowsync -n "__fish_flowsync_using_subcommand cert; and __fish_seen_subcommand_from import" -s V -l version -d 'Print version'
 complete -c flowsync -n "__fish_flowsync_using_subcommand cert; and __fish_seen_subcommand_from self-signed" -l name -d 'A DNS name or IP address to cover (repeatable; default tls.domains, else localhost, 127.0.0.1 and ::1)' -r
 complete -c flowsync -n "__fish_flowsync_using_subcommand cert; and __fish_seen_subcommand_from self-signed" -l days -d 'Validity in days' -r
 complete -c flowsync -n "__fish_flowsync_using_subcommand cert; and __fish_seen_subcommand_from self-signed" -l config -d 'Config file (default: /etc/flowsync/flowsync.toml when it exists, else built-in defaults)' -r -F
@@ -174,6 +184,7 @@ complete -c flowsync -n "__fish_flowsync_using_subcommand cert; and __fish_seen_
 complete -c flowsync -n "__fish_flowsync_using_subcommand cert; and __fish_seen_subcommand_from status" -s V -l version -d 'Print version'
 complete -c flowsync -n "__fish_flowsync_using_subcommand cert; and __fish_seen_subcommand_from help" -f -a "issue" -d 'Obtain a certificate for tls.domains from the ACME CA (tls.mode = acme)'
 complete -c flowsync -n "__fish_flowsync_using_subcommand cert; and __fish_seen_subcommand_from help" -f -a "renew" -d 'Renew the ACME certificate when a third of its lifetime is left (or now with --force)'
+complete -c flowsync -n "__fish_flowsync_using_subcommand cert; and __fish_seen_subcommand_from help" -f -a "import" -d 'Copy a certificate and key into <data_dir>/tls and point the config at them (mode files)'
 complete -c flowsync -n "__fish_flowsync_using_subcommand cert; and __fish_seen_subcommand_from help" -f -a "self-signed" -d 'Make a self-signed certificate into <data_dir>/tls (what tls.mode = self-signed serves)'
 complete -c flowsync -n "__fish_flowsync_using_subcommand cert; and __fish_seen_subcommand_from help" -f -a "status" -d 'Show the configured certificate: issuer, names, validity, days left'
 complete -c flowsync -n "__fish_flowsync_using_subcommand cert; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
@@ -203,5 +214,6 @@ complete -c flowsync -n "__fish_flowsync_using_subcommand help; and __fish_seen_
 complete -c flowsync -n "__fish_flowsync_using_subcommand help; and __fish_seen_subcommand_from backup" -f -a "list" -d 'List the archives in backup.dir with age, size and verification state'
 complete -c flowsync -n "__fish_flowsync_using_subcommand help; and __fish_seen_subcommand_from cert" -f -a "issue" -d 'Obtain a certificate for tls.domains from the ACME CA (tls.mode = acme)'
 complete -c flowsync -n "__fish_flowsync_using_subcommand help; and __fish_seen_subcommand_from cert" -f -a "renew" -d 'Renew the ACME certificate when a third of its lifetime is left (or now with --force)'
+complete -c flowsync -n "__fish_flowsync_using_subcommand help; and __fish_seen_subcommand_from cert" -f -a "import" -d 'Copy a certificate and key into <data_dir>/tls and point the config at them (mode files)'
 complete -c flowsync -n "__fish_flowsync_using_subcommand help; and __fish_seen_subcommand_from cert" -f -a "self-signed" -d 'Make a self-signed certificate into <data_dir>/tls (what tls.mode = self-signed serves)'
 complete -c flowsync -n "__fish_flowsync_using_subcommand help; and __fish_seen_subcommand_from cert" -f -a "status" -d 'Show the configured certificate: issuer, names, validity, days left'

@@ -14,6 +14,7 @@ use crate::config::TlsMode;
   flowsync cert issue                  # tls.mode = acme: obtain a certificate for tls.domains now
   flowsync cert issue --staging        # from Let's Encrypt's staging CA while testing
   flowsync cert renew --force          # renew now even if not due (serve picks it up by itself)
+  flowsync cert import --cert fullchain.pem --key privkey.pem   # your own CA's certificate
   flowsync cert status --json
 
 Exit codes: 0 done, 1 failed (the CA refused, or the challenge failed; the stored certificate is
@@ -30,6 +31,8 @@ enum Action {
     Issue(IssueOpts),
     /// Renew the ACME certificate when a third of its lifetime is left (or now with --force)
     Renew(RenewOpts),
+    /// Copy a certificate and key into <data_dir>/tls and point the config at them (mode files)
+    Import(ImportOpts),
     /// Make a self-signed certificate into <data_dir>/tls (what tls.mode = self-signed serves)
     SelfSigned(SelfSignedOpts),
     /// Show the configured certificate: issuer, names, validity, days left
@@ -45,6 +48,21 @@ struct SelfSignedOpts {
     /// Validity in days
     #[arg(long, default_value_t = 365, value_parser = clap::value_parser!(u32).range(1..=3650))]
     days: u32,
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Args)]
+struct ImportOpts {
+    /// PEM certificate chain (leaf first)
+    #[arg(long, value_name = "FILE")]
+    cert: std::path::PathBuf,
+    /// PEM private key of that certificate
+    #[arg(long, value_name = "FILE")]
+    key: std::path::PathBuf,
+    /// Replace a previously imported certificate
+    #[arg(long)]
+    force: bool,
     #[arg(long)]
     json: bool,
 }
@@ -146,9 +164,76 @@ async fn obtain(cli: &Cli, config: &crate::config::Config, json: bool) -> CmdRes
     Ok(())
 }
 
+fn import(cli: &Cli, loaded: &crate::config::Loaded, o: &ImportOpts) -> CmdResult {
+    let config = &loaded.config;
+    let read = |p: &std::path::Path| {
+        std::fs::read(p)
+            .map_err(|e| Failure::new(2, anyhow::anyhow!("reading {}: {e}", p.display())))
+    };
+    let (cert_pem, key_pem) = (read(&o.cert)?, read(&o.key)?);
+    crate::tls::certified_key(&cert_pem, &key_pem).map_err(|e| Failure::new(1, e))?;
+    let info = crate::tls::inspect(&cert_pem)?;
+    let dir = config.server.data_dir.join("tls");
+    let (cert, key) = (dir.join("imported.crt"), dir.join("imported.key"));
+    if cert.exists() && !o.force {
+        return Err(Failure::new(
+            4,
+            anyhow::anyhow!("{} exists; pass --force to replace it", cert.display()),
+        ));
+    }
+    crate::tls::write_private(&key, &key_pem)?;
+    crate::tls::write_private(&cert, &cert_pem)?;
+    let updated = match &loaded.file {
+        Some(f) => {
+            crate::tls::point_config_at(f, &cert, &key)?;
+            Some(f.clone())
+        }
+        None => None,
+    };
+    if o.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({
+                "certificate": cert, "key": key, "config_updated": updated, "info": info,
+            }))
+            .map_err(anyhow::Error::from)?
+        );
+    } else if !cli.quiet {
+        println!(
+            "imported {} ({}, valid until {})",
+            cert.display(),
+            info.names.join(", "),
+            info.not_after
+        );
+        match &updated {
+            Some(f) if config.tls.mode == TlsMode::Files => {
+                println!(
+                    "updated {}; `systemctl reload flowsync` (SIGHUP) serves it",
+                    f.display()
+                )
+            }
+            Some(f) => println!(
+                "updated {} (tls.mode = \"files\"); restart flowsync to serve it",
+                f.display()
+            ),
+            None => println!(
+                "no config file in use: set [tls] mode = \"files\", cert_path = \"{}\", key_path = \"{}\"",
+                cert.display(),
+                key.display()
+            ),
+        }
+    }
+    Ok(())
+}
+
 pub async fn run(cli: &Cli, opts: &Opts) -> CmdResult {
-    let mut config = cli.load_config(Vec::new())?.config;
+    let loaded = cli.load_config(Vec::new())?;
+    if let Action::Import(o) = &opts.action {
+        return import(cli, &loaded, o);
+    }
+    let mut config = loaded.config;
     match &opts.action {
+        Action::Import(_) => Ok(()),
         Action::Issue(o) => {
             if o.staging {
                 config.tls.acme_directory = crate::tls::acme::LETS_ENCRYPT_STAGING.to_owned();

@@ -298,3 +298,35 @@ pub fn inspect(cert_pem: &[u8]) -> anyhow::Result<CertInfo> {
         self_signed: cert.subject() == cert.issuer(),
     })
 }
+
+/// Sets `[tls] mode = "files"`, `cert_path` and `key_path` in a config file, keeping its
+/// comments and layout (`cert import`).
+pub fn point_config_at(config_file: &Path, cert: &Path, key: &Path) -> anyhow::Result<()> {
+    let text = std::fs::read_to_string(config_file)
+        .with_context(|| format!("reading {}", config_file.display()))?;
+    let mut doc: toml_edit::DocumentMut = text
+        .parse()
+        .with_context(|| format!("{} is not valid TOML", config_file.display()))?;
+    if !doc.contains_table("tls") {
+        doc["tls"] = toml_edit::table();
+    }
+    doc["tls"]["mode"] = toml_edit::value("files");
+    doc["tls"]["cert_path"] = toml_edit::value(cert.display().to_string());
+    doc["tls"]["key_path"] = toml_edit::value(key.display().to_string());
+    let dir = config_file.parent().unwrap_or(Path::new("."));
+    let tmp = dir.join(".flowsync.toml.tmp");
+    std::fs::write(&tmp, doc.to_string()).with_context(|| format!("writing {}", tmp.display()))?;
+    // Keep the file's permissions (0640 root:flowsync after init).
+    if let Ok(meta) = std::fs::metadata(config_file) {
+        let _ = std::fs::set_permissions(&tmp, meta.permissions());
+        use std::os::unix::fs::MetadataExt;
+        let _ = nix::unistd::chown(
+            &tmp,
+            Some(nix::unistd::Uid::from_raw(meta.uid())),
+            Some(nix::unistd::Gid::from_raw(meta.gid())),
+        );
+    }
+    std::fs::rename(&tmp, config_file)
+        .with_context(|| format!("writing {}", config_file.display()))?;
+    Ok(())
+}

@@ -364,3 +364,80 @@ fn cert_self_signed_and_status() {
     let days = v["certificate"]["days_left"].as_i64().unwrap();
     assert!((88..=90).contains(&days), "{days}");
 }
+
+#[test]
+fn cert_import_copies_the_pair_and_points_the_config_at_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("flowsync.toml");
+    std::fs::write(
+        &cfg,
+        "# my comments stay\n[server]\ndata_dir = \"DATA\" # here too\n"
+            .replace("DATA", &dir.path().join("data").display().to_string()),
+    )
+    .unwrap();
+    let (cert, key) = flowsync::tls::self_signed(&["rooms.example.org".into()], 90).unwrap();
+    let (other_cert, _) = flowsync::tls::self_signed(&["other.example.org".into()], 90).unwrap();
+    std::fs::write(dir.path().join("a.crt"), &cert).unwrap();
+    std::fs::write(dir.path().join("a.key"), &key).unwrap();
+    std::fs::write(dir.path().join("b.crt"), &other_cert).unwrap();
+    let run = |args: &[&str]| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_flowsync"));
+        for (k, _) in std::env::vars() {
+            if k.starts_with("FLOWSYNC_") {
+                c.env_remove(k);
+            }
+        }
+        c.arg("--config")
+            .arg(&cfg)
+            .current_dir(dir.path())
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    // A certificate with someone else's key is refused.
+    let bad = run(&["cert", "import", "--cert", "b.crt", "--key", "a.key"]);
+    assert_eq!(
+        bad.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&bad.stderr)
+    );
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("does not belong"));
+
+    let ok = run(&["cert", "import", "--cert", "a.crt", "--key", "a.key"]);
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    let text = std::fs::read_to_string(&cfg).unwrap();
+    assert!(
+        text.contains("# my comments stay") && text.contains("# here too"),
+        "{text}"
+    );
+    assert!(
+        text.contains("mode = \"files\"") && text.contains("imported.crt"),
+        "{text}"
+    );
+    let key_path = dir.path().join("data/tls/imported.key");
+    let mode = std::os::unix::fs::PermissionsExt::mode(
+        &std::fs::metadata(&key_path).unwrap().permissions(),
+    );
+    assert_eq!(mode & 0o777, 0o600);
+    let status = run(&["cert", "status", "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    assert_eq!(v["mode"], "files");
+    assert_eq!(
+        v["certificate"]["names"],
+        serde_json::json!(["rooms.example.org"])
+    );
+    let again = run(&["cert", "import", "--cert", "a.crt", "--key", "a.key"]);
+    assert_eq!(again.status.code(), Some(4));
+    assert!(
+        run(&[
+            "cert", "import", "--cert", "a.crt", "--key", "a.key", "--force"
+        ])
+        .status
+        .success()
+    );
+}
