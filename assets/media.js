@@ -97,6 +97,19 @@ export class LocalMedia extends EventTarget {
     this.supported = captureSupport();
     /** The last capture problem per kind ('' when fine). */
     this.problem = { audio: '', video: '' };
+    /** Bumped by stop(): a capture that resolves afterwards (a permission prompt answered after
+     * leaving) releases its tracks instead of turning the camera back on. */
+    this.epoch = 0;
+  }
+
+  /** Keeps freshly captured tracks unless stop() ran while they were being opened. */
+  keep(stream, epoch) {
+    if (epoch !== this.epoch) {
+      for (const t of stream.getTracks()) t.stop();
+      return false;
+    }
+    for (const t of stream.getTracks()) this.adopt(t);
+    return true;
   }
 
   save() {
@@ -122,14 +135,16 @@ export class LocalMedia extends EventTarget {
     const wantAudio = this.audioOn && !this.audioTrack;
     const wantVideo = this.videoOn && !this.videoTrack;
     if (!wantAudio && !wantVideo) return;
+    const epoch = this.epoch;
     try {
       const s = await navigator.mediaDevices.getUserMedia({
         audio: wantAudio ? this.constraints('audio') : false,
         video: wantVideo ? this.constraints('video') : false,
       });
-      for (const t of s.getTracks()) this.adopt(t);
+      if (!this.keep(s, epoch)) return;
       this.problem = { audio: '', video: '' };
     } catch (err) {
+      if (epoch !== this.epoch) return;
       if (err && err.name === 'OverconstrainedError') {
         // A remembered device is gone: forget it and try the defaults.
         this.audioDevice = '';
@@ -152,12 +167,14 @@ export class LocalMedia extends EventTarget {
 
   /** Opens one kind; records a readable problem instead of throwing. */
   async open(kind) {
+    const epoch = this.epoch;
     try {
       const s = await navigator.mediaDevices.getUserMedia({ [kind]: this.constraints(kind) });
-      for (const t of s.getTracks()) this.adopt(t);
+      if (!this.keep(s, epoch)) return false;
       this.problem[kind] = '';
       return true;
     } catch (err) {
+      if (epoch !== this.epoch) return false;
       if (err && err.name === 'OverconstrainedError' && (kind === 'audio' ? this.audioDevice : this.videoDevice)) {
         if (kind === 'audio') this.audioDevice = ''; else this.videoDevice = '';
         this.save();
@@ -279,8 +296,9 @@ export class LocalMedia extends EventTarget {
     }
   }
 
-  /** Releases every device. */
+  /** Releases every device (and any capture still waiting for permission). */
   stop() {
+    this.epoch += 1;
     this.drop('audio');
     this.drop('video');
     this.stopScreen();

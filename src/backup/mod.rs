@@ -201,6 +201,7 @@ pub async fn create(db: &Db, opts: CreateOptions<'_>) -> anyhow::Result<Created>
             (d.clone(), d.join(name))
         }
     };
+    let created_dir = !dir.exists();
     fs::create_dir_all(&dir).with_context(|| {
         format!(
             "creating the backup directory {}; set backup.dir or --output to a writable place",
@@ -234,7 +235,7 @@ pub async fn create(db: &Db, opts: CreateOptions<'_>) -> anyhow::Result<Created>
         let total = tx.count(t.name).await?;
         let member = format!("data/{}.jsonl", t.name);
         let path = spool.path().join(format!("{}.jsonl", t.name));
-        let file = File::create(&path).with_context(|| format!("creating {}", path.display()))?;
+        let file = create_private(&path)?;
         let mut out = HashingWriter::new(BufWriter::with_capacity(1 << 20, file));
         opts.progress.start(t.name, total);
         let progress = &mut *opts.progress;
@@ -285,9 +286,16 @@ pub async fn create(db: &Db, opts: CreateOptions<'_>) -> anyhow::Result<Created>
                 .unwrap_or(&file)
                 .to_string_lossy()
                 .into_owned();
-            let secret = rel.to_ascii_lowercase().contains("key");
+            // Challenge answers and lock/temp files are transient; only certificates (*.crt)
+            // are public: keys and the ACME account (which holds a key) are secrets.
+            let transient =
+                rel.starts_with("challenges/") || rel.split('/').any(|c| c.starts_with('.'));
+            if transient {
+                continue;
+            }
+            let secret = !rel.ends_with(".crt");
             if secret && !opts.include_secrets {
-                omitted.push(format!("tls/{rel} (private key)"));
+                omitted.push(format!("tls/{rel} (private key or ACME account)"));
                 continue;
             }
             extra.push((format!("tls/{rel}"), file));
@@ -351,7 +359,13 @@ pub async fn create(db: &Db, opts: CreateOptions<'_>) -> anyhow::Result<Created>
         Dest::File(_) => Vec::new(),
     };
     let bytes = fs::metadata(&final_path).map(|m| m.len()).unwrap_or(0);
-    crate::ownership::hand_to_service_user(&[dir.as_path(), final_path.as_path()])?;
+    // Run as root: the archive (and a directory this run created) go to the service user;
+    // an existing directory such as /tmp or /etc keeps its owner.
+    let mut owned = vec![final_path.as_path()];
+    if created_dir {
+        owned.push(dir.as_path());
+    }
+    crate::ownership::hand_to_service_user(&owned)?;
     Ok(Created {
         archive: final_path,
         bytes,
@@ -376,7 +390,7 @@ fn write_archive(
     extra: &[(String, PathBuf)],
     passphrase: Option<&SecretString>,
 ) -> anyhow::Result<()> {
-    let file = File::create(partial).with_context(|| format!("creating {}", partial.display()))?;
+    let file = create_private(partial)?;
     let buffered = BufWriter::with_capacity(1 << 20, file);
     let sink = match passphrase {
         Some(p) => Sink::Age(
@@ -733,6 +747,29 @@ pub async fn restore(db: &Db, path: &Path, opts: RestoreOptions<'_>) -> anyhow::
         bail!(NotEmpty);
     }
 
+    // Every row must fit its column before anything is dropped.
+    let postgres = db.backend() == crate::db::Backend::Postgres;
+    let mut archive = open(path, opts.passphrase.as_ref())?;
+    for entry in archive.entries().map_err(|e| corrupt(e, path))? {
+        let entry = entry.map_err(|e| corrupt(e, path))?;
+        let name = member_name(&entry, path)?;
+        let Some(t) = manifest.tables.iter().find(|t| t.member == name) else {
+            continue;
+        };
+        let Some(spec) = tables::table(&t.name) else {
+            bail!(
+                "the archive has a table {} this flowsync does not know",
+                t.name
+            );
+        };
+        tables::check_rows(
+            spec,
+            &t.columns,
+            BufReader::with_capacity(1 << 20, entry),
+            postgres,
+        )?;
+    }
+
     // Start from the archive's schema: drop FlowSync's tables (empty, or backed up by the
     // caller under --force), migrate up to the archive's version, load, migrate forward.
     drop_schema(db).await?;
@@ -828,7 +865,11 @@ pub fn extract(
         let Some(rel) = name.strip_prefix(prefix) else {
             continue;
         };
-        if rel.split('/').any(|c| c == ".." || c.is_empty()) {
+        // A file prefix ("config/flowsync.toml") names exactly one member.
+        if !prefix.ends_with('/') && !rel.is_empty() {
+            continue;
+        }
+        if prefix.ends_with('/') && rel.split('/').any(|c| c == ".." || c.is_empty()) {
             bail!("{}: unsafe member name {name}", path.display());
         }
         let target = if prefix.ends_with('/') {
@@ -854,6 +895,17 @@ pub fn extract(
         written.push(target);
     }
     Ok(written)
+}
+
+/// A new file readable by its owner only (archives hold every chat message).
+fn create_private(path: &Path) -> anyhow::Result<File> {
+    fs::OpenOptions::new()
+        .create(true)
+        .write(true)
+        .truncate(true)
+        .mode_0600()
+        .open(path)
+        .with_context(|| format!("creating {}", path.display()))
 }
 
 trait Mode0600 {

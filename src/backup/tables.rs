@@ -290,21 +290,7 @@ impl Tx {
         input: impl BufRead,
         mut progress: impl FnMut(u64),
     ) -> anyhow::Result<u64> {
-        let cols: Vec<(&str, Kind)> = columns
-            .iter()
-            .map(|c| {
-                t.columns
-                    .iter()
-                    .find(|(n, _)| n == c)
-                    .map(|(n, k)| (*n, *k))
-                    .with_context(|| {
-                        format!(
-                            "the archive has a column {}.{c} this flowsync does not know",
-                            t.name
-                        )
-                    })
-            })
-            .collect::<anyhow::Result<_>>()?;
+        let cols = resolve_columns(t, columns)?;
         if let Tx::Postgres(tx) = self {
             return copy_in(tx, t, &cols, input, progress).await;
         }
@@ -417,6 +403,59 @@ enum Bound {
     Text(String),
     Int(i64),
     Null(Kind),
+}
+
+/// The archive's column list for a table, each with its kind; unknown columns are an error.
+fn resolve_columns<'a>(t: &'a Table, columns: &[String]) -> anyhow::Result<Vec<(&'a str, Kind)>> {
+    columns
+        .iter()
+        .map(|c| {
+            t.columns
+                .iter()
+                .find(|(n, _)| n == c)
+                .map(|(n, k)| (*n, *k))
+                .with_context(|| {
+                    format!(
+                        "the archive has a column {}.{c} this flowsync does not know",
+                        t.name
+                    )
+                })
+        })
+        .collect()
+}
+
+/// Checks every row of a table's JSON lines against the column kinds without a database, so a
+/// restore finds bad data before it drops anything. `postgres` also refuses NUL characters,
+/// which PostgreSQL text cannot hold.
+pub fn check_rows(
+    t: &Table,
+    columns: &[String],
+    input: impl BufRead,
+    postgres: bool,
+) -> anyhow::Result<u64> {
+    let cols = resolve_columns(t, columns)?;
+    let mut n = 0u64;
+    for (lineno, line) in input.lines().enumerate() {
+        let line = line.with_context(|| format!("reading {} from the archive", t.name))?;
+        if line.is_empty() {
+            continue;
+        }
+        let row = parse_row(t, lineno, &line)?;
+        for (c, kind) in &cols {
+            if let Bound::Text(s) = bound(t, c, *kind, &row)?
+                && postgres
+                && s.contains('\0')
+            {
+                anyhow::bail!(
+                    "{} line {}: {c} holds a NUL character, which PostgreSQL cannot store",
+                    t.name,
+                    lineno + 1
+                );
+            }
+        }
+        n += 1;
+    }
+    Ok(n)
 }
 
 fn parse_row(t: &Table, lineno: usize, line: &str) -> anyhow::Result<Map<String, Value>> {

@@ -417,11 +417,16 @@ pub async fn restore(cli: &Cli, opts: &RestoreOpts) -> CmdResult {
             &db,
             backup::CreateOptions {
                 dest: Dest::Dir(config.backup.dir.clone()),
-                include_secrets: true,
+                include_secrets: config.backup.include_secrets,
                 passphrase: None,
                 config_file: loaded.file.clone(),
                 data_dir: config.server.data_dir.clone(),
-                retention: backup::policy(&config),
+                // Prune nothing here: the archive being restored may be the oldest one kept.
+                retention: backup::retention::Policy {
+                    keep: u32::MAX,
+                    keep_daily: 0,
+                    keep_weekly: 0,
+                },
                 progress: &mut bars,
             },
         )
@@ -447,7 +452,13 @@ pub async fn restore(cli: &Cli, opts: &RestoreOpts) -> CmdResult {
     .await;
     bars.finish();
     db.close().await;
-    let restored = result?;
+    let restored = result.map_err(|e| match &safety {
+        Some(s) => e.context(format!(
+            "the restore failed after the current data was replaced; it is saved in {} (restore that archive to get it back)",
+            s.display()
+        )),
+        None => e,
+    })?;
     let mut written = Vec::new();
     if opts.restore_config {
         let target = cli
@@ -473,8 +484,13 @@ pub async fn restore(cli: &Cli, opts: &RestoreOpts) -> CmdResult {
             opts.force,
         )?);
     }
-    let mut owned: Vec<&std::path::Path> = written.iter().map(|p| p.as_path()).collect();
-    owned.push(config.server.data_dir.as_path());
+    // Certificates and keys go to the service user; the config file keeps its owner (root).
+    let tls_dir = config.server.data_dir.join("tls");
+    let owned: Vec<&std::path::Path> = written
+        .iter()
+        .filter(|p| p.starts_with(&tls_dir))
+        .map(|p| p.as_path())
+        .collect();
     crate::ownership::hand_to_service_user(&owned)?;
     crate::ownership::fix_data_dir(&config)?;
     if opts.json {

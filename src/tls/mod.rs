@@ -192,7 +192,15 @@ pub fn load(config: &Config) -> anyhow::Result<Option<(CertifiedKey, PathBuf)>> 
         TlsMode::Acme => {
             let p = acme::Paths::new(config);
             match (std::fs::read(&p.cert), std::fs::read(&p.key)) {
-                (Ok(c), Ok(k)) => Ok(Some((certified_key(&c, &k)?, p.cert))),
+                (Ok(c), Ok(k)) => match certified_key(&c, &k) {
+                    Ok(key) => Ok(Some((key, p.cert))),
+                    // A crash between writing the key and the certificate: obtain a new pair
+                    // rather than refuse to start.
+                    Err(e) => {
+                        tracing::warn!(error = %format!("{e:#}"), "the stored ACME certificate is unusable; a new one will be obtained");
+                        Ok(None)
+                    }
+                },
                 // Not obtained yet: serve starts without one and obtains it.
                 _ => Ok(None),
             }

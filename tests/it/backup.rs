@@ -758,15 +758,35 @@ async fn restore_refuses_data_without_force_and_backs_it_up_with_force() {
         .unwrap();
     assert_eq!(refused.status.code(), Some(4), "{}", out(&refused));
     assert!(String::from_utf8_lossy(&refused.stderr).contains("--force"));
+    // keep = 1: the safety backup must not prune the archive being restored; the archived
+    // config (secret keys removed) comes back with --restore-config.
+    let config_file = data.with_extension("toml");
+    std::fs::write(&config_file, "# replaced by the restore\n").unwrap();
     let forced = json_of(
         &flowsync(&url, &data)
-            .args(["restore", &archive, "--force", "--json"])
+            .env("FLOWSYNC_BACKUP__KEEP", "1")
+            .args(["restore", &archive, "--force", "--restore-config", "--json"])
             .output()
             .unwrap(),
     );
     let safety = forced["safety_backup"].as_str().unwrap();
     assert!(Path::new(safety).exists());
+    assert!(
+        Path::new(&archive).exists(),
+        "the restored archive was kept"
+    );
     assert_eq!(forced["restored"]["rows"]["room_messages"], 100);
+    let restored_config = std::fs::read_to_string(&config_file).unwrap();
+    assert!(
+        restored_config.contains("max_participants = 8"),
+        "{restored_config}"
+    );
+    assert!(!restored_config.contains(ADMIN_TOKEN), "{restored_config}");
+    assert_eq!(forced["written"][0], config_file.display().to_string());
+    let mode = std::os::unix::fs::PermissionsExt::mode(
+        &std::fs::metadata(&archive).unwrap().permissions(),
+    );
+    assert_eq!(mode & 0o777, 0o600, "archives are private");
 }
 
 #[tokio::test(flavor = "multi_thread")]
