@@ -229,7 +229,7 @@ pub async fn create(db: &Db, opts: CreateOptions<'_>) -> anyhow::Result<Created>
             continue; // not in this schema version
         }
         if t.secret && !opts.include_secrets {
-            omitted.push(format!("table {} (generated server secrets)", t.name));
+            omitted.push(format!("table {} (secrets)", t.name));
             continue;
         }
         let total = tx.count(t.name).await?;

@@ -107,6 +107,13 @@ pub const TABLES: &[Table] = &[
         identity: Some("id"),
     },
     Table {
+        name: "tls_store",
+        order_by: "name",
+        columns: &[("name", Text), ("value", Text), ("updated_at", Int)],
+        secret: true,
+        identity: None,
+    },
+    Table {
         name: "server_secrets",
         order_by: "name",
         columns: &[("name", Text), ("value", Text), ("created_at", Int)],

@@ -136,7 +136,20 @@ async fn obtain(cli: &Cli, config: &crate::config::Config, json: bool) -> CmdRes
             None => {}
         }
     };
-    let result = crate::tls::acme::issue(config, &mut step).await;
+    // With PostgreSQL (several instances may share it) the result is published there too.
+    let db = match crate::db::Backend::of_url(config.database.url.expose()) {
+        crate::db::Backend::Postgres => Some(
+            crate::db::Db::connect(&config.database)
+                .await
+                .map_err(|e| Failure::new(3, e))?,
+        ),
+        crate::db::Backend::Sqlite => None,
+    };
+    let shared = db.as_ref().and_then(crate::tls::acme::Shared::of);
+    let result = crate::tls::acme::issue(config, shared.as_ref(), &mut step).await;
+    if let Some(db) = &db {
+        db.close().await;
+    }
     if let Some(s) = spinner {
         s.finish_and_clear();
     }

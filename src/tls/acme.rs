@@ -53,6 +53,111 @@ impl Paths {
     }
 }
 
+/// The copy of the ACME state in PostgreSQL, when several instances may share the database:
+/// every instance mirrors the certificate from it, pending challenge answers are visible to
+/// whichever instance the CA reaches, and an advisory lock lets one instance issue at a time.
+#[derive(Clone, Debug)]
+pub struct Shared {
+    pool: sqlx::PgPool,
+}
+
+/// Advisory-lock key for certificate issuance ("FSACME" in ASCII).
+const ADVISORY_KEY: i64 = 0x4653_4143_4d45;
+/// How long an issuer waits after publishing challenge answers, so every instance (which
+/// syncs every 2 s) has them before the CA comes looking.
+const SHARED_SYNC_WAIT: Duration = Duration::from_millis(2500);
+
+impl Shared {
+    pub fn of(db: &crate::db::Db) -> Option<Shared> {
+        match db {
+            crate::db::Db::Postgres(pool) => Some(Shared { pool: pool.clone() }),
+            crate::db::Db::Sqlite { .. } => None,
+        }
+    }
+
+    async fn put(&self, name: &str, value: &str) -> anyhow::Result<()> {
+        sqlx::query(
+            "INSERT INTO tls_store (name, value, updated_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (name) DO UPDATE SET value = EXCLUDED.value, updated_at = EXCLUDED.updated_at",
+        )
+        .bind(name)
+        .bind(value)
+        .bind(crate::db::now_ms())
+        .execute(&self.pool)
+        .await
+        .with_context(|| format!("storing {name} in the database"))?;
+        Ok(())
+    }
+
+    async fn get(&self, name: &str) -> anyhow::Result<Option<String>> {
+        sqlx::query_scalar("SELECT value FROM tls_store WHERE name = $1")
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await
+            .with_context(|| format!("reading {name} from the database"))
+    }
+
+    async fn delete(&self, name: &str) {
+        let _ = sqlx::query("DELETE FROM tls_store WHERE name = $1")
+            .bind(name)
+            .execute(&self.pool)
+            .await;
+    }
+
+    async fn challenges(&self) -> anyhow::Result<Vec<(String, String)>> {
+        sqlx::query_as("SELECT name, value FROM tls_store WHERE name LIKE 'challenge/%'")
+            .fetch_all(&self.pool)
+            .await
+            .context("reading challenge answers from the database")
+    }
+
+    /// Copies what the database holds to this instance's files: the account and certificate
+    /// when they differ, and the pending challenge answers (removing answers no longer there).
+    pub async fn sync_down(&self, paths: &Paths) -> anyhow::Result<()> {
+        for (name, file) in [
+            ("acme/account", &paths.account),
+            ("acme/key", &paths.key),
+            ("acme/cert", &paths.cert),
+        ] {
+            if let Some(v) = self.get(name).await?
+                && std::fs::read(file).ok().as_deref() != Some(v.as_bytes())
+            {
+                super::write_private(file, v.as_bytes())?;
+            }
+        }
+        let mut wanted = std::collections::HashSet::new();
+        for (name, value) in self.challenges().await? {
+            let file = if let Some(token) = name.strip_prefix("challenge/http-01/") {
+                (http_challenge_name_ok(token)).then(|| paths.http01.join(token))
+            } else if let Some(host) = name.strip_prefix("challenge/tls-alpn-01/") {
+                safe_name(host).then(|| paths.alpn01.join(format!("{host}.pem")))
+            } else {
+                None
+            };
+            if let Some(file) = file {
+                if std::fs::read(&file).ok().as_deref() != Some(value.as_bytes()) {
+                    super::write_private(&file, value.as_bytes())?;
+                }
+                wanted.insert(file.clone());
+            }
+        }
+        for dir in [&paths.http01, &paths.alpn01] {
+            if let Ok(rd) = std::fs::read_dir(dir) {
+                for e in rd.flatten() {
+                    let p = e.path();
+                    if p.is_file()
+                        && !wanted.contains(&p)
+                        && !e.file_name().to_string_lossy().starts_with('.')
+                    {
+                        let _ = std::fs::remove_file(&p);
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
 /// The stored account, with the directory it belongs to.
 #[derive(serde::Serialize, serde::Deserialize)]
 struct StoredAccount {
@@ -134,14 +239,19 @@ pub fn alpn_challenge_key(dir: &Path, name: &str) -> Option<CertifiedKey> {
 
 /// The HTTP-01 key authorization for `token`, if any.
 pub fn http_challenge(dir: &Path, token: &str) -> Option<String> {
-    if token.is_empty()
-        || !token
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-    {
+    if !http_challenge_name_ok(token) {
         return None;
     }
     std::fs::read_to_string(dir.join(token)).ok()
+}
+
+/// ACME tokens are base64url: nothing else may become a file name.
+fn http_challenge_name_ok(token: &str) -> bool {
+    !token.is_empty()
+        && token.len() <= 256
+        && token
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 fn safe_name(name: &str) -> bool {
@@ -154,7 +264,17 @@ fn safe_name(name: &str) -> bool {
         && !name.contains("..")
 }
 
-async fn account(config: &Config, paths: &Paths) -> anyhow::Result<(Account, bool)> {
+async fn account(
+    config: &Config,
+    paths: &Paths,
+    shared: Option<&Shared>,
+) -> anyhow::Result<(Account, bool)> {
+    if let Some(sh) = shared
+        && !paths.account.exists()
+        && let Some(v) = sh.get("acme/account").await?
+    {
+        super::write_private(&paths.account, v.as_bytes())?;
+    }
     let directory = config.tls.acme_directory.clone();
     let builder = || -> anyhow::Result<instant_acme::AccountBuilder> {
         Ok(match &config.tls.acme_ca_root {
@@ -270,15 +390,58 @@ async fn responder(config: &Config, paths: &Paths) -> anyhow::Result<Responder> 
 /// Obtains a certificate for `tls.domains` and stores it. The caller holds no lock; this takes
 /// [`IssueLock`] (refusing when another issuer runs). Leaves the stored certificate untouched
 /// unless a new one was obtained.
-pub async fn issue(config: &Config, step: &mut (dyn FnMut(&str) + Send)) -> anyhow::Result<Issued> {
+pub async fn issue(
+    config: &Config,
+    shared: Option<&Shared>,
+    step: &mut (dyn FnMut(&str) + Send),
+) -> anyhow::Result<Issued> {
     let names = config.tls.domains.clone();
     if names.is_empty() {
         bail!("tls.domains is empty: name the domain(s) the certificate is for");
     }
     let paths = Paths::new(config);
     let _lock = IssueLock::acquire(&paths)?;
+    // With a shared database, one issuer across every instance: a session advisory lock held
+    // on one connection for the whole order.
+    let mut held = None;
+    if let Some(sh) = shared {
+        let mut conn = sh
+            .pool
+            .acquire()
+            .await
+            .context("locking certificate issuance in the database")?;
+        let got: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
+            .bind(ADVISORY_KEY)
+            .fetch_one(&mut *conn)
+            .await
+            .context("locking certificate issuance in the database")?;
+        if !got {
+            bail!(Busy(PathBuf::from(
+                "the database's certificate issuance lock"
+            )));
+        }
+        held = Some(conn);
+    }
+    let result = issue_locked(config, &paths, names, shared, step).await;
+    if let Some(mut conn) = held {
+        let _ = sqlx::query("SELECT pg_advisory_unlock($1)")
+            .bind(ADVISORY_KEY)
+            .execute(&mut *conn)
+            .await;
+    }
+    result
+}
+
+async fn issue_locked(
+    config: &Config,
+    paths: &Paths,
+    names: Vec<String>,
+    shared: Option<&Shared>,
+    step: &mut (dyn FnMut(&str) + Send),
+) -> anyhow::Result<Issued> {
+    let paths = paths.clone();
     step("account");
-    let (acct, account_created) = account(config, &paths).await?;
+    let (acct, account_created) = account(config, &paths, shared).await?;
     step("order");
     let ids: Vec<Identifier> = names.iter().map(|n| Identifier::Dns(n.clone())).collect();
     let mut order = acct
@@ -291,6 +454,7 @@ pub async fn issue(config: &Config, step: &mut (dyn FnMut(&str) + Send)) -> anyh
         Challenge::TlsAlpn01 => (ChallengeType::TlsAlpn01, "443 (server.https_listen)"),
     };
     let mut written = Vec::new();
+    let mut published = Vec::new();
     let result: anyhow::Result<()> = async {
         step("challenges");
         let mut authzs = order.authorizations();
@@ -313,6 +477,12 @@ pub async fn issue(config: &Config, step: &mut (dyn FnMut(&str) + Send)) -> anyh
                     let file = paths.http01.join(&ch.token);
                     super::write_private(&file, ka.as_str().as_bytes())?;
                     written.push(file);
+                    if let Some(sh) = shared {
+                        let key = format!("challenge/http-01/{}", ch.token);
+                        sh.put(&key, ka.as_str()).await?;
+                        published.push(key);
+                        tokio::time::sleep(SHARED_SYNC_WAIT).await;
+                    }
                 }
                 Challenge::TlsAlpn01 => {
                     let mut params = rcgen::CertificateParams::new(vec![name.clone()])?;
@@ -352,6 +522,11 @@ pub async fn issue(config: &Config, step: &mut (dyn FnMut(&str) + Send)) -> anyh
     for f in &written {
         let _ = std::fs::remove_file(f);
     }
+    if let Some(sh) = shared {
+        for key in &published {
+            sh.delete(key).await;
+        }
+    }
     let answered_by = responder.answered_by;
     drop(responder);
     if let Err(e) = result {
@@ -390,6 +565,11 @@ pub async fn issue(config: &Config, step: &mut (dyn FnMut(&str) + Send)) -> anyh
         .context("the CA's certificate does not match our key")?;
     super::write_private(&paths.key, key_pem.as_bytes())?;
     super::write_private(&paths.cert, chain.as_bytes())?;
+    if let Some(sh) = shared {
+        // Key first: an instance that sees the new certificate finds its key already there.
+        sh.put("acme/key", &key_pem).await?;
+        sh.put("acme/cert", &chain).await?;
+    }
     let info = super::inspect(chain.as_bytes())?;
     Ok(Issued {
         names,
@@ -437,13 +617,19 @@ pub async fn maintain(
     resolver: Arc<super::CertResolver>,
     stop: tokio_util::sync::CancellationToken,
 ) {
+    let shared = Shared::of(&app.db);
     let mut seen = modified(&Paths::new(&app.config()).cert);
     let mut backoff = Duration::from_secs(30);
     let mut next_check = tokio::time::Instant::now();
     loop {
         let config = app.config();
         let paths = Paths::new(&config);
-        // Picked up a certificate written by `flowsync cert issue/renew`?
+        if let Some(sh) = &shared
+            && let Err(e) = sh.sync_down(&paths).await
+        {
+            tracing::warn!(error = %format!("{e:#}"), "cannot read the shared TLS state from the database");
+        }
+        // Picked up a certificate written by `flowsync cert issue/renew` or another instance?
         let now_mod = modified(&paths.cert);
         if now_mod != seen {
             seen = now_mod;
@@ -461,7 +647,11 @@ pub async fn maintain(
         if tokio::time::Instant::now() >= next_check {
             if !resolver.has_certificate() || due(&config) {
                 tracing::info!(domains = ?config.tls.domains, "obtaining a certificate");
-                match issue(&config, &mut |s| tracing::info!(step = s, "ACME")).await {
+                match issue(&config, shared.as_ref(), &mut |s| {
+                    tracing::info!(step = s, "ACME")
+                })
+                .await
+                {
                     Ok(done) => {
                         seen = modified(&paths.cert);
                         match super::load(&config) {

@@ -17,7 +17,7 @@ use rustls::pki_types::pem::PemObject;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::helpers::{Backend, Setup, StateKind};
+use crate::helpers::{Backend, Setup, StateKind, fresh_pg_database};
 
 const NAME: &str = "flowsync.test";
 
@@ -193,6 +193,7 @@ fn cli(config: &Config, args: &[&str]) -> Output {
         Challenge::TlsAlpn01 => "tls-alpn-01",
     };
     c.env("FLOWSYNC_SERVER__DATA_DIR", &config.server.data_dir)
+        .env("FLOWSYNC_DATABASE__URL", config.database.url.expose())
         .env(
             "FLOWSYNC_SERVER__HTTP_LISTEN",
             config.server.http_listen.to_string(),
@@ -447,4 +448,69 @@ async fn failures_say_why_and_leave_the_stored_certificate_alone() {
         say(&out)
     );
     assert_eq!(stored(&config).unwrap(), before);
+}
+
+async fn serial_at(root: &str, addr: SocketAddr) -> String {
+    serial_of(&tls_connect(&connector(root), addr).await)
+}
+
+/// Two instances on one PostgreSQL database serve the same certificate, and a challenge for an
+/// order placed through one is answered by the other (the one the CA reaches).
+#[tokio::test(flavor = "multi_thread")]
+async fn instances_sharing_postgres_share_certificates_and_answer_each_others_challenges() {
+    let (http_a, https_a, http_b, https_b) = (free_port(), free_port(), free_port(), free_port());
+    let pebble = Pebble::start(http_b, https_b); // the CA only ever reaches instance B
+    let url = fresh_pg_database().await;
+    let (mut a, _da) = acme_config(&pebble, http_a, https_a, Challenge::Http01).await;
+    let (mut b, _db) = acme_config(&pebble, http_b, https_b, Challenge::Http01).await;
+    a.database.url = flowsync::config::Secret::new(url.clone());
+    b.database.url = flowsync::config::Secret::new(url);
+
+    let server_b = flowsync::server::start(b.clone()).await.unwrap();
+    let started = Instant::now();
+    while !server_b.app.tls.get().unwrap().has_certificate() {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "B never obtained a certificate"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let root = pebble.issuing_root().await;
+    let first = serial_at(&root, server_b.addr).await;
+
+    // A starts with nothing on its disk and serves B's certificate from the database.
+    let server_a = flowsync::server::start(a.clone()).await.unwrap();
+    let started = Instant::now();
+    while !server_a.app.tls.get().unwrap().has_certificate() {
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "A never picked up the shared certificate"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(serial_at(&root, server_a.addr).await, first);
+
+    // Renewing through A's configuration: the CA checks B, which answers from the database.
+    let out = tokio::task::spawn_blocking({
+        let a = a.clone();
+        move || cli(&a, &["cert", "renew", "--force", "--json"])
+    })
+    .await
+    .unwrap();
+    assert!(out.status.success(), "{}", say(&out));
+    let issued: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let second = issued["serial"].as_str().unwrap().to_owned();
+    assert_ne!(second, first);
+    let started = Instant::now();
+    for addr in [server_a.addr, server_b.addr] {
+        while serial_at(&root, addr).await != second {
+            assert!(
+                started.elapsed() < Duration::from_secs(15),
+                "{addr} kept the old certificate"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+    server_a.shutdown().await.unwrap();
+    server_b.shutdown().await.unwrap();
 }
