@@ -753,14 +753,8 @@ pub async fn restore(db: &Db, path: &Path, opts: RestoreOptions<'_>) -> anyhow::
     for entry in archive.entries().map_err(|e| corrupt(e, path))? {
         let entry = entry.map_err(|e| corrupt(e, path))?;
         let name = member_name(&entry, path)?;
-        let Some(t) = manifest.tables.iter().find(|t| t.member == name) else {
+        let Some((t, spec)) = table_member(&manifest, &name)? else {
             continue;
-        };
-        let Some(spec) = tables::table(&t.name) else {
-            bail!(
-                "the archive has a table {} this flowsync does not know",
-                t.name
-            );
         };
         tables::check_rows(
             spec,
@@ -788,14 +782,8 @@ pub async fn restore(db: &Db, path: &Path, opts: RestoreOptions<'_>) -> anyhow::
     for entry in archive.entries().map_err(|e| corrupt(e, path))? {
         let entry = entry.map_err(|e| corrupt(e, path))?;
         let name = member_name(&entry, path)?;
-        let Some(t) = manifest.tables.iter().find(|t| t.member == name) else {
+        let Some((t, spec)) = table_member(&manifest, &name)? else {
             continue;
-        };
-        let Some(spec) = tables::table(&t.name) else {
-            bail!(
-                "the archive has a table {} this flowsync does not know",
-                t.name
-            );
         };
         opts.progress.start(&t.name, t.rows);
         let progress = &mut *opts.progress;
@@ -826,6 +814,23 @@ pub async fn restore(db: &Db, path: &Path, opts: RestoreOptions<'_>) -> anyhow::
         rows,
         millis: started.elapsed().as_millis(),
     })
+}
+
+/// The manifest entry and table definition of a data member (None for other members).
+fn table_member<'m>(
+    manifest: &'m Manifest,
+    member: &str,
+) -> anyhow::Result<Option<(&'m TableEntry, &'static tables::Table)>> {
+    let Some(t) = manifest.tables.iter().find(|t| t.member == member) else {
+        return Ok(None);
+    };
+    match tables::table(&t.name) {
+        Some(spec) => Ok(Some((t, spec))),
+        None => bail!(
+            "the archive has a table {} this flowsync does not know",
+            t.name
+        ),
+    }
 }
 
 /// The target database holds data and `--force` was not given.

@@ -198,13 +198,25 @@ fn writer(db: Db, stop: Arc<AtomicBool>, count: Arc<AtomicU64>) -> tokio::task::
     })
 }
 
+/// Waits until the writer has written more than `past` rows.
+async fn wait_for_writes(written: &AtomicU64, past: u64) {
+    let started = Instant::now();
+    while written.load(Ordering::Relaxed) <= past {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the writer stalled"
+        );
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+}
+
 /// Back up `from` while a writer inserts, restore into `to`, and compare every row.
 async fn round_trip(from: Backend, to: Backend, secrets: bool) {
     let (app, src_url, src_data) = filled(from).await;
     let stop = Arc::new(AtomicBool::new(false));
     let written = Arc::new(AtomicU64::new(0));
     let w = writer(app.app().db.clone(), stop.clone(), written.clone());
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    wait_for_writes(&written, 0).await; // the writer is running before the backup starts
     let out_dir = tempfile::tempdir().unwrap();
     let mut args = vec!["backup", "--json", "--output"];
     let out_path = out_dir.path().display().to_string();
@@ -222,7 +234,8 @@ async fn round_trip(from: Backend, to: Backend, secrets: bool) {
     })
     .await
     .unwrap();
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    // More rows after the snapshot, so the source ends up ahead of the archive.
+    wait_for_writes(&written, written.load(Ordering::Relaxed)).await;
     stop.store(true, Ordering::Relaxed);
     w.await.unwrap();
     let made = json_of(&made);
