@@ -84,7 +84,7 @@ impl Manifest {
 }
 
 /// Progress reporting for long steps; the CLI draws bars on a terminal, others ignore it.
-pub trait Progress {
+pub trait Progress: Send {
     fn start(&mut self, _what: &str, _total: u64) {}
     fn update(&mut self, _done: u64) {}
     fn finish(&mut self) {}

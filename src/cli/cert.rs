@@ -98,7 +98,7 @@ fn acme_failure(e: anyhow::Error) -> Failure {
         5
     } else if matches!(
         e.downcast_ref::<IssueError>(),
-        Some(IssueError::Directory { .. })
+        Some(IssueError::Directory { .. } | IssueError::Store(_))
     ) {
         3
     } else {
@@ -136,25 +136,11 @@ async fn obtain(cli: &Cli, config: &crate::config::Config, json: bool) -> CmdRes
             None => {}
         }
     };
-    // With PostgreSQL (several instances may share it) the result is published there too.
-    let db = match crate::db::Backend::of_url(config.database.url.expose()) {
-        crate::db::Backend::Postgres => Some(
-            crate::db::Db::connect(&config.database)
-                .await
-                .map_err(|e| Failure::new(3, e))?,
-        ),
-        crate::db::Backend::Sqlite => None,
-    };
-    let shared = db.as_ref().and_then(crate::tls::acme::Shared::of);
-    let result = crate::tls::acme::issue(config, shared.as_ref(), &mut step).await;
-    if let Some(db) = &db {
-        db.close().await;
-    }
+    let result = crate::tls::acme::issue_now(config, &mut step).await;
     if let Some(s) = spinner {
         s.finish_and_clear();
     }
     let issued = result.map_err(acme_failure)?;
-    crate::ownership::hand_to_service_user(&[config.server.data_dir.join("tls").as_path()])?;
     if json {
         println!(
             "{}",

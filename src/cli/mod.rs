@@ -4,6 +4,8 @@
 mod backup;
 mod cert;
 mod completions;
+mod doctor;
+mod init;
 mod manpages;
 mod migrate;
 mod rooms;
@@ -50,6 +52,8 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Provision this host: config, user, directories, units, database, certificate, start, doctor
+    Init(init::Opts),
     /// Run the server: web app, REST API, health, metrics and the expiry sweeper
     Serve(serve::Opts),
     /// Apply or inspect database migrations
@@ -62,6 +66,8 @@ pub enum Command {
     Restore(backup::RestoreOpts),
     /// Make or inspect the TLS certificate serve presents
     Cert(cert::Opts),
+    /// Diagnose this installation: named checks, each ok/warn/fail/skip with a fix hint
+    Doctor(doctor::Opts),
     /// Print shell completions (bash, zsh, fish, elvish, powershell)
     Completions(completions::Opts),
     /// Write man pages into a directory
@@ -162,12 +168,14 @@ pub fn run(cli: Cli) -> ExitCode {
     };
     let result = runtime.block_on(async {
         match &cli.command {
+            Command::Init(opts) => init::run(&cli, opts).await,
             Command::Serve(opts) => serve::run(&cli, opts).await,
             Command::Migrate(opts) => migrate::run(&cli, opts).await,
             Command::Rooms(opts) => rooms::run(&cli, opts).await,
             Command::Backup(opts) => backup::run(&cli, opts).await,
             Command::Restore(opts) => backup::restore(&cli, opts).await,
             Command::Cert(opts) => cert::run(&cli, opts).await,
+            Command::Doctor(opts) => doctor::run(&cli, opts).await,
             Command::Completions(opts) => completions::run(opts),
             Command::Manpages(opts) => manpages::run(opts),
         }

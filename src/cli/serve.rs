@@ -82,6 +82,16 @@ pub async fn run(cli: &Cli, opts: &Opts) -> CmdResult {
         }
         return Ok(());
     }
+    // One file per socket: use the whole hard limit (systemd's LimitNOFILE), as Go and Node do.
+    if let Some(n) = crate::doctor::system::raise_nofile()
+        && n < loaded.config.server.max_connections as u64 + crate::doctor::checks::HEADROOM
+    {
+        tracing::warn!(
+            limit = n,
+            max_connections = loaded.config.server.max_connections,
+            "the open-file limit is below server.max_connections; raise LimitNOFILE or lower max_connections (flowsync doctor --run open-files)"
+        );
+    }
     if loaded.file.is_none() {
         tracing::info!(
             data_dir = %loaded.config.server.data_dir.display(),

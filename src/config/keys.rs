@@ -69,7 +69,7 @@ pub const KEYS: &[KeyDef] = &[
         "CIDRs of reverse proxies whose X-Forwarded-For is believed"),
     key!("server", "admin_token", Str, "unset", secret: true, reload: false,
         "token for /metrics and /api/admin from non-loopback addresses; store it as \"sha256:<hex>\""),
-    key!("server", "max_connections", Int, "20000", secret: false, reload: false,
+    key!("server", "max_connections", Int, "10000", secret: false, reload: false,
         "capacity the host is sized for (doctor checks limits against it)"),
     key!("database", "url", Str, "sqlite://<data_dir>/flowsync.db", secret: true, reload: false,
         "sqlite://PATH or postgres://USER:PASS@HOST/DB"),

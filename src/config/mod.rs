@@ -5,6 +5,7 @@ pub mod keys;
 pub mod raw;
 mod secret;
 pub mod sources;
+pub mod template;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -354,7 +355,7 @@ impl Config {
             max_connections: v.int_range(
                 "server.max_connections",
                 s.max_connections,
-                20_000,
+                10_000,
                 1,
                 10_000_000,
             )? as u32,

@@ -61,6 +61,13 @@ pub enum Backend {
 }
 
 impl Backend {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+        }
+    }
+
     pub fn of_url(url: &str) -> Backend {
         if url.starts_with("sqlite:") {
             Backend::Sqlite

@@ -191,6 +191,8 @@ pub enum IssueError {
         "the CA is rate limiting this account or domain: {0}; wait, or use --staging while testing"
     )]
     RateLimited(String),
+    #[error("cannot open the database that shares ACME state between instances: {0}")]
+    Store(String),
 }
 
 /// What an issuance produced.
@@ -385,6 +387,31 @@ async fn responder(config: &Config, paths: &Paths) -> anyhow::Result<Responder> 
         answered_by: "cert",
         stop,
     })
+}
+
+/// [`issue`] for a command (`cert issue`, `init`, `doctor --fix`): with PostgreSQL the result is
+/// published in the shared store too (several instances may share it), and files a root-run
+/// command created are handed to the service user.
+pub async fn issue_now(
+    config: &Config,
+    step: &mut (dyn FnMut(&str) + Send),
+) -> anyhow::Result<Issued> {
+    let db = match crate::db::Backend::of_url(config.database.url.expose()) {
+        crate::db::Backend::Postgres => Some(
+            crate::db::Db::connect(&config.database)
+                .await
+                .map_err(|e| IssueError::Store(e.to_string()))?,
+        ),
+        crate::db::Backend::Sqlite => None,
+    };
+    let shared = db.as_ref().and_then(Shared::of);
+    let result = issue(config, shared.as_ref(), step).await;
+    if let Some(db) = &db {
+        db.close().await;
+    }
+    let issued = result?;
+    crate::ownership::hand_to_service_user(&[config.server.data_dir.join("tls").as_path()])?;
+    Ok(issued)
 }
 
 /// Obtains a certificate for `tls.domains` and stores it. The caller holds no lock; this takes

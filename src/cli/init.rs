@@ -1,0 +1,610 @@
+//! `flowsync init`: the answers come from the wizard (dialoguer, on a terminal) or from flags
+//! with `--yes`; the provisioning itself is `crate::init`. Each wizard answer is checked before
+//! the next question (a PostgreSQL URL is connected to, a Redis URL PINGed), and unattended
+//! runs refuse to guess a required answer, naming the missing flag.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, ValueEnum};
+use dialoguer::{Confirm, Input, Select};
+
+use super::{Cli, CmdResult, Failure};
+use crate::init::{
+    self, Answers, Change, DatabaseChoice, InitError, Layout, StepResult, StepStatus, TlsChoice,
+    TurnChoice,
+};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum TlsArg {
+    /// Let's Encrypt (or tls.acme_directory), obtained now and renewed by serve
+    Acme,
+    /// A certificate made here (LAN, testing); browsers warn
+    SelfSigned,
+    /// Plain HTTP (behind your own proxy, or localhost only)
+    Off,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum TurnArg {
+    /// No relay: calls between strict NATs or firewalls may fail
+    Off,
+    /// Your coturn with use-auth-secret (--turn-url, --turn-secret)
+    External,
+}
+
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  sudo flowsync init                                   # the wizard
+  sudo flowsync init --yes --domain rooms.example.org --email ops@example.org
+  sudo flowsync init --yes --domain rooms.example.org --email ops@example.org \\
+       --database local-postgres --redis redis://127.0.0.1:6379/
+  sudo flowsync init --yes --tls off --http-listen 127.0.0.1:8080   # behind your own proxy
+  flowsync init --yes --prefix /tmp/root --no-systemd --no-start --tls self-signed --domain localhost
+  sudo flowsync init --dry-run --yes --domain rooms.example.org --email ops@example.org
+
+Running it again is safe: it shows what would change, keeps the generated secrets and the data,
+and changes nothing without confirmation (--force with --yes). A run that was interrupted
+continues where it stopped, since every step first looks at what is already there.
+
+Exit codes: 0 done (doctor's findings are printed; run `flowsync doctor` for its exit code),
+1 a step failed, 2 usage error or a required answer missing with --yes, 3 a database, Redis or
+the ACME CA is unreachable, 4 refused: the config would change (confirm, or --force), a port is
+held by another program, or not root without --prefix.")]
+pub struct Opts {
+    /// Unattended: take every answer from flags and defaults, ask nothing
+    #[arg(long, short = 'y')]
+    yes: bool,
+    /// Apply changes to an existing config without asking (secrets are still kept)
+    #[arg(long)]
+    force: bool,
+    /// Show what each step would do; write nothing
+    #[arg(long)]
+    dry_run: bool,
+    /// Root every path (config, data, backups, units) under DIR; accounts and systemd are left alone
+    #[arg(long, value_name = "DIR")]
+    prefix: Option<PathBuf>,
+    /// Do not install or enable systemd units
+    #[arg(long)]
+    no_systemd: bool,
+    /// Do not start the service
+    #[arg(long)]
+    no_start: bool,
+    /// The name people open (required with --yes unless --tls off)
+    #[arg(long, value_name = "NAME")]
+    domain: Option<String>,
+    /// Contact address for the ACME account (required with --yes and --tls acme)
+    #[arg(long, value_name = "ADDRESS")]
+    email: Option<String>,
+    /// sqlite, local-postgres (create a role and database on this host's PostgreSQL), or a postgres:// URL
+    #[arg(long, value_name = "DATABASE", default_value = "sqlite")]
+    database: String,
+    /// Role and database name for --database local-postgres
+    #[arg(long, value_name = "NAME", default_value = "flowsync")]
+    local_db_name: String,
+    /// none (state in-process, one instance) or a redis:// URL
+    #[arg(long, value_name = "URL", default_value = "none")]
+    redis: String,
+    /// How HTTPS is provided
+    #[arg(long, value_enum, default_value = "acme")]
+    tls: TlsArg,
+    /// TURN relay for participants behind strict NATs (embedded arrives with the TURN issue)
+    #[arg(long, value_enum, default_value = "off")]
+    turn: TurnArg,
+    /// A turn:/turns:/stun: URL of your coturn (repeatable; --turn external)
+    #[arg(long = "turn-url", value_name = "URL")]
+    turn_urls: Vec<String>,
+    /// coturn's static-auth-secret (generated when omitted; copy it into coturn)
+    #[arg(
+        long,
+        value_name = "SECRET",
+        env = "FLOWSYNC_INIT_TURN_SECRET",
+        hide_env_values = true
+    )]
+    turn_secret: Option<String>,
+    /// HTTP listener (ACME HTTP-01 and the redirect to HTTPS)
+    #[arg(long, value_name = "ADDR", default_value = "[::]:80")]
+    http_listen: SocketAddr,
+    /// HTTPS listener
+    #[arg(long, value_name = "ADDR", default_value = "[::]:443")]
+    https_listen: SocketAddr,
+    /// ACME directory URL (default Let's Encrypt production)
+    #[arg(long, value_name = "URL")]
+    acme_directory: Option<String>,
+    /// PEM root to trust for a private ACME directory
+    #[arg(long, value_name = "FILE")]
+    acme_ca_root: Option<PathBuf>,
+}
+
+fn usage(msg: impl Into<String>) -> Failure {
+    Failure::new(2, anyhow::anyhow!("{}", msg.into()))
+}
+
+fn valid_domain(d: &str) -> Result<(), String> {
+    let ok = !d.is_empty()
+        && d.len() <= 253
+        && d.split('.').all(|l| {
+            !l.is_empty()
+                && l.len() <= 63
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+                && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        });
+    if ok || d.parse::<std::net::IpAddr>().is_ok() {
+        Ok(())
+    } else {
+        Err(format!(
+            "{d:?} is not a host name (letters, digits, hyphens and dots)"
+        ))
+    }
+}
+
+fn valid_email(e: &str) -> Result<(), String> {
+    match e.split_once('@') {
+        Some((user, host)) if !user.is_empty() && host.contains('.') && !e.contains(' ') => Ok(()),
+        _ => Err(format!("{e:?} is not an email address")),
+    }
+}
+
+fn database_choice(s: &str, name: &str) -> Result<DatabaseChoice, String> {
+    match s {
+        "sqlite" => Ok(DatabaseChoice::Sqlite),
+        "local-postgres" => Ok(DatabaseChoice::LocalPostgres(name.to_owned())),
+        u if u.starts_with("postgres://") || u.starts_with("postgresql://") => {
+            Ok(DatabaseChoice::Postgres(u.to_owned()))
+        }
+        other => Err(format!(
+            "--database {other:?}: use sqlite, local-postgres or a postgres:// URL"
+        )),
+    }
+}
+
+/// Answers from flags (`--yes`), refusing to guess what has no sensible default.
+fn from_flags(o: &Opts) -> Result<Answers, Failure> {
+    let tls = match o.tls {
+        TlsArg::Acme => TlsChoice::Acme,
+        TlsArg::SelfSigned => TlsChoice::SelfSigned,
+        TlsArg::Off => TlsChoice::Off,
+    };
+    if o.domain.is_none() && tls != TlsChoice::Off {
+        return Err(usage(
+            "--domain is required with --yes (the name people open; or --tls off for plain HTTP)",
+        ));
+    }
+    if let Some(d) = &o.domain {
+        valid_domain(d).map_err(|e| usage(format!("--domain: {e}")))?;
+    }
+    if tls == TlsChoice::Acme {
+        match &o.email {
+            None => {
+                return Err(usage(
+                    "--email is required with --yes and --tls acme (the CA sends expiry warnings there)",
+                ));
+            }
+            Some(e) => valid_email(e).map_err(|e| usage(format!("--email: {e}")))?,
+        }
+    }
+    let turn = match o.turn {
+        TurnArg::Off => TurnChoice::Off,
+        TurnArg::External if o.turn_urls.is_empty() => {
+            return Err(usage("--turn-url is required with --turn external"));
+        }
+        TurnArg::External => TurnChoice::External {
+            urls: o.turn_urls.clone(),
+            secret: o.turn_secret.clone(),
+        },
+    };
+    Ok(Answers {
+        domain: o.domain.clone(),
+        email: o.email.clone(),
+        database: database_choice(&o.database, &o.local_db_name).map_err(usage)?,
+        redis: redis_choice(&o.redis).map_err(usage)?,
+        tls,
+        turn,
+        http_listen: o.http_listen,
+        https_listen: o.https_listen,
+        acme_directory: o.acme_directory.clone(),
+        acme_ca_root: o.acme_ca_root.clone(),
+    })
+}
+
+fn redis_choice(s: &str) -> Result<Option<String>, String> {
+    match s {
+        "none" | "" => Ok(None),
+        u if u.starts_with("redis://") || u.starts_with("rediss://") => Ok(Some(u.to_owned())),
+        other => Err(format!("--redis {other:?}: use none or a redis:// URL")),
+    }
+}
+
+fn io(e: dialoguer::Error) -> Failure {
+    Failure::new(1, anyhow::anyhow!("the wizard stopped: {e}"))
+}
+
+/// Whether a PostgreSQL server runs on this host (its Debian socket exists).
+fn local_postgres_present() -> bool {
+    std::path::Path::new("/var/run/postgresql/.s.PGSQL.5432").exists()
+}
+
+async fn postgres_answers(url: &str) -> Result<(), String> {
+    let cfg = crate::config::DatabaseConfig {
+        url: crate::config::Secret::new(url.to_owned()),
+        max_connections: 1,
+        auto_migrate: false,
+    };
+    match tokio::time::timeout(Duration::from_secs(10), crate::db::Db::connect(&cfg)).await {
+        Ok(Ok(db)) => {
+            db.close().await;
+            Ok(())
+        }
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(_) => Err("no answer within 10 s".into()),
+    }
+}
+
+async fn redis_answers(url: &str) -> Result<(), String> {
+    let ping = async {
+        let client = redis::Client::open(url).map_err(|e| e.to_string())?;
+        let mut c = client
+            .get_multiplexed_async_connection()
+            .await
+            .map_err(|e| e.to_string())?;
+        redis::cmd("PING")
+            .query_async::<String>(&mut c)
+            .await
+            .map_err(|e| e.to_string())
+    };
+    match tokio::time::timeout(Duration::from_secs(5), ping).await {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(e)) => Err(e),
+        Err(_) => Err("no answer within 5 s".into()),
+    }
+}
+
+/// The previous answers, read from an existing config, become the wizard's defaults.
+struct Previous(Option<toml::Table>);
+
+impl Previous {
+    fn str(&self, section: &str, key: &str) -> Option<String> {
+        self.0
+            .as_ref()?
+            .get(section)?
+            .get(key)?
+            .as_str()
+            .map(str::to_owned)
+    }
+    fn first(&self, section: &str, key: &str) -> Option<String> {
+        self.0
+            .as_ref()?
+            .get(section)?
+            .get(key)?
+            .as_array()?
+            .first()?
+            .as_str()
+            .map(str::to_owned)
+    }
+}
+
+/// The interactive wizard: one question at a time, each answer checked before the next.
+async fn wizard(o: &Opts, layout: &Layout) -> Result<Answers, Failure> {
+    let prev = Previous(
+        std::fs::read_to_string(&layout.config)
+            .ok()
+            .and_then(|t| toml::from_str(&t).ok()),
+    );
+    if prev.0.is_some() {
+        eprintln!(
+            "{} exists: its answers are the defaults below, and its secrets are kept.",
+            layout.config.display()
+        );
+    }
+    let tls_items = [
+        "acme (Let's Encrypt, automatic renewal)",
+        "self-signed (LAN or testing)",
+        "off (plain HTTP, behind your own proxy)",
+    ];
+    let tls_default = match prev.str("tls", "mode").as_deref() {
+        Some("self-signed") => 1,
+        Some("off") => 2,
+        _ => 0,
+    };
+    let tls = match Select::new()
+        .with_prompt("HTTPS")
+        .items(tls_items)
+        .default(tls_default)
+        .interact()
+        .map_err(io)?
+    {
+        0 => TlsChoice::Acme,
+        1 => TlsChoice::SelfSigned,
+        _ => TlsChoice::Off,
+    };
+    let mut domain_prompt = Input::<String>::new()
+        .with_prompt("Domain people open (e.g. rooms.example.org)")
+        .validate_with(|d: &String| valid_domain(d.trim()));
+    if let Some(d) = prev.first("tls", "domains").or_else(|| o.domain.clone()) {
+        domain_prompt = domain_prompt.default(d);
+    }
+    let domain = domain_prompt.interact_text().map_err(io)?.trim().to_owned();
+    let email = if tls == TlsChoice::Acme {
+        let mut p = Input::<String>::new()
+            .with_prompt("Email for the certificate authority (expiry warnings)")
+            .validate_with(|e: &String| valid_email(e.trim()));
+        if let Some(e) = prev.str("tls", "email").or_else(|| o.email.clone()) {
+            p = p.default(e);
+        }
+        Some(p.interact_text().map_err(io)?.trim().to_owned())
+    } else {
+        None
+    };
+    let mut db_items = vec![
+        "SQLite (a file in /var/lib/flowsync; right for one server)".to_owned(),
+        "PostgreSQL: enter a URL".to_owned(),
+    ];
+    let local = local_postgres_present();
+    if local {
+        db_items.push(format!(
+            "PostgreSQL: create a local database \"{}\"",
+            o.local_db_name
+        ));
+    }
+    let prev_db = prev.str("database", "url");
+    let db_default = match prev_db.as_deref() {
+        Some(u) if u.starts_with("postgres") => 1,
+        _ => 0,
+    };
+    let database = match Select::new()
+        .with_prompt("Database")
+        .items(&db_items)
+        .default(db_default)
+        .interact()
+        .map_err(io)?
+    {
+        0 => DatabaseChoice::Sqlite,
+        2 => DatabaseChoice::LocalPostgres(o.local_db_name.clone()),
+        _ => loop {
+            let mut p = Input::<String>::new()
+                .with_prompt("PostgreSQL URL (postgres://USER:PASSWORD@HOST/DB)")
+                .validate_with(|u: &String| {
+                    if u.starts_with("postgres://") || u.starts_with("postgresql://") {
+                        Ok(())
+                    } else {
+                        Err("starts with postgres://")
+                    }
+                });
+            if let Some(u) = prev_db.clone().filter(|u| u.starts_with("postgres")) {
+                p = p.default(u);
+            }
+            let url = p.interact_text().map_err(io)?;
+            eprintln!("connecting to {} …", crate::config::redact_url(&url));
+            match postgres_answers(&url).await {
+                Ok(()) => break DatabaseChoice::Postgres(url),
+                Err(e) => eprintln!("✗ {e}"),
+            }
+        },
+    };
+    let prev_redis = prev.str("redis", "url");
+    let redis = match Select::new()
+        .with_prompt("Redis (only needed for several FlowSync instances)")
+        .items(["none (state in this process)", "Redis: enter a URL"])
+        .default(usize::from(prev_redis.is_some()))
+        .interact()
+        .map_err(io)?
+    {
+        0 => None,
+        _ => loop {
+            let mut p = Input::<String>::new()
+                .with_prompt("Redis URL (redis://HOST:PORT/)")
+                .validate_with(|u: &String| redis_choice(u).map(|_| ()));
+            p = p.default(
+                prev_redis
+                    .clone()
+                    .unwrap_or_else(|| "redis://127.0.0.1:6379/".into()),
+            );
+            let url = p.interact_text().map_err(io)?;
+            match redis_answers(&url).await {
+                Ok(()) => break Some(url),
+                Err(e) => eprintln!("✗ {e}"),
+            }
+        },
+    };
+    let turn = match Select::new()
+        .with_prompt("TURN relay (the embedded relay arrives with a later release)")
+        .items(["off", "external coturn (use-auth-secret)"])
+        .default(usize::from(
+            prev.str("turn", "mode").as_deref() == Some("external"),
+        ))
+        .interact()
+        .map_err(io)?
+    {
+        0 => TurnChoice::Off,
+        _ => {
+            let url: String = Input::new()
+                .with_prompt("coturn URL")
+                .default(format!("turn:{domain}:3478"))
+                .validate_with(|u: &String| {
+                    if u.starts_with("turn:") || u.starts_with("turns:") || u.starts_with("stun:") {
+                        Ok(())
+                    } else {
+                        Err("a turn:, turns: or stun: URL")
+                    }
+                })
+                .interact_text()
+                .map_err(io)?;
+            TurnChoice::External {
+                urls: vec![url],
+                secret: o.turn_secret.clone(),
+            }
+        }
+    };
+    let listen = |prompt: &str, key: &str, default: SocketAddr| -> Result<SocketAddr, Failure> {
+        let d = prev
+            .str("server", key)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(default);
+        Input::<SocketAddr>::new()
+            .with_prompt(prompt)
+            .default(d)
+            .interact_text()
+            .map_err(io)
+    };
+    let http_listen = listen("HTTP listen address", "http_listen", o.http_listen)?;
+    let https_listen = if tls == TlsChoice::Off {
+        o.https_listen
+    } else {
+        listen("HTTPS listen address", "https_listen", o.https_listen)?
+    };
+    Ok(Answers {
+        domain: Some(domain),
+        email,
+        database,
+        redis,
+        tls,
+        turn,
+        http_listen,
+        https_listen,
+        acme_directory: o.acme_directory.clone(),
+        acme_ca_root: o.acme_ca_root.clone(),
+    })
+}
+
+/// Spinner per step on a terminal; one line per step otherwise.
+struct Progress {
+    bar: Option<indicatif::ProgressBar>,
+    terminal: bool,
+    quiet: bool,
+}
+
+impl init::Ui for Progress {
+    fn begin(&mut self, _step: &'static str, what: &str) {
+        if self.terminal && !self.quiet {
+            let s = indicatif::ProgressBar::new_spinner();
+            s.enable_steady_tick(Duration::from_millis(120));
+            s.set_message(format!("{what}…"));
+            self.bar = Some(s);
+        }
+    }
+
+    fn end(&mut self, r: &StepResult) {
+        if let Some(b) = self.bar.take() {
+            b.finish_and_clear();
+        }
+        if self.quiet {
+            return;
+        }
+        let mark = match (r.status, self.terminal) {
+            (StepStatus::Done, true) => "\x1b[32m✔\x1b[0m",
+            (StepStatus::Unchanged, true) => "\x1b[2m=\x1b[0m",
+            (StepStatus::Skipped, true) => "\x1b[2m-\x1b[0m",
+            (StepStatus::Would, true) => "\x1b[36m~\x1b[0m",
+            (StepStatus::Warn, true) => "\x1b[33m!\x1b[0m",
+            (StepStatus::Checked, true) => "\x1b[32m✔\x1b[0m",
+            (StepStatus::Failed, true) => "\x1b[31m✘\x1b[0m",
+            (StepStatus::Done, false) => "done",
+            (StepStatus::Unchanged, false) => "unchanged",
+            (StepStatus::Skipped, false) => "skipped",
+            (StepStatus::Would, false) => "would",
+            (StepStatus::Warn, false) => "warn",
+            (StepStatus::Checked, false) => "checked",
+            (StepStatus::Failed, false) => "failed",
+        };
+        // Plain lines: "STEP STATUS detail", easy to grep under cron or a packaging script.
+        let pad = if self.terminal { 1 } else { 9 };
+        println!("{mark:<pad$} {:<12} {}", r.step, r.detail);
+        for l in &r.lines {
+            println!("{:<pad$} {:<12} {l}", "", "");
+        }
+    }
+}
+
+pub async fn run(cli: &Cli, o: &Opts) -> CmdResult {
+    crate::telemetry::init("warn", crate::config::LogFormat::Text, cli.verbosity());
+    let layout = Layout::new(o.prefix.as_deref());
+    let terminal = super::stdout_is_terminal() && {
+        use std::io::IsTerminal;
+        std::io::stdin().is_terminal()
+    };
+    let answers = if o.yes {
+        from_flags(o)?
+    } else if terminal {
+        wizard(o, &layout).await?
+    } else {
+        return Err(usage(
+            "init asks its questions on a terminal; here, run it with --yes and flags (see flowsync init --help)",
+        ));
+    };
+    let (yes, force) = (o.yes, o.force);
+    let mut confirm = move |changes: &[Change]| -> bool {
+        if force {
+            return true;
+        }
+        if yes {
+            return false;
+        }
+        eprintln!("The existing configuration would change:");
+        for c in changes {
+            eprintln!("  {c}");
+        }
+        Confirm::new()
+            .with_prompt("Apply these changes?")
+            .default(false)
+            .interact()
+            .unwrap_or(false)
+    };
+    let mut opts = init::Options {
+        dry_run: o.dry_run,
+        force: o.force,
+        no_systemd: o.no_systemd,
+        no_start: o.no_start,
+        confirm: &mut confirm,
+    };
+    let mut ui = Progress {
+        bar: None,
+        terminal: super::stdout_is_terminal(),
+        quiet: cli.quiet,
+    };
+    let results = init::run(&answers, &layout, &mut opts, &mut ui)
+        .await
+        .map_err(|e| match e {
+            InitError::Refused(m) => Failure::new(4, anyhow::anyhow!(m)),
+            InitError::Unreachable(m) => Failure::new(3, anyhow::anyhow!(m)),
+            InitError::Other(e) => Failure::new(1, e),
+        })?;
+    if !cli.quiet {
+        let changed = results
+            .iter()
+            .filter(|r| matches!(r.status, StepStatus::Done | StepStatus::Would))
+            .count();
+        println!();
+        if o.dry_run {
+            println!("dry run: {changed} step(s) would change something; nothing was written");
+        } else {
+            let url = public_url(&layout).unwrap_or_default();
+            println!(
+                "{}FlowSync is set up. Open {url}",
+                if changed == 0 {
+                    "Nothing changed. "
+                } else {
+                    ""
+                }
+            );
+            println!("config: {}", layout.config.display());
+            if layout.admin_token.exists() {
+                println!("admin token: {}", layout.admin_token.display());
+            }
+        }
+    }
+    Ok(())
+}
+
+fn public_url(layout: &Layout) -> Option<String> {
+    let loaded = crate::config::Config::load_with_env(
+        &crate::config::LoadOptions {
+            path: Some(layout.config.clone()),
+            flags: Vec::new(),
+        },
+        Vec::<(String, String)>::new(),
+    )
+    .ok()?;
+    Some(loaded.config.public_url())
+}

@@ -1,0 +1,73 @@
+//! `open-files`: the open-file limit `serve` gets covers `server.max_connections` (one file per
+//! socket) plus headroom for the database pool, TLS files and listeners. The limit that counts
+//! is, in order: the running server's own (`/proc/PID/limits`), the unit's `LimitNOFILE`, or the
+//! hard limit of this shell (serve raises its soft limit to the hard one at start).
+
+use futures_util::FutureExt;
+use futures_util::future::BoxFuture;
+
+use crate::doctor::{Context, Outcome, system};
+
+/// Files serve needs beside client sockets.
+pub const HEADROOM: u64 = 256;
+
+pub fn run(ctx: &Context) -> BoxFuture<'_, Outcome> {
+    async move { check(ctx) }.boxed()
+}
+
+/// `LimitNOFILE=` of an installed unit (the soft value when given as soft:hard).
+fn unit_limit(ctx: &Context) -> Option<(u64, std::path::PathBuf)> {
+    let path = super::systemd::unit_path(ctx, "flowsync.service")?;
+    let text = std::fs::read_to_string(&path).ok()?;
+    let v = text
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("LimitNOFILE="))?
+        .trim();
+    let soft = v.split(':').next()?;
+    let n = if soft == "infinity" {
+        u64::MAX
+    } else {
+        soft.parse().ok()?
+    };
+    Some((n, path))
+}
+
+fn check(ctx: &Context) -> Outcome {
+    let config = match ctx.config() {
+        Ok(c) => c,
+        Err(o) => return o,
+    };
+    let need = config.server.max_connections as u64 + HEADROOM;
+    let running = super::ports::listeners(config)
+        .into_iter()
+        .find_map(|(_, a)| system::listener_process(a.port()).filter(|(_, n)| n == "flowsync"));
+    let (limit, source) = if let Some((pid, _)) = running
+        && let Some(n) = system::process_nofile(pid)
+    {
+        (n, format!("the running server (pid {pid})"))
+    } else if let Some((n, path)) = unit_limit(ctx) {
+        (n, format!("LimitNOFILE in {}", path.display()))
+    } else if let Some((_, hard)) = system::nofile_limits() {
+        (
+            hard,
+            "the hard limit of this shell (`ulimit -Hn`)".to_owned(),
+        )
+    } else {
+        return Outcome::skip("cannot read any open-file limit here");
+    };
+    let detail = format!(
+        "limit {limit} from {source}; server.max_connections = {} needs {need}",
+        config.server.max_connections
+    );
+    if limit < need {
+        Outcome::fail(
+            detail,
+            format!(
+                "raise LimitNOFILE in the unit (systemctl edit flowsync) or lower server.max_connections to {}",
+                limit.saturating_sub(HEADROOM)
+            ),
+        )
+    } else {
+        Outcome::ok(detail)
+    }
+}

@@ -1,0 +1,71 @@
+//! `ports`: each address FlowSync listens on is free (the service is stopped) or held by
+//! FlowSync itself; anything else holding it (nginx, apache) would keep `serve` from starting.
+
+use std::net::SocketAddr;
+
+use futures_util::FutureExt;
+use futures_util::future::BoxFuture;
+
+use crate::config::TlsMode;
+use crate::doctor::system::{self, PortState};
+use crate::doctor::{Context, Outcome};
+
+pub fn run(ctx: &Context) -> BoxFuture<'_, Outcome> {
+    async move { check(ctx) }.boxed()
+}
+
+/// The addresses `serve` binds with this configuration, with what each is for.
+pub fn listeners(config: &crate::config::Config) -> Vec<(&'static str, SocketAddr)> {
+    let mut v = vec![("http", config.server.http_listen)];
+    if config.tls.mode != TlsMode::Off {
+        v.push(("https", config.server.https_listen));
+    }
+    v.retain(|(_, a)| a.port() != 0);
+    v
+}
+
+fn check(ctx: &Context) -> Outcome {
+    let config = match ctx.config() {
+        Ok(c) => c,
+        Err(o) => return o,
+    };
+    let listeners = listeners(config);
+    if listeners.is_empty() {
+        return Outcome::skip("every listener uses port 0 (a free port picked at start)");
+    }
+    let mut parts = Vec::new();
+    for (what, addr) in listeners {
+        match system::port_state(addr) {
+            PortState::Free => parts.push(format!("{what} {addr} free")),
+            s @ PortState::Held { .. } if s.is_flowsync() => {
+                if let PortState::Held { pid, .. } = s {
+                    parts.push(format!("{what} {addr} held by flowsync (pid {pid})"));
+                }
+            }
+            PortState::Held { pid, name } => {
+                return Outcome::fail(
+                    format!("{what} {addr} is held by {name} (pid {pid})"),
+                    format!(
+                        "stop {name} or move it to another port (FlowSync terminates TLS itself; no proxy needed)"
+                    ),
+                );
+            }
+            PortState::NotLocal => {
+                return Outcome::fail(
+                    format!("{what} {addr}: that address is not on this host"),
+                    "use [::] (every address) or one of this host's addresses in server.*_listen",
+                );
+            }
+            PortState::HeldUnknown(e) => {
+                return Outcome::fail(
+                    format!("{what} {addr} cannot be bound ({e}) and its holder is not visible"),
+                    format!(
+                        "run doctor as root to name the holder, or `ss -ltnp 'sport = :{}'`",
+                        addr.port()
+                    ),
+                );
+            }
+        }
+    }
+    Outcome::ok(parts.join(", "))
+}

@@ -1,0 +1,214 @@
+//! `turn`: the STUN/TURN servers handed to browsers answer. For every `stun:`/`turn:` URL of
+//! `turn.urls` a STUN binding request goes out (UDP, or TCP for `?transport=tcp`), and the
+//! round trip and the address the server saw are reported. `turns:` URLs need the TURN issue's
+//! TLS client and are listed as not checked.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use futures_util::FutureExt;
+use futures_util::future::BoxFuture;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::config::TurnMode;
+use crate::doctor::{Context, Outcome};
+
+const MAGIC: u32 = 0x2112_A442;
+
+pub fn run(ctx: &Context) -> BoxFuture<'_, Outcome> {
+    async move { check(ctx).await }.boxed()
+}
+
+/// `turn:host:port?transport=tcp` → (scheme, host, port, tcp).
+fn parse(url: &str) -> Option<(&str, String, u16, bool)> {
+    let (scheme, rest) = url.split_once(':')?;
+    let (hostport, query) = rest.split_once('?').unwrap_or((rest, ""));
+    let tcp = query.contains("transport=tcp");
+    let default = if scheme == "turns" { 5349 } else { 3478 };
+    let (host, port) = if let Some(h) = hostport.strip_prefix('[') {
+        let (h, p) = h.split_once(']')?;
+        (
+            h.to_owned(),
+            p.strip_prefix(':')
+                .and_then(|p| p.parse().ok())
+                .unwrap_or(default),
+        )
+    } else {
+        match hostport.rsplit_once(':') {
+            Some((h, p)) => (h.to_owned(), p.parse().ok()?),
+            None => (hostport.to_owned(), default),
+        }
+    };
+    Some((scheme, host, port, tcp))
+}
+
+fn request(txid: &[u8; 12]) -> Vec<u8> {
+    let mut m = Vec::with_capacity(20);
+    m.extend_from_slice(&0x0001u16.to_be_bytes());
+    m.extend_from_slice(&0u16.to_be_bytes());
+    m.extend_from_slice(&MAGIC.to_be_bytes());
+    m.extend_from_slice(txid);
+    m
+}
+
+/// The XOR-MAPPED-ADDRESS of a binding success response for `txid`.
+fn mapped(resp: &[u8], txid: &[u8; 12]) -> Result<SocketAddr, String> {
+    if resp.len() < 20 || resp[8..20] != txid[..] {
+        return Err("not a STUN answer to our request".into());
+    }
+    let kind = u16::from_be_bytes([resp[0], resp[1]]);
+    if kind != 0x0101 {
+        return Err(format!(
+            "STUN answer type {kind:#06x}, not a binding success"
+        ));
+    }
+    let len = u16::from_be_bytes([resp[2], resp[3]]) as usize;
+    let mut attrs = resp.get(20..20 + len).ok_or("truncated STUN answer")?;
+    while attrs.len() >= 4 {
+        let t = u16::from_be_bytes([attrs[0], attrs[1]]);
+        let l = u16::from_be_bytes([attrs[2], attrs[3]]) as usize;
+        let v = attrs.get(4..4 + l).ok_or("truncated attribute")?;
+        if t == 0x0020 && v.len() >= 8 {
+            let port = u16::from_be_bytes([v[2], v[3]]) ^ (MAGIC >> 16) as u16;
+            let ip = match v[1] {
+                1 => {
+                    let x = u32::from_be_bytes([v[4], v[5], v[6], v[7]]) ^ MAGIC;
+                    std::net::IpAddr::from(x.to_be_bytes())
+                }
+                2 if v.len() >= 20 => {
+                    let mut key = [0u8; 16];
+                    key[..4].copy_from_slice(&MAGIC.to_be_bytes());
+                    key[4..].copy_from_slice(txid);
+                    let mut b = [0u8; 16];
+                    for i in 0..16 {
+                        b[i] = v[4 + i] ^ key[i];
+                    }
+                    std::net::IpAddr::from(b)
+                }
+                _ => return Err("unknown address family".into()),
+            };
+            return Ok(SocketAddr::new(ip, port));
+        }
+        attrs = attrs.get((4 + l).div_ceil(4) * 4..).unwrap_or(&[]);
+    }
+    Err("no XOR-MAPPED-ADDRESS in the answer".into())
+}
+
+async fn binding(host: &str, port: u16, tcp: bool) -> Result<(Duration, SocketAddr), String> {
+    let addr = tokio::net::lookup_host((host, port))
+        .await
+        .map_err(|e| format!("{host} does not resolve: {e}"))?
+        .next()
+        .ok_or_else(|| format!("{host} has no address"))?;
+    let mut txid = [0u8; 12];
+    getrandom::fill(&mut txid).map_err(|e| e.to_string())?;
+    let req = request(&txid);
+    let started = Instant::now();
+    let mut buf = vec![0u8; 1500];
+    let n = if tcp {
+        let mut s = tokio::net::TcpStream::connect(addr)
+            .await
+            .map_err(|e| e.to_string())?;
+        s.write_all(&req).await.map_err(|e| e.to_string())?;
+        let mut head = [0u8; 20];
+        s.read_exact(&mut head).await.map_err(|e| e.to_string())?;
+        let len = u16::from_be_bytes([head[2], head[3]]) as usize;
+        buf[..20].copy_from_slice(&head);
+        buf.resize(20 + len, 0);
+        s.read_exact(&mut buf[20..])
+            .await
+            .map_err(|e| e.to_string())?;
+        20 + len
+    } else {
+        let bind: SocketAddr = if addr.is_ipv4() {
+            "0.0.0.0:0".parse().map_err(|_| "bad address")?
+        } else {
+            "[::]:0".parse().map_err(|_| "bad address")?
+        };
+        let s = tokio::net::UdpSocket::bind(bind)
+            .await
+            .map_err(|e| e.to_string())?;
+        let mut n = 0;
+        for _ in 0..3 {
+            s.send_to(&req, addr).await.map_err(|e| e.to_string())?;
+            match tokio::time::timeout(Duration::from_millis(700), s.recv(&mut buf)).await {
+                Ok(Ok(got)) => {
+                    n = got;
+                    break;
+                }
+                Ok(Err(e)) => return Err(e.to_string()),
+                Err(_) => continue,
+            }
+        }
+        if n == 0 {
+            return Err(format!("no answer from {addr} over UDP (3 tries)"));
+        }
+        n
+    };
+    let rtt = started.elapsed();
+    Ok((rtt, mapped(&buf[..n], &txid)?))
+}
+
+async fn check(ctx: &Context) -> Outcome {
+    let config = match ctx.config() {
+        Ok(c) => c,
+        Err(o) => return o,
+    };
+    match config.turn.mode {
+        TurnMode::Off => {
+            return Outcome::skip("turn.mode = off: browsers get no STUN/TURN servers");
+        }
+        TurnMode::External => {}
+    }
+    if config.turn.urls.is_empty() {
+        return Outcome::fail(
+            "turn.mode = external but turn.urls is empty",
+            "list your coturn's turn:/stun: URLs in turn.urls",
+        );
+    }
+    let mut parts = Vec::new();
+    let mut failed = Vec::new();
+    for url in &config.turn.urls {
+        let Some((scheme, host, port, tcp)) = parse(url) else {
+            failed.push(format!("{url}: not a stun:/turn:/turns: URL"));
+            continue;
+        };
+        if scheme == "turns" {
+            parts.push(format!("{url} not checked (TLS)"));
+            continue;
+        }
+        match binding(&host, port, tcp).await {
+            Ok((rtt, seen)) => parts.push(format!(
+                "{url} answered in {} ms (sees us as {seen})",
+                rtt.as_millis()
+            )),
+            Err(e) => failed.push(format!("{url}: {e}")),
+        }
+    }
+    if !failed.is_empty() {
+        return Outcome::fail(
+            failed.join("; "),
+            "check that the TURN server runs and that its port is open (UDP and TCP)",
+        );
+    }
+    Outcome::ok(parts.join("; "))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn parses_ice_urls() {
+        assert_eq!(
+            super::parse("turn:turn.example.org:3478?transport=tcp"),
+            Some(("turn", "turn.example.org".into(), 3478, true))
+        );
+        assert_eq!(
+            super::parse("stun:[::1]"),
+            Some(("stun", "::1".into(), 3478, false))
+        );
+        assert_eq!(
+            super::parse("turns:t.example.org:443"),
+            Some(("turns", "t.example.org".into(), 443, false))
+        );
+    }
+}
