@@ -30,15 +30,49 @@ Register-ArgumentCompleter -Native -CommandName 'flowsync' -ScriptBlock {
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
             [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('init', 'init', [CompletionResultType]::ParameterValue, 'Provision this host: config, user, directories, units, database, certificate, start, doctor')
             [CompletionResult]::new('serve', 'serve', [CompletionResultType]::ParameterValue, 'Run the server: web app, REST API, health, metrics and the expiry sweeper')
             [CompletionResult]::new('migrate', 'migrate', [CompletionResultType]::ParameterValue, 'Apply or inspect database migrations')
             [CompletionResult]::new('rooms', 'rooms', [CompletionResultType]::ParameterValue, 'List, show or end rooms (operator view)')
             [CompletionResult]::new('backup', 'backup', [CompletionResultType]::ParameterValue, 'Back up the database, config and certificates into one verified archive; verify or list archives')
             [CompletionResult]::new('restore', 'restore', [CompletionResultType]::ParameterValue, 'Restore an archive into an empty database (SQLite or PostgreSQL)')
             [CompletionResult]::new('cert', 'cert', [CompletionResultType]::ParameterValue, 'Make or inspect the TLS certificate serve presents')
+            [CompletionResult]::new('doctor', 'doctor', [CompletionResultType]::ParameterValue, 'Diagnose this installation: named checks, each ok/warn/fail/skip with a fix hint')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print shell completions (bash, zsh, fish, elvish, powershell)')
             [CompletionResult]::new('manpages', 'manpages', [CompletionResultType]::ParameterValue, 'Write man pages into a directory')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'flowsync;init' {
+            [CompletionResult]::new('--prefix', '--prefix', [CompletionResultType]::ParameterName, 'Root every path (config, data, backups, units) under DIR; accounts and systemd are left alone')
+            [CompletionResult]::new('--domain', '--domain', [CompletionResultType]::ParameterName, 'The name people open (required with --yes unless --tls off)')
+            [CompletionResult]::new('--email', '--email', [CompletionResultType]::ParameterName, 'Contact address for the ACME account (required with --yes and --tls acme)')
+            [CompletionResult]::new('--database', '--database', [CompletionResultType]::ParameterName, 'sqlite, local-postgres (create a role and database on this host''s PostgreSQL), or a postgres:// URL')
+            [CompletionResult]::new('--local-db-name', '--local-db-name', [CompletionResultType]::ParameterName, 'Role and database name for --database local-postgres')
+            [CompletionResult]::new('--redis', '--redis', [CompletionResultType]::ParameterName, 'none (state in-process, one instance) or a redis:// URL')
+            [CompletionResult]::new('--tls', '--tls', [CompletionResultType]::ParameterName, 'How HTTPS is provided')
+            [CompletionResult]::new('--turn', '--turn', [CompletionResultType]::ParameterName, 'TURN relay for participants behind strict NATs (embedded arrives with the TURN issue)')
+            [CompletionResult]::new('--turn-url', '--turn-url', [CompletionResultType]::ParameterName, 'A turn:/turns:/stun: URL of your coturn (repeatable; --turn external)')
+            [CompletionResult]::new('--turn-secret', '--turn-secret', [CompletionResultType]::ParameterName, 'coturn''s static-auth-secret (generated when omitted; copy it into coturn)')
+            [CompletionResult]::new('--http-listen', '--http-listen', [CompletionResultType]::ParameterName, 'HTTP listener (ACME HTTP-01 and the redirect to HTTPS)')
+            [CompletionResult]::new('--https-listen', '--https-listen', [CompletionResultType]::ParameterName, 'HTTPS listener')
+            [CompletionResult]::new('--acme-directory', '--acme-directory', [CompletionResultType]::ParameterName, 'ACME directory URL (default Let''s Encrypt production)')
+            [CompletionResult]::new('--acme-ca-root', '--acme-ca-root', [CompletionResultType]::ParameterName, 'PEM root to trust for a private ACME directory')
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file (default: /etc/flowsync/flowsync.toml when it exists, else built-in defaults)')
+            [CompletionResult]::new('-y', '-y', [CompletionResultType]::ParameterName, 'Unattended: take every answer from flags and defaults, ask nothing')
+            [CompletionResult]::new('--yes', '--yes', [CompletionResultType]::ParameterName, 'Unattended: take every answer from flags and defaults, ask nothing')
+            [CompletionResult]::new('--force', '--force', [CompletionResultType]::ParameterName, 'Apply changes to an existing config without asking (secrets are still kept)')
+            [CompletionResult]::new('--dry-run', '--dry-run', [CompletionResultType]::ParameterName, 'Show what each step would do; write nothing')
+            [CompletionResult]::new('--no-systemd', '--no-systemd', [CompletionResultType]::ParameterName, 'Do not install or enable systemd units')
+            [CompletionResult]::new('--no-start', '--no-start', [CompletionResultType]::ParameterName, 'Do not start the service')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More log output (-v debug, -vv trace)')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More log output (-v debug, -vv trace)')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Only errors')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Only errors')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
             break
         }
         'flowsync;serve' {
@@ -351,6 +385,25 @@ Register-ArgumentCompleter -Native -CommandName 'flowsync' -ScriptBlock {
         'flowsync;cert;help;help' {
             break
         }
+        'flowsync;doctor' {
+            [CompletionResult]::new('--run', '--run', [CompletionResultType]::ParameterName, 'Run only this check (repeatable; names from --list)')
+            [CompletionResult]::new('--report', '--report', [CompletionResultType]::ParameterName, 'Also write a shareable Markdown report (secrets masked) to FILE')
+            [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'Deadline of each check')
+            [CompletionResult]::new('--prefix', '--prefix', [CompletionResultType]::ParameterName, 'Install root, as given to `flowsync init --prefix` (where units are looked for)')
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file (default: /etc/flowsync/flowsync.toml when it exists, else built-in defaults)')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print one JSON document (schema in the README) instead of lines')
+            [CompletionResult]::new('--list', '--list', [CompletionResultType]::ParameterName, 'List the checks and exit')
+            [CompletionResult]::new('--fix', '--fix', [CompletionResultType]::ParameterName, 'Apply the safe fixes of failing checks, then check again')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More log output (-v debug, -vv trace)')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More log output (-v debug, -vv trace)')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Only errors')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Only errors')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
         'flowsync;completions' {
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file (default: /etc/flowsync/flowsync.toml when it exists, else built-in defaults)')
             [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More log output (-v debug, -vv trace)')
@@ -376,15 +429,20 @@ Register-ArgumentCompleter -Native -CommandName 'flowsync' -ScriptBlock {
             break
         }
         'flowsync;help' {
+            [CompletionResult]::new('init', 'init', [CompletionResultType]::ParameterValue, 'Provision this host: config, user, directories, units, database, certificate, start, doctor')
             [CompletionResult]::new('serve', 'serve', [CompletionResultType]::ParameterValue, 'Run the server: web app, REST API, health, metrics and the expiry sweeper')
             [CompletionResult]::new('migrate', 'migrate', [CompletionResultType]::ParameterValue, 'Apply or inspect database migrations')
             [CompletionResult]::new('rooms', 'rooms', [CompletionResultType]::ParameterValue, 'List, show or end rooms (operator view)')
             [CompletionResult]::new('backup', 'backup', [CompletionResultType]::ParameterValue, 'Back up the database, config and certificates into one verified archive; verify or list archives')
             [CompletionResult]::new('restore', 'restore', [CompletionResultType]::ParameterValue, 'Restore an archive into an empty database (SQLite or PostgreSQL)')
             [CompletionResult]::new('cert', 'cert', [CompletionResultType]::ParameterValue, 'Make or inspect the TLS certificate serve presents')
+            [CompletionResult]::new('doctor', 'doctor', [CompletionResultType]::ParameterValue, 'Diagnose this installation: named checks, each ok/warn/fail/skip with a fix hint')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print shell completions (bash, zsh, fish, elvish, powershell)')
             [CompletionResult]::new('manpages', 'manpages', [CompletionResultType]::ParameterValue, 'Write man pages into a directory')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'flowsync;help;init' {
             break
         }
         'flowsync;help;serve' {
@@ -443,6 +501,9 @@ Register-ArgumentCompleter -Native -CommandName 'flowsync' -ScriptBlock {
             break
         }
         'flowsync;help;cert;status' {
+            break
+        }
+        'flowsync;help;doctor' {
             break
         }
         'flowsync;help;completions' {

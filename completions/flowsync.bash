@@ -25,8 +25,14 @@ _flowsync() {
             flowsync,completions)
                 cmd="flowsync__subcmd__completions"
                 ;;
+            flowsync,doctor)
+                cmd="flowsync__subcmd__doctor"
+                ;;
             flowsync,help)
                 cmd="flowsync__subcmd__help"
+                ;;
+            flowsync,init)
+                cmd="flowsync__subcmd__init"
                 ;;
             flowsync,manpages)
                 cmd="flowsync__subcmd__manpages"
@@ -106,8 +112,14 @@ _flowsync() {
             flowsync__subcmd__help,completions)
                 cmd="flowsync__subcmd__help__subcmd__completions"
                 ;;
+            flowsync__subcmd__help,doctor)
+                cmd="flowsync__subcmd__help__subcmd__doctor"
+                ;;
             flowsync__subcmd__help,help)
                 cmd="flowsync__subcmd__help__subcmd__help"
+                ;;
+            flowsync__subcmd__help,init)
+                cmd="flowsync__subcmd__help__subcmd__init"
                 ;;
             flowsync__subcmd__help,manpages)
                 cmd="flowsync__subcmd__help__subcmd__manpages"
@@ -185,7 +197,7 @@ _flowsync() {
 
     case "${cmd}" in
         flowsync)
-            opts="-v -q -h -V --config --verbose --quiet --help --version serve migrate rooms backup restore cert completions manpages help"
+            opts="-v -q -h -V --config --verbose --quiet --help --version init serve migrate rooms backup restore cert doctor completions manpages help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -580,8 +592,42 @@ _flowsync() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        flowsync__subcmd__doctor)
+            opts="-v -q -h -V --json --run --list --fix --report --timeout --prefix --config --verbose --quiet --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --run)
+                    COMPREPLY=($(compgen -W "config data-dir ownership database migrations redis certificate acme-account dns ports server turn clock open-files disk systemd backup" -- "${cur}"))
+                    return 0
+                    ;;
+                --report)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --prefix)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         flowsync__subcmd__help)
-            opts="serve migrate rooms backup restore cert completions manpages help"
+            opts="init serve migrate rooms backup restore cert doctor completions manpages help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -734,7 +780,35 @@ _flowsync() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        flowsync__subcmd__help__subcmd__doctor)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         flowsync__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        flowsync__subcmd__help__subcmd__init)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -853,6 +927,80 @@ _flowsync() {
                 return 0
             fi
             case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        flowsync__subcmd__init)
+            opts="-y -v -q -h -V --yes --force --dry-run --prefix --no-systemd --no-start --domain --email --database --local-db-name --redis --tls --turn --turn-url --turn-secret --http-listen --https-listen --acme-directory --acme-ca-root --config --verbose --quiet --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --prefix)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --domain)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --email)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --database)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --local-db-name)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --redis)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --tls)
+                    COMPREPLY=($(compgen -W "acme self-signed off" -- "${cur}"))
+                    return 0
+                    ;;
+                --turn)
+                    COMPREPLY=($(compgen -W "off external" -- "${cur}"))
+                    return 0
+                    ;;
+                --turn-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --turn-secret)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --http-listen)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --https-listen)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --acme-directory)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --acme-ca-root)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;

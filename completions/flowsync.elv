@@ -27,15 +27,48 @@ set edit:completion:arg-completer[flowsync] = {|@words|
             cand --help 'Print help'
             cand -V 'Print version'
             cand --version 'Print version'
+            cand init 'Provision this host: config, user, directories, units, database, certificate, start, doctor'
             cand serve 'Run the server: web app, REST API, health, metrics and the expiry sweeper'
             cand migrate 'Apply or inspect database migrations'
             cand rooms 'List, show or end rooms (operator view)'
             cand backup 'Back up the database, config and certificates into one verified archive; verify or list archives'
             cand restore 'Restore an archive into an empty database (SQLite or PostgreSQL)'
             cand cert 'Make or inspect the TLS certificate serve presents'
+            cand doctor 'Diagnose this installation: named checks, each ok/warn/fail/skip with a fix hint'
             cand completions 'Print shell completions (bash, zsh, fish, elvish, powershell)'
             cand manpages 'Write man pages into a directory'
             cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'flowsync;init'= {
+            cand --prefix 'Root every path (config, data, backups, units) under DIR; accounts and systemd are left alone'
+            cand --domain 'The name people open (required with --yes unless --tls off)'
+            cand --email 'Contact address for the ACME account (required with --yes and --tls acme)'
+            cand --database 'sqlite, local-postgres (create a role and database on this host''s PostgreSQL), or a postgres:// URL'
+            cand --local-db-name 'Role and database name for --database local-postgres'
+            cand --redis 'none (state in-process, one instance) or a redis:// URL'
+            cand --tls 'How HTTPS is provided'
+            cand --turn 'TURN relay for participants behind strict NATs (embedded arrives with the TURN issue)'
+            cand --turn-url 'A turn:/turns:/stun: URL of your coturn (repeatable; --turn external)'
+            cand --turn-secret 'coturn''s static-auth-secret (generated when omitted; copy it into coturn)'
+            cand --http-listen 'HTTP listener (ACME HTTP-01 and the redirect to HTTPS)'
+            cand --https-listen 'HTTPS listener'
+            cand --acme-directory 'ACME directory URL (default Let''s Encrypt production)'
+            cand --acme-ca-root 'PEM root to trust for a private ACME directory'
+            cand --config 'Config file (default: /etc/flowsync/flowsync.toml when it exists, else built-in defaults)'
+            cand -y 'Unattended: take every answer from flags and defaults, ask nothing'
+            cand --yes 'Unattended: take every answer from flags and defaults, ask nothing'
+            cand --force 'Apply changes to an existing config without asking (secrets are still kept)'
+            cand --dry-run 'Show what each step would do; write nothing'
+            cand --no-systemd 'Do not install or enable systemd units'
+            cand --no-start 'Do not start the service'
+            cand -v 'More log output (-v debug, -vv trace)'
+            cand --verbose 'More log output (-v debug, -vv trace)'
+            cand -q 'Only errors'
+            cand --quiet 'Only errors'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
         }
         &'flowsync;serve'= {
             cand --listen 'Address to listen on (server.http_listen)'
@@ -315,6 +348,24 @@ set edit:completion:arg-completer[flowsync] = {|@words|
         }
         &'flowsync;cert;help;help'= {
         }
+        &'flowsync;doctor'= {
+            cand --run 'Run only this check (repeatable; names from --list)'
+            cand --report 'Also write a shareable Markdown report (secrets masked) to FILE'
+            cand --timeout 'Deadline of each check'
+            cand --prefix 'Install root, as given to `flowsync init --prefix` (where units are looked for)'
+            cand --config 'Config file (default: /etc/flowsync/flowsync.toml when it exists, else built-in defaults)'
+            cand --json 'Print one JSON document (schema in the README) instead of lines'
+            cand --list 'List the checks and exit'
+            cand --fix 'Apply the safe fixes of failing checks, then check again'
+            cand -v 'More log output (-v debug, -vv trace)'
+            cand --verbose 'More log output (-v debug, -vv trace)'
+            cand -q 'Only errors'
+            cand --quiet 'Only errors'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
         &'flowsync;completions'= {
             cand --config 'Config file (default: /etc/flowsync/flowsync.toml when it exists, else built-in defaults)'
             cand -v 'More log output (-v debug, -vv trace)'
@@ -338,15 +389,19 @@ set edit:completion:arg-completer[flowsync] = {|@words|
             cand --version 'Print version'
         }
         &'flowsync;help'= {
+            cand init 'Provision this host: config, user, directories, units, database, certificate, start, doctor'
             cand serve 'Run the server: web app, REST API, health, metrics and the expiry sweeper'
             cand migrate 'Apply or inspect database migrations'
             cand rooms 'List, show or end rooms (operator view)'
             cand backup 'Back up the database, config and certificates into one verified archive; verify or list archives'
             cand restore 'Restore an archive into an empty database (SQLite or PostgreSQL)'
             cand cert 'Make or inspect the TLS certificate serve presents'
+            cand doctor 'Diagnose this installation: named checks, each ok/warn/fail/skip with a fix hint'
             cand completions 'Print shell completions (bash, zsh, fish, elvish, powershell)'
             cand manpages 'Write man pages into a directory'
             cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'flowsync;help;init'= {
         }
         &'flowsync;help;serve'= {
         }
@@ -389,6 +444,8 @@ set edit:completion:arg-completer[flowsync] = {|@words|
         &'flowsync;help;cert;self-signed'= {
         }
         &'flowsync;help;cert;status'= {
+        }
+        &'flowsync;help;doctor'= {
         }
         &'flowsync;help;completions'= {
         }

@@ -29,15 +29,44 @@ complete -c flowsync -n "__fish_flowsync_needs_command" -s v -l verbose -d 'More
 complete -c flowsync -n "__fish_flowsync_needs_command" -s q -l quiet -d 'Only errors'
 complete -c flowsync -n "__fish_flowsync_needs_command" -s h -l help -d 'Print help'
 complete -c flowsync -n "__fish_flowsync_needs_command" -s V -l version -d 'Print version'
+complete -c flowsync -n "__fish_flowsync_needs_command" -f -a "init" -d 'Provision this host: config, user, directories, units, database, certificate, start, doctor'
 complete -c flowsync -n "__fish_flowsync_needs_command" -f -a "serve" -d 'Run the server: web app, REST API, health, metrics and the expiry sweeper'
 complete -c flowsync -n "__fish_flowsync_needs_command" -f -a "migrate" -d 'Apply or inspect database migrations'
 complete -c flowsync -n "__fish_flowsync_needs_command" -f -a "rooms" -d 'List, show or end rooms (operator view)'
 complete -c flowsync -n "__fish_flowsync_needs_command" -f -a "backup" -d 'Back up the database, config and certificates into one verified archive; verify or list archives'
 complete -c flowsync -n "__fish_flowsync_needs_command" -f -a "restore" -d 'Restore an archive into an empty database (SQLite or PostgreSQL)'
 complete -c flowsync -n "__fish_flowsync_needs_command" -f -a "cert" -d 'Make or inspect the TLS certificate serve presents'
+complete -c flowsync -n "__fish_flowsync_needs_command" -f -a "doctor" -d 'Diagnose this installation: named checks, each ok/warn/fail/skip with a fix hint'
 complete -c flowsync -n "__fish_flowsync_needs_command" -f -a "completions" -d 'Print shell completions (bash, zsh, fish, elvish, powershell)'
 complete -c flowsync -n "__fish_flowsync_needs_command" -f -a "manpages" -d 'Write man pages into a directory'
 complete -c flowsync -n "__fish_flowsync_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c flowsync -n "__fish_flowsync_using_subcommand init" -l prefix -d 'Root every path (config, data, backups, units) under DIR; accounts and systemd are left alone' -r -F
+complete -c flowsync -n "__fish_flowsync_using_subcommand init" -l domain -d 'The name people open (required with --yes unless --tls off)' -r
+complete -c flowsync -n "__fish_flowsync_using_subcommand init" -l email -d 'Contact address for the ACME account (required with --yes and --tls acme)' -r
+complete -c flowsync -n "__fish_flowsync_using_subcommand init" -l database -d 'sqlite, local-postgres (create a role and database on this host\'s PostgreSQL), or a postgres:// URL' -r
+complete -c flowsync -n "__fish_flowsync_using_subcommand init" -l local-db-name -d 'Role and database name for --database local-postgres' -r
+complete -c flowsync -n "__fish_flowsync_using_subcommand init" -l redis -d 'none (state in-process, one instance) or a redis:// URL' -r
+complete -c flowsync -n "__fish_flowsync_using_subcommand init" -l tls -d 'How HTTPS is provided' -r -f -a "acme\t'Let\'s Encrypt (or tls.acme_directory), obtained now and renewed by serve'
+self-signed\t'A certificate made here (LAN, testing); browsers warn'
+off\t'Plain HTTP (behind your own proxy, or localhost only)'"
+complete -c flowsync -n "__fish_flowsync_using_subcommand init" -l turn -d 'TURN relay for participants behind strict NATs (embedded arrives with the TURN issue)' -r -f -a "off\t'No relay: calls between strict NATs or firewalls may fail'
+external\t'Your coturn with use-auth-secret (--turn-url, --turn-secret)'"
+complete -c flowsync -n "__fish_flowsync_using_subcommand init" -l turn-url -d 'A turn:/turns:/stun: URL of your coturn (repeatable; --turn external)' -r
+complete -c flowsync -n "__fish_flowsync_using_subcommand init" -l turn-secret -d 'coturn\'s static-auth-secret (generated when omitted; copy it into coturn)' -r
+complete -c flowsync -n "__fish_flowsync_using_subcommand init" -l http-listen -d 'HTTP listener (ACME HTTP-01 and the redirect to HTTPS)' -r
+complete -c flowsync -n "__fish_flowsync_using_subcommand init" -l https-listen -d 'HTTPS listener' -r
+complete -c flowsync -n "__fish_flowsync_using_subcommand init" -l acme-directory -d 'ACME directory URL (default Let\'s Encrypt production)' -r
+complete -c flowsync -n "__fish_flowsync_using_subcommand init" -l acme-ca-root -d 'PEM root to trust for a private ACME directory' -r -F
+complete -c flowsync -n "__fish_flowsync_using_subcommand init" -l config -d 'Config file (default: /etc/flowsync/flowsync.toml when it exists, else built-in defaults)' -r -F
+complete -c flowsync -n "__fish_flowsync_using_subcommand init" -s y -l yes -d 'Unattended: take every answer from flags and defaults, ask nothing'
+complete -c flowsync -n "__fish_flowsync_using_subcommand init" -l force -d 'Apply changes to an existing config without asking (secrets are still kept)'
+complete -c flowsync -n "__fish_flowsync_using_subcommand init" -l dry-run -d 'Show what each step would do; write nothing'
+complete -c flowsync -n "__fish_flowsync_using_subcommand init" -l no-systemd -d 'Do not install or enable systemd units'
+complete -c flowsync -n "__fish_flowsync_using_subcommand init" -l no-start -d 'Do not start the service'
+complete -c flowsync -n "__fish_flowsync_using_subcommand init" -s v -l verbose -d 'More log output (-v debug, -vv trace)'
+complete -c flowsync -n "__fish_flowsync_using_subcommand init" -s q -l quiet -d 'Only errors'
+complete -c flowsync -n "__fish_flowsync_using_subcommand init" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c flowsync -n "__fish_flowsync_using_subcommand init" -s V -l version -d 'Print version'
 complete -c flowsync -n "__fish_flowsync_using_subcommand serve" -l listen -d 'Address to listen on (server.http_listen)' -r
 complete -c flowsync -n "__fish_flowsync_using_subcommand serve" -l data-dir -d 'Data directory (server.data_dir)' -r -F
 complete -c flowsync -n "__fish_flowsync_using_subcommand serve" -l database-url -d 'Database URL (database.url)' -r
@@ -188,6 +217,34 @@ complete -c flowsync -n "__fish_flowsync_using_subcommand cert; and __fish_seen_
 complete -c flowsync -n "__fish_flowsync_using_subcommand cert; and __fish_seen_subcommand_from help" -f -a "self-signed" -d 'Make a self-signed certificate into <data_dir>/tls (what tls.mode = self-signed serves)'
 complete -c flowsync -n "__fish_flowsync_using_subcommand cert; and __fish_seen_subcommand_from help" -f -a "status" -d 'Show the configured certificate: issuer, names, validity, days left'
 complete -c flowsync -n "__fish_flowsync_using_subcommand cert; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c flowsync -n "__fish_flowsync_using_subcommand doctor" -l run -d 'Run only this check (repeatable; names from --list)' -r -f -a "config\t''
+data-dir\t''
+ownership\t''
+database\t''
+migrations\t''
+redis\t''
+certificate\t''
+acme-account\t''
+dns\t''
+ports\t''
+server\t''
+turn\t''
+clock\t''
+open-files\t''
+disk\t''
+systemd\t''
+backup\t''"
+complete -c flowsync -n "__fish_flowsync_using_subcommand doctor" -l report -d 'Also write a shareable Markdown report (secrets masked) to FILE' -r -F
+complete -c flowsync -n "__fish_flowsync_using_subcommand doctor" -l timeout -d 'Deadline of each check' -r
+complete -c flowsync -n "__fish_flowsync_using_subcommand doctor" -l prefix -d 'Install root, as given to `flowsync init --prefix` (where units are looked for)' -r -F
+complete -c flowsync -n "__fish_flowsync_using_subcommand doctor" -l config -d 'Config file (default: /etc/flowsync/flowsync.toml when it exists, else built-in defaults)' -r -F
+complete -c flowsync -n "__fish_flowsync_using_subcommand doctor" -l json -d 'Print one JSON document (schema in the README) instead of lines'
+complete -c flowsync -n "__fish_flowsync_using_subcommand doctor" -l list -d 'List the checks and exit'
+complete -c flowsync -n "__fish_flowsync_using_subcommand doctor" -l fix -d 'Apply the safe fixes of failing checks, then check again'
+complete -c flowsync -n "__fish_flowsync_using_subcommand doctor" -s v -l verbose -d 'More log output (-v debug, -vv trace)'
+complete -c flowsync -n "__fish_flowsync_using_subcommand doctor" -s q -l quiet -d 'Only errors'
+complete -c flowsync -n "__fish_flowsync_using_subcommand doctor" -s h -l help -d 'Print help'
+complete -c flowsync -n "__fish_flowsync_using_subcommand doctor" -s V -l version -d 'Print version'
 complete -c flowsync -n "__fish_flowsync_using_subcommand completions" -l config -d 'Config file (default: /etc/flowsync/flowsync.toml when it exists, else built-in defaults)' -r -F
 complete -c flowsync -n "__fish_flowsync_using_subcommand completions" -s v -l verbose -d 'More log output (-v debug, -vv trace)'
 complete -c flowsync -n "__fish_flowsync_using_subcommand completions" -s q -l quiet -d 'Only errors'
@@ -198,15 +255,17 @@ complete -c flowsync -n "__fish_flowsync_using_subcommand manpages" -s v -l verb
 complete -c flowsync -n "__fish_flowsync_using_subcommand manpages" -s q -l quiet -d 'Only errors'
 complete -c flowsync -n "__fish_flowsync_using_subcommand manpages" -s h -l help -d 'Print help'
 complete -c flowsync -n "__fish_flowsync_using_subcommand manpages" -s V -l version -d 'Print version'
-complete -c flowsync -n "__fish_flowsync_using_subcommand help; and not __fish_seen_subcommand_from serve migrate rooms backup restore cert completions manpages help" -f -a "serve" -d 'Run the server: web app, REST API, health, metrics and the expiry sweeper'
-complete -c flowsync -n "__fish_flowsync_using_subcommand help; and not __fish_seen_subcommand_from serve migrate rooms backup restore cert completions manpages help" -f -a "migrate" -d 'Apply or inspect database migrations'
-complete -c flowsync -n "__fish_flowsync_using_subcommand help; and not __fish_seen_subcommand_from serve migrate rooms backup restore cert completions manpages help" -f -a "rooms" -d 'List, show or end rooms (operator view)'
-complete -c flowsync -n "__fish_flowsync_using_subcommand help; and not __fish_seen_subcommand_from serve migrate rooms backup restore cert completions manpages help" -f -a "backup" -d 'Back up the database, config and certificates into one verified archive; verify or list archives'
-complete -c flowsync -n "__fish_flowsync_using_subcommand help; and not __fish_seen_subcommand_from serve migrate rooms backup restore cert completions manpages help" -f -a "restore" -d 'Restore an archive into an empty database (SQLite or PostgreSQL)'
-complete -c flowsync -n "__fish_flowsync_using_subcommand help; and not __fish_seen_subcommand_from serve migrate rooms backup restore cert completions manpages help" -f -a "cert" -d 'Make or inspect the TLS certificate serve presents'
-complete -c flowsync -n "__fish_flowsync_using_subcommand help; and not __fish_seen_subcommand_from serve migrate rooms backup restore cert completions manpages help" -f -a "completions" -d 'Print shell completions (bash, zsh, fish, elvish, powershell)'
-complete -c flowsync -n "__fish_flowsync_using_subcommand help; and not __fish_seen_subcommand_from serve migrate rooms backup restore cert completions manpages help" -f -a "manpages" -d 'Write man pages into a directory'
-complete -c flowsync -n "__fish_flowsync_using_subcommand help; and not __fish_seen_subcommand_from serve migrate rooms backup restore cert completions manpages help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c flowsync -n "__fish_flowsync_using_subcommand help; and not __fish_seen_subcommand_from init serve migrate rooms backup restore cert doctor completions manpages help" -f -a "init" -d 'Provision this host: config, user, directories, units, database, certificate, start, doctor'
+complete -c flowsync -n "__fish_flowsync_using_subcommand help; and not __fish_seen_subcommand_from init serve migrate rooms backup restore cert doctor completions manpages help" -f -a "serve" -d 'Run the server: web app, REST API, health, metrics and the expiry sweeper'
+complete -c flowsync -n "__fish_flowsync_using_subcommand help; and not __fish_seen_subcommand_from init serve migrate rooms backup restore cert doctor completions manpages help" -f -a "migrate" -d 'Apply or inspect database migrations'
+complete -c flowsync -n "__fish_flowsync_using_subcommand help; and not __fish_seen_subcommand_from init serve migrate rooms backup restore cert doctor completions manpages help" -f -a "rooms" -d 'List, show or end rooms (operator view)'
+complete -c flowsync -n "__fish_flowsync_using_subcommand help; and not __fish_seen_subcommand_from init serve migrate rooms backup restore cert doctor completions manpages help" -f -a "backup" -d 'Back up the database, config and certificates into one verified archive; verify or list archives'
+complete -c flowsync -n "__fish_flowsync_using_subcommand help; and not __fish_seen_subcommand_from init serve migrate rooms backup restore cert doctor completions manpages help" -f -a "restore" -d 'Restore an archive into an empty database (SQLite or PostgreSQL)'
+complete -c flowsync -n "__fish_flowsync_using_subcommand help; and not __fish_seen_subcommand_from init serve migrate rooms backup restore cert doctor completions manpages help" -f -a "cert" -d 'Make or inspect the TLS certificate serve presents'
+complete -c flowsync -n "__fish_flowsync_using_subcommand help; and not __fish_seen_subcommand_from init serve migrate rooms backup restore cert doctor completions manpages help" -f -a "doctor" -d 'Diagnose this installation: named checks, each ok/warn/fail/skip with a fix hint'
+complete -c flowsync -n "__fish_flowsync_using_subcommand help; and not __fish_seen_subcommand_from init serve migrate rooms backup restore cert doctor completions manpages help" -f -a "completions" -d 'Print shell completions (bash, zsh, fish, elvish, powershell)'
+complete -c flowsync -n "__fish_flowsync_using_subcommand help; and not __fish_seen_subcommand_from init serve migrate rooms backup restore cert doctor completions manpages help" -f -a "manpages" -d 'Write man pages into a directory'
+complete -c flowsync -n "__fish_flowsync_using_subcommand help; and not __fish_seen_subcommand_from init serve migrate rooms backup restore cert doctor completions manpages help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c flowsync -n "__fish_flowsync_using_subcommand help; and __fish_seen_subcommand_from rooms" -f -a "list" -d 'List rooms'
 complete -c flowsync -n "__fish_flowsync_using_subcommand help; and __fish_seen_subcommand_from rooms" -f -a "show" -d 'Show one room and its participants'
 complete -c flowsync -n "__fish_flowsync_using_subcommand help; and __fish_seen_subcommand_from rooms" -f -a "end" -d 'End a room for everyone in it'

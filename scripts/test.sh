@@ -58,6 +58,12 @@ ensure_openssl() {
   as_root apt-get update -qq && as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssl
 }
 
+ensure_tmux() {
+  # The init wizard test drives dialoguer's prompts through a real terminal (tmux).
+  if command -v tmux >/dev/null; then echo "tmux is installed"; return; fi
+  as_root apt-get update -qq && as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq tmux
+}
+
 ensure_pebble() {
   # A real ACME CA for the certificate tests (Debian's pebble and its DNS test server).
   if command -v pebble >/dev/null && command -v pebble-challtestsrv >/dev/null; then echo "pebble is installed"; return; fi
@@ -81,7 +87,7 @@ clear_test_keys() {
   redis-cli -h 127.0.0.1 --scan --pattern 'fstest:*' | xargs -r -n 500 redis-cli -h 127.0.0.1 DEL >/dev/null
 }
 
-stage "services" bash -c "$(declare -f as_root ensure_postgres ensure_redis ensure_node ensure_chromium ensure_systemd_tools ensure_openssl ensure_pebble); ensure_postgres; ensure_redis; ensure_node; ensure_chromium; ensure_systemd_tools; ensure_openssl; ensure_pebble"
+stage "services" bash -c "$(declare -f as_root ensure_postgres ensure_redis ensure_node ensure_chromium ensure_systemd_tools ensure_openssl ensure_tmux ensure_pebble); ensure_postgres; ensure_redis; ensure_node; ensure_chromium; ensure_systemd_tools; ensure_openssl; ensure_tmux; ensure_pebble"
 stage "clean test data" bash -c "$(declare -f drop_test_databases clear_test_keys); drop_test_databases; clear_test_keys"
 stage "cargo fmt --check" cargo fmt --all -- --check
 stage "cargo clippy" cargo clippy --release --all-targets --locked -- -D warnings

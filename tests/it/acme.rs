@@ -291,6 +291,30 @@ async fn cert_issue_over_http01_then_serve_presents_it() {
     let status: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
     assert_eq!(status["certificate"]["names"], serde_json::json!([NAME]));
     assert!(status["acme"]["account"].is_string());
+    // doctor sees the same: the chain pebble sent links up, the names match, the account is
+    // stored, and it says when renewal starts.
+    let doc = cli(
+        &config,
+        &[
+            "doctor",
+            "--json",
+            "--run",
+            "certificate",
+            "--run",
+            "acme-account",
+        ],
+    );
+    assert!(doc.status.success(), "{}", say(&doc));
+    let doc: serde_json::Value = serde_json::from_slice(&doc.stdout).unwrap();
+    for c in doc["checks"].as_array().unwrap() {
+        assert_eq!(c["status"], "ok", "{c:#}");
+    }
+    assert!(
+        doc["checks"][0]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("renewal from")
+    );
 
     let server = flowsync::server::start(config.clone()).await.unwrap();
     let root = pebble.issuing_root().await;

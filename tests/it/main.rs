@@ -11,6 +11,7 @@ mod acme;
 mod backup;
 mod cli;
 mod config;
+mod init_doctor;
 mod live_db;
 mod messages_api;
 mod ops_api;
