@@ -59,6 +59,7 @@ Register-ArgumentCompleter -Native -CommandName 'flowsync' -ScriptBlock {
             [CompletionResult]::new('--acme-directory', '--acme-directory', [CompletionResultType]::ParameterName, 'ACME directory URL (default Let''s Encrypt production)')
             [CompletionResult]::new('--acme-ca-root', '--acme-ca-root', [CompletionResultType]::ParameterName, 'PEM root to trust for a private ACME directory')
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file (default: /etc/flowsync/flowsync.toml when it exists, else built-in defaults)')
+            [CompletionResult]::new('--print-example', '--print-example', [CompletionResultType]::ParameterName, 'Print the commented example configuration (every key at its default) and exit')
             [CompletionResult]::new('-y', '-y', [CompletionResultType]::ParameterName, 'Unattended: take every answer from flags and defaults, ask nothing')
             [CompletionResult]::new('--yes', '--yes', [CompletionResultType]::ParameterName, 'Unattended: take every answer from flags and defaults, ask nothing')
             [CompletionResult]::new('--force', '--force', [CompletionResultType]::ParameterName, 'Apply changes to an existing config without asking (secrets are still kept)')

@@ -935,7 +935,7 @@ _flowsync() {
             return 0
             ;;
         flowsync__subcmd__init)
-            opts="-y -v -q -h -V --yes --force --dry-run --prefix --no-systemd --no-start --domain --email --database --local-db-name --redis --tls --turn --turn-url --turn-secret --http-listen --https-listen --acme-directory --acme-ca-root --config --verbose --quiet --help --version"
+            opts="-y -v -q -h -V --print-example --yes --force --dry-run --prefix --no-systemd --no-start --domain --email --database --local-db-name --redis --tls --turn --turn-url --turn-secret --http-listen --https-listen --acme-directory --acme-ca-root --config --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

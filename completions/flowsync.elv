@@ -55,6 +55,7 @@ set edit:completion:arg-completer[flowsync] = {|@words|
             cand --acme-directory 'ACME directory URL (default Let''s Encrypt production)'
             cand --acme-ca-root 'PEM root to trust for a private ACME directory'
             cand --config 'Config file (default: /etc/flowsync/flowsync.toml when it exists, else built-in defaults)'
+            cand --print-example 'Print the commented example configuration (every key at its default) and exit'
             cand -y 'Unattended: take every answer from flags and defaults, ask nothing'
             cand --yes 'Unattended: take every answer from flags and defaults, ask nothing'
             cand --force 'Apply changes to an existing config without asking (secrets are still kept)'

@@ -58,6 +58,7 @@ complete -c flowsync -n "__fish_flowsync_using_subcommand init" -l https-listen 
 complete -c flowsync -n "__fish_flowsync_using_subcommand init" -l acme-directory -d 'ACME directory URL (default Let\'s Encrypt production)' -r
 complete -c flowsync -n "__fish_flowsync_using_subcommand init" -l acme-ca-root -d 'PEM root to trust for a private ACME directory' -r -F
 complete -c flowsync -n "__fish_flowsync_using_subcommand init" -l config -d 'Config file (default: /etc/flowsync/flowsync.toml when it exists, else built-in defaults)' -r -F
+complete -c flowsync -n "__fish_flowsync_using_subcommand init" -l print-example -d 'Print the commented example configuration (every key at its default) and exit'
 complete -c flowsync -n "__fish_flowsync_using_subcommand init" -s y -l yes -d 'Unattended: take every answer from flags and defaults, ask nothing'
 complete -c flowsync -n "__fish_flowsync_using_subcommand init" -l force -d 'Apply changes to an existing config without asking (secrets are still kept)'
 complete -c flowsync -n "__fish_flowsync_using_subcommand init" -l dry-run -d 'Show what each step would do; write nothing'

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Regenerates the committed shell completions (completions/) and man pages (packaging/man/)
+# Regenerates the committed shell completions (completions/), man pages (packaging/man/) and
+# the example config (packaging/flowsync.toml.example)
 # from a built binary. A test fails when the committed files drift from what it generates.
 # Usage: scripts/gen-completions.sh [path/to/flowsync]   (default: target/debug/flowsync)
 set -euo pipefail
@@ -13,4 +14,5 @@ mkdir -p completions packaging/man
 "$BIN" completions powershell > completions/_flowsync.ps1
 rm -f packaging/man/*.1
 "$BIN" manpages packaging/man > /dev/null
-echo "completions/ and packaging/man/ regenerated from $BIN"
+"$BIN" init --print-example > packaging/flowsync.toml.example
+echo "completions/, packaging/man/ and packaging/flowsync.toml.example regenerated from $BIN"

@@ -53,6 +53,9 @@ Exit codes: 0 done (doctor's findings are printed; run `flowsync doctor` for its
 the ACME CA is unreachable, 4 refused: the config would change (confirm, or --force), a port is
 held by another program, or not root without --prefix.")]
 pub struct Opts {
+    /// Print the commented example configuration (every key at its default) and exit
+    #[arg(long, exclusive = true)]
+    print_example: bool,
     /// Unattended: take every answer from flags and defaults, ask nothing
     #[arg(long, short = 'y')]
     yes: bool,
@@ -518,6 +521,10 @@ impl init::Ui for Progress {
 }
 
 pub async fn run(cli: &Cli, o: &Opts) -> CmdResult {
+    if o.print_example {
+        print!("{}", example());
+        return Ok(());
+    }
     crate::telemetry::init("warn", crate::config::LogFormat::Text, cli.verbosity());
     let layout = Layout::new(o.prefix.as_deref());
     let terminal = super::stdout_is_terminal() && {
@@ -595,6 +602,20 @@ pub async fn run(cli: &Cli, o: &Opts) -> CmdResult {
         }
     }
     Ok(())
+}
+
+/// The example the package ships under /usr/share/doc/flowsync/examples/: every key commented
+/// out at its default, no secrets.
+fn example() -> String {
+    crate::config::template::render(
+        &[
+            "Example FlowSync configuration: every key, commented out at its default.".into(),
+            "`sudo flowsync init` writes /etc/flowsync/flowsync.toml (with generated secrets);"
+                .into(),
+            "copy keys from here into it to change more, then `systemctl reload flowsync`.".into(),
+        ],
+        &crate::config::template::Values::new(),
+    )
 }
 
 fn public_url(layout: &Layout) -> Option<String> {

@@ -498,12 +498,64 @@ fn committed_completions_and_man_pages_match_the_binary() {
         .output()
         .expect("bash runs");
     let offered = String::from_utf8_lossy(&offered.stdout);
-    for sub in ["serve", "migrate", "rooms", "completions", "manpages"] {
+    for sub in [
+        "init",
+        "doctor",
+        "serve",
+        "migrate",
+        "rooms",
+        "completions",
+        "manpages",
+    ] {
         assert!(
             offered.lines().any(|l| l == sub),
             "bash completion lacks {sub}: {offered}"
         );
     }
+    // zsh and fish (installed by scripts/test.sh) parse theirs; fish also completes.
+    let zsh = root.join("completions/_flowsync");
+    let o = Command::new("zsh")
+        .arg("-n")
+        .arg(&zsh)
+        .output()
+        .expect("zsh is installed");
+    assert!(
+        o.status.success(),
+        "_flowsync does not parse: {}",
+        stderr(&o)
+    );
+    let fish = root.join("completions/flowsync.fish");
+    let o = Command::new("fish")
+        .arg("-n")
+        .arg(&fish)
+        .output()
+        .expect("fish is installed");
+    assert!(
+        o.status.success(),
+        "flowsync.fish does not parse: {}",
+        stderr(&o)
+    );
+    let o = Command::new("fish")
+        .arg("-c")
+        .arg(format!(
+            "source {}; complete -C 'flowsync '",
+            fish.display()
+        ))
+        .output()
+        .expect("fish runs");
+    let offered = stdout(&o);
+    for sub in ["init", "doctor", "serve", "backup"] {
+        assert!(
+            offered.lines().any(|l| l.split('\t').next() == Some(sub)),
+            "fish completion lacks {sub}: {offered}"
+        );
+    }
+    let o = run(dir.path(), &["init", "--print-example"]);
+    let committed = std::fs::read(root.join("packaging/flowsync.toml.example")).expect("example");
+    assert!(
+        committed == o.stdout,
+        "packaging/flowsync.toml.example drifted from the binary; {fix}"
+    );
 
     let man = dir.path().join("man");
     let o = run(dir.path(), &["manpages", man.to_str().expect("utf8")]);

@@ -734,3 +734,55 @@ fn wizard_full_path_through_a_terminal() {
     assert!(config.contains("domains = [\"localhost\"]"), "{config}");
     assert!(config.contains(&format!("http_listen = \"127.0.0.1:{}\"", i.http)));
 }
+
+/// The turn check sends a real STUN binding request: answered by a minimal responder here
+/// (XOR-MAPPED-ADDRESS of the sender), and failing against a port where nothing answers.
+#[test]
+fn turn_check_sends_a_stun_binding_request() {
+    let i = Install::new();
+    assert_eq!(i.init(&[]).status.code(), Some(0));
+    let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let port = sock.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 1500];
+        while let Ok((n, from)) = sock.recv_from(&mut buf) {
+            if n < 20 || buf[0..2] != [0, 1] {
+                continue;
+            }
+            let std::net::SocketAddr::V4(v4) = from else {
+                continue;
+            };
+            let mut res = vec![0x01, 0x01, 0, 12];
+            res.extend_from_slice(&buf[4..20]); // magic cookie + transaction id
+            let xport = v4.port() ^ 0x2112;
+            let xip = u32::from(*v4.ip()) ^ 0x2112_A442;
+            res.extend_from_slice(&[0x00, 0x20, 0, 8, 0, 1]);
+            res.extend_from_slice(&xport.to_be_bytes());
+            res.extend_from_slice(&xip.to_be_bytes());
+            let _ = sock.send_to(&res, from);
+        }
+    });
+    let env = |url: String| {
+        vec![
+            ("FLOWSYNC_TURN__MODE".to_owned(), "external".to_owned()),
+            ("FLOWSYNC_TURN__URLS".to_owned(), url),
+            (
+                "FLOWSYNC_TURN__SHARED_SECRET".to_owned(),
+                "s3cret".to_owned(),
+            ),
+        ]
+    };
+    let run = |vars: Vec<(String, String)>| {
+        let refs: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        i.doctor_env(&["--run", "turn"], &refs)
+    };
+    let (code, r, _) = run(env(format!("stun:127.0.0.1:{port}")));
+    assert_eq!((code, status(&r, "turn")), (Some(0), "ok"), "{r:#}");
+    let detail = check(&r, "turn")["detail"].as_str().unwrap().to_owned();
+    assert!(detail.contains("sees us as 127.0.0.1:"), "{detail}");
+    let dead = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let dead_port = dead.local_addr().unwrap().port();
+    drop(dead);
+    let (code, r, _) = run(env(format!("turn:127.0.0.1:{dead_port}")));
+    assert_eq!((code, status(&r, "turn")), (Some(1), "fail"), "{r:#}");
+}
