@@ -70,6 +70,15 @@ ensure_shells() {
   as_root apt-get update -qq && as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq zsh fish
 }
 
+ensure_packaging_tools() {
+  # The package test: cargo-deb builds the .deb from the release binary, lintian checks it.
+  if ! command -v lintian >/dev/null; then
+    as_root apt-get update -qq && as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq lintian
+  fi
+  if cargo deb --version >/dev/null 2>&1; then echo "cargo-deb is installed"; return; fi
+  cargo install cargo-deb --version "^3.8" --locked --quiet
+}
+
 ensure_pebble() {
   # A real ACME CA for the certificate tests (Debian's pebble and its DNS test server).
   if command -v pebble >/dev/null && command -v pebble-challtestsrv >/dev/null; then echo "pebble is installed"; return; fi
@@ -108,4 +117,8 @@ stage "protocol tests" env FLOWSYNC_BIN="${CARGO_TARGET_DIR:-target}/release/flo
 stage "browser tests (npm ci)" npm ci --prefix tests/browser --no-audit --no-fund --loglevel=error
 stage "browser tests" env FLOWSYNC_BIN="${CARGO_TARGET_DIR:-target}/release/flowsync" \
   node --test --test-concurrency=1 tests/browser/
+# The .deb from the same release binary: contents, lintian, install/init/doctor/upgrade/purge
+# in a throwaway root (needs root for mount and chroot).
+stage "packaging tools" bash -c "$(declare -f as_root ensure_packaging_tools); ensure_packaging_tools"
+stage "package tests" as_root env "PATH=$PATH" "CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-target}" bash tests/package/test.sh
 echo "all stages passed in $(( $(date +%s) - SUITE_START )) s"
