@@ -1,6 +1,8 @@
-//! ICE servers handed to browsers. In `external` mode they carry TURN REST credentials
-//! (username `expiry:participant`, password base64(HMAC-SHA1(secret, username))), the scheme
-//! coturn's `use-auth-secret` checks. No static passwords, no third-party STUN by default.
+//! ICE servers handed to browsers. In `external` and `embedded` mode they carry TURN REST
+//! credentials (username `expiry:participant`, password base64(HMAC-SHA1(secret, username))),
+//! the scheme coturn's `use-auth-secret` checks and `crate::turn` checks. No static passwords,
+//! no third-party STUN by default. In embedded mode `serve` fills in the URLs and the secret
+//! at start (`crate::turn::resolve`).
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
@@ -22,17 +24,13 @@ pub struct IceServer {
 pub fn ice_servers(cfg: &TurnConfig, participant_id: &str, now_secs: u64) -> Vec<IceServer> {
     match cfg.mode {
         TurnMode::Off => Vec::new(),
-        TurnMode::External => {
+        TurnMode::External | TurnMode::Embedded => {
             let Some(secret) = &cfg.shared_secret else {
                 return Vec::new();
             };
             let expiry = now_secs + cfg.credential_ttl.as_secs();
             let username = format!("{expiry}:{participant_id}");
-            #[allow(clippy::expect_used)]
-            let mut mac = Hmac::<sha1::Sha1>::new_from_slice(secret.expose().as_bytes())
-                .expect("HMAC accepts keys of any length");
-            mac.update(username.as_bytes());
-            let credential = STANDARD.encode(mac.finalize().into_bytes());
+            let credential = rest_password(secret.expose().as_bytes(), &username);
             vec![IceServer {
                 urls: cfg.urls.clone(),
                 username: Some(username),
@@ -42,19 +40,43 @@ pub fn ice_servers(cfg: &TurnConfig, participant_id: &str, now_secs: u64) -> Vec
     }
 }
 
+/// The TURN REST password of a username: base64(HMAC-SHA1(secret, username)).
+pub fn rest_password(secret: &[u8], username: &str) -> String {
+    #[allow(clippy::expect_used)]
+    let mut mac =
+        Hmac::<sha1::Sha1>::new_from_slice(secret).expect("HMAC accepts keys of any length");
+    mac.update(username.as_bytes());
+    STANDARD.encode(mac.finalize().into_bytes())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::config::Secret;
     use std::time::Duration;
 
+    fn turn(mode: TurnMode) -> TurnConfig {
+        TurnConfig {
+            mode,
+            urls: vec![],
+            shared_secret: None,
+            credential_ttl: Duration::from_secs(60),
+            listen: "[::]:3478".parse().unwrap(),
+            relay_ports: (49152, 65535),
+            external_ip: None,
+            allow_peers: vec![],
+            max_allocations: 10,
+            user_quota: 2,
+        }
+    }
+
     #[test]
     fn external_credentials_follow_the_turn_rest_scheme() {
         let cfg = TurnConfig {
-            mode: TurnMode::External,
             urls: vec!["turn:turn.example.org:3478".into()],
             shared_secret: Some(Secret::new("s3cret".into())),
             credential_ttl: Duration::from_secs(3600),
+            ..turn(TurnMode::External)
         };
         let s = ice_servers(&cfg, "p_1", 1000);
         assert_eq!(s.len(), 1);
@@ -68,12 +90,7 @@ mod tests {
 
     #[test]
     fn off_hands_out_nothing() {
-        let cfg = TurnConfig {
-            mode: TurnMode::Off,
-            urls: vec![],
-            shared_secret: None,
-            credential_ttl: Duration::from_secs(60),
-        };
+        let cfg = turn(TurnMode::Off);
         assert!(ice_servers(&cfg, "p", 0).is_empty());
     }
 }

@@ -24,3 +24,4 @@ pub mod sweeper;
 pub mod telemetry;
 pub mod timefmt;
 pub mod tls;
+pub mod turn;

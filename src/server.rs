@@ -97,6 +97,44 @@ pub struct Server {
 /// How often the expiry sweeper runs.
 pub const SWEEP_EVERY: Duration = Duration::from_secs(60);
 
+/// Starts the embedded STUN/TURN server and fills in what browsers are handed: the shared
+/// secret (from the config, else generated once and kept in the database, so every instance
+/// mints the same credentials) and, unless configured, the ICE URLs.
+async fn start_turn(
+    config: &mut Config,
+    db: &crate::db::Db,
+    https: Option<SocketAddr>,
+    stop: CancellationToken,
+) -> Result<crate::turn::Turn, StartError> {
+    let secret = match &config.turn.shared_secret {
+        Some(s) => s.expose().clone(),
+        None => hex::encode(
+            db.server_secret("turn")
+                .await
+                .map_err(StartError::Dependency)?,
+        ),
+    };
+    config.turn.shared_secret = Some(crate::config::Secret::new(secret.clone()));
+    let mut settings = crate::turn::settings(config, secret.into_bytes());
+    settings.tls_listen = https;
+    let listen = settings.listen;
+    let turn = crate::turn::Turn::start(settings, stop)
+        .await
+        .map_err(|e| StartError::Bind {
+            addr: listen,
+            reason: format!("{e:#}"),
+        })?;
+    if config.turn.urls.is_empty() {
+        let mut c = config.clone();
+        if let Some(h) = https {
+            c.server.https_listen = h;
+        }
+        config.turn.urls = crate::turn::urls(&c, turn.udp_addr.port(), https.map(|h| h.port()));
+    }
+    tracing::info!(udp = %turn.udp_addr, tcp = %turn.tcp_addr, urls = ?config.turn.urls, "embedded TURN server listening");
+    Ok(turn)
+}
+
 /// Opens everything, binds `server.http_listen` and starts serving in the background.
 pub async fn start(config: Config) -> Result<Server, StartError> {
     let tls_on = config.tls.mode != crate::config::TlsMode::Off;
@@ -110,7 +148,6 @@ pub async fn start(config: Config) -> Result<Server, StartError> {
         StartError::Other(e.context("TLS is on (tls.mode) but no certificate could be loaded"))
     })?;
     let db = open_database(&config).await?;
-    let app = App::new(config, db).await.map_err(StartError::Dependency)?;
     let bind = |addr: SocketAddr| async move {
         tokio::net::TcpListener::bind(addr)
             .await
@@ -124,6 +161,13 @@ pub async fn start(config: Config) -> Result<Server, StartError> {
         .local_addr()
         .map_err(|e| StartError::Other(e.into()))?;
     let stop = CancellationToken::new();
+    let mut config = config;
+    let turn = if crate::turn::enabled(&config) {
+        Some(start_turn(&mut config, &db, tls_on.then_some(addr), stop.clone()).await?)
+    } else {
+        None
+    };
+    let app = App::new(config, db).await.map_err(StartError::Dependency)?;
     tokio::spawn(crate::sweeper::run(app.clone(), SWEEP_EVERY, stop.clone()));
     tokio::spawn(checkpoint_loop(app.clone(), stop.clone()));
     let attached =
@@ -165,9 +209,13 @@ pub async fn start(config: Config) -> Result<Server, StartError> {
                 ));
             }
             let tls_config = crate::tls::server_config(resolver).map_err(StartError::Other)?;
-            let tls_listener =
-                crate::tls::listener::TlsListener::spawn(listener, tls_config, stop.clone())
-                    .map_err(|e| StartError::Other(e.into()))?;
+            let tls_listener = crate::tls::listener::TlsListener::spawn(
+                listener,
+                tls_config,
+                turn.clone(),
+                stop.clone(),
+            )
+            .map_err(|e| StartError::Other(e.into()))?;
             // The redirect target: the public URL, derived with the port really bound.
             let public_url = {
                 let mut c = (*app.config()).clone();

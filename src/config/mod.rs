@@ -130,14 +130,30 @@ pub struct TlsConfig {
 pub enum TurnMode {
     Off,
     External,
+    /// The STUN/TURN server inside `serve` (see `crate::turn`).
+    Embedded,
 }
 
 #[derive(Debug, Clone)]
 pub struct TurnConfig {
     pub mode: TurnMode,
+    /// External: the coturn URLs. Embedded: derived at start unless set.
     pub urls: Vec<String>,
+    /// External: coturn's static-auth-secret. Embedded: generated (and kept in the database)
+    /// unless set.
     pub shared_secret: Option<Secret<String>>,
     pub credential_ttl: Duration,
+    /// Embedded: UDP and TCP listen address.
+    pub listen: SocketAddr,
+    /// Embedded: the UDP ports relayed candidates use (inclusive).
+    pub relay_ports: (u16, u16),
+    /// Embedded: the public address advertised in relayed candidates (1:1 NAT).
+    pub external_ip: Option<std::net::IpAddr>,
+    /// Embedded: peers allowed although private or local (LAN installs, tests).
+    pub allow_peers: Vec<IpNet>,
+    /// Embedded: allocations in total, and per credential.
+    pub max_allocations: u32,
+    pub user_quota: u32,
 }
 
 /// A rate limit such as `10/hour`.
@@ -457,24 +473,76 @@ impl Config {
         let mode = match t.mode.as_deref().unwrap_or("off") {
             "off" => TurnMode::Off,
             "external" => TurnMode::External,
-            "embedded" => {
-                return Err(v.invalid(
-                    "turn.mode",
-                    "the embedded TURN server is not part of this build yet; use \"external\" with a coturn, or \"off\"",
-                ));
-            }
+            "embedded" => TurnMode::Embedded,
             other => {
                 return Err(v.invalid(
                     "turn.mode",
-                    &format!("{other:?} is not one of off, external"),
+                    &format!("{other:?} is not one of off, external, embedded"),
                 ));
             }
         };
+        let relay_ports = {
+            let raw = t.relay_ports.as_deref().unwrap_or("49152-65535");
+            let parsed = raw
+                .split_once('-')
+                .and_then(|(a, b)| {
+                    Some((a.trim().parse::<u16>().ok()?, b.trim().parse::<u16>().ok()?))
+                })
+                .filter(|(a, b)| *a >= 1024 && a <= b);
+            parsed.ok_or_else(|| {
+                v.invalid(
+                    "turn.relay_ports",
+                    &format!(
+                        "{raw:?} is not FIRST-LAST with 1024 <= FIRST <= LAST (e.g. 49152-65535)"
+                    ),
+                )
+            })?
+        };
+        let listen = match t.listen.as_deref() {
+            None => SocketAddr::from(([0, 0, 0, 0, 0, 0, 0, 0], 3478)),
+            Some(s) => s.parse().map_err(|_| {
+                v.invalid(
+                    "turn.listen",
+                    &format!("{s:?} is not ADDRESS:PORT (e.g. [::]:3478)"),
+                )
+            })?,
+        };
+        let external_ip = match t.external_ip.as_deref() {
+            None | Some("") => None,
+            Some(s) => Some(s.parse().map_err(|_| {
+                v.invalid("turn.external_ip", &format!("{s:?} is not an IP address"))
+            })?),
+        };
+        let mut allow_peers = Vec::new();
+        for c in t.allow_peers.unwrap_or_default() {
+            let net = c
+                .parse::<IpNet>()
+                .or_else(|_| c.parse::<std::net::IpAddr>().map(IpNet::from))
+                .map_err(|_| {
+                    v.invalid(
+                        "turn.allow_peers",
+                        &format!("{c:?} is not a CIDR or address"),
+                    )
+                })?;
+            allow_peers.push(net);
+        }
         let turn = TurnConfig {
             mode,
             urls: t.urls.unwrap_or_default(),
             shared_secret: t.shared_secret.map(Secret::new),
             credential_ttl: v.duration("turn.credential_ttl", t.credential_ttl, "6h")?,
+            listen,
+            relay_ports,
+            external_ip,
+            allow_peers,
+            max_allocations: v.int_range(
+                "turn.max_allocations",
+                t.max_allocations,
+                1000,
+                1,
+                1_000_000,
+            )? as u32,
+            user_quota: v.int_range("turn.user_quota", t.user_quota, 10, 1, 1000)? as u32,
         };
         if turn.mode == TurnMode::External {
             v.check(
@@ -672,12 +740,30 @@ impl Config {
                     ("turn", "mode") => s(match self.turn.mode {
                         TurnMode::Off => "off",
                         TurnMode::External => "external",
+                        TurnMode::Embedded => "embedded",
                     }),
                     ("turn", "urls") => list(self.turn.urls.clone()),
                     ("turn", "shared_secret") => {
                         self.turn.shared_secret.as_ref().and_then(|_| masked())
                     }
                     ("turn", "credential_ttl") => d(self.turn.credential_ttl),
+                    ("turn", "listen") => s(&self.turn.listen.to_string()),
+                    ("turn", "relay_ports") => s(&format!(
+                        "{}-{}",
+                        self.turn.relay_ports.0, self.turn.relay_ports.1
+                    )),
+                    ("turn", "external_ip") => {
+                        self.turn.external_ip.and_then(|ip| s(&ip.to_string()))
+                    }
+                    ("turn", "allow_peers") => list(
+                        self.turn
+                            .allow_peers
+                            .iter()
+                            .map(|n| n.to_string())
+                            .collect(),
+                    ),
+                    ("turn", "max_allocations") => Some(self.turn.max_allocations.to_string()),
+                    ("turn", "user_quota") => Some(self.turn.user_quota.to_string()),
                     ("rooms", "max_participants") => Some(self.rooms.max_participants.to_string()),
                     ("rooms", "idle_expiry") => d(self.rooms.idle_expiry),
                     ("rooms", "reconnect_grace") => d(self.rooms.reconnect_grace),

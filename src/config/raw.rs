@@ -80,6 +80,12 @@ pub struct RawTurn {
     pub urls: Option<Vec<String>>,
     pub shared_secret: Option<String>,
     pub credential_ttl: Option<String>,
+    pub listen: Option<String>,
+    pub relay_ports: Option<String>,
+    pub external_ip: Option<String>,
+    pub allow_peers: Option<Vec<String>>,
+    pub max_allocations: Option<i64>,
+    pub user_quota: Option<i64>,
 }
 
 #[derive(Debug, Default, Deserialize)]

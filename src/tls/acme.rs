@@ -372,7 +372,7 @@ async fn responder(config: &Config, paths: &Paths) -> anyhow::Result<Responder> 
             let resolver = Arc::new(super::CertResolver::challenges_only(paths.alpn01.clone()));
             let tls = super::server_config(resolver)?;
             // Validation handshakes end inside the listener; nothing else is served.
-            let mut l = super::listener::TlsListener::spawn(listener, tls, stop.clone())?;
+            let mut l = super::listener::TlsListener::spawn(listener, tls, None, stop.clone())?;
             let s = stop.clone();
             tokio::spawn(async move {
                 use axum::serve::Listener;

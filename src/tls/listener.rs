@@ -1,12 +1,17 @@
 //! The HTTPS listener: accepts TCP connections and runs each TLS handshake in its own task (a
 //! slow or hostile client never holds up the others), handing finished streams to `axum::serve`
-//! through a channel. Handshakes time out after 10 s. A finished stream is where a later
-//! TURN-over-TLS service can look at the first decrypted bytes and take the connection when
-//! it is not HTTP, so both share port 443.
+//! through a channel. Handshakes time out after 10 s. With the embedded TURN server, a stream
+//! that did not negotiate HTTP/2 is looked at first: a STUN message starts with a byte below
+//! 0x40, an HTTP/1 request with a letter, so TURN over TLS shares port 443 with the web app
+//! (browsers send the TURN Allocate request first, as soon as TLS is up).
 
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, ReadBuf};
 
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
@@ -17,8 +22,66 @@ use tokio_util::sync::CancellationToken;
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 pub struct TlsListener {
-    rx: mpsc::Receiver<(TlsStream<TcpStream>, SocketAddr)>,
+    rx: mpsc::Receiver<(Prefixed<TlsStream<TcpStream>>, SocketAddr)>,
     local: SocketAddr,
+}
+
+/// A stream with bytes already read from it put back in front.
+pub struct Prefixed<S> {
+    head: Vec<u8>,
+    inner: S,
+}
+
+impl<S> Prefixed<S> {
+    pub fn new(head: Vec<u8>, inner: S) -> Self {
+        Prefixed { head, inner }
+    }
+
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for Prefixed<S> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        if !self.head.is_empty() {
+            let n = self.head.len().min(buf.remaining());
+            buf.put_slice(&self.head[..n]);
+            self.head.drain(..n);
+            return Poll::Ready(Ok(()));
+        }
+        Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for Prefixed<S> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+    }
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
 }
 
 impl TlsListener {
@@ -26,6 +89,7 @@ impl TlsListener {
     pub fn spawn(
         tcp: TcpListener,
         config: Arc<rustls::ServerConfig>,
+        turn: Option<crate::turn::Turn>,
         stop: CancellationToken,
     ) -> std::io::Result<TlsListener> {
         let local = tcp.local_addr()?;
@@ -47,6 +111,8 @@ impl TlsListener {
                 };
                 let acceptor = acceptor.clone();
                 let tx = tx.clone();
+                let turn = turn.clone();
+                let stop = stop.clone();
                 tokio::spawn(async move {
                     let _ = stream.set_nodelay(true);
                     match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
@@ -56,7 +122,23 @@ impl TlsListener {
                                 tracing::info!(%peer, "answered an ACME TLS-ALPN-01 validation");
                                 return;
                             }
-                            let _ = tx.send((tls, peer)).await;
+                            let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
+                            let mut tls = tls;
+                            let mut head = Vec::new();
+                            if let Some(turn) = turn.filter(|_| !h2) {
+                                let mut first = [0u8; 1];
+                                match tokio::time::timeout(HANDSHAKE_TIMEOUT, tls.read(&mut first))
+                                    .await
+                                {
+                                    Ok(Ok(1)) => head.push(first[0]),
+                                    _ => return,
+                                }
+                                if first[0] < 0x40 {
+                                    turn.serve_tls(Prefixed::new(head, tls), peer, stop);
+                                    return;
+                                }
+                            }
+                            let _ = tx.send((Prefixed::new(head, tls), peer)).await;
                         }
                         Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
                         Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
@@ -69,7 +151,7 @@ impl TlsListener {
 }
 
 impl axum::serve::Listener for TlsListener {
-    type Io = TlsStream<TcpStream>;
+    type Io = Prefixed<TlsStream<TcpStream>>;
     type Addr = SocketAddr;
 
     async fn accept(&mut self) -> (Self::Io, Self::Addr) {

@@ -158,7 +158,7 @@ async fn check(ctx: &Context) -> Outcome {
         TurnMode::Off => {
             return Outcome::skip("turn.mode = off: browsers get no STUN/TURN servers");
         }
-        TurnMode::External => {}
+        TurnMode::External | TurnMode::Embedded => {}
     }
     if config.turn.urls.is_empty() {
         return Outcome::fail(

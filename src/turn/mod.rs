@@ -1,0 +1,702 @@
+//! The embedded STUN/TURN server (`turn.mode = embedded`), so calls connect through NATs and
+//! firewalls with nothing but this binary.
+//!
+//! The protocol is `turn-server-proto` (sans-IO; RFC 5766/8656, evaluated in the README). This
+//! module owns the I/O and the policy around it. There is one actor task with three protocol
+//! instances: UDP and TCP on `turn.listen`, and TURN over TLS on the HTTPS port, where
+//! `tls::listener` hands over decrypted streams whose first byte is not HTTP. The actor also
+//! holds the UDP relay sockets it binds in `turn.relay_ports`.
+//!
+//! Policy lives here, not in the crate:
+//! - credentials are only TURN REST ones: `expiry:participant` with
+//!   base64(HMAC-SHA1(secret, username)). An expired or malformed username is refused before
+//!   the protocol sees it, and a forged password fails the message integrity check;
+//! - allocations are bounded per credential (`turn.user_quota`) and in total
+//!   (`turn.max_allocations`); beyond that the answer is 508 Insufficient Capacity;
+//! - the relay never exchanges data with loopback, private or link-local addresses, nor with
+//!   this host's own addresses, except its own relayed addresses and `turn.allow_peers` (see
+//!   [`policy`]). Permissions and channels to such peers are dropped unanswered, and so is
+//!   their data;
+//! - allocations end with their lifetime (600 s by default, refreshed by clients) or when the
+//!   client's TCP/TLS connection closes.
+
+pub mod policy;
+mod stream;
+
+use std::collections::{HashMap, HashSet};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::{TcpListener, UdpSocket};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use turn_server_proto::api::{SocketAllocateError, Transmit, TurnServerApi, TurnServerPollRet};
+use turn_server_proto::server::TurnServer;
+use turn_server_proto::types::attribute::XorPeerAddress;
+use turn_server_proto::types::message::{ALLOCATE, CHANNEL_BIND, CREATE_PERMISSION, SEND};
+use turn_server_proto::types::stun::attribute::Username;
+use turn_server_proto::types::stun::message::Message;
+use turn_server_proto::types::{AddressFamily, Instant, TransportType};
+
+use crate::config::{Config, TlsMode, TurnMode};
+use policy::PeerPolicy;
+
+/// Which protocol instance a client speaks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Via {
+    Udp = 0,
+    Tcp = 1,
+    Tls = 2,
+}
+
+/// What the actor needs to run.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub listen: SocketAddr,
+    /// Where TLS streams come from (the HTTPS listener), used as their local address.
+    pub tls_listen: Option<SocketAddr>,
+    pub relay_ports: (u16, u16),
+    /// The address relayed candidates carry (`turn.external_ip`, or detected).
+    pub advertise_ip: IpAddr,
+    pub secret: Vec<u8>,
+    pub realm: String,
+    pub max_allocations: u32,
+    pub user_quota: u32,
+    pub policy: PeerPolicy,
+}
+
+/// Counters for /metrics and doctor.
+#[derive(Debug, Default)]
+pub struct Stats {
+    pub allocations: AtomicU64,
+    pub relayed_bytes: AtomicU64,
+    pub refused_credentials: AtomicU64,
+    pub refused_peers: AtomicU64,
+    pub refused_quota: AtomicU64,
+}
+
+/// A running TURN server.
+#[derive(Clone)]
+pub struct Turn {
+    tx: mpsc::Sender<Event>,
+    pub udp_addr: SocketAddr,
+    pub tcp_addr: SocketAddr,
+    pub stats: Arc<Stats>,
+}
+
+impl std::fmt::Debug for Turn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Turn")
+            .field("udp_addr", &self.udp_addr)
+            .field("tcp_addr", &self.tcp_addr)
+            .finish()
+    }
+}
+
+enum Event {
+    Udp {
+        from: SocketAddr,
+        data: Vec<u8>,
+    },
+    StreamOpen {
+        via: Via,
+        peer: SocketAddr,
+        writer: mpsc::Sender<Vec<u8>>,
+    },
+    StreamFrame {
+        via: Via,
+        peer: SocketAddr,
+        data: Vec<u8>,
+    },
+    StreamClosed {
+        via: Via,
+        peer: SocketAddr,
+    },
+    Relay {
+        relay: SocketAddr,
+        from: SocketAddr,
+        data: Vec<u8>,
+    },
+}
+
+/// The host name browsers reach this server by, for ICE URLs.
+fn public_host(config: &Config) -> String {
+    if let Some(d) = config.tls.domains.first() {
+        return d.clone();
+    }
+    let url = config.public_url();
+    let rest = url.split_once("://").map(|(_, r)| r).unwrap_or(&url);
+    let hostport = rest.split('/').next().unwrap_or(rest);
+    match hostport.strip_prefix('[') {
+        Some(v6) => format!("[{}]", v6.split(']').next().unwrap_or(v6)),
+        None => hostport.split(':').next().unwrap_or(hostport).to_owned(),
+    }
+}
+
+/// The ICE URLs of the embedded server: UDP and TCP on its port, and TURN over TLS on the
+/// HTTPS port when TLS is on.
+pub fn urls(config: &Config, turn_port: u16, https_port: Option<u16>) -> Vec<String> {
+    let host = public_host(config);
+    let mut v = vec![
+        format!("turn:{host}:{turn_port}?transport=udp"),
+        format!("turn:{host}:{turn_port}?transport=tcp"),
+    ];
+    if let Some(p) = https_port {
+        v.push(format!("turns:{host}:{p}?transport=tcp"));
+    }
+    v
+}
+
+/// The address to advertise in relayed candidates: `turn.external_ip`, else this host's only
+/// public IPv4 address, else its first non-loopback IPv4 (a LAN or NATed host: set
+/// `turn.external_ip` there), else loopback.
+pub fn advertise_ip(config: &Config) -> IpAddr {
+    if let Some(ip) = config.turn.external_ip {
+        return ip;
+    }
+    let v4: Vec<Ipv4Addr> = crate::doctor::system::local_addresses()
+        .into_iter()
+        .filter_map(|a| match a {
+            IpAddr::V4(v4) if !v4.is_loopback() && !v4.is_unspecified() => Some(v4),
+            _ => None,
+        })
+        .collect();
+    let public: Vec<&Ipv4Addr> = v4
+        .iter()
+        .filter(|a| !a.is_private() && !a.is_link_local())
+        .collect();
+    if public.len() == 1 {
+        return IpAddr::V4(*public[0]);
+    }
+    match v4.first() {
+        Some(a) => {
+            tracing::warn!(address = %a, "turn.external_ip is not set and this host has no single public address; relayed candidates use {a} (set turn.external_ip behind NAT)");
+            IpAddr::V4(*a)
+        }
+        None => IpAddr::V4(Ipv4Addr::LOCALHOST),
+    }
+}
+
+/// Builds the settings for `config` (embedded mode) with the resolved shared secret.
+pub fn settings(config: &Config, secret: Vec<u8>) -> Settings {
+    let advertise = advertise_ip(config);
+    let own = crate::doctor::system::local_addresses();
+    Settings {
+        listen: config.turn.listen,
+        tls_listen: (config.tls.mode != TlsMode::Off).then_some(config.server.https_listen),
+        relay_ports: config.turn.relay_ports,
+        advertise_ip: advertise,
+        secret,
+        realm: public_host(config),
+        max_allocations: config.turn.max_allocations,
+        user_quota: config.turn.user_quota,
+        policy: PeerPolicy::new(
+            vec![advertise],
+            config.turn.relay_ports,
+            own,
+            config.turn.allow_peers.clone(),
+        ),
+    }
+}
+
+/// Whether `serve` should run the embedded server.
+pub fn enabled(config: &Config) -> bool {
+    config.turn.mode == TurnMode::Embedded
+}
+
+impl Turn {
+    /// Binds `turn.listen` (UDP and TCP) and starts the actor; everything stops with `stop`.
+    pub async fn start(settings: Settings, stop: CancellationToken) -> anyhow::Result<Turn> {
+        use anyhow::Context as _;
+        let udp = UdpSocket::bind(settings.listen)
+            .await
+            .with_context(|| format!("binding turn.listen {} (UDP)", settings.listen))?;
+        let udp_addr = udp.local_addr()?;
+        // The TCP listener takes the same port (turn.listen with port 0 picks one for both).
+        let tcp_bind = SocketAddr::new(settings.listen.ip(), udp_addr.port());
+        let tcp = TcpListener::bind(tcp_bind)
+            .await
+            .with_context(|| format!("binding turn.listen {tcp_bind} (TCP)"))?;
+        let tcp_addr = tcp.local_addr()?;
+        let (tx, rx) = mpsc::channel(4096);
+        let udp = Arc::new(udp);
+        let stats = Arc::new(Stats::default());
+        let turn = Turn {
+            tx: tx.clone(),
+            udp_addr,
+            tcp_addr,
+            stats: stats.clone(),
+        };
+        // UDP reader
+        {
+            let (udp, tx, stop) = (udp.clone(), tx.clone(), stop.clone());
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 65536];
+                loop {
+                    let r = tokio::select! {
+                        _ = stop.cancelled() => break,
+                        r = udp.recv_from(&mut buf) => r,
+                    };
+                    match r {
+                        Ok((n, from)) => {
+                            let ev = Event::Udp {
+                                from,
+                                data: buf[..n].to_vec(),
+                            };
+                            if tx.send(ev).await.is_err() {
+                                break;
+                            }
+                        }
+                        // ICMP errors surface as recv errors on some systems: keep going.
+                        Err(e) => tracing::debug!(error = %e, "turn: UDP receive error"),
+                    }
+                }
+            });
+        }
+        // TCP acceptor
+        {
+            let (turn, stop) = (turn.clone(), stop.clone());
+            tokio::spawn(async move {
+                loop {
+                    let (s, peer) = tokio::select! {
+                        _ = stop.cancelled() => break,
+                        r = tcp.accept() => match r {
+                            Ok(p) => p,
+                            Err(e) => {
+                                tracing::warn!(error = %e, "turn: accepting a TCP connection failed");
+                                tokio::time::sleep(Duration::from_millis(50)).await;
+                                continue;
+                            }
+                        },
+                    };
+                    let _ = s.set_nodelay(true);
+                    turn.spawn_stream(Via::Tcp, s, peer, stop.clone());
+                }
+            });
+        }
+        let actor = Actor::new(settings, udp_addr, tcp_addr, udp, tx, stats);
+        tokio::spawn(actor.run(rx, stop));
+        Ok(turn)
+    }
+
+    /// Takes a decrypted TLS stream from the HTTPS listener (TURN over TLS on port 443).
+    pub fn serve_tls<S>(&self, stream: S, peer: SocketAddr, stop: CancellationToken)
+    where
+        S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+    {
+        self.spawn_stream(Via::Tls, stream, peer, stop);
+    }
+
+    fn spawn_stream<S>(&self, via: Via, s: S, peer: SocketAddr, stop: CancellationToken)
+    where
+        S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+    {
+        let tx = self.tx.clone();
+        tokio::spawn(async move {
+            let (writer_tx, writer_rx) = mpsc::channel(256);
+            if tx
+                .send(Event::StreamOpen {
+                    via,
+                    peer,
+                    writer: writer_tx,
+                })
+                .await
+                .is_err()
+            {
+                return;
+            }
+            stream::run(s, writer_rx, stop, |frame| {
+                let tx = tx.clone();
+                async move {
+                    tx.send(Event::StreamFrame {
+                        via,
+                        peer,
+                        data: frame,
+                    })
+                    .await
+                    .is_ok()
+                }
+            })
+            .await;
+            let _ = tx.send(Event::StreamClosed { via, peer }).await;
+        });
+    }
+}
+
+struct RelaySocket {
+    sock: Arc<UdpSocket>,
+    via: Via,
+    user: String,
+    stop: CancellationToken,
+}
+
+struct Actor {
+    settings: Settings,
+    base: std::time::Instant,
+    servers: [TurnServer; 3],
+    listen: [SocketAddr; 3],
+    udp: Arc<UdpSocket>,
+    tx: mpsc::Sender<Event>,
+    streams: HashMap<(Via, SocketAddr), mpsc::Sender<Vec<u8>>>,
+    relays: HashMap<SocketAddr, RelaySocket>,
+    /// The credential each client last authenticated with (allocation quotas).
+    client_user: HashMap<(Via, SocketAddr), String>,
+    per_user: HashMap<String, u32>,
+    known_users: HashSet<String>,
+    next_port: u16,
+    stats: Arc<Stats>,
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+const VIAS: [Via; 3] = [Via::Udp, Via::Tcp, Via::Tls];
+
+impl Actor {
+    fn new(
+        settings: Settings,
+        udp_addr: SocketAddr,
+        tcp_addr: SocketAddr,
+        udp: Arc<UdpSocket>,
+        tx: mpsc::Sender<Event>,
+        stats: Arc<Stats>,
+    ) -> Actor {
+        let tls_addr = settings.tls_listen.unwrap_or(tcp_addr);
+        let listen = [udp_addr, tcp_addr, tls_addr];
+        let realm = settings.realm.clone();
+        let servers = [
+            TurnServer::new(TransportType::Udp, udp_addr, realm.clone()),
+            TurnServer::new(TransportType::Tcp, tcp_addr, realm.clone()),
+            TurnServer::new(TransportType::Tcp, tls_addr, realm),
+        ];
+        let next_port = settings.relay_ports.0;
+        Actor {
+            settings,
+            base: std::time::Instant::now(),
+            servers,
+            listen,
+            udp,
+            tx,
+            streams: HashMap::new(),
+            relays: HashMap::new(),
+            client_user: HashMap::new(),
+            per_user: HashMap::new(),
+            known_users: HashSet::new(),
+            next_port,
+            stats,
+        }
+    }
+
+    fn now(&self) -> Instant {
+        Instant::from_std(self.base)
+    }
+
+    async fn run(mut self, mut rx: mpsc::Receiver<Event>, stop: CancellationToken) {
+        let mut deadline = tokio::time::Instant::now() + Duration::from_secs(1);
+        loop {
+            tokio::select! {
+                _ = stop.cancelled() => break,
+                ev = rx.recv() => match ev {
+                    Some(ev) => self.handle(ev).await,
+                    None => break,
+                },
+                _ = tokio::time::sleep_until(deadline) => {}
+            }
+            deadline = self.drive().await;
+        }
+        for r in self.relays.values() {
+            r.stop.cancel();
+        }
+    }
+
+    /// Checks a client's message before the protocol sees it: REST credentials (adding valid
+    /// ones to the protocol's user table) and peer addresses. Returns whether to pass it on.
+    fn admit(&mut self, via: Via, from: SocketAddr, data: &[u8]) -> bool {
+        let Ok(msg) = Message::from_bytes(data) else {
+            return true; // ChannelData: checked when it leaves through a relay socket
+        };
+        if let Ok(u) = msg.attribute::<Username>() {
+            let name = u.username();
+            let expiry = name.split(':').next().and_then(|e| e.parse::<u64>().ok());
+            match expiry {
+                Some(exp) if exp > unix_now() => {
+                    if !self.known_users.contains(name) {
+                        let password = crate::ice::rest_password(&self.settings.secret, name);
+                        self.servers[via as usize].add_user(name.to_owned(), password.clone());
+                        // The same credential may be used over another transport later.
+                        for v in VIAS {
+                            if v != via {
+                                self.servers[v as usize]
+                                    .add_user(name.to_owned(), password.clone());
+                            }
+                        }
+                        self.known_users.insert(name.to_owned());
+                    }
+                    if msg.method() == ALLOCATE {
+                        self.client_user.insert((via, from), name.to_owned());
+                    }
+                }
+                _ => {
+                    self.stats
+                        .refused_credentials
+                        .fetch_add(1, Ordering::Relaxed);
+                    tracing::debug!(%from, "turn: refused an expired or malformed credential");
+                    return false;
+                }
+            }
+        }
+        let method = msg.method();
+        if (method == CREATE_PERMISSION || method == CHANNEL_BIND || method == SEND)
+            && let Ok(peer) = msg.attribute::<XorPeerAddress>()
+        {
+            let addr = peer.addr(msg.transaction_id());
+            if !self.settings.policy.allows(addr) {
+                self.stats.refused_peers.fetch_add(1, Ordering::Relaxed);
+                tracing::debug!(%from, peer = %addr, "turn: refused a peer on the server's side");
+                return false;
+            }
+        }
+        true
+    }
+
+    async fn handle(&mut self, ev: Event) {
+        let now = self.now();
+        match ev {
+            Event::Udp { from, data } => {
+                if self.admit(Via::Udp, from, &data) {
+                    let to = self.listen[Via::Udp as usize];
+                    let out = self.servers[Via::Udp as usize]
+                        .recv(Transmit::new(&data[..], TransportType::Udp, from, to), now);
+                    if let Some(t) = out {
+                        self.send(Via::Udp, t.build()).await;
+                    }
+                }
+            }
+            Event::StreamOpen { via, peer, writer } => {
+                self.streams.insert((via, peer), writer);
+            }
+            Event::StreamFrame { via, peer, data } => {
+                if self.admit(via, peer, &data) {
+                    let to = self.listen[via as usize];
+                    let out = self.servers[via as usize]
+                        .recv(Transmit::new(&data[..], TransportType::Tcp, peer, to), now);
+                    if let Some(t) = out {
+                        self.send(via, t.build()).await;
+                    }
+                }
+            }
+            Event::StreamClosed { via, peer } => {
+                self.streams.remove(&(via, peer));
+                self.client_user.remove(&(via, peer));
+                let to = self.listen[via as usize];
+                let empty: &[u8] = &[];
+                let _ = self.servers[via as usize]
+                    .recv(Transmit::new(empty, TransportType::Tcp, peer, to), now);
+            }
+            Event::Relay { relay, from, data } => {
+                let Some(via) = self.relays.get(&relay).map(|r| r.via) else {
+                    return;
+                };
+                if !self.settings.policy.allows(from) {
+                    self.stats.refused_peers.fetch_add(1, Ordering::Relaxed);
+                    return;
+                }
+                self.stats
+                    .relayed_bytes
+                    .fetch_add(data.len() as u64, Ordering::Relaxed);
+                let out = self.servers[via as usize].recv(
+                    Transmit::new(&data[..], TransportType::Udp, from, relay),
+                    now,
+                );
+                if let Some(t) = out {
+                    self.send(via, t.build()).await;
+                }
+            }
+        }
+    }
+
+    /// Sends what a protocol instance produced: to a peer through its relay socket, or to the
+    /// client over UDP or its stream.
+    async fn send(&mut self, via: Via, t: Transmit<Vec<u8>>) {
+        if let Some(relay) = self.relays.get(&t.from) {
+            if !self.settings.policy.allows(t.to) {
+                self.stats.refused_peers.fetch_add(1, Ordering::Relaxed);
+                return;
+            }
+            self.stats
+                .relayed_bytes
+                .fetch_add(t.data.len() as u64, Ordering::Relaxed);
+            let _ = relay.sock.send_to(&t.data, t.to).await;
+            return;
+        }
+        match via {
+            Via::Udp => {
+                let _ = self.udp.send_to(&t.data, t.to).await;
+            }
+            Via::Tcp | Via::Tls => {
+                if let Some(w) = self.streams.get(&(via, t.to))
+                    && w.send(t.data).await.is_err()
+                {
+                    self.streams.remove(&(via, t.to));
+                }
+            }
+        }
+    }
+
+    /// Lets every protocol instance make progress; returns when to come back.
+    async fn drive(&mut self) -> tokio::time::Instant {
+        let mut next = self.now() + Duration::from_secs(1);
+        for via in VIAS {
+            loop {
+                let now = self.now();
+                match self.servers[via as usize].poll(now) {
+                    TurnServerPollRet::WaitUntil(t) => {
+                        next = next.min(t);
+                        break;
+                    }
+                    TurnServerPollRet::AllocateSocket {
+                        transport,
+                        listen_addr,
+                        client_addr,
+                        allocation_transport,
+                        family,
+                    } => {
+                        let result = self.allocate(via, client_addr, family).await;
+                        self.servers[via as usize].allocated_socket(
+                            transport,
+                            listen_addr,
+                            client_addr,
+                            allocation_transport,
+                            family,
+                            result,
+                            now,
+                        );
+                    }
+                    TurnServerPollRet::SocketClose { listen_addr, .. } => {
+                        self.release(listen_addr);
+                    }
+                    TurnServerPollRet::TcpClose { remote_addr, .. } => {
+                        // Dropping the writer ends the stream task, which closes the socket.
+                        self.streams.remove(&(via, remote_addr));
+                    }
+                    // TCP allocations (RFC 6062) are not offered: browsers relay over UDP.
+                    TurnServerPollRet::TcpConnect { .. } => {}
+                }
+            }
+            let now = self.now();
+            while let Some(t) = self.servers[via as usize].poll_transmit(now) {
+                self.send(via, t).await;
+            }
+        }
+        let wait = next
+            .checked_duration_since(self.now())
+            .unwrap_or(Duration::ZERO)
+            .min(Duration::from_secs(1));
+        tokio::time::Instant::now() + wait
+    }
+
+    /// Binds a relay socket for a client, within the quotas.
+    async fn allocate(
+        &mut self,
+        via: Via,
+        client: SocketAddr,
+        family: AddressFamily,
+    ) -> Result<SocketAddr, SocketAllocateError> {
+        if family != AddressFamily::IPV4 || !self.settings.advertise_ip.is_ipv4() {
+            return Err(SocketAllocateError::AddressFamilyNotSupported);
+        }
+        let user = self
+            .client_user
+            .get(&(via, client))
+            .cloned()
+            .unwrap_or_default();
+        let used = self.per_user.get(&user).copied().unwrap_or(0);
+        if self.relays.len() as u32 >= self.settings.max_allocations
+            || used >= self.settings.user_quota
+        {
+            self.stats.refused_quota.fetch_add(1, Ordering::Relaxed);
+            tracing::info!(%client, user = %user, "turn: allocation quota reached");
+            return Err(SocketAllocateError::InsufficientCapacity);
+        }
+        let (lo, hi) = self.settings.relay_ports;
+        let span = u32::from(hi - lo) + 1;
+        for _ in 0..span.min(4096) {
+            let port = self.next_port;
+            self.next_port = if port >= hi { lo } else { port + 1 };
+            let public = SocketAddr::new(self.settings.advertise_ip, port);
+            if self.relays.contains_key(&public) {
+                continue;
+            }
+            let Ok(sock) = UdpSocket::bind(SocketAddr::from((Ipv4Addr::UNSPECIFIED, port))).await
+            else {
+                continue;
+            };
+            let sock = Arc::new(sock);
+            let stop = CancellationToken::new();
+            spawn_relay_reader(sock.clone(), public, self.tx.clone(), stop.clone());
+            self.relays.insert(
+                public,
+                RelaySocket {
+                    sock,
+                    via,
+                    user: user.clone(),
+                    stop,
+                },
+            );
+            *self.per_user.entry(user).or_insert(0) += 1;
+            self.stats.allocations.fetch_add(1, Ordering::Relaxed);
+            tracing::debug!(%client, relayed = %public, "turn: allocation");
+            return Ok(public);
+        }
+        tracing::warn!("turn: no free port in turn.relay_ports");
+        Err(SocketAllocateError::InsufficientCapacity)
+    }
+
+    fn release(&mut self, relayed: SocketAddr) {
+        if let Some(r) = self.relays.remove(&relayed) {
+            r.stop.cancel();
+            if let Some(n) = self.per_user.get_mut(&r.user) {
+                *n = n.saturating_sub(1);
+                if *n == 0 {
+                    self.per_user.remove(&r.user);
+                }
+            }
+            self.stats.allocations.fetch_sub(1, Ordering::Relaxed);
+            tracing::debug!(relayed = %relayed, "turn: allocation ended");
+        }
+    }
+}
+
+fn spawn_relay_reader(
+    sock: Arc<UdpSocket>,
+    public: SocketAddr,
+    tx: mpsc::Sender<Event>,
+    stop: CancellationToken,
+) {
+    tokio::spawn(async move {
+        let mut buf = vec![0u8; 65536];
+        loop {
+            let r = tokio::select! {
+                _ = stop.cancelled() => break,
+                r = sock.recv_from(&mut buf) => r,
+            };
+            if let Ok((n, from)) = r {
+                let ev = Event::Relay {
+                    relay: public,
+                    from,
+                    data: buf[..n].to_vec(),
+                };
+                if tx.send(ev).await.is_err() {
+                    break;
+                }
+            }
+        }
+    });
+}
