@@ -51,7 +51,7 @@ Register-ArgumentCompleter -Native -CommandName 'flowsync' -ScriptBlock {
             [CompletionResult]::new('--local-db-name', '--local-db-name', [CompletionResultType]::ParameterName, 'Role and database name for --database local-postgres')
             [CompletionResult]::new('--redis', '--redis', [CompletionResultType]::ParameterName, 'none (state in-process, one instance) or a redis:// URL')
             [CompletionResult]::new('--tls', '--tls', [CompletionResultType]::ParameterName, 'How HTTPS is provided')
-            [CompletionResult]::new('--turn', '--turn', [CompletionResultType]::ParameterName, 'TURN relay for participants behind strict NATs (embedded arrives with the TURN issue)')
+            [CompletionResult]::new('--turn', '--turn', [CompletionResultType]::ParameterName, 'TURN relay for participants behind strict NATs and firewalls')
             [CompletionResult]::new('--turn-url', '--turn-url', [CompletionResultType]::ParameterName, 'A turn:/turns:/stun: URL of your coturn (repeatable; --turn external)')
             [CompletionResult]::new('--turn-secret', '--turn-secret', [CompletionResultType]::ParameterName, 'coturn''s static-auth-secret (generated when omitted; copy it into coturn)')
             [CompletionResult]::new('--http-listen', '--http-listen', [CompletionResultType]::ParameterName, 'HTTP listener (ACME HTTP-01 and the redirect to HTTPS)')

@@ -970,7 +970,7 @@ _flowsync() {
                     return 0
                     ;;
                 --turn)
-                    COMPREPLY=($(compgen -W "off external" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "off embedded external" -- "${cur}"))
                     return 0
                     ;;
                 --turn-url)

@@ -47,7 +47,7 @@ set edit:completion:arg-completer[flowsync] = {|@words|
             cand --local-db-name 'Role and database name for --database local-postgres'
             cand --redis 'none (state in-process, one instance) or a redis:// URL'
             cand --tls 'How HTTPS is provided'
-            cand --turn 'TURN relay for participants behind strict NATs (embedded arrives with the TURN issue)'
+            cand --turn 'TURN relay for participants behind strict NATs and firewalls'
             cand --turn-url 'A turn:/turns:/stun: URL of your coturn (repeatable; --turn external)'
             cand --turn-secret 'coturn''s static-auth-secret (generated when omitted; copy it into coturn)'
             cand --http-listen 'HTTP listener (ACME HTTP-01 and the redirect to HTTPS)'

@@ -49,7 +49,8 @@ complete -c flowsync -n "__fish_flowsync_using_subcommand init" -l redis -d 'non
 complete -c flowsync -n "__fish_flowsync_using_subcommand init" -l tls -d 'How HTTPS is provided' -r -f -a "acme\t'Let\'s Encrypt (or tls.acme_directory), obtained now and renewed by serve'
 self-signed\t'A certificate made here (LAN, testing); browsers warn'
 off\t'Plain HTTP (behind your own proxy, or localhost only)'"
-complete -c flowsync -n "__fish_flowsync_using_subcommand init" -l turn -d 'TURN relay for participants behind strict NATs (embedded arrives with the TURN issue)' -r -f -a "off\t'No relay: calls between strict NATs or firewalls may fail'
+complete -c flowsync -n "__fish_flowsync_using_subcommand init" -l turn -d 'TURN relay for participants behind strict NATs and firewalls' -r -f -a "off\t'No relay: calls between strict NATs or firewalls may fail'
+embedded\t'The relay inside serve: UDP/TCP on 3478, TLS on the HTTPS port, relay ports 49152-65535'
 external\t'Your coturn with use-auth-secret (--turn-url, --turn-secret)'"
 complete -c flowsync -n "__fish_flowsync_using_subcommand init" -l turn-url -d 'A turn:/turns:/stun: URL of your coturn (repeatable; --turn external)' -r
 complete -c flowsync -n "__fish_flowsync_using_subcommand init" -l turn-secret -d 'coturn\'s static-auth-secret (generated when omitted; copy it into coturn)' -r

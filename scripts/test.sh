@@ -79,6 +79,12 @@ ensure_packaging_tools() {
   cargo install cargo-deb --version "^3.8" --locked --quiet
 }
 
+ensure_coturn() {
+  # The TURN tests use coturn's client and echo peer, and coturn itself for interop.
+  if command -v turnutils_uclient >/dev/null && command -v turnserver >/dev/null; then echo "coturn is installed"; return; fi
+  as_root apt-get update -qq && as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq coturn
+}
+
 ensure_pebble() {
   # A real ACME CA for the certificate tests (Debian's pebble and its DNS test server).
   if command -v pebble >/dev/null && command -v pebble-challtestsrv >/dev/null; then echo "pebble is installed"; return; fi
@@ -102,7 +108,7 @@ clear_test_keys() {
   redis-cli -h 127.0.0.1 --scan --pattern 'fstest:*' | xargs -r -n 500 redis-cli -h 127.0.0.1 DEL >/dev/null
 }
 
-stage "services" bash -c "$(declare -f as_root ensure_postgres ensure_redis ensure_node ensure_chromium ensure_systemd_tools ensure_openssl ensure_tmux ensure_shells ensure_pebble); ensure_postgres; ensure_redis; ensure_node; ensure_chromium; ensure_systemd_tools; ensure_openssl; ensure_tmux; ensure_shells; ensure_pebble"
+stage "services" bash -c "$(declare -f as_root ensure_postgres ensure_redis ensure_node ensure_chromium ensure_systemd_tools ensure_openssl ensure_tmux ensure_shells ensure_coturn ensure_pebble); ensure_postgres; ensure_redis; ensure_node; ensure_chromium; ensure_systemd_tools; ensure_openssl; ensure_tmux; ensure_shells; ensure_coturn; ensure_pebble"
 stage "clean test data" bash -c "$(declare -f drop_test_databases clear_test_keys); drop_test_databases; clear_test_keys"
 stage "cargo fmt --check" cargo fmt --all -- --check
 stage "cargo clippy" cargo clippy --release --all-targets --locked -- -D warnings

@@ -30,6 +30,8 @@ enum TlsArg {
 enum TurnArg {
     /// No relay: calls between strict NATs or firewalls may fail
     Off,
+    /// The relay inside serve: UDP/TCP on 3478, TLS on the HTTPS port, relay ports 49152-65535
+    Embedded,
     /// Your coturn with use-auth-secret (--turn-url, --turn-secret)
     External,
 }
@@ -92,8 +94,8 @@ pub struct Opts {
     /// How HTTPS is provided
     #[arg(long, value_enum, default_value = "acme")]
     tls: TlsArg,
-    /// TURN relay for participants behind strict NATs (embedded arrives with the TURN issue)
-    #[arg(long, value_enum, default_value = "off")]
+    /// TURN relay for participants behind strict NATs and firewalls
+    #[arg(long, value_enum, default_value = "embedded")]
     turn: TurnArg,
     /// A turn:/turns:/stun: URL of your coturn (repeatable; --turn external)
     #[arg(long = "turn-url", value_name = "URL")]
@@ -190,6 +192,7 @@ fn from_flags(o: &Opts) -> Result<Answers, Failure> {
     }
     let turn = match o.turn {
         TurnArg::Off => TurnChoice::Off,
+        TurnArg::Embedded => TurnChoice::Embedded,
         TurnArg::External if o.turn_urls.is_empty() => {
             return Err(usage("--turn-url is required with --turn external"));
         }
@@ -412,15 +415,22 @@ async fn wizard(o: &Opts, layout: &Layout) -> Result<Answers, Failure> {
         },
     };
     let turn = match Select::new()
-        .with_prompt("TURN relay (the embedded relay arrives with a later release)")
-        .items(["off", "external coturn (use-auth-secret)"])
-        .default(usize::from(
-            prev.str("turn", "mode").as_deref() == Some("external"),
-        ))
+        .with_prompt("TURN relay (calls through strict NATs and firewalls)")
+        .items([
+            "embedded (in FlowSync: UDP/TCP 3478, TLS on 443, relay ports 49152-65535)",
+            "off",
+            "external coturn (use-auth-secret)",
+        ])
+        .default(match prev.str("turn", "mode").as_deref() {
+            Some("off") => 1,
+            Some("external") => 2,
+            _ => 0,
+        })
         .interact()
         .map_err(io)?
     {
-        0 => TurnChoice::Off,
+        0 => TurnChoice::Embedded,
+        1 => TurnChoice::Off,
         _ => {
             let url: String = Input::new()
                 .with_prompt("coturn URL")

@@ -56,6 +56,8 @@ impl TlsChoice {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TurnChoice {
     Off,
+    /// The STUN/TURN server inside serve (UDP/TCP on 3478, TLS on 443).
+    Embedded,
     /// A coturn with `use-auth-secret`; the secret is generated when not given.
     External {
         urls: Vec<String>,

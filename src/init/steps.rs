@@ -262,6 +262,10 @@ impl<'a, 'o> Run<'a, 'o> {
             TurnChoice::Off => {
                 v.insert("turn.mode".into(), s("off"));
             }
+            TurnChoice::Embedded => {
+                // serve generates the shared secret and keeps it in the database.
+                v.insert("turn.mode".into(), s("embedded"));
+            }
             TurnChoice::External { urls, secret } => {
                 v.insert("turn.mode".into(), s("external"));
                 v.insert(

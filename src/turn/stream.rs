@@ -97,7 +97,11 @@ mod tests {
             "ChannelData padded"
         );
         assert_eq!(super::frame_len(&[0x40, 0, 0, 8]), Some(12));
-        assert_eq!(super::frame_len(&[0xc0, 0, 0, 0]), Some(0), "neither STUN nor ChannelData");
+        assert_eq!(
+            super::frame_len(&[0xc0, 0, 0, 0]),
+            Some(0),
+            "neither STUN nor ChannelData"
+        );
         assert_eq!(super::frame_len(&[0, 1]), None);
     }
 }

@@ -77,6 +77,8 @@ impl Install {
             .args(["init", "--yes", "--no-systemd", "--no-start", "--prefix"])
             .arg(&self.root)
             .args(["--tls", "self-signed", "--domain", "localhost"])
+            // Tests run in parallel; the embedded TURN port (3478) would collide.
+            .args(["--turn", "off"])
             .args(["--http-listen", &format!("127.0.0.1:{http}")])
             .args(["--https-listen", &format!("127.0.0.1:{}", self.https)])
             .args(extra)
@@ -710,7 +712,7 @@ fn wizard_full_path_through_a_terminal() {
     wait_for("Redis (only needed");
     keys(&["Enter"]); // none
     wait_for("TURN relay");
-    keys(&["Enter"]); // off
+    keys(&["Enter"]); // embedded
     wait_for("HTTP listen address");
     keys(&["Enter"]); // the default from --http-listen
     wait_for("HTTPS listen address");
@@ -732,6 +734,7 @@ fn wizard_full_path_through_a_terminal() {
     let config = std::fs::read_to_string(i.config()).unwrap();
     assert!(config.contains("mode = \"self-signed\""), "{config}");
     assert!(config.contains("domains = [\"localhost\"]"), "{config}");
+    assert!(config.contains("mode = \"embedded\""), "TURN: {config}");
     assert!(config.contains(&format!("http_listen = \"127.0.0.1:{}\"", i.http)));
 }
 

@@ -19,3 +19,4 @@ mod presence;
 mod rooms_api;
 mod state_store;
 mod tls;
+mod turn;

@@ -20,6 +20,9 @@ pub fn listeners(config: &crate::config::Config) -> Vec<(&'static str, SocketAdd
     if config.tls.mode != TlsMode::Off {
         v.push(("https", config.server.https_listen));
     }
+    if config.turn.mode == crate::config::TurnMode::Embedded {
+        v.push(("turn", config.turn.listen));
+    }
     v.retain(|(_, a)| a.port() != 0);
     v
 }

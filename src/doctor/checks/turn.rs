@@ -160,7 +160,19 @@ async fn check(ctx: &Context) -> Outcome {
         }
         TurnMode::External | TurnMode::Embedded => {}
     }
-    if config.turn.urls.is_empty() {
+    let derived;
+    let urls = if config.turn.mode == TurnMode::Embedded && config.turn.urls.is_empty() {
+        if config.turn.listen.port() == 0 {
+            return Outcome::skip("turn.listen uses port 0: no fixed port to ask");
+        }
+        let https = (config.tls.mode != crate::config::TlsMode::Off)
+            .then_some(config.server.https_listen.port());
+        derived = crate::turn::urls(config, config.turn.listen.port(), https);
+        &derived
+    } else {
+        &config.turn.urls
+    };
+    if urls.is_empty() {
         return Outcome::fail(
             "turn.mode = external but turn.urls is empty",
             "list your coturn's turn:/stun: URLs in turn.urls",
@@ -168,7 +180,7 @@ async fn check(ctx: &Context) -> Outcome {
     }
     let mut parts = Vec::new();
     let mut failed = Vec::new();
-    for url in &config.turn.urls {
+    for url in urls {
         let Some((scheme, host, port, tcp)) = parse(url) else {
             failed.push(format!("{url}: not a stun:/turn:/turns: URL"));
             continue;

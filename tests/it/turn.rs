@@ -1,0 +1,363 @@
+//! The embedded STUN/TURN server, with coturn's standard client (`turnutils_uclient`, Debian's
+//! coturn package) and its UDP echo peer (`turnutils_peer`). Credentials come from the room API,
+//! as browsers get them. Covered: allocate, permissions and channels, refresh, and data through
+//! the relay over UDP, over TCP, and over TLS on the HTTPS port (where HTTPS keeps working).
+//! Refused: forged and expired credentials, relaying to loopback without `turn.allow_peers`, and
+//! allocations beyond the per-credential quota. In external mode a real coturn with
+//! `use-auth-secret` accepts the credentials FlowSync mints.
+
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use flowsync::config::{Config, TlsMode, TurnMode};
+use serde_json::{Value, json};
+
+use crate::helpers::{Backend, Setup, StateKind};
+
+fn free_udp_port() -> u16 {
+    std::net::UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A relay port range of its own per test (tests run in parallel).
+fn relay_range() -> (u16, u16) {
+    let base = 20000 + (free_udp_port() % 200) * 100;
+    (base, base + 99)
+}
+
+struct Peer(Child, u16);
+
+impl Drop for Peer {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// coturn's UDP echo peer on 127.0.0.1.
+fn echo_peer() -> Peer {
+    let port = free_udp_port();
+    let child = Command::new("turnutils_peer")
+        .args(["-L", "127.0.0.1", "-p", &port.to_string()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("turnutils_peer (coturn) is installed; scripts/test.sh installs it");
+    std::thread::sleep(Duration::from_millis(200));
+    Peer(child, port)
+}
+
+/// The outcome of a uclient run: messages sent and received through the relay, and its output.
+struct Run {
+    sent: u64,
+    received: u64,
+    out: String,
+}
+
+/// Runs `turnutils_uclient` against `port` with `args`, at most `secs` seconds.
+fn uclient(port: u16, user: &str, pass: &str, peer: u16, args: &[&str], secs: u64) -> Run {
+    let o = Command::new("timeout")
+        .arg(secs.to_string())
+        // Line-buffered, so a run cut short by the timeout still shows what it printed.
+        .args(["stdbuf", "-oL", "-eL", "turnutils_uclient"])
+        .args(["-u", user, "-w", pass, "-p", &port.to_string()])
+        .args(["-e", "127.0.0.1", "-r", &peer.to_string()])
+        .args(["-n", "10", "-l", "120", "-z", "5"])
+        .args(args)
+        .arg("127.0.0.1")
+        .output()
+        .expect("turnutils_uclient runs");
+    let out = format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let total = |key: &str| {
+        out.lines()
+            .filter_map(|l| l.split(key).nth(1))
+            .filter_map(|r| {
+                r.split(|c: char| !c.is_ascii_digit())
+                    .next()
+                    .and_then(|n| n.parse().ok())
+            })
+            .next_back()
+            .unwrap_or(0)
+    };
+    Run {
+        sent: total("tot_send_msgs="),
+        received: total("tot_recv_msgs="),
+        out,
+    }
+}
+
+async fn server(f: impl FnOnce(&mut Config)) -> (flowsync::server::Server, Setup) {
+    let (lo, hi) = relay_range();
+    let setup = Setup::new(Backend::Sqlite, StateKind::Memory)
+        .await
+        .with(|c| {
+            c.turn.mode = TurnMode::Embedded;
+            c.turn.listen = "127.0.0.1:0".parse().unwrap();
+            c.turn.relay_ports = (lo, hi);
+            c.turn.allow_peers = vec!["127.0.0.0/8".parse().unwrap()];
+            f(c);
+        });
+    let server = flowsync::server::start(setup.config.clone())
+        .await
+        .expect("server starts");
+    (server, setup)
+}
+
+fn http() -> reqwest::Client {
+    reqwest::Client::builder()
+        .danger_accept_invalid_certs(true)
+        .build()
+        .unwrap()
+}
+
+/// Creates a room and returns the creator's ICE servers.
+async fn ice_servers(server: &flowsync::server::Server) -> Value {
+    let res = http()
+        .post(format!("{}/api/rooms", server.url()))
+        .json(&json!({"name": "Relay", "display_name": "Ada"}))
+        .send()
+        .await
+        .unwrap();
+    assert!(res.status().is_success(), "{}", res.status());
+    let body: Value = res.json().await.unwrap();
+    body["ice_servers"].clone()
+}
+
+fn port_of(urls: &Value, prefix: &str) -> u16 {
+    let url = urls
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|u| u.as_str())
+        .find(|u| u.starts_with(prefix))
+        .unwrap_or_else(|| panic!("no {prefix} URL in {urls}"));
+    url.rsplit(':')
+        .next()
+        .unwrap()
+        .split('?')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+fn creds(ice: &Value) -> (String, String) {
+    (
+        ice[0]["username"].as_str().unwrap().to_owned(),
+        ice[0]["credential"].as_str().unwrap().to_owned(),
+    )
+}
+
+fn assert_relayed(run: &Run, what: &str) {
+    assert!(
+        run.sent > 0 && run.received == run.sent,
+        "{what}: sent {} received {}\n{}",
+        run.sent,
+        run.received,
+        run.out
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn relays_over_udp_tcp_and_tls_on_the_https_port() {
+    let (server, _setup) = server(|c| {
+        c.tls.mode = TlsMode::SelfSigned;
+        c.server.https_listen = "127.0.0.1:0".parse().unwrap();
+    })
+    .await;
+    let ice = ice_servers(&server).await;
+    let urls = &ice[0]["urls"];
+    let udp = port_of(urls, "turn:localhost:");
+    assert!(
+        urls.as_array()
+            .unwrap()
+            .iter()
+            .any(|u| u == &json!(format!("turn:localhost:{udp}?transport=tcp"))),
+        "{urls}"
+    );
+    let tls = port_of(urls, "turns:localhost:");
+    assert_eq!(
+        tls,
+        server.addr.port(),
+        "TURN over TLS is on the HTTPS port"
+    );
+    let (user, pass) = creds(&ice);
+    let expiry: u64 = user.split(':').next().unwrap().parse().unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    assert!(
+        expiry > now && expiry <= now + 6 * 3600 + 5,
+        "ttl 6h: {user}"
+    );
+    let peer = echo_peer();
+
+    let run = tokio::task::spawn_blocking({
+        let (u, p) = (user.clone(), pass.clone());
+        move || uclient(udp, &u, &p, peer.1, &["-c"], 30)
+    })
+    .await
+    .unwrap();
+    assert_relayed(&run, "UDP, with channels off (send/data indications)");
+    let run = tokio::task::spawn_blocking({
+        let (u, p) = (user.clone(), pass.clone());
+        move || uclient(udp, &u, &p, peer.1, &[], 30)
+    })
+    .await
+    .unwrap();
+    assert_relayed(&run, "UDP with a channel");
+    let run = tokio::task::spawn_blocking({
+        let (u, p) = (user.clone(), pass.clone());
+        move || uclient(udp, &u, &p, peer.1, &["-t"], 30)
+    })
+    .await
+    .unwrap();
+    assert_relayed(&run, "TCP");
+    let run = tokio::task::spawn_blocking({
+        let (u, p) = (user.clone(), pass.clone());
+        move || uclient(tls, &u, &p, peer.1, &["-t", "-S"], 30)
+    })
+    .await
+    .unwrap();
+    assert_relayed(&run, "TLS on the HTTPS port");
+    // The web app still answers on the same port.
+    let health: Value = http()
+        .get(format!("{}/healthz", server.url()))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(health["status"], "ok");
+    drop(peer);
+    server.stop_token().cancel();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn refuses_forged_and_expired_credentials_loopback_peers_and_over_quota() {
+    let (server, setup) = server(|c| {
+        c.turn.allow_peers = vec![];
+        // One uclient session makes three allocations.
+        c.turn.user_quota = 3;
+        c.turn.shared_secret = Some(flowsync::config::Secret::new("s3cret-for-tests".into()));
+    })
+    .await;
+    let ice = ice_servers(&server).await;
+    let udp = port_of(&ice[0]["urls"], "turn:");
+    let (user, pass) = creds(&ice);
+    let peer = echo_peer();
+    let run_with = |u: String, p: String, args: &'static [&'static str], secs: u64| {
+        let port = peer.1;
+        tokio::task::spawn_blocking(move || uclient(udp, &u, &p, port, args, secs))
+    };
+
+    // A forged password: the allocation is refused (401).
+    let run = run_with(user.clone(), "Zm9yZ2Vk".into(), &[], 10)
+        .await
+        .unwrap();
+    assert!(
+        run.out.contains("Cannot complete Allocation"),
+        "{}",
+        run.out
+    );
+    assert_eq!(run.received, 0);
+
+    // A correctly signed but expired credential: refused before the protocol sees it.
+    let expired = format!("{}:p_old", 1_000_000);
+    let signed = flowsync::ice::rest_password(b"s3cret-for-tests", &expired);
+    let run = run_with(expired, signed, &[], 6).await.unwrap();
+    assert_eq!(run.received, 0, "{}", run.out);
+    assert!(!run.out.contains("Received relay addr"), "{}", run.out);
+
+    // Loopback is on the server's side: no permission, no data.
+    let run = run_with(user.clone(), pass.clone(), &["-v"], 8)
+        .await
+        .unwrap();
+    assert!(
+        run.out.contains("Received relay addr"),
+        "allocation itself works: {}",
+        run.out
+    );
+    assert_eq!(run.received, 0, "relayed to loopback: {}", run.out);
+
+    // The quota is three allocations per credential, all held by the session above until
+    // their lifetime ends: another session with the same credential gets 508.
+    let run = run_with(user.clone(), pass.clone(), &[], 8).await.unwrap();
+    assert!(run.out.contains("508"), "{}", run.out);
+    drop(peer);
+    server.stop_token().cancel();
+    drop(setup);
+}
+
+/// A real coturn (`turnserver` with `use-auth-secret`) accepts what FlowSync hands out in
+/// external mode.
+#[tokio::test(flavor = "multi_thread")]
+async fn coturn_accepts_the_credentials_of_external_mode() {
+    let port = free_udp_port();
+    let (lo, hi) = relay_range();
+    let dir = tempfile::tempdir().unwrap();
+    let mut coturn = Command::new("turnserver")
+        .args([
+            "--use-auth-secret",
+            "--static-auth-secret=interop-secret",
+            "--realm=flowsync.test",
+            "--listening-ip=127.0.0.1",
+            "--relay-ip=127.0.0.1",
+            "--allowed-peer-ip=127.0.0.1",
+            "--allow-loopback-peers",
+            "--no-cli",
+            "--no-tls",
+            "--no-dtls",
+            "--no-stdout-log",
+            "--simple-log",
+        ])
+        .arg(format!("--listening-port={port}"))
+        .arg(format!("--min-port={lo}"))
+        .arg(format!("--max-port={hi}"))
+        .arg(format!(
+            "--log-file={}",
+            dir.path().join("coturn.log").display()
+        ))
+        .arg(format!(
+            "--pidfile={}",
+            dir.path().join("coturn.pid").display()
+        ))
+        .arg(format!(
+            "--userdb={}",
+            dir.path().join("coturn.db").display()
+        ))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("turnserver (coturn) is installed; scripts/test.sh installs it");
+    std::thread::sleep(Duration::from_millis(800));
+    let setup = Setup::new(Backend::Sqlite, StateKind::Memory)
+        .await
+        .with(|c| {
+            c.turn.mode = TurnMode::External;
+            c.turn.urls = vec![format!("turn:127.0.0.1:{port}")];
+            c.turn.shared_secret = Some(flowsync::config::Secret::new("interop-secret".into()));
+        });
+    let server = flowsync::server::start(setup.config.clone()).await.unwrap();
+    let ice = ice_servers(&server).await;
+    let (user, pass) = creds(&ice);
+    let peer = echo_peer();
+    let peer_port = peer.1;
+    let run = tokio::task::spawn_blocking(move || uclient(port, &user, &pass, peer_port, &[], 30))
+        .await
+        .unwrap();
+    let _ = coturn.kill();
+    let _ = coturn.wait();
+    assert_relayed(&run, "coturn with FlowSync's credentials");
+    drop(peer);
+    server.stop_token().cancel();
+}
