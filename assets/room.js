@@ -178,7 +178,23 @@ const call = {
   iceRefresh: null,
   /** `?relay=1` forces every call through the TURN relay (debugging NAT trouble). */
   relayOnly: /^(1|true|yes)$/i.test(new URLSearchParams(window.location.search).get('relay') || ''),
+  /** `?turn=udp|tcp|tls` keeps only that way to the relay (debugging firewalls). */
+  turnOnly: (new URLSearchParams(window.location.search).get('turn') || '').toLowerCase(),
 };
+
+/** The ICE servers to use: as handed out, or narrowed to one transport by `?turn=`. */
+function iceFor(servers) {
+  const list = Array.isArray(servers) ? servers : [];
+  const keep = {
+    udp: (u) => u.startsWith('turn:') && !/transport=tcp/.test(u),
+    tcp: (u) => u.startsWith('turn:') && /transport=tcp/.test(u),
+    tls: (u) => u.startsWith('turns:'),
+  }[call.turnOnly];
+  if (!keep) return list;
+  return list
+    .map((s) => ({ ...s, urls: [].concat(s.urls || []).filter(keep) }))
+    .filter((s) => s.urls.length);
+}
 
 const chat = {
   unread: 0,
@@ -666,7 +682,7 @@ function onRoomJoined(d) {
   }
   if (d.timer) setTimer(d.timer, false);
   if (call.mesh) {
-    call.mesh.setIceServers(Array.isArray(d.ice_servers) ? d.ice_servers : []);
+    call.mesh.setIceServers(iceFor(d.ice_servers));
     scheduleIceRefresh(d.ice_servers);
     // New people get a call from us; calls that survived a reconnect are kept.
     call.mesh.sync([...live.participants.keys()]);
@@ -1549,7 +1565,7 @@ function scheduleIceRefresh(servers) {
   call.iceRefresh = setTimeout(async () => {
     try {
       const res = await authed('GET', '/api/ice-servers');
-      call.mesh?.setIceServers(res.ice_servers || []);
+      call.mesh?.setIceServers(iceFor(res.ice_servers));
       scheduleIceRefresh(res.ice_servers);
     } catch {
       scheduleIceRefresh(servers);

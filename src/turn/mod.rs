@@ -37,8 +37,9 @@ use turn_server_proto::api::{SocketAllocateError, Transmit, TurnServerApi, TurnS
 use turn_server_proto::server::TurnServer;
 use turn_server_proto::types::attribute::XorPeerAddress;
 use turn_server_proto::types::message::{ALLOCATE, CHANNEL_BIND, CREATE_PERMISSION, SEND};
-use turn_server_proto::types::stun::attribute::Username;
-use turn_server_proto::types::stun::message::Message;
+use turn_server_proto::types::stun::attribute::{Username, XorMappedAddress};
+use turn_server_proto::types::stun::message::{BINDING, Message, MessageClass, MessageWriteVec};
+use turn_server_proto::types::stun::prelude::{MessageWrite, MessageWriteExt};
 use turn_server_proto::types::{AddressFamily, Instant, TransportType};
 
 use crate::config::{Config, TlsMode, TurnMode};
@@ -50,6 +51,48 @@ enum Via {
     Udp = 0,
     Tcp = 1,
     Tls = 2,
+}
+
+/// A v4-mapped IPv6 address (`[::ffff:a.b.c.d]`, how a dual-stack socket sees IPv4 clients) as
+/// the IPv4 address it is, so clients see their real address and the peer policy applies.
+fn canonical(a: SocketAddr) -> SocketAddr {
+    match a {
+        SocketAddr::V6(v6) => match v6.ip().to_ipv4_mapped() {
+            Some(v4) => SocketAddr::new(IpAddr::V4(v4), v6.port()),
+            None => a,
+        },
+        v4 => v4,
+    }
+}
+
+/// The form a socket bound to an IPv6 address needs for an IPv4 destination.
+fn for_socket(to: SocketAddr, v6_socket: bool) -> SocketAddr {
+    match to {
+        SocketAddr::V4(v4) if v6_socket => {
+            SocketAddr::new(IpAddr::V6(v4.ip().to_ipv6_mapped()), v4.port())
+        }
+        other => other,
+    }
+}
+
+/// What to do with a client's message.
+enum Admit {
+    /// Hand it to the protocol.
+    Pass,
+    /// Refused (the reason is counted and logged).
+    Drop,
+    /// Answered here.
+    Reply(Vec<u8>),
+}
+
+/// A Binding success response (XOR-MAPPED-ADDRESS, FINGERPRINT). Answered here because
+/// turn-server-proto 0.7.3 addresses its Binding responses to its own listen address.
+fn binding_response(msg: &Message<'_>, from: SocketAddr) -> Option<Vec<u8>> {
+    let xor = XorMappedAddress::new(from, msg.transaction_id());
+    let mut response = Message::builder_success(msg, MessageWriteVec::with_capacity(64));
+    response.add_attribute(&xor).ok()?;
+    response.add_fingerprint().ok()?;
+    Some(response.finish())
 }
 
 /// What the actor needs to run.
@@ -243,7 +286,7 @@ impl Turn {
                     match r {
                         Ok((n, from)) => {
                             let ev = Event::Udp {
-                                from,
+                                from: canonical(from),
                                 data: buf[..n].to_vec(),
                             };
                             if tx.send(ev).await.is_err() {
@@ -273,7 +316,7 @@ impl Turn {
                         },
                     };
                     let _ = s.set_nodelay(true);
-                    turn.spawn_stream(Via::Tcp, s, peer, stop.clone());
+                    turn.spawn_stream(Via::Tcp, s, canonical(peer), stop.clone());
                 }
             });
         }
@@ -287,7 +330,7 @@ impl Turn {
     where
         S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
     {
-        self.spawn_stream(Via::Tls, stream, peer, stop);
+        self.spawn_stream(Via::Tls, stream, canonical(peer), stop);
     }
 
     fn spawn_stream<S>(&self, via: Via, s: S, peer: SocketAddr, stop: CancellationToken)
@@ -418,10 +461,16 @@ impl Actor {
 
     /// Checks a client's message before the protocol sees it: REST credentials (adding valid
     /// ones to the protocol's user table) and peer addresses. Returns whether to pass it on.
-    fn admit(&mut self, via: Via, from: SocketAddr, data: &[u8]) -> bool {
+    fn admit(&mut self, via: Via, from: SocketAddr, data: &[u8]) -> Admit {
         let Ok(msg) = Message::from_bytes(data) else {
-            return true; // ChannelData: checked when it leaves through a relay socket
+            return Admit::Pass; // ChannelData: checked when it leaves through a relay socket
         };
+        if msg.method() == BINDING && msg.has_class(MessageClass::Request) {
+            return match binding_response(&msg, from) {
+                Some(r) => Admit::Reply(r),
+                None => Admit::Drop,
+            };
+        }
         if let Ok(u) = msg.attribute::<Username>() {
             let name = u.username();
             let expiry = name.split(':').next().and_then(|e| e.parse::<u64>().ok());
@@ -448,7 +497,7 @@ impl Actor {
                         .refused_credentials
                         .fetch_add(1, Ordering::Relaxed);
                     tracing::debug!(%from, "turn: refused an expired or malformed credential");
-                    return false;
+                    return Admit::Drop;
                 }
             }
         }
@@ -460,35 +509,58 @@ impl Actor {
             if !self.settings.policy.allows(addr) {
                 self.stats.refused_peers.fetch_add(1, Ordering::Relaxed);
                 tracing::debug!(%from, peer = %addr, "turn: refused a peer on the server's side");
-                return false;
+                return Admit::Drop;
             }
         }
-        true
+        Admit::Pass
     }
 
     async fn handle(&mut self, ev: Event) {
         let now = self.now();
         match ev {
             Event::Udp { from, data } => {
-                if self.admit(Via::Udp, from, &data) {
-                    let to = self.listen[Via::Udp as usize];
-                    let out = self.servers[Via::Udp as usize]
-                        .recv(Transmit::new(&data[..], TransportType::Udp, from, to), now);
-                    if let Some(t) = out {
-                        self.send(Via::Udp, t.build()).await;
+                let to = self.listen[Via::Udp as usize];
+                match self.admit(Via::Udp, from, &data) {
+                    Admit::Drop => {}
+                    Admit::Reply(r) => {
+                        self.send(Via::Udp, Transmit::new(r, TransportType::Udp, to, from))
+                            .await
+                    }
+                    Admit::Pass => {
+                        let out = self.servers[Via::Udp as usize]
+                            .recv(Transmit::new(&data[..], TransportType::Udp, from, to), now);
+                        if let Some(t) = out {
+                            self.send(Via::Udp, t.build()).await;
+                        }
                     }
                 }
             }
             Event::StreamOpen { via, peer, writer } => {
                 self.streams.insert((via, peer), writer);
             }
-            Event::StreamFrame { via, peer, data } => {
-                if self.admit(via, peer, &data) {
-                    let to = self.listen[via as usize];
-                    let out = self.servers[via as usize]
-                        .recv(Transmit::new(&data[..], TransportType::Tcp, peer, to), now);
-                    if let Some(t) = out {
-                        self.send(via, t.build()).await;
+            Event::StreamFrame {
+                via,
+                peer,
+                mut data,
+            } => {
+                // The stream framing padded ChannelData to 4 bytes; the protocol crate's own
+                // TCP buffer expects it unpadded (the padding would start the next message).
+                if data.len() >= 4 && data[0] >> 6 == 1 {
+                    data.truncate(4 + u16::from_be_bytes([data[2], data[3]]) as usize);
+                }
+                let to = self.listen[via as usize];
+                match self.admit(via, peer, &data) {
+                    Admit::Drop => {}
+                    Admit::Reply(r) => {
+                        self.send(via, Transmit::new(r, TransportType::Tcp, to, peer))
+                            .await
+                    }
+                    Admit::Pass => {
+                        let out = self.servers[via as usize]
+                            .recv(Transmit::new(&data[..], TransportType::Tcp, peer, to), now);
+                        if let Some(t) = out {
+                            self.send(via, t.build()).await;
+                        }
                     }
                 }
             }
@@ -538,11 +610,18 @@ impl Actor {
         }
         match via {
             Via::Udp => {
-                let _ = self.udp.send_to(&t.data, t.to).await;
+                let to = for_socket(t.to, self.listen[Via::Udp as usize].is_ipv6());
+                let _ = self.udp.send_to(&t.data, to).await;
             }
             Via::Tcp | Via::Tls => {
+                let mut data = t.data;
+                // ChannelData over a stream is padded to a multiple of 4 (RFC 8656 §12.5);
+                // the protocol crate leaves that to the transport.
+                if data.first().is_some_and(|b| b >> 6 == 1) && !data.len().is_multiple_of(4) {
+                    data.resize(data.len().div_ceil(4) * 4, 0);
+                }
                 if let Some(w) = self.streams.get(&(via, t.to))
-                    && w.send(t.data).await.is_err()
+                    && w.send(data).await.is_err()
                 {
                     self.streams.remove(&(via, t.to));
                 }
@@ -690,7 +769,7 @@ fn spawn_relay_reader(
             if let Ok((n, from)) = r {
                 let ev = Event::Relay {
                     relay: public,
-                    from,
+                    from: canonical(from),
                     data: buf[..n].to_vec(),
                 };
                 if tx.send(ev).await.is_err() {

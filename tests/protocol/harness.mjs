@@ -26,7 +26,7 @@ export async function startServer({ env = {}, dataDir } = {}) {
     child.on("exit", (code) => reject(new Error(`flowsync exited with ${code}:\n${log.join("\n")}`)));
     lines.on("line", (line) => {
       log.push(line);
-      const m = line.match(/url=(http:\/\/\S+)/);
+      const m = line.match(/url=(https?:\/\/\S+)/);
       if (m) {
         clearTimeout(timer);
         resolve(m[1]);

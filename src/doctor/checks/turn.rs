@@ -189,7 +189,10 @@ async fn check(ctx: &Context) -> Outcome {
             parts.push(format!("{url} not checked (TLS)"));
             continue;
         }
-        match binding(&host, port, tcp).await {
+        let answer = tokio::time::timeout(Duration::from_secs(3), binding(&host, port, tcp))
+            .await
+            .unwrap_or_else(|_| Err("no answer within 3 s".into()));
+        match answer {
             Ok((rtt, seen)) => parts.push(format!(
                 "{url} answered in {} ms (sees us as {seen})",
                 rtt.as_millis()
