@@ -21,10 +21,12 @@ fn hand_to_user(name: &str, paths: &[&Path]) -> anyhow::Result<Vec<std::path::Pa
     };
     let mut changed = Vec::new();
     for p in paths {
-        if p.exists() {
-            nix::unistd::chown(*p, Some(user.uid), Some(user.gid)).map_err(|e| {
-                anyhow::anyhow!("cannot give {} to user {SERVICE_USER}: {e}", p.display())
-            })?;
+        // lchown: a symlink planted in the data dir must not hand its target to the user.
+        if std::fs::symlink_metadata(p).is_ok() {
+            std::os::unix::fs::lchown(*p, Some(user.uid.as_raw()), Some(user.gid.as_raw()))
+                .map_err(|e| {
+                    anyhow::anyhow!("cannot give {} to user {SERVICE_USER}: {e}", p.display())
+                })?;
             changed.push(p.to_path_buf());
         }
     }

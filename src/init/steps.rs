@@ -418,13 +418,30 @@ impl<'a, 'o> Run<'a, 'o> {
                 format!("would write {} (0640, generated secrets)", path.display()),
             ));
         }
-        std::fs::create_dir_all(&self.layout.config_dir)
-            .with_context(|| format!("creating {}", self.layout.config_dir.display()))?;
+        {
+            use std::os::unix::fs::DirBuilderExt;
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o750)
+                .create(&self.layout.config_dir)
+                .with_context(|| format!("creating {}", self.layout.config_dir.display()))?;
+        }
         let tmp = self.layout.config_dir.join(".flowsync.toml.tmp");
-        std::fs::write(&tmp, &text).with_context(|| format!("writing {}", tmp.display()))?;
-        std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o640))?;
-        let f = std::fs::File::open(&tmp)?;
-        f.sync_all()?;
+        let _ = std::fs::remove_file(&tmp);
+        {
+            use std::io::Write;
+            use std::os::unix::fs::OpenOptionsExt;
+            // Created 0640 from the start: secrets are never readable by others, even briefly.
+            let mut f = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o640)
+                .custom_flags(nix::libc::O_NOFOLLOW)
+                .open(&tmp)
+                .with_context(|| format!("writing {}", tmp.display()))?;
+            f.write_all(text.as_bytes())?;
+            f.sync_all()?;
+        }
         std::fs::rename(&tmp, path)?;
         self.finish_config_files(new_token.as_deref())?;
         self.config = Some(config);
@@ -972,7 +989,7 @@ fn create_local_postgres(name: &str, url: &str) -> Result<String, InitError> {
     }
     let password = url
         .split_once("://")
-        .and_then(|(_, r)| r.split_once('@'))
+        .and_then(|(_, r)| r.rsplit_once('@'))
         .and_then(|(userinfo, _)| userinfo.split_once(':'))
         .map(|(_, p)| p.to_owned())
         .ok_or_else(|| anyhow::anyhow!("no password in the generated database URL"))?;

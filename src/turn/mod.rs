@@ -37,8 +37,13 @@ use turn_server_proto::api::{SocketAllocateError, Transmit, TurnServerApi, TurnS
 use turn_server_proto::server::TurnServer;
 use turn_server_proto::types::attribute::XorPeerAddress;
 use turn_server_proto::types::message::{ALLOCATE, CHANNEL_BIND, CREATE_PERMISSION, SEND};
-use turn_server_proto::types::stun::attribute::{Username, XorMappedAddress};
-use turn_server_proto::types::stun::message::{BINDING, Message, MessageClass, MessageWriteVec};
+use turn_server_proto::types::stun::attribute::{
+    MessageIntegrity, Realm, Username, XorMappedAddress,
+};
+use turn_server_proto::types::stun::message::{
+    BINDING, LongTermKeyCredentials, Message, MessageClass, MessageWriteVec,
+};
+use turn_server_proto::types::stun::prelude::AttributeStaticType;
 use turn_server_proto::types::stun::prelude::{MessageWrite, MessageWriteExt};
 use turn_server_proto::types::{AddressFamily, Instant, TransportType};
 
@@ -75,6 +80,12 @@ fn for_socket(to: SocketAddr, v6_socket: bool) -> SocketAddr {
     }
 }
 
+/// The participant a REST username belongs to (`expiry:participant`): quotas count per
+/// participant, not per credential, so fetching fresh credentials does not reset them.
+fn participant_of(username: &str) -> &str {
+    username.split_once(':').map(|(_, p)| p).unwrap_or(username)
+}
+
 /// What to do with a client's message.
 enum Admit {
     /// Hand it to the protocol.
@@ -108,6 +119,8 @@ pub struct Settings {
     pub realm: String,
     pub max_allocations: u32,
     pub user_quota: u32,
+    /// Longest credential lifetime accepted (turn.credential_ttl plus a minute of clock skew).
+    pub max_ttl: u64,
     pub policy: PeerPolicy,
 }
 
@@ -219,7 +232,12 @@ pub fn advertise_ip(config: &Config) -> IpAddr {
             tracing::warn!(address = %a, "turn.external_ip is not set and this host has no single public address; relayed candidates use {a} (set turn.external_ip behind NAT)");
             IpAddr::V4(*a)
         }
-        None => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        None => {
+            tracing::warn!(
+                "turn: this host shows no network address (is AF_NETLINK allowed?); relayed candidates use 127.0.0.1 and only work on this host: set turn.external_ip"
+            );
+            IpAddr::V4(Ipv4Addr::LOCALHOST)
+        }
     }
 }
 
@@ -236,12 +254,8 @@ pub fn settings(config: &Config, secret: Vec<u8>) -> Settings {
         realm: public_host(config),
         max_allocations: config.turn.max_allocations,
         user_quota: config.turn.user_quota,
-        policy: PeerPolicy::new(
-            vec![advertise],
-            config.turn.relay_ports,
-            own,
-            config.turn.allow_peers.clone(),
-        ),
+        max_ttl: config.turn.credential_ttl.as_secs() + 60,
+        policy: PeerPolicy::new(vec![advertise], own, config.turn.allow_peers.clone()),
     }
 }
 
@@ -459,6 +473,13 @@ impl Actor {
         }
     }
 
+    /// Whether the relay may talk to `peer`: one of this server's live relayed addresses (two
+    /// relayed participants), or what the policy allows.
+    fn peer_allowed(&self, peer: SocketAddr) -> bool {
+        let peer = canonical(peer);
+        self.relays.contains_key(&peer) || self.settings.policy.allows(peer)
+    }
+
     /// Checks a client's message before the protocol sees it: REST credentials (adding valid
     /// ones to the protocol's user table) and peer addresses. Returns whether to pass it on.
     fn admit(&mut self, via: Via, from: SocketAddr, data: &[u8]) -> Admit {
@@ -473,40 +494,52 @@ impl Actor {
         }
         if let Ok(u) = msg.attribute::<Username>() {
             let name = u.username();
+            let now = unix_now();
             let expiry = name.split(':').next().and_then(|e| e.parse::<u64>().ok());
-            match expiry {
-                Some(exp) if exp > unix_now() => {
-                    if !self.known_users.contains(name) {
-                        let password = crate::ice::rest_password(&self.settings.secret, name);
-                        self.servers[via as usize].add_user(name.to_owned(), password.clone());
-                        // The same credential may be used over another transport later.
-                        for v in VIAS {
-                            if v != via {
-                                self.servers[v as usize]
-                                    .add_user(name.to_owned(), password.clone());
-                            }
-                        }
-                        self.known_users.insert(name.to_owned());
-                    }
-                    if msg.method() == ALLOCATE {
-                        self.client_user.insert((via, from), name.to_owned());
-                    }
+            let valid_time =
+                expiry.is_some_and(|exp| exp > now && exp <= now + self.settings.max_ttl);
+            if !valid_time {
+                self.stats
+                    .refused_credentials
+                    .fetch_add(1, Ordering::Relaxed);
+                tracing::debug!(%from, "turn: refused an expired or malformed credential");
+                return Admit::Drop;
+            }
+            if !self.known_users.contains(name) {
+                // Only a message that proves it holds the password adds its user to the
+                // protocol's table, so made-up usernames cannot grow it.
+                if !msg.has_attribute(MessageIntegrity::TYPE) {
+                    return Admit::Pass; // the protocol answers 401 with a nonce
                 }
-                _ => {
+                let password = crate::ice::rest_password(&self.settings.secret, name);
+                let realm = msg
+                    .attribute::<Realm>()
+                    .map(|r| r.realm().to_owned())
+                    .unwrap_or_default();
+                let key = LongTermKeyCredentials::new(name.to_owned(), password.clone(), realm);
+                if msg.validate_integrity(&key.into()).is_err() {
                     self.stats
                         .refused_credentials
                         .fetch_add(1, Ordering::Relaxed);
-                    tracing::debug!(%from, "turn: refused an expired or malformed credential");
-                    return Admit::Drop;
+                    tracing::debug!(%from, "turn: refused a credential with a wrong password");
+                    return Admit::Pass; // the protocol answers 401 (unknown user)
                 }
+                for v in VIAS {
+                    self.servers[v as usize].add_user(name.to_owned(), password.clone());
+                }
+                self.known_users.insert(name.to_owned());
+            }
+            if msg.method() == ALLOCATE {
+                self.client_user
+                    .insert((via, from), participant_of(name).to_owned());
             }
         }
         let method = msg.method();
         if (method == CREATE_PERMISSION || method == CHANNEL_BIND || method == SEND)
             && let Ok(peer) = msg.attribute::<XorPeerAddress>()
         {
-            let addr = peer.addr(msg.transaction_id());
-            if !self.settings.policy.allows(addr) {
+            let addr = canonical(peer.addr(msg.transaction_id()));
+            if !self.peer_allowed(addr) {
                 self.stats.refused_peers.fetch_add(1, Ordering::Relaxed);
                 tracing::debug!(%from, peer = %addr, "turn: refused a peer on the server's side");
                 return Admit::Drop;
@@ -576,7 +609,7 @@ impl Actor {
                 let Some(via) = self.relays.get(&relay).map(|r| r.via) else {
                     return;
                 };
-                if !self.settings.policy.allows(from) {
+                if !self.peer_allowed(from) {
                     self.stats.refused_peers.fetch_add(1, Ordering::Relaxed);
                     return;
                 }
@@ -597,15 +630,17 @@ impl Actor {
     /// Sends what a protocol instance produced: to a peer through its relay socket, or to the
     /// client over UDP or its stream.
     async fn send(&mut self, via: Via, t: Transmit<Vec<u8>>) {
-        if let Some(relay) = self.relays.get(&t.from) {
-            if !self.settings.policy.allows(t.to) {
+        if self.relays.contains_key(&t.from) {
+            if !self.peer_allowed(t.to) {
                 self.stats.refused_peers.fetch_add(1, Ordering::Relaxed);
                 return;
             }
             self.stats
                 .relayed_bytes
                 .fetch_add(t.data.len() as u64, Ordering::Relaxed);
-            let _ = relay.sock.send_to(&t.data, t.to).await;
+            if let Some(relay) = self.relays.get(&t.from) {
+                let _ = relay.sock.send_to(&t.data, t.to).await;
+            }
             return;
         }
         match via {
@@ -620,9 +655,12 @@ impl Actor {
                 if data.first().is_some_and(|b| b >> 6 == 1) && !data.len().is_multiple_of(4) {
                     data.resize(data.len().div_ceil(4) * 4, 0);
                 }
+                // Never wait on one client: a client that does not read loses its connection
+                // instead of stalling the server for everyone.
                 if let Some(w) = self.streams.get(&(via, t.to))
-                    && w.send(data).await.is_err()
+                    && w.try_send(data).is_err()
                 {
+                    tracing::debug!(client = %t.to, "turn: a stream client is not reading; closing it");
                     self.streams.remove(&(via, t.to));
                 }
             }
@@ -647,7 +685,12 @@ impl Actor {
                         allocation_transport,
                         family,
                     } => {
-                        let result = self.allocate(via, client_addr, family).await;
+                        // Only UDP relays (RFC 6062 TCP allocations are not offered).
+                        let result = if allocation_transport == TransportType::Udp {
+                            self.allocate(via, client_addr, family).await
+                        } else {
+                            Err(SocketAllocateError::AddressFamilyNotSupported)
+                        };
                         self.servers[via as usize].allocated_socket(
                             transport,
                             listen_addr,

@@ -14,7 +14,6 @@ use ipnet::IpNet;
 pub struct PeerPolicy {
     /// Addresses relayed candidates are advertised on (and this host's own).
     relay_ips: Vec<IpAddr>,
-    relay_ports: (u16, u16),
     own: Vec<IpAddr>,
     allow: Vec<IpNet>,
 }
@@ -45,15 +44,9 @@ fn private(ip: IpAddr) -> bool {
 }
 
 impl PeerPolicy {
-    pub fn new(
-        relay_ips: Vec<IpAddr>,
-        relay_ports: (u16, u16),
-        own: Vec<IpAddr>,
-        allow: Vec<IpNet>,
-    ) -> Self {
+    pub fn new(relay_ips: Vec<IpAddr>, own: Vec<IpAddr>, allow: Vec<IpNet>) -> Self {
         PeerPolicy {
             relay_ips,
-            relay_ports,
             own,
             allow,
         }
@@ -71,12 +64,7 @@ impl PeerPolicy {
         if self.allow.iter().any(|n| n.contains(&ip)) {
             return true;
         }
-        let port = peer.port();
-        if self.relay_ips.contains(&ip) && port >= self.relay_ports.0 && port <= self.relay_ports.1
-        {
-            return true;
-        }
-        !(private(ip) || self.own.contains(&ip))
+        !(private(ip) || self.own.contains(&ip) || self.relay_ips.contains(&ip))
     }
 }
 
@@ -85,10 +73,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn refuses_the_servers_side_and_allows_relay_to_relay() {
+    fn refuses_the_servers_side() {
         let p = PeerPolicy::new(
             vec!["203.0.113.7".parse().unwrap()],
-            (49152, 65535),
             vec!["203.0.113.7".parse().unwrap(), "10.0.0.5".parse().unwrap()],
             vec!["192.168.50.0/24".parse().unwrap()],
         );
@@ -103,8 +90,8 @@ mod tests {
         assert!(!a("203.0.113.7:443"), "this host's service port");
         assert!(!a("203.0.113.7:3478"), "this host's TURN port");
         assert!(
-            a("203.0.113.7:50000"),
-            "our own relayed address (relay to relay)"
+            !a("203.0.113.7:50000"),
+            "a relay-range port of this host: only live relays are allowed (the actor checks)"
         );
         assert!(a("192.168.50.9:6000"), "allow_peers");
     }
