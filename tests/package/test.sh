@@ -177,6 +177,7 @@ echo "$out" | sed "s/^/     purge: /"
 [ ! -e "$ROOT/etc/flowsync" ] && [ ! -e "$ROOT/var/lib/flowsync" ] || fail "purge must remove config and data"
 if in_root getent passwd flowsync >/dev/null; then fail "purge must remove the user"; fi
 [ -d "$ROOT/var/backups/flowsync" ] || fail "purge must keep the backups"
+[ "$(stat -c '%U:%G %a' "$ROOT/var/backups/flowsync")" = "root:root 700" ] || fail "kept backups must be root's alone"
 grep -q "kept your backups" <<<"$out" || fail "purge did not say the backups were kept:\n$out"
 ok "purge: config, data and user removed; backups kept"
 echo "package tests passed"
