@@ -826,17 +826,34 @@ fn rate_string(r: Rate) -> String {
     format!("{}/{unit}", r.count)
 }
 
-/// Hides the password of a `scheme://user:pass@host` URL.
+/// Hides the password of a `scheme://user:pass@host` URL, and `password=` query parameters.
 pub fn redact_url(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return url.to_owned();
     };
-    match rest.rsplit_once('@') {
+    let (main, query) = match rest.split_once('?') {
+        Some((m, q)) => (m, Some(q)),
+        None => (rest, None),
+    };
+    let main = match main.rsplit_once('@') {
         Some((userinfo, host)) => match userinfo.split_once(':') {
-            Some((user, _)) => format!("{scheme}://{user}:********@{host}"),
-            None => url.to_owned(),
+            Some((user, _)) => format!("{user}:********@{host}"),
+            None => main.to_owned(),
         },
-        None => url.to_owned(),
+        None => main.to_owned(),
+    };
+    match query {
+        None => format!("{scheme}://{main}"),
+        Some(q) => {
+            let q: Vec<String> = q
+                .split('&')
+                .map(|kv| match kv.split_once('=') {
+                    Some((k, _)) if k.eq_ignore_ascii_case("password") => format!("{k}=********"),
+                    _ => kv.to_owned(),
+                })
+                .collect();
+            format!("{scheme}://{main}?{}", q.join("&"))
+        }
     }
 }
 
@@ -932,4 +949,26 @@ impl Validator<'_> {
 /// True when `path` is the default config location (used in messages).
 pub fn is_default_path(path: &Path) -> bool {
     path == Path::new(DEFAULT_CONFIG_PATH)
+}
+
+#[cfg(test)]
+mod redact_tests {
+    #[test]
+    fn passwords_are_masked_in_userinfo_and_query() {
+        let r = super::redact_url;
+        assert_eq!(
+            r("postgres://fs:p@ss@db.example/fs"),
+            "postgres://fs:********@db.example/fs",
+            "a password containing @"
+        );
+        assert_eq!(
+            r("postgres://db.example/fs?user=fs&password=hunter2&sslmode=require"),
+            "postgres://db.example/fs?user=fs&password=********&sslmode=require"
+        );
+        assert_eq!(r("redis://127.0.0.1:6379/"), "redis://127.0.0.1:6379/");
+        assert_eq!(
+            r("sqlite:///var/lib/flowsync/flowsync.db"),
+            "sqlite:///var/lib/flowsync/flowsync.db"
+        );
+    }
 }

@@ -4,7 +4,6 @@
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
-use std::process::Command;
 
 /// `PRETTY_NAME` from `/etc/os-release`.
 pub fn os_name() -> String {
@@ -195,9 +194,16 @@ pub fn systemd_running() -> bool {
     Path::new("/run/systemd/system").is_dir()
 }
 
-/// Runs a command and returns its trimmed stdout when it succeeds.
-pub fn output(program: &str, args: &[&str]) -> Option<String> {
-    let out = Command::new(program).args(args).output().ok()?;
+/// Runs a command and returns its trimmed stdout when it succeeds. Asynchronous and killed when
+/// dropped, so a doctor check's deadline also ends a hung `timedatectl` or `systemctl`.
+pub async fn output(program: &str, args: &[&str]) -> Option<String> {
+    let out = tokio::process::Command::new(program)
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .output()
+        .await
+        .ok()?;
     out.status
         .success()
         .then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
@@ -205,13 +211,13 @@ pub fn output(program: &str, args: &[&str]) -> Option<String> {
 
 /// Clock synchronisation as the system reports it: `Some(true/false)` from timedatectl or
 /// chrony, `None` when nothing here can tell.
-pub fn clock_synchronised() -> Option<bool> {
+pub async fn clock_synchronised() -> Option<bool> {
     if systemd_running()
-        && let Some(v) = output("timedatectl", &["show", "-p", "NTPSynchronized", "--value"])
+        && let Some(v) = output("timedatectl", &["show", "-p", "NTPSynchronized", "--value"]).await
     {
         return Some(v == "yes");
     }
-    if let Some(v) = output("chronyc", &["-n", "tracking"]) {
+    if let Some(v) = output("chronyc", &["-n", "tracking"]).await {
         return Some(!v.contains("Not synchronised"));
     }
     None

@@ -46,7 +46,7 @@ async fn offset_vs_redis(url: &str) -> Option<f64> {
 }
 
 async fn check(ctx: &Context) -> Outcome {
-    match system::clock_synchronised() {
+    match system::clock_synchronised().await {
         Some(true) => return Outcome::ok("synchronised (NTP)"),
         Some(false) => {
             return Outcome::warn(

@@ -18,7 +18,7 @@ const UNIT_DIRS: &[&str] = &[
 ];
 
 pub fn run(ctx: &Context) -> BoxFuture<'_, Outcome> {
-    async move { check(ctx) }.boxed()
+    async move { check(ctx).await }.boxed()
 }
 
 pub fn fix(ctx: &Context) -> BoxFuture<'_, anyhow::Result<String>> {
@@ -38,15 +38,21 @@ fn usable(ctx: &Context) -> bool {
     system::systemd_running() && ctx.prefix == std::path::Path::new("/")
 }
 
-fn systemctl(args: &[&str]) -> String {
-    std::process::Command::new("systemctl")
+/// `systemctl ARGS` stdout (is-enabled/is-active print their answer even when exiting non-zero).
+async fn systemctl(args: &[&str]) -> String {
+    match tokio::process::Command::new("systemctl")
         .args(args)
+        .stdin(std::process::Stdio::null())
+        .kill_on_drop(true)
         .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
-        .unwrap_or_else(|e| format!("systemctl: {e}"))
+        .await
+    {
+        Ok(o) => String::from_utf8_lossy(&o.stdout).trim().to_owned(),
+        Err(e) => format!("systemctl: {e}"),
+    }
 }
 
-fn check(ctx: &Context) -> Outcome {
+async fn check(ctx: &Context) -> Outcome {
     let Some(service) = unit_path(ctx, "flowsync.service") else {
         return if usable(ctx) {
             Outcome::fail(
@@ -67,9 +73,9 @@ fn check(ctx: &Context) -> Outcome {
                 .unwrap_or_default()
         ));
     }
-    let enabled = systemctl(&["is-enabled", "flowsync.service"]);
-    let active = systemctl(&["is-active", "flowsync.service"]);
-    let timer_enabled = systemctl(&["is-enabled", "flowsync-backup.timer"]);
+    let enabled = systemctl(&["is-enabled", "flowsync.service"]).await;
+    let active = systemctl(&["is-active", "flowsync.service"]).await;
+    let timer_enabled = systemctl(&["is-enabled", "flowsync-backup.timer"]).await;
     let detail =
         format!("flowsync.service {enabled}/{active}, flowsync-backup.timer {timer_enabled}");
     if active != "active" {
