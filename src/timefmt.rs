@@ -1,4 +1,4 @@
-//! Time formatting shared by the API, exports and CLI tables.
+//! Time and size formatting shared by the API, exports, CLI tables and doctor.
 
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -27,5 +27,42 @@ mod tests {
     fn formats() {
         assert_eq!(super::rfc3339(0), "1970-01-01T00:00:00Z");
         assert_eq!(super::human(1_000), "1970-01-01 00:00:01 UTC");
+    }
+}
+
+/// A byte count for people (binary units): `512 B`, `3.0 MiB`.
+pub fn bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = n as f64;
+    let mut i = 0;
+    while v >= 1024.0 && i < UNITS.len() - 1 {
+        v /= 1024.0;
+        i += 1;
+    }
+    if i == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", UNITS[i])
+    }
+}
+
+/// An age for people, compact: `45s`, `12m`, `5h`, `3d`.
+pub fn age(secs: i64) -> String {
+    match secs {
+        s if s < 120 => format!("{s}s"),
+        s if s < 7200 => format!("{}m", s / 60),
+        s if s < 172_800 => format!("{}h", s / 3600),
+        s => format!("{}d", s / 86_400),
+    }
+}
+
+#[cfg(test)]
+mod human_tests {
+    #[test]
+    fn units() {
+        assert_eq!(super::bytes(512), "512 B");
+        assert_eq!(super::bytes(3 * 1024 * 1024), "3.0 MiB");
+        assert_eq!(super::age(90), "90s");
+        assert_eq!(super::age(3 * 86_400), "3d");
     }
 }

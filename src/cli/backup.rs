@@ -152,30 +152,6 @@ impl Progress for Bars {
     }
 }
 
-fn human_bytes(n: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KB", "MB", "GB", "TB"];
-    let mut v = n as f64;
-    let mut i = 0;
-    while v >= 1000.0 && i < UNITS.len() - 1 {
-        v /= 1000.0;
-        i += 1;
-    }
-    if i == 0 {
-        format!("{n} B")
-    } else {
-        format!("{v:.1} {}", UNITS[i])
-    }
-}
-
-fn human_age(secs: i64) -> String {
-    match secs {
-        s if s < 120 => format!("{s}s"),
-        s if s < 7200 => format!("{}m", s / 60),
-        s if s < 172_800 => format!("{}h", s / 3600),
-        s => format!("{}d", s / 86_400),
-    }
-}
-
 /// Lock failures are exit code 5; everything else 1.
 fn locked(data_dir: &std::path::Path) -> Result<Lock, Failure> {
     Lock::acquire(data_dir).map_err(|e| {
@@ -257,7 +233,7 @@ pub async fn run(cli: &Cli, opts: &Opts) -> CmdResult {
         println!(
             "backup {}: {rows} rows, {}, {:.1} s, verified{}{}",
             created.archive.display(),
-            human_bytes(created.bytes),
+            crate::timefmt::bytes(created.bytes),
             created.millis as f64 / 1000.0,
             if created.encrypted { ", encrypted" } else { "" },
             if created.pruned.is_empty() {
@@ -384,8 +360,8 @@ fn list(cli: &Cli, opts: &ListOpts) -> CmdResult {
         println!(
             "{:<52} {:>10} {:>6}  {}",
             a.name,
-            human_bytes(a.bytes),
-            human_age(a.age_seconds),
+            crate::timefmt::bytes(a.bytes),
+            crate::timefmt::age(a.age_seconds),
             a.state
         );
     }

@@ -68,7 +68,7 @@ pub fn redacted_report(ctx: &Context, findings: &[Finding]) -> String {
         hostname(),
         system::os_name(),
         system::cpus(),
-        system::memory_bytes().map(system::bytes).unwrap_or_else(|| "?".into()),
+        system::memory_bytes().map(crate::timefmt::bytes).unwrap_or_else(|| "?".into()),
         ctx.config_file
             .as_ref()
             .map(|p| p.display().to_string())

@@ -51,22 +51,6 @@ pub fn disk(path: &Path) -> Option<Disk> {
     })
 }
 
-/// Human-readable bytes (binary units).
-pub fn bytes(n: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut v = n as f64;
-    let mut i = 0;
-    while v >= 1024.0 && i < UNITS.len() - 1 {
-        v /= 1024.0;
-        i += 1;
-    }
-    if i == 0 {
-        format!("{n} B")
-    } else {
-        format!("{v:.1} {}", UNITS[i])
-    }
-}
-
 /// The addresses of this host's interfaces.
 pub fn local_addresses() -> Vec<IpAddr> {
     let mut out = Vec::new();
@@ -266,8 +250,6 @@ mod tests {
 
     #[test]
     fn units() {
-        assert_eq!(bytes(512), "512 B");
-        assert_eq!(bytes(3 * 1024 * 1024), "3.0 MiB");
         assert!(disk(Path::new("/tmp/does/not/exist")).is_some_and(|d| d.total > 0));
         assert!(local_addresses().iter().any(|a| a.is_loopback()));
     }

@@ -289,7 +289,7 @@ impl<'a, 'o> Run<'a, 'o> {
                 "cpus: {}, memory: {}",
                 system::cpus(),
                 system::memory_bytes()
-                    .map(system::bytes)
+                    .map(crate::timefmt::bytes)
                     .unwrap_or_else(|| "?".into())
             ),
             "capacity: no estimate yet; it needs the per-socket figures `flowsync bench` measures (not built yet)".into(),

@@ -21,6 +21,19 @@ use tokio_util::sync::CancellationToken;
 
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// Accepts one TCP connection. On an error (out of file descriptors and the like) it logs, backs
+/// off 50 ms instead of spinning, and returns None. Shared by the HTTPS and TURN listeners.
+pub async fn accept_or_back_off(l: &TcpListener, what: &str) -> Option<(TcpStream, SocketAddr)> {
+    match l.accept().await {
+        Ok(pair) => Some(pair),
+        Err(e) => {
+            tracing::warn!(error = %e, listener = what, "accepting a connection failed");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            None
+        }
+    }
+}
+
 pub struct TlsListener {
     rx: mpsc::Receiver<(Prefixed<TlsStream<TcpStream>>, SocketAddr)>,
     local: SocketAddr,
@@ -99,14 +112,9 @@ impl TlsListener {
             loop {
                 let (stream, peer) = tokio::select! {
                     _ = stop.cancelled() => break,
-                    r = tcp.accept() => match r {
-                        Ok(pair) => pair,
-                        Err(e) => {
-                            // Out of file descriptors and the like: back off instead of spinning.
-                            tracing::warn!(error = %e, "accepting a connection failed");
-                            tokio::time::sleep(Duration::from_millis(50)).await;
-                            continue;
-                        }
+                    r = accept_or_back_off(&tcp, "HTTPS") => match r {
+                        Some(pair) => pair,
+                        None => continue,
                     },
                 };
                 let acceptor = acceptor.clone();

@@ -320,13 +320,9 @@ impl Turn {
                 loop {
                     let (s, peer) = tokio::select! {
                         _ = stop.cancelled() => break,
-                        r = tcp.accept() => match r {
-                            Ok(p) => p,
-                            Err(e) => {
-                                tracing::warn!(error = %e, "turn: accepting a TCP connection failed");
-                                tokio::time::sleep(Duration::from_millis(50)).await;
-                                continue;
-                            }
+                        r = crate::tls::listener::accept_or_back_off(&tcp, "TURN") => match r {
+                            Some(p) => p,
+                            None => continue,
                         },
                     };
                     let _ = s.set_nodelay(true);

@@ -22,6 +22,33 @@ fn free_udp_port() -> u16 {
         .port()
 }
 
+/// Whether some socket is bound to UDP `port` (read from /proc, so probing never takes the port
+/// from the helper that is about to bind it).
+fn udp_bound(port: u16) -> bool {
+    let needle = format!(":{port:04X} ");
+    ["/proc/net/udp", "/proc/net/udp6"].iter().any(|t| {
+        std::fs::read_to_string(t).is_ok_and(|s| {
+            s.lines().skip(1).any(|l| {
+                l.split_whitespace()
+                    .nth(1)
+                    .is_some_and(|a| format!("{a} ").ends_with(&needle))
+            })
+        })
+    })
+}
+
+/// Waits until a helper process has bound UDP `port` (it is ready).
+fn wait_udp_bound(port: u16) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !udp_bound(port) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "nothing bound UDP port {port}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 /// A relay port range of its own per test (tests run in parallel).
 fn relay_range() -> (u16, u16) {
     let base = 20000 + (free_udp_port() % 200) * 100;
@@ -46,7 +73,7 @@ fn echo_peer() -> Peer {
         .stderr(Stdio::null())
         .spawn()
         .expect("turnutils_peer (coturn) is installed; scripts/test.sh installs it");
-    std::thread::sleep(Duration::from_millis(200));
+    wait_udp_bound(port);
     Peer(child, port)
 }
 
@@ -339,7 +366,7 @@ async fn coturn_accepts_the_credentials_of_external_mode() {
         .stderr(Stdio::null())
         .spawn()
         .expect("turnserver (coturn) is installed; scripts/test.sh installs it");
-    std::thread::sleep(Duration::from_millis(800));
+    wait_udp_bound(port);
     let setup = Setup::new(Backend::Sqlite, StateKind::Memory)
         .await
         .with(|c| {

@@ -13,14 +13,6 @@ pub fn run(ctx: &Context) -> BoxFuture<'_, Outcome> {
     async move { check(ctx).await }.boxed()
 }
 
-fn age(secs: i64) -> String {
-    match secs {
-        s if s < 3600 => format!("{} min", s / 60),
-        s if s < 2 * 86_400 => format!("{} h", s / 3600),
-        s => format!("{} days", s / 86_400),
-    }
-}
-
 async fn check(ctx: &Context) -> Outcome {
     let config = match ctx.config() {
         Ok(c) => c,
@@ -67,7 +59,7 @@ async fn check(ctx: &Context) -> Outcome {
     let detail = format!(
         "newest {} ({} old, {}, {} archives)",
         newest.name,
-        age(newest.age_seconds),
+        crate::timefmt::age(newest.age_seconds),
         newest.state,
         archives.len()
     );

@@ -53,7 +53,7 @@ fn check(ctx: &Context) -> Outcome {
         parts.push(format!(
             "{what} {}: {} free ({pct:.0} %)",
             dir.display(),
-            system::bytes(d.free)
+            crate::timefmt::bytes(d.free)
         ));
         if d.free < need {
             worst = Outcome::fail(
@@ -61,7 +61,7 @@ fn check(ctx: &Context) -> Outcome {
                 format!(
                     "free space in {} (needs {} for the next backup and growth); prune old archives (backup.keep) or grow the disk",
                     dir.display(),
-                    system::bytes(need)
+                    crate::timefmt::bytes(need)
                 ),
             );
         } else if pct < 10.0 && worst.status == crate::doctor::Status::Ok {
