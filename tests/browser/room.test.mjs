@@ -51,6 +51,8 @@ test("create, join by invite link, chat, share the timer, end", async () => {
   await guest.click("#join-form button[type=submit]");
   await guest.waitForFunction(() => document.querySelector("#conn-text")?.textContent.includes("Connected"));
   await host.waitForFunction(() => document.querySelectorAll("#participants li").length === 2);
+  // "Connected" shows before the snapshot's participant list is rendered: wait for it too.
+  await guest.waitForFunction(() => document.querySelectorAll("#participants li").length >= 2, null, { timeout: 5000 }).catch(() => {});
   assert.deepEqual((await people(guest)).length, 2);
   assert.ok((await people(host)).some((p) => p.includes("Bob")), (await people(host)).join(" | "));
 
