@@ -32,6 +32,9 @@ pub struct App {
     pub started_at: Instant,
     /// The certificate being served, when TLS is on (SIGHUP re-reads it in files mode).
     pub tls: std::sync::OnceLock<Arc<crate::tls::CertResolver>>,
+    /// Serialises sweeps inside this process: the shared lock is re-entrant for one instance,
+    /// so without this the timer's sweep and `POST /api/admin/sweep` could run side by side.
+    pub sweeping: tokio::sync::Mutex<()>,
 }
 
 pub type SharedApp = Arc<App>;
@@ -56,6 +59,7 @@ impl App {
             instance_id: crate::auth::new_id("i"),
             started_at: Instant::now(),
             tls: std::sync::OnceLock::new(),
+            sweeping: tokio::sync::Mutex::new(()),
         }))
     }
 }

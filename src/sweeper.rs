@@ -22,6 +22,7 @@ const LOCK: &str = "sweeper";
 
 /// Runs one sweep now.
 pub async fn sweep_once(app: &App) -> anyhow::Result<SweepReport> {
+    let _one_at_a_time = app.sweeping.lock().await;
     app.state.purge_expired();
     if !app
         .state
@@ -64,9 +65,11 @@ async fn sweep_locked(app: &App) -> anyhow::Result<SweepReport> {
     Ok(report)
 }
 
-/// Sweeps every `every` until `stop` fires.
+/// Sweeps every `every` until `stop` fires. The first sweep is one interval after start: an
+/// expired room already answers 410 before it is swept, so nothing waits on it, and a start-up
+/// burst of database work is avoided.
 pub async fn run(app: std::sync::Arc<App>, every: Duration, stop: CancellationToken) {
-    let mut tick = tokio::time::interval(every);
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
