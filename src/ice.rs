@@ -28,9 +28,11 @@ pub fn ice_servers(cfg: &TurnConfig, participant_id: &str, now_secs: u64) -> Vec
             let Some(secret) = &cfg.shared_secret else {
                 return Vec::new();
             };
-            let expiry = now_secs + cfg.credential_ttl.as_secs();
-            let username = format!("{expiry}:{participant_id}");
-            let credential = rest_password(secret.expose().as_bytes(), &username);
+            let (username, credential) = rest_credential(
+                secret.expose().as_bytes(),
+                participant_id,
+                now_secs + cfg.credential_ttl.as_secs(),
+            );
             vec![IceServer {
                 urls: cfg.urls.clone(),
                 username: Some(username),
@@ -38,6 +40,13 @@ pub fn ice_servers(cfg: &TurnConfig, participant_id: &str, now_secs: u64) -> Vec
             }]
         }
     }
+}
+
+/// A TURN REST username (`expiry:participant`) and its password.
+pub fn rest_credential(secret: &[u8], participant_id: &str, expiry: u64) -> (String, String) {
+    let username = format!("{expiry}:{participant_id}");
+    let password = rest_password(secret, &username);
+    (username, password)
 }
 
 /// The TURN REST password of a username: base64(HMAC-SHA1(secret, username)).

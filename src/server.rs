@@ -90,6 +90,8 @@ pub struct Server {
     pub redirect_addr: Option<SocketAddr>,
     pub tls: bool,
     pub app: SharedApp,
+    /// The embedded STUN/TURN server, when `turn.mode = embedded`.
+    pub turn: Option<crate::turn::Turn>,
     stop: CancellationToken,
     task: JoinHandle<std::io::Result<()>>,
 }
@@ -249,6 +251,7 @@ pub async fn start(config: Config) -> Result<Server, StartError> {
         redirect_addr,
         tls: tls_on,
         app,
+        turn,
         stop,
         task,
     };

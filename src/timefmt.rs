@@ -4,6 +4,14 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 /// Unix milliseconds as RFC 3339 UTC (`2026-11-26T07:14:35.123Z`).
+/// Seconds since the Unix epoch, now.
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
 pub fn rfc3339(ms: i64) -> String {
     OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
         .ok()

@@ -232,6 +232,20 @@ impl Db {
         .context("reading server secrets")?;
         hex::decode(value).context("server secret is not hex")
     }
+
+    /// A secret [`Db::server_secret`] made earlier, without making one (doctor only reads).
+    pub async fn existing_server_secret(&self, name: &str) -> anyhow::Result<Option<Vec<u8>>> {
+        let value: Option<String> = with_pool!(self.read(), |pool| {
+            sqlx::query_scalar("SELECT value FROM server_secrets WHERE name = $1")
+                .bind(name)
+                .fetch_optional(pool)
+                .await
+        })
+        .context("reading server secrets")?;
+        value
+            .map(|v| hex::decode(v).context("server secret is not hex"))
+            .transpose()
+    }
 }
 
 /// The current time in unix milliseconds (the unit of every time column).

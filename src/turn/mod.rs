@@ -15,11 +15,17 @@
 //!   (`turn.max_allocations`); beyond that the answer is 508 Insufficient Capacity;
 //! - the relay never exchanges data with loopback, private or link-local addresses, nor with
 //!   this host's own addresses, except its own relayed addresses and `turn.allow_peers` (see
-//!   [`policy`]). Permissions and channels to such peers are dropped unanswered, and so is
-//!   their data;
+//!   [`policy`]). Permissions and channels to such peers get 403 Forbidden (signed with the
+//!   client's key), and data to or from them is dropped;
+//! - an expired or malformed credential gets 401 with no nonce, so clients stop retrying, and
+//!   so does a request with USERHASH (it would hide the expiry; the crate offers it anyway);
 //! - allocations end with their lifetime (600 s by default, refreshed by clients) or when the
-//!   client's TCP/TLS connection closes.
+//!   client's TCP/TLS connection closes (the relay socket and quota are freed at once; the
+//!   address is not reused until the protocol's own record of it lapses);
+//! - TCP/TLS connections are capped (`turn.max_allocations`) and one that holds no allocation
+//!   after [`STREAM_GRACE`] is closed, so idle connections cannot pile up.
 
+pub mod client;
 pub mod policy;
 mod stream;
 
@@ -27,7 +33,7 @@ use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, UdpSocket};
@@ -38,10 +44,10 @@ use turn_server_proto::server::TurnServer;
 use turn_server_proto::types::attribute::XorPeerAddress;
 use turn_server_proto::types::message::{ALLOCATE, CHANNEL_BIND, CREATE_PERMISSION, SEND};
 use turn_server_proto::types::stun::attribute::{
-    MessageIntegrity, Realm, Username, XorMappedAddress,
+    ErrorCode, MessageIntegrity, Nonce, Realm, Userhash, Username, XorMappedAddress,
 };
 use turn_server_proto::types::stun::message::{
-    BINDING, LongTermKeyCredentials, Message, MessageClass, MessageWriteVec,
+    BINDING, IntegrityAlgorithm, LongTermKeyCredentials, Message, MessageClass, MessageWriteVec,
 };
 use turn_server_proto::types::stun::prelude::AttributeStaticType;
 use turn_server_proto::types::stun::prelude::{MessageWrite, MessageWriteExt};
@@ -98,6 +104,52 @@ enum Admit {
 
 /// A Binding success response (XOR-MAPPED-ADDRESS, FINGERPRINT). Answered here because
 /// turn-server-proto 0.7.3 addresses its Binding responses to its own listen address.
+/// An error response to the request `msg`, signed with the client's long-term key when it
+/// proved it holds one (clients discard unsigned answers to signed requests).
+fn error_response(
+    msg: &Message<'_>,
+    code: u16,
+    reason: &str,
+    key: Option<LongTermKeyCredentials>,
+) -> Option<Vec<u8>> {
+    let error = ErrorCode::builder(code).reason(reason).build().ok()?;
+    let mut response = Message::builder_error(msg, MessageWriteVec::with_capacity(160));
+    response.add_attribute(&error).ok()?;
+    // A 401 repeats the realm and nonce the client used: browsers read a 401 with the
+    // challenge they already answered as "these credentials are refused" and stop.
+    if code == ErrorCode::UNAUTHORIZED {
+        if let Ok(realm) = msg.attribute::<Realm>() {
+            response.add_attribute(&realm).ok()?;
+        }
+        if let Ok(nonce) = msg.attribute::<Nonce>() {
+            response.add_attribute(&nonce).ok()?;
+        }
+    }
+    if let Some(key) = key {
+        response
+            .add_message_integrity(&key.into(), IntegrityAlgorithm::Sha1)
+            .ok()?;
+    }
+    response.add_fingerprint().ok()?;
+    Some(response.finish())
+}
+
+/// Answers a refused request with an error (indications get nothing).
+fn refuse(
+    msg: &Message<'_>,
+    code: u16,
+    reason: &str,
+    key: Option<LongTermKeyCredentials>,
+) -> Admit {
+    if !msg.has_class(MessageClass::Request) {
+        return Admit::Drop;
+    }
+    error_response(msg, code, reason, key).map_or(Admit::Drop, Admit::Reply)
+}
+
+/// How long a TCP/TLS connection may stay open without an allocation (pre-authentication).
+pub const STREAM_GRACE: Duration = Duration::from_secs(30);
+
 fn binding_response(msg: &Message<'_>, from: SocketAddr) -> Option<Vec<u8>> {
     let xor = XorMappedAddress::new(from, msg.transaction_id());
     let mut response = Message::builder_success(msg, MessageWriteVec::with_capacity(64));
@@ -138,6 +190,8 @@ pub struct Stats {
 #[derive(Clone)]
 pub struct Turn {
     tx: mpsc::Sender<Event>,
+    /// One permit per open TCP/TLS client connection (`turn.max_allocations` of them).
+    streams: Arc<tokio::sync::Semaphore>,
     pub udp_addr: SocketAddr,
     pub tcp_addr: SocketAddr,
     pub stats: Arc<Stats>,
@@ -176,6 +230,8 @@ enum Event {
         from: SocketAddr,
         data: Vec<u8>,
     },
+    /// Moves the protocol clock forward (tests of allocation lifetimes).
+    Advance(Duration),
 }
 
 /// The host name browsers reach this server by, for ICE URLs.
@@ -283,6 +339,9 @@ impl Turn {
         let stats = Arc::new(Stats::default());
         let turn = Turn {
             tx: tx.clone(),
+            streams: Arc::new(tokio::sync::Semaphore::new(
+                settings.max_allocations.max(1) as usize
+            )),
             udp_addr,
             tcp_addr,
             stats: stats.clone(),
@@ -335,6 +394,14 @@ impl Turn {
         Ok(turn)
     }
 
+    /// Moves the protocol's clock forward by `by`, as if that much time had passed: for tests
+    /// of allocation lifetimes (600 s at least), which cannot wait that long. Credential expiry
+    /// keeps using the wall clock.
+    #[doc(hidden)]
+    pub async fn advance_clock(&self, by: Duration) {
+        let _ = self.tx.send(Event::Advance(by)).await;
+    }
+
     /// Takes a decrypted TLS stream from the HTTPS listener (TURN over TLS on port 443).
     pub fn serve_tls<S>(&self, stream: S, peer: SocketAddr, stop: CancellationToken)
     where
@@ -347,8 +414,14 @@ impl Turn {
     where
         S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
     {
+        let Ok(permit) = self.streams.clone().try_acquire_owned() else {
+            self.stats.refused_quota.fetch_add(1, Ordering::Relaxed);
+            tracing::info!(%peer, "turn: too many TCP/TLS connections; closing a new one");
+            return;
+        };
         let tx = self.tx.clone();
         tokio::spawn(async move {
+            let _permit = permit;
             let (writer_tx, writer_rx) = mpsc::channel(256);
             if tx
                 .send(Event::StreamOpen {
@@ -379,9 +452,14 @@ impl Turn {
     }
 }
 
+/// An open TCP/TLS client: its writer and when it connected (protocol clock).
+type StreamClient = (mpsc::Sender<Vec<u8>>, Instant);
+
 struct RelaySocket {
     sock: Arc<UdpSocket>,
     via: Via,
+    /// The client the allocation belongs to.
+    client: SocketAddr,
     user: String,
     stop: CancellationToken,
 }
@@ -389,25 +467,25 @@ struct RelaySocket {
 struct Actor {
     settings: Settings,
     base: std::time::Instant,
+    /// Added to the protocol clock by [`Turn::advance_clock`].
+    skew: Duration,
     servers: [TurnServer; 3],
     listen: [SocketAddr; 3],
     udp: Arc<UdpSocket>,
     tx: mpsc::Sender<Event>,
-    streams: HashMap<(Via, SocketAddr), mpsc::Sender<Vec<u8>>>,
+    /// Open TCP/TLS clients: their writer and when they connected.
+    streams: HashMap<(Via, SocketAddr), StreamClient>,
     relays: HashMap<SocketAddr, RelaySocket>,
+    /// Relayed addresses freed when their client's connection closed, which the protocol still
+    /// counts until their lifetime lapses: not handed out again before that.
+    lingering: HashSet<SocketAddr>,
+    last_reap: Instant,
     /// The credential each client last authenticated with (allocation quotas).
     client_user: HashMap<(Via, SocketAddr), String>,
     per_user: HashMap<String, u32>,
     known_users: HashSet<String>,
     next_port: u16,
     stats: Arc<Stats>,
-}
-
-fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
 }
 
 const VIAS: [Via; 3] = [Via::Udp, Via::Tcp, Via::Tls];
@@ -433,12 +511,15 @@ impl Actor {
         Actor {
             settings,
             base: std::time::Instant::now(),
+            skew: Duration::ZERO,
             servers,
             listen,
             udp,
             tx,
             streams: HashMap::new(),
             relays: HashMap::new(),
+            lingering: HashSet::new(),
+            last_reap: Instant::ZERO,
             client_user: HashMap::new(),
             per_user: HashMap::new(),
             known_users: HashSet::new(),
@@ -448,7 +529,7 @@ impl Actor {
     }
 
     fn now(&self) -> Instant {
-        Instant::from_std(self.base)
+        Instant::from_std(self.base) + self.skew
     }
 
     async fn run(mut self, mut rx: mpsc::Receiver<Event>, stop: CancellationToken) {
@@ -488,9 +569,31 @@ impl Actor {
                 None => Admit::Drop,
             };
         }
+        // USERHASH (RFC 8489 anonymity) hides the username, and with it the expiry that must be
+        // checked on every request: refused with a final 401. Browsers send USERNAME.
+        if msg.has_attribute(Userhash::TYPE) {
+            self.stats
+                .refused_credentials
+                .fetch_add(1, Ordering::Relaxed);
+            return refuse(&msg, ErrorCode::UNAUTHORIZED, "Send USERNAME", None);
+        }
+        // The client's long-term key, once its message integrity checks out: refusals to such a
+        // client are signed (clients ignore unsigned answers to signed requests).
+        let mut verified = None;
         if let Ok(u) = msg.attribute::<Username>() {
             let name = u.username();
-            let now = unix_now();
+            if msg.has_attribute(MessageIntegrity::TYPE) {
+                let realm = msg
+                    .attribute::<Realm>()
+                    .map(|r| r.realm().to_owned())
+                    .unwrap_or_default();
+                let password = crate::ice::rest_password(&self.settings.secret, name);
+                let key = LongTermKeyCredentials::new(name.to_owned(), password, realm);
+                if msg.validate_integrity(&key.clone().into()).is_ok() {
+                    verified = Some(key);
+                }
+            }
+            let now = crate::timefmt::unix_now();
             let expiry = name.split(':').next().and_then(|e| e.parse::<u64>().ok());
             let valid_time =
                 expiry.is_some_and(|exp| exp > now && exp <= now + self.settings.max_ttl);
@@ -499,7 +602,13 @@ impl Actor {
                     .refused_credentials
                     .fetch_add(1, Ordering::Relaxed);
                 tracing::debug!(%from, "turn: refused an expired or malformed credential");
-                return Admit::Drop;
+                // 401 without a nonce: a final answer, not an invitation to retry.
+                return refuse(
+                    &msg,
+                    ErrorCode::UNAUTHORIZED,
+                    "Credential expired",
+                    verified,
+                );
             }
             if !self.known_users.contains(name) {
                 // Only a message that proves it holds the password adds its user to the
@@ -507,21 +616,15 @@ impl Actor {
                 if !msg.has_attribute(MessageIntegrity::TYPE) {
                     return Admit::Pass; // the protocol answers 401 with a nonce
                 }
-                let password = crate::ice::rest_password(&self.settings.secret, name);
-                let realm = msg
-                    .attribute::<Realm>()
-                    .map(|r| r.realm().to_owned())
-                    .unwrap_or_default();
-                let key = LongTermKeyCredentials::new(name.to_owned(), password.clone(), realm);
-                if msg.validate_integrity(&key.into()).is_err() {
+                let Some(key) = &verified else {
                     self.stats
                         .refused_credentials
                         .fetch_add(1, Ordering::Relaxed);
                     tracing::debug!(%from, "turn: refused a credential with a wrong password");
                     return Admit::Pass; // the protocol answers 401 (unknown user)
-                }
+                };
                 for v in VIAS {
-                    self.servers[v as usize].add_user(name.to_owned(), password.clone());
+                    self.servers[v as usize].add_user(name.to_owned(), key.password().to_owned());
                 }
                 self.known_users.insert(name.to_owned());
             }
@@ -538,7 +641,12 @@ impl Actor {
             if !self.peer_allowed(addr) {
                 self.stats.refused_peers.fetch_add(1, Ordering::Relaxed);
                 tracing::debug!(%from, peer = %addr, "turn: refused a peer on the server's side");
-                return Admit::Drop;
+                // Only a client whose integrity checks out learns why; the protocol answers the
+                // others (401) itself.
+                return match verified {
+                    Some(key) => refuse(&msg, ErrorCode::FORBIDDEN, "Forbidden peer", Some(key)),
+                    None => Admit::Drop,
+                };
             }
         }
         Admit::Pass
@@ -565,7 +673,8 @@ impl Actor {
                 }
             }
             Event::StreamOpen { via, peer, writer } => {
-                self.streams.insert((via, peer), writer);
+                let opened = self.now();
+                self.streams.insert((via, peer), (writer, opened));
             }
             Event::StreamFrame {
                 via,
@@ -596,11 +705,24 @@ impl Actor {
             Event::StreamClosed { via, peer } => {
                 self.streams.remove(&(via, peer));
                 self.client_user.remove(&(via, peer));
+                // The protocol keeps a stream client's allocations until their lifetime ends;
+                // the relay sockets and the quota are freed now.
+                let gone: Vec<SocketAddr> = self
+                    .relays
+                    .iter()
+                    .filter(|(_, r)| r.via == via && r.client == peer)
+                    .map(|(a, _)| *a)
+                    .collect();
+                for relayed in gone {
+                    self.release(relayed);
+                    self.lingering.insert(relayed);
+                }
                 let to = self.listen[via as usize];
                 let empty: &[u8] = &[];
                 let _ = self.servers[via as usize]
                     .recv(Transmit::new(empty, TransportType::Tcp, peer, to), now);
             }
+            Event::Advance(by) => self.skew += by,
             Event::Relay { relay, from, data } => {
                 let Some(via) = self.relays.get(&relay).map(|r| r.via) else {
                     return;
@@ -626,6 +748,9 @@ impl Actor {
     /// Sends what a protocol instance produced: to a peer through its relay socket, or to the
     /// client over UDP or its stream.
     async fn send(&mut self, via: Via, t: Transmit<Vec<u8>>) {
+        if self.lingering.contains(&t.from) {
+            return; // an allocation whose client is gone
+        }
         if self.relays.contains_key(&t.from) {
             if !self.peer_allowed(t.to) {
                 self.stats.refused_peers.fetch_add(1, Ordering::Relaxed);
@@ -653,7 +778,7 @@ impl Actor {
                 }
                 // Never wait on one client: a client that does not read loses its connection
                 // instead of stalling the server for everyone.
-                if let Some(w) = self.streams.get(&(via, t.to))
+                if let Some((w, _)) = self.streams.get(&(via, t.to))
                     && w.try_send(data).is_err()
                 {
                     tracing::debug!(client = %t.to, "turn: a stream client is not reading; closing it");
@@ -665,6 +790,7 @@ impl Actor {
 
     /// Lets every protocol instance make progress; returns when to come back.
     async fn drive(&mut self) -> tokio::time::Instant {
+        self.reap_idle_streams();
         let mut next = self.now() + Duration::from_secs(1);
         for via in VIAS {
             loop {
@@ -698,7 +824,9 @@ impl Actor {
                         );
                     }
                     TurnServerPollRet::SocketClose { listen_addr, .. } => {
-                        self.release(listen_addr);
+                        if !self.lingering.remove(&listen_addr) {
+                            self.release(listen_addr);
+                        }
                     }
                     TurnServerPollRet::TcpClose { remote_addr, .. } => {
                         // Dropping the writer ends the stream task, which closes the socket.
@@ -718,6 +846,26 @@ impl Actor {
             .unwrap_or(Duration::ZERO)
             .min(Duration::from_secs(1));
         tokio::time::Instant::now() + wait
+    }
+
+    /// Closes TCP/TLS connections that have held no allocation for [`STREAM_GRACE`] (checked at
+    /// most once a second). Dropping the writer ends the stream task.
+    fn reap_idle_streams(&mut self) {
+        let now = self.now();
+        if now.saturating_duration_since(self.last_reap) < Duration::from_secs(1) {
+            return;
+        }
+        self.last_reap = now;
+        let busy: HashSet<(Via, SocketAddr)> =
+            self.relays.values().map(|r| (r.via, r.client)).collect();
+        self.streams.retain(|key, (_, opened)| {
+            let keep =
+                busy.contains(key) || now.saturating_duration_since(*opened) < STREAM_GRACE;
+            if !keep {
+                tracing::debug!(client = %key.1, "turn: closing a connection without an allocation");
+            }
+            keep
+        });
     }
 
     /// Binds a relay socket for a client, within the quotas.
@@ -749,7 +897,7 @@ impl Actor {
             let port = self.next_port;
             self.next_port = if port >= hi { lo } else { port + 1 };
             let public = SocketAddr::new(self.settings.advertise_ip, port);
-            if self.relays.contains_key(&public) {
+            if self.relays.contains_key(&public) || self.lingering.contains(&public) {
                 continue;
             }
             let Ok(sock) = UdpSocket::bind(SocketAddr::from((Ipv4Addr::UNSPECIFIED, port))).await
@@ -764,6 +912,7 @@ impl Actor {
                 RelaySocket {
                     sock,
                     via,
+                    client,
                     user: user.clone(),
                     stop,
                 },

@@ -5,11 +5,16 @@
 //! Refused: forged and expired credentials, relaying to loopback without `turn.allow_peers`, and
 //! allocations beyond the per-credential quota. In external mode a real coturn with
 //! `use-auth-secret` accepts the credentials FlowSync mints.
+//!
+//! FlowSync's own TURN client (`flowsync::turn::client`, what doctor uses) covers what the
+//! command-line client cannot: the answers to refused requests (401, 403), allocation expiry,
+//! allocations freed when their TCP connection closes, and doctor's allocation check.
 
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use flowsync::config::{Config, TlsMode, TurnMode};
+use flowsync::turn::client::{Client as TurnClient, ClientError, Transport};
 use serde_json::{Value, json};
 
 use crate::helpers::{Backend, Setup, StateKind};
@@ -386,5 +391,166 @@ async fn coturn_accepts_the_credentials_of_external_mode() {
     let _ = coturn.wait();
     assert_relayed(&run, "coturn with FlowSync's credentials");
     drop(peer);
+    server.stop_token().cancel();
+}
+
+fn rest(server: &flowsync::server::Server, who: &str, expiry: u64) -> (String, String) {
+    let config = server.app.config();
+    let secret = config
+        .turn
+        .shared_secret
+        .as_ref()
+        .expect("serve filled in the secret");
+    flowsync::ice::rest_credential(secret.expose().as_bytes(), who, expiry)
+}
+
+async fn client(
+    addr: std::net::SocketAddr,
+    transport: Transport,
+    (user, pass): &(String, String),
+) -> TurnClient {
+    TurnClient::connect(addr, transport, user, pass)
+        .await
+        .expect("connects")
+}
+
+/// Allocates with `cred` until it works (the server frees quota asynchronously) or 3 s pass.
+async fn allocate_soon(addr: std::net::SocketAddr, transport: Transport, cred: &(String, String)) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(3);
+    loop {
+        let mut c = client(addr, transport.clone(), cred).await;
+        match c.allocate(Duration::from_secs(2)).await {
+            Ok(_) => {
+                let _ = c.delete().await;
+                return;
+            }
+            Err(e) if std::time::Instant::now() > deadline => panic!("never allocated: {e}"),
+            Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn answers_refusals_expires_allocations_and_frees_closed_connections() {
+    let (server, _setup) = server(|c| {
+        c.turn.allow_peers = vec![];
+        c.turn.user_quota = 1;
+    })
+    .await;
+    let turn = server.turn.clone().expect("embedded TURN runs");
+    let now = flowsync::timefmt::unix_now();
+
+    // An expired credential is answered 401 at once (a final answer, not a timeout).
+    let late = rest(&server, "late", now - 10);
+    let mut c = client(turn.udp_addr, Transport::Udp, &late).await;
+    let t = std::time::Instant::now();
+    let r = c.allocate(Duration::from_secs(5)).await;
+    assert!(matches!(r, Err(ClientError::Unauthorized(_))), "{r:?}");
+    assert!(
+        t.elapsed() < Duration::from_secs(2),
+        "answered, not dropped"
+    );
+
+    // A peer on the server's side (loopback): 403 at once; a public address is fine.
+    let ada = rest(&server, "ada", now + 600);
+    let mut a = client(turn.udp_addr, Transport::Udp, &ada).await;
+    a.allocate(Duration::from_secs(5)).await.expect("allocates");
+    let t = std::time::Instant::now();
+    let r = a
+        .permit("127.0.0.1".parse().unwrap(), Duration::from_secs(5))
+        .await;
+    assert!(matches!(r, Err(ClientError::PermissionRefused(_))), "{r:?}");
+    assert!(
+        t.elapsed() < Duration::from_secs(2),
+        "answered, not dropped"
+    );
+    let public: std::net::IpAddr = "192.0.2.7".parse().unwrap();
+    a.permit(public, Duration::from_secs(5))
+        .await
+        .expect("a public peer is permitted");
+
+    // Quota 1: ada's second allocation is refused until the first one's lifetime ends (this
+    // client asks for the most the server grants, an hour); then it is gone from the server
+    // and the quota is free again.
+    let mut second = client(turn.udp_addr, Transport::Udp, &ada).await;
+    let r = second.allocate(Duration::from_secs(5)).await;
+    assert!(matches!(r, Err(ClientError::AllocationRefused)), "{r:?}");
+    turn.advance_clock(Duration::from_secs(3601)).await;
+    allocate_soon(turn.udp_addr, Transport::Udp, &ada).await;
+    let r = a.permit(public, Duration::from_secs(5)).await;
+    assert!(r.is_err(), "the expired allocation is gone: {r:?}");
+
+    // Closing a TCP connection frees its allocation at once, not after 600 s.
+    let bob = rest(&server, "bob", now + 600);
+    let mut b = client(turn.tcp_addr, Transport::Tcp, &bob).await;
+    b.allocate(Duration::from_secs(5)).await.expect("allocates");
+    let mut other = client(turn.tcp_addr, Transport::Tcp, &bob).await;
+    let r = other.allocate(Duration::from_secs(5)).await;
+    assert!(
+        matches!(r, Err(ClientError::AllocationRefused)),
+        "over quota: {r:?}"
+    );
+    drop(b);
+    allocate_soon(turn.tcp_addr, Transport::Tcp, &bob).await;
+
+    // A TCP connection that never allocates is closed after the grace period. (The clock moves
+    // again until the server has seen the connection: it registers it asynchronously.)
+    let mut idle = tokio::net::TcpStream::connect(turn.tcp_addr).await.unwrap();
+    let mut byte = [0u8; 1];
+    let mut read = Err(std::io::Error::other("never closed"));
+    for _ in 0..50 {
+        turn.advance_clock(flowsync::turn::STREAM_GRACE + Duration::from_secs(2))
+            .await;
+        use tokio::io::AsyncReadExt;
+        if let Ok(r) = tokio::time::timeout(Duration::from_millis(200), idle.read(&mut byte)).await
+        {
+            read = r;
+            break;
+        }
+    }
+    assert!(matches!(read, Ok(0)), "{read:?}");
+    server.stop_token().cancel();
+}
+
+/// doctor's turn check allocates through every URL browsers get (UDP, TCP, and TLS on the
+/// HTTPS port) with credentials it mints, and fails when its secret is not the server's.
+#[tokio::test(flavor = "multi_thread")]
+async fn doctor_allocates_through_every_url() {
+    let (server, _setup) = server(|c| {
+        c.tls.mode = TlsMode::SelfSigned;
+        c.server.https_listen = "127.0.0.1:0".parse().unwrap();
+    })
+    .await;
+    let config = (*server.app.config()).clone();
+    let turn_check = |config: Config| async move {
+        let ctx = flowsync::doctor::Context::new(Ok(config), None, None);
+        let opts = flowsync::doctor::RunOptions {
+            only: vec!["turn".into()],
+            fix: false,
+            timeout: Duration::from_secs(20),
+        };
+        let mut f = flowsync::doctor::run(&ctx, &opts, |_| {}).await;
+        f.remove(0)
+    };
+    let f = turn_check(config.clone()).await;
+    assert_eq!(
+        f.status,
+        flowsync::doctor::Status::Ok,
+        "{} {}",
+        f.detail,
+        f.hint
+    );
+    assert_eq!(f.detail.matches(" allocated ").count(), 3, "{}", f.detail);
+    assert!(f.detail.contains("turns:localhost:"), "{}", f.detail);
+
+    let mut wrong = config;
+    wrong.turn.shared_secret = Some(flowsync::config::Secret::new("not the secret".into()));
+    let f = turn_check(wrong).await;
+    assert_eq!(f.status, flowsync::doctor::Status::Fail, "{}", f.detail);
+    assert!(
+        f.detail.contains("wrong username or password"),
+        "{}",
+        f.detail
+    );
     server.stop_token().cancel();
 }

@@ -1,7 +1,13 @@
-//! `turn`: the STUN/TURN servers handed to browsers answer. For every `stun:`/`turn:` URL of
-//! `turn.urls` a STUN binding request goes out (UDP, or TCP for `?transport=tcp`), and the
-//! round trip and the address the server saw are reported. `turns:` URLs need the TURN issue's
-//! TLS client and are listed as not checked.
+//! `turn`: the STUN/TURN servers handed to browsers work. For every URL browsers get (the
+//! configured `turn.urls`, or in embedded mode the ones `serve` derives):
+//! - `stun:` gets a binding request (UDP, or TCP for `?transport=tcp`): round trip and the
+//!   address the server saw;
+//! - `turn:` and `turns:` (TLS, e.g. on the HTTPS port) get a real allocation with freshly
+//!   minted REST credentials for the participant `doctor`, valid one minute, which is deleted
+//!   again: round trip and relayed address. The shared secret is `turn.shared_secret` or, in
+//!   embedded mode, the one `serve` keeps in the database (read, never created, here).
+//!
+//! The TLS certificate is not judged here (the certificate check does that).
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -12,6 +18,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::config::TurnMode;
 use crate::doctor::{Context, Outcome};
+use crate::turn::client::{Transport, probe};
 
 const MAGIC: u32 = 0x2112_A442;
 
@@ -149,6 +156,73 @@ async fn binding(host: &str, port: u16, tcp: bool) -> Result<(Duration, SocketAd
     Ok((rtt, mapped(&buf[..n], &txid)?))
 }
 
+/// The shared secret credentials are signed with, as `serve` uses it.
+async fn secret(ctx: &Context, config: &crate::config::Config) -> Result<Vec<u8>, Outcome> {
+    if let Some(s) = &config.turn.shared_secret {
+        return Ok(s.expose().as_bytes().to_vec());
+    }
+    if config.turn.mode == TurnMode::External {
+        return Err(Outcome::fail(
+            "turn.mode = external but turn.shared_secret is not set",
+            "set turn.shared_secret to coturn's static-auth-secret",
+        ));
+    }
+    let db = ctx.db().await.map_err(|e| {
+        Outcome::skip(format!(
+            "the TURN secret lives in the database, which is unreachable: {e}"
+        ))
+    })?;
+    match db.existing_server_secret("turn").await {
+        Ok(Some(s)) => Ok(hex::encode(s).into_bytes()),
+        Ok(None) => Err(Outcome::skip(
+            "serve has not run yet, so there is no TURN secret to sign credentials with",
+        )),
+        Err(e) => Err(Outcome::skip(format!("reading the TURN secret: {e:#}"))),
+    }
+}
+
+/// One allocation through `url`, trying each address `host` resolves to (`localhost` may be
+/// `::1` first while the server listens on 127.0.0.1).
+async fn allocate(
+    url: &str,
+    host: &str,
+    port: u16,
+    transport: Transport,
+    secret: &[u8],
+) -> Result<String, String> {
+    let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host, port))
+        .await
+        .map_err(|e| format!("{host} does not resolve: {e}"))?
+        .collect();
+    let (username, password) =
+        crate::ice::rest_credential(secret, "doctor", crate::timefmt::unix_now() + 60);
+    let mut errors = Vec::new();
+    for addr in addrs {
+        match probe(
+            addr,
+            transport.clone(),
+            &username,
+            &password,
+            Duration::from_secs(3),
+        )
+        .await
+        {
+            Ok(p) => {
+                return Ok(format!(
+                    "{url} allocated {} in {} ms",
+                    p.relayed,
+                    p.rtt.as_millis()
+                ));
+            }
+            Err(e) => errors.push(format!("{addr}: {e}")),
+        }
+    }
+    if errors.is_empty() {
+        return Err(format!("{host} has no address"));
+    }
+    Err(errors.join(", "))
+}
+
 async fn check(ctx: &Context) -> Outcome {
     let config = match ctx.config() {
         Ok(c) => c,
@@ -178,6 +252,7 @@ async fn check(ctx: &Context) -> Outcome {
             "list your coturn's turn:/stun: URLs in turn.urls",
         );
     }
+    let mut secret_bytes = None;
     let mut parts = Vec::new();
     let mut failed = Vec::new();
     for url in urls {
@@ -185,25 +260,47 @@ async fn check(ctx: &Context) -> Outcome {
             failed.push(format!("{url}: not a stun:/turn:/turns: URL"));
             continue;
         };
-        if scheme == "turns" {
-            parts.push(format!("{url} not checked (TLS)"));
-            continue;
-        }
-        let answer = tokio::time::timeout(Duration::from_secs(3), binding(&host, port, tcp))
+        let answer = if scheme == "stun" {
+            tokio::time::timeout(Duration::from_secs(3), binding(&host, port, tcp))
+                .await
+                .unwrap_or_else(|_| Err("no answer within 3 s".into()))
+                .map(|(rtt, seen)| {
+                    format!(
+                        "{url} answered in {} ms (sees us as {seen})",
+                        rtt.as_millis()
+                    )
+                })
+        } else {
+            if secret_bytes.is_none() {
+                match secret(ctx, config).await {
+                    Ok(s) => secret_bytes = Some(s),
+                    Err(o) => return o,
+                }
+            }
+            let transport = match (scheme, tcp) {
+                ("turns", _) => Transport::Tls(host.clone()),
+                (_, true) => Transport::Tcp,
+                _ => Transport::Udp,
+            };
+            allocate(
+                url,
+                &host,
+                port,
+                transport,
+                secret_bytes.as_deref().unwrap_or_default(),
+            )
             .await
-            .unwrap_or_else(|_| Err("no answer within 3 s".into()));
+        };
         match answer {
-            Ok((rtt, seen)) => parts.push(format!(
-                "{url} answered in {} ms (sees us as {seen})",
-                rtt.as_millis()
-            )),
+            Ok(line) => parts.push(line),
             Err(e) => failed.push(format!("{url}: {e}")),
         }
     }
     if !failed.is_empty() {
         return Outcome::fail(
             failed.join("; "),
-            "check that the TURN server runs and that its port is open (UDP and TCP)",
+            "check that the TURN server runs, that its ports are open (UDP and TCP, and the relay \
+             port range), and that turn.shared_secret matches the server's",
         );
     }
     Outcome::ok(parts.join("; "))
