@@ -38,6 +38,7 @@ Register-ArgumentCompleter -Native -CommandName 'flowsync' -ScriptBlock {
             [CompletionResult]::new('restore', 'restore', [CompletionResultType]::ParameterValue, 'Restore an archive into an empty database (SQLite or PostgreSQL)')
             [CompletionResult]::new('cert', 'cert', [CompletionResultType]::ParameterValue, 'Make or inspect the TLS certificate serve presents')
             [CompletionResult]::new('doctor', 'doctor', [CompletionResultType]::ParameterValue, 'Diagnose this installation: named checks, each ok/warn/fail/skip with a fix hint')
+            [CompletionResult]::new('bench', 'bench', [CompletionResultType]::ParameterValue, 'Drive a running server with simulated participants and measure it (load generator)')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print shell completions (bash, zsh, fish, elvish, powershell)')
             [CompletionResult]::new('manpages', 'manpages', [CompletionResultType]::ParameterValue, 'Write man pages into a directory')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
@@ -405,6 +406,34 @@ Register-ArgumentCompleter -Native -CommandName 'flowsync' -ScriptBlock {
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
             break
         }
+        'flowsync;bench' {
+            [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'The FlowSync to drive (http:// or https://; certificates are not verified)')
+            [CompletionResult]::new('--rooms', '--rooms', [CompletionResultType]::ParameterName, 'Rooms to create')
+            [CompletionResult]::new('--per-room', '--per-room', [CompletionResultType]::ParameterName, 'Participants per room (2-10)')
+            [CompletionResult]::new('--duration', '--duration', [CompletionResultType]::ParameterName, 'How long to measure, once everyone is connected')
+            [CompletionResult]::new('--rate', '--rate', [CompletionResultType]::ParameterName, 'Signaling messages (offer/answer/ICE) per second per room')
+            [CompletionResult]::new('--connect-rate', '--connect-rate', [CompletionResultType]::ParameterName, 'New connections per second (ramp)')
+            [CompletionResult]::new('--candidates', '--candidates', [CompletionResultType]::ParameterName, 'ICE candidates each side sends per peer pair when someone joins (0: no join burst)')
+            [CompletionResult]::new('--sdp-bytes', '--sdp-bytes', [CompletionResultType]::ParameterName, 'SDP size of offers and answers, in bytes')
+            [CompletionResult]::new('--chat-rate', '--chat-rate', [CompletionResultType]::ParameterName, 'Chat messages per second per room')
+            [CompletionResult]::new('--churn', '--churn', [CompletionResultType]::ParameterName, 'media-state / raise-hand changes per second per room')
+            [CompletionResult]::new('--timer-every', '--timer-every', [CompletionResultType]::ParameterName, 'The host of each room changes the timer this often (start, then skip)')
+            [CompletionResult]::new('--source-ip', '--source-ip', [CompletionResultType]::ParameterName, 'Source address for connections (repeatable; spread round-robin)')
+            [CompletionResult]::new('--server-pid', '--server-pid', [CompletionResultType]::ParameterName, 'The server''s pid, to sample its memory and CPU (found by its port when it is local)')
+            [CompletionResult]::new('--slo', '--slo', [CompletionResultType]::ParameterName, 'A threshold the run must meet (repeatable), e.g. ''p99<5ms''')
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file (default: /etc/flowsync/flowsync.toml when it exists, else built-in defaults)')
+            [CompletionResult]::new('--idle', '--idle', [CompletionResultType]::ParameterName, 'Hold the sockets with heartbeats only (no traffic)')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print one JSON document instead of the table')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More log output (-v debug, -vv trace)')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More log output (-v debug, -vv trace)')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Only errors')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Only errors')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
         'flowsync;completions' {
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file (default: /etc/flowsync/flowsync.toml when it exists, else built-in defaults)')
             [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More log output (-v debug, -vv trace)')
@@ -438,6 +467,7 @@ Register-ArgumentCompleter -Native -CommandName 'flowsync' -ScriptBlock {
             [CompletionResult]::new('restore', 'restore', [CompletionResultType]::ParameterValue, 'Restore an archive into an empty database (SQLite or PostgreSQL)')
             [CompletionResult]::new('cert', 'cert', [CompletionResultType]::ParameterValue, 'Make or inspect the TLS certificate serve presents')
             [CompletionResult]::new('doctor', 'doctor', [CompletionResultType]::ParameterValue, 'Diagnose this installation: named checks, each ok/warn/fail/skip with a fix hint')
+            [CompletionResult]::new('bench', 'bench', [CompletionResultType]::ParameterValue, 'Drive a running server with simulated participants and measure it (load generator)')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print shell completions (bash, zsh, fish, elvish, powershell)')
             [CompletionResult]::new('manpages', 'manpages', [CompletionResultType]::ParameterValue, 'Write man pages into a directory')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
@@ -505,6 +535,9 @@ Register-ArgumentCompleter -Native -CommandName 'flowsync' -ScriptBlock {
             break
         }
         'flowsync;help;doctor' {
+            break
+        }
+        'flowsync;help;bench' {
             break
         }
         'flowsync;help;completions' {

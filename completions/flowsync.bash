@@ -19,6 +19,9 @@ _flowsync() {
             flowsync,backup)
                 cmd="flowsync__subcmd__backup"
                 ;;
+            flowsync,bench)
+                cmd="flowsync__subcmd__bench"
+                ;;
             flowsync,cert)
                 cmd="flowsync__subcmd__cert"
                 ;;
@@ -105,6 +108,9 @@ _flowsync() {
                 ;;
             flowsync__subcmd__help,backup)
                 cmd="flowsync__subcmd__help__subcmd__backup"
+                ;;
+            flowsync__subcmd__help,bench)
+                cmd="flowsync__subcmd__help__subcmd__bench"
                 ;;
             flowsync__subcmd__help,cert)
                 cmd="flowsync__subcmd__help__subcmd__cert"
@@ -197,7 +203,7 @@ _flowsync() {
 
     case "${cmd}" in
         flowsync)
-            opts="-v -q -h -V --config --verbose --quiet --help --version init serve migrate rooms backup restore cert doctor completions manpages help"
+            opts="-v -q -h -V --config --verbose --quiet --help --version init serve migrate rooms backup restore cert doctor bench completions manpages help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -338,6 +344,80 @@ _flowsync() {
             fi
             case "${prev}" in
                 --passphrase-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        flowsync__subcmd__bench)
+            opts="-v -q -h -V --url --rooms --per-room --duration --rate --connect-rate --candidates --sdp-bytes --chat-rate --churn --timer-every --idle --source-ip --server-pid --slo --json --config --verbose --quiet --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --rooms)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --per-room)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --duration)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --rate)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --connect-rate)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --candidates)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --sdp-bytes)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --chat-rate)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --churn)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --timer-every)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --source-ip)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --server-pid)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --slo)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -627,7 +707,7 @@ _flowsync() {
             return 0
             ;;
         flowsync__subcmd__help)
-            opts="init serve migrate rooms backup restore cert doctor completions manpages help"
+            opts="init serve migrate rooms backup restore cert doctor bench completions manpages help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -671,6 +751,20 @@ _flowsync() {
         flowsync__subcmd__help__subcmd__backup__subcmd__verify)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        flowsync__subcmd__help__subcmd__bench)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi

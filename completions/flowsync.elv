@@ -35,6 +35,7 @@ set edit:completion:arg-completer[flowsync] = {|@words|
             cand restore 'Restore an archive into an empty database (SQLite or PostgreSQL)'
             cand cert 'Make or inspect the TLS certificate serve presents'
             cand doctor 'Diagnose this installation: named checks, each ok/warn/fail/skip with a fix hint'
+            cand bench 'Drive a running server with simulated participants and measure it (load generator)'
             cand completions 'Print shell completions (bash, zsh, fish, elvish, powershell)'
             cand manpages 'Write man pages into a directory'
             cand help 'Print this message or the help of the given subcommand(s)'
@@ -367,6 +368,33 @@ set edit:completion:arg-completer[flowsync] = {|@words|
             cand -V 'Print version'
             cand --version 'Print version'
         }
+        &'flowsync;bench'= {
+            cand --url 'The FlowSync to drive (http:// or https://; certificates are not verified)'
+            cand --rooms 'Rooms to create'
+            cand --per-room 'Participants per room (2-10)'
+            cand --duration 'How long to measure, once everyone is connected'
+            cand --rate 'Signaling messages (offer/answer/ICE) per second per room'
+            cand --connect-rate 'New connections per second (ramp)'
+            cand --candidates 'ICE candidates each side sends per peer pair when someone joins (0: no join burst)'
+            cand --sdp-bytes 'SDP size of offers and answers, in bytes'
+            cand --chat-rate 'Chat messages per second per room'
+            cand --churn 'media-state / raise-hand changes per second per room'
+            cand --timer-every 'The host of each room changes the timer this often (start, then skip)'
+            cand --source-ip 'Source address for connections (repeatable; spread round-robin)'
+            cand --server-pid 'The server''s pid, to sample its memory and CPU (found by its port when it is local)'
+            cand --slo 'A threshold the run must meet (repeatable), e.g. ''p99<5ms'''
+            cand --config 'Config file (default: /etc/flowsync/flowsync.toml when it exists, else built-in defaults)'
+            cand --idle 'Hold the sockets with heartbeats only (no traffic)'
+            cand --json 'Print one JSON document instead of the table'
+            cand -v 'More log output (-v debug, -vv trace)'
+            cand --verbose 'More log output (-v debug, -vv trace)'
+            cand -q 'Only errors'
+            cand --quiet 'Only errors'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
         &'flowsync;completions'= {
             cand --config 'Config file (default: /etc/flowsync/flowsync.toml when it exists, else built-in defaults)'
             cand -v 'More log output (-v debug, -vv trace)'
@@ -398,6 +426,7 @@ set edit:completion:arg-completer[flowsync] = {|@words|
             cand restore 'Restore an archive into an empty database (SQLite or PostgreSQL)'
             cand cert 'Make or inspect the TLS certificate serve presents'
             cand doctor 'Diagnose this installation: named checks, each ok/warn/fail/skip with a fix hint'
+            cand bench 'Drive a running server with simulated participants and measure it (load generator)'
             cand completions 'Print shell completions (bash, zsh, fish, elvish, powershell)'
             cand manpages 'Write man pages into a directory'
             cand help 'Print this message or the help of the given subcommand(s)'
@@ -447,6 +476,8 @@ set edit:completion:arg-completer[flowsync] = {|@words|
         &'flowsync;help;cert;status'= {
         }
         &'flowsync;help;doctor'= {
+        }
+        &'flowsync;help;bench'= {
         }
         &'flowsync;help;completions'= {
         }

@@ -37,6 +37,7 @@ complete -c flowsync -n "__fish_flowsync_needs_command" -f -a "backup" -d 'Back 
 complete -c flowsync -n "__fish_flowsync_needs_command" -f -a "restore" -d 'Restore an archive into an empty database (SQLite or PostgreSQL)'
 complete -c flowsync -n "__fish_flowsync_needs_command" -f -a "cert" -d 'Make or inspect the TLS certificate serve presents'
 complete -c flowsync -n "__fish_flowsync_needs_command" -f -a "doctor" -d 'Diagnose this installation: named checks, each ok/warn/fail/skip with a fix hint'
+complete -c flowsync -n "__fish_flowsync_needs_command" -f -a "bench" -d 'Drive a running server with simulated participants and measure it (load generator)'
 complete -c flowsync -n "__fish_flowsync_needs_command" -f -a "completions" -d 'Print shell completions (bash, zsh, fish, elvish, powershell)'
 complete -c flowsync -n "__fish_flowsync_needs_command" -f -a "manpages" -d 'Write man pages into a directory'
 complete -c flowsync -n "__fish_flowsync_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
@@ -247,6 +248,27 @@ complete -c flowsync -n "__fish_flowsync_using_subcommand doctor" -s v -l verbos
 complete -c flowsync -n "__fish_flowsync_using_subcommand doctor" -s q -l quiet -d 'Only errors'
 complete -c flowsync -n "__fish_flowsync_using_subcommand doctor" -s h -l help -d 'Print help'
 complete -c flowsync -n "__fish_flowsync_using_subcommand doctor" -s V -l version -d 'Print version'
+complete -c flowsync -n "__fish_flowsync_using_subcommand bench" -l url -d 'The FlowSync to drive (http:// or https://; certificates are not verified)' -r
+complete -c flowsync -n "__fish_flowsync_using_subcommand bench" -l rooms -d 'Rooms to create' -r
+complete -c flowsync -n "__fish_flowsync_using_subcommand bench" -l per-room -d 'Participants per room (2-10)' -r
+complete -c flowsync -n "__fish_flowsync_using_subcommand bench" -l duration -d 'How long to measure, once everyone is connected' -r
+complete -c flowsync -n "__fish_flowsync_using_subcommand bench" -l rate -d 'Signaling messages (offer/answer/ICE) per second per room' -r
+complete -c flowsync -n "__fish_flowsync_using_subcommand bench" -l connect-rate -d 'New connections per second (ramp)' -r
+complete -c flowsync -n "__fish_flowsync_using_subcommand bench" -l candidates -d 'ICE candidates each side sends per peer pair when someone joins (0: no join burst)' -r
+complete -c flowsync -n "__fish_flowsync_using_subcommand bench" -l sdp-bytes -d 'SDP size of offers and answers, in bytes' -r
+complete -c flowsync -n "__fish_flowsync_using_subcommand bench" -l chat-rate -d 'Chat messages per second per room' -r
+complete -c flowsync -n "__fish_flowsync_using_subcommand bench" -l churn -d 'media-state / raise-hand changes per second per room' -r
+complete -c flowsync -n "__fish_flowsync_using_subcommand bench" -l timer-every -d 'The host of each room changes the timer this often (start, then skip)' -r
+complete -c flowsync -n "__fish_flowsync_using_subcommand bench" -l source-ip -d 'Source address for connections (repeatable; spread round-robin)' -r
+complete -c flowsync -n "__fish_flowsync_using_subcommand bench" -l server-pid -d 'The server\'s pid, to sample its memory and CPU (found by its port when it is local)' -r
+complete -c flowsync -n "__fish_flowsync_using_subcommand bench" -l slo -d 'A threshold the run must meet (repeatable), e.g. \'p99<5ms\'' -r
+complete -c flowsync -n "__fish_flowsync_using_subcommand bench" -l config -d 'Config file (default: /etc/flowsync/flowsync.toml when it exists, else built-in defaults)' -r -F
+complete -c flowsync -n "__fish_flowsync_using_subcommand bench" -l idle -d 'Hold the sockets with heartbeats only (no traffic)'
+complete -c flowsync -n "__fish_flowsync_using_subcommand bench" -l json -d 'Print one JSON document instead of the table'
+complete -c flowsync -n "__fish_flowsync_using_subcommand bench" -s v -l verbose -d 'More log output (-v debug, -vv trace)'
+complete -c flowsync -n "__fish_flowsync_using_subcommand bench" -s q -l quiet -d 'Only errors'
+complete -c flowsync -n "__fish_flowsync_using_subcommand bench" -s h -l help -d 'Print help'
+complete -c flowsync -n "__fish_flowsync_using_subcommand bench" -s V -l version -d 'Print version'
 complete -c flowsync -n "__fish_flowsync_using_subcommand completions" -l config -d 'Config file (default: /etc/flowsync/flowsync.toml when it exists, else built-in defaults)' -r -F
 complete -c flowsync -n "__fish_flowsync_using_subcommand completions" -s v -l verbose -d 'More log output (-v debug, -vv trace)'
 complete -c flowsync -n "__fish_flowsync_using_subcommand completions" -s q -l quiet -d 'Only errors'
@@ -257,17 +279,18 @@ complete -c flowsync -n "__fish_flowsync_using_subcommand manpages" -s v -l verb
 complete -c flowsync -n "__fish_flowsync_using_subcommand manpages" -s q -l quiet -d 'Only errors'
 complete -c flowsync -n "__fish_flowsync_using_subcommand manpages" -s h -l help -d 'Print help'
 complete -c flowsync -n "__fish_flowsync_using_subcommand manpages" -s V -l version -d 'Print version'
-complete -c flowsync -n "__fish_flowsync_using_subcommand help; and not __fish_seen_subcommand_from init serve migrate rooms backup restore cert doctor completions manpages help" -f -a "init" -d 'Provision this host: config, user, directories, units, database, certificate, start, doctor'
-complete -c flowsync -n "__fish_flowsync_using_subcommand help; and not __fish_seen_subcommand_from init serve migrate rooms backup restore cert doctor completions manpages help" -f -a "serve" -d 'Run the server: web app, REST API, health, metrics and the expiry sweeper'
-complete -c flowsync -n "__fish_flowsync_using_subcommand help; and not __fish_seen_subcommand_from init serve migrate rooms backup restore cert doctor completions manpages help" -f -a "migrate" -d 'Apply or inspect database migrations'
-complete -c flowsync -n "__fish_flowsync_using_subcommand help; and not __fish_seen_subcommand_from init serve migrate rooms backup restore cert doctor completions manpages help" -f -a "rooms" -d 'List, show or end rooms (operator view)'
-complete -c flowsync -n "__fish_flowsync_using_subcommand help; and not __fish_seen_subcommand_from init serve migrate rooms backup restore cert doctor completions manpages help" -f -a "backup" -d 'Back up the database, config and certificates into one verified archive; verify or list archives'
-complete -c flowsync -n "__fish_flowsync_using_subcommand help; and not __fish_seen_subcommand_from init serve migrate rooms backup restore cert doctor completions manpages help" -f -a "restore" -d 'Restore an archive into an empty database (SQLite or PostgreSQL)'
-complete -c flowsync -n "__fish_flowsync_using_subcommand help; and not __fish_seen_subcommand_from init serve migrate rooms backup restore cert doctor completions manpages help" -f -a "cert" -d 'Make or inspect the TLS certificate serve presents'
-complete -c flowsync -n "__fish_flowsync_using_subcommand help; and not __fish_seen_subcommand_from init serve migrate rooms backup restore cert doctor completions manpages help" -f -a "doctor" -d 'Diagnose this installation: named checks, each ok/warn/fail/skip with a fix hint'
-complete -c flowsync -n "__fish_flowsync_using_subcommand help; and not __fish_seen_subcommand_from init serve migrate rooms backup restore cert doctor completions manpages help" -f -a "completions" -d 'Print shell completions (bash, zsh, fish, elvish, powershell)'
-complete -c flowsync -n "__fish_flowsync_using_subcommand help; and not __fish_seen_subcommand_from init serve migrate rooms backup restore cert doctor completions manpages help" -f -a "manpages" -d 'Write man pages into a directory'
-complete -c flowsync -n "__fish_flowsync_using_subcommand help; and not __fish_seen_subcommand_from init serve migrate rooms backup restore cert doctor completions manpages help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c flowsync -n "__fish_flowsync_using_subcommand help; and not __fish_seen_subcommand_from init serve migrate rooms backup restore cert doctor bench completions manpages help" -f -a "init" -d 'Provision this host: config, user, directories, units, database, certificate, start, doctor'
+complete -c flowsync -n "__fish_flowsync_using_subcommand help; and not __fish_seen_subcommand_from init serve migrate rooms backup restore cert doctor bench completions manpages help" -f -a "serve" -d 'Run the server: web app, REST API, health, metrics and the expiry sweeper'
+complete -c flowsync -n "__fish_flowsync_using_subcommand help; and not __fish_seen_subcommand_from init serve migrate rooms backup restore cert doctor bench completions manpages help" -f -a "migrate" -d 'Apply or inspect database migrations'
+complete -c flowsync -n "__fish_flowsync_using_subcommand help; and not __fish_seen_subcommand_from init serve migrate rooms backup restore cert doctor bench completions manpages help" -f -a "rooms" -d 'List, show or end rooms (operator view)'
+complete -c flowsync -n "__fish_flowsync_using_subcommand help; and not __fish_seen_subcommand_from init serve migrate rooms backup restore cert doctor bench completions manpages help" -f -a "backup" -d 'Back up the database, config and certificates into one verified archive; verify or list archives'
+complete -c flowsync -n "__fish_flowsync_using_subcommand help; and not __fish_seen_subcommand_from init serve migrate rooms backup restore cert doctor bench completions manpages help" -f -a "restore" -d 'Restore an archive into an empty database (SQLite or PostgreSQL)'
+complete -c flowsync -n "__fish_flowsync_using_subcommand help; and not __fish_seen_subcommand_from init serve migrate rooms backup restore cert doctor bench completions manpages help" -f -a "cert" -d 'Make or inspect the TLS certificate serve presents'
+complete -c flowsync -n "__fish_flowsync_using_subcommand help; and not __fish_seen_subcommand_from init serve migrate rooms backup restore cert doctor bench completions manpages help" -f -a "doctor" -d 'Diagnose this installation: named checks, each ok/warn/fail/skip with a fix hint'
+complete -c flowsync -n "__fish_flowsync_using_subcommand help; and not __fish_seen_subcommand_from init serve migrate rooms backup restore cert doctor bench completions manpages help" -f -a "bench" -d 'Drive a running server with simulated participants and measure it (load generator)'
+complete -c flowsync -n "__fish_flowsync_using_subcommand help; and not __fish_seen_subcommand_from init serve migrate rooms backup restore cert doctor bench completions manpages help" -f -a "completions" -d 'Print shell completions (bash, zsh, fish, elvish, powershell)'
+complete -c flowsync -n "__fish_flowsync_using_subcommand help; and not __fish_seen_subcommand_from init serve migrate rooms backup restore cert doctor bench completions manpages help" -f -a "manpages" -d 'Write man pages into a directory'
+complete -c flowsync -n "__fish_flowsync_using_subcommand help; and not __fish_seen_subcommand_from init serve migrate rooms backup restore cert doctor bench completions manpages help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c flowsync -n "__fish_flowsync_using_subcommand help; and __fish_seen_subcommand_from rooms" -f -a "list" -d 'List rooms'
 complete -c flowsync -n "__fish_flowsync_using_subcommand help; and __fish_seen_subcommand_from rooms" -f -a "show" -d 'Show one room and its participants'
 complete -c flowsync -n "__fish_flowsync_using_subcommand help; and __fish_seen_subcommand_from rooms" -f -a "end" -d 'End a room for everyone in it'

@@ -29,12 +29,17 @@ impl LogControl {
     }
 }
 
-/// Dependencies stay at warn unless named: their info logs are noise to operators.
+/// Dependencies stay at warn unless named: their info logs are noise to operators. The STUN/TURN
+/// protocol crates log every refused or challenged request at ERROR (their `#[instrument(err)]`),
+/// which for a TURN server is routine (every allocation starts with a 401 challenge): they are
+/// silenced; `crate::turn` logs what an operator needs.
 fn filter_for(level: &str) -> EnvFilter {
     let directive = if level.contains('=') || level.contains(',') {
         level.to_owned()
     } else {
-        format!("warn,flowsync={level}")
+        format!(
+            "warn,flowsync={level},stun_proto=off,stun_types=off,turn_server_proto=off,turn_types=off,turn_client_proto=off"
+        )
     };
     EnvFilter::try_new(&directive).unwrap_or_else(|_| EnvFilter::new("info"))
 }

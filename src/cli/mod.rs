@@ -2,6 +2,7 @@
 //! place where errors become one line on stderr and an exit code.
 
 mod backup;
+mod bench;
 mod cert;
 mod completions;
 mod doctor;
@@ -68,6 +69,8 @@ pub enum Command {
     Cert(cert::Opts),
     /// Diagnose this installation: named checks, each ok/warn/fail/skip with a fix hint
     Doctor(doctor::Opts),
+    /// Drive a running server with simulated participants and measure it (load generator)
+    Bench(bench::Opts),
     /// Print shell completions (bash, zsh, fish, elvish, powershell)
     Completions(completions::Opts),
     /// Write man pages into a directory
@@ -176,6 +179,7 @@ pub fn run(cli: Cli) -> ExitCode {
             Command::Restore(opts) => backup::restore(&cli, opts).await,
             Command::Cert(opts) => cert::run(&cli, opts).await,
             Command::Doctor(opts) => doctor::run(&cli, opts).await,
+            Command::Bench(opts) => bench::run(&cli, opts).await,
             Command::Completions(opts) => completions::run(opts),
             Command::Manpages(opts) => manpages::run(opts),
         }

@@ -9,6 +9,7 @@
 //! stored in `<data_dir>/tls`).
 
 pub mod acme;
+pub mod client;
 pub mod listener;
 
 use std::path::{Path, PathBuf};

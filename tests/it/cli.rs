@@ -504,6 +504,7 @@ fn committed_completions_and_man_pages_match_the_binary() {
         "serve",
         "migrate",
         "rooms",
+        "bench",
         "completions",
         "manpages",
     ] {

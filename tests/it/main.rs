@@ -9,6 +9,7 @@ mod helpers;
 
 mod acme;
 mod backup;
+mod bench;
 mod cli;
 mod config;
 mod init_doctor;

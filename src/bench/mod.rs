@@ -1,0 +1,820 @@
+//! `flowsync bench`: a load generator for a running FlowSync (or any server speaking the same
+//! REST + Socket.IO protocol), in the spirit of `redis-benchmark` and `pgbench`.
+//!
+//! A run has three phases:
+//! 1. set-up (not timed): rooms are created and joined over REST (`POST /api/rooms`,
+//!    `POST /api/rooms/{code}/join`), so every simulated participant holds a token;
+//! 2. connect: participants open Socket.IO connections at `--connect-rate`, spread over the
+//!    source addresses, and wait for `room-joined`. With `--candidates N` each newcomer
+//!    negotiates with everyone already in its room the way the browser client does (an offer
+//!    of `--sdp-bytes`, an answer, N ICE candidates each way), and the whole negotiation is
+//!    timed ("join burst");
+//! 3. measure (`--duration`): signaling relays (`--rate` per room: ICE candidates, every tenth an
+//!    offer with a full SDP) to a random peer, chat (`--chat-rate`), `media-state`/`raise-hand`
+//!    churn (`--churn`) and timer changes (`--timer-every`) go on; `--idle` sends nothing and
+//!    only answers heartbeats. Every message carries its send time and is timed where it
+//!    arrives (one process, one clock).
+//!
+//! Then the senders stop, in-flight messages get a second to land, and everyone disconnects.
+//! One tokio task per connection and no thread per connection: the generator is meant to hold
+//! tens of thousands of sockets on one core without being the bottleneck.
+
+pub mod report;
+pub mod sio;
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt;
+use serde_json::{Value, json};
+use tokio_util::sync::CancellationToken;
+
+use report::{Latency, Report, ServerUse, Slo};
+use sio::{Conn, Incoming, Target};
+
+/// The knobs of one run.
+#[derive(Debug, Clone)]
+pub struct Scenario {
+    pub url: String,
+    pub rooms: usize,
+    pub per_room: usize,
+    pub duration: Duration,
+    /// New connections per second.
+    pub connect_rate: f64,
+    /// Signaling messages per second per room (0 = none).
+    pub rate: f64,
+    /// ICE candidates each side sends per peer pair when someone joins (0 = no join burst).
+    pub candidates: usize,
+    /// Size of the SDP in offers and answers.
+    pub sdp_bytes: usize,
+    /// Chat messages per second per room.
+    pub chat_rate: f64,
+    /// Per room, `media-state` and `raise-hand` changes per second.
+    pub churn: f64,
+    /// The host changes the timer this often.
+    pub timer_every: Option<Duration>,
+    /// Hold the sockets with heartbeats only.
+    pub idle: bool,
+    /// Source addresses to spread connections over (empty: the system's choice).
+    pub source_ips: Vec<IpAddr>,
+    /// The server's process, to sample its memory and CPU (found by its port when local).
+    pub server_pid: Option<u32>,
+    pub slos: Vec<Slo>,
+}
+
+/// What the caller shows while a run goes on.
+pub trait Progress: Send + Sync {
+    /// A new phase with `total` steps (0: open-ended).
+    fn phase(&self, name: &str, total: u64);
+    /// Progress within the phase.
+    fn update(&self, done: u64, detail: &str);
+    fn finish(&self);
+}
+
+/// Why a run could not be done at all (as opposed to a run that measured failures).
+#[derive(Debug, thiserror::Error)]
+pub enum BenchError {
+    #[error("{0}")]
+    Setup(String),
+    #[error("{0}")]
+    Usage(String),
+}
+
+/// One simulated participant's identity.
+#[derive(Debug, Clone)]
+struct Seat {
+    participant_id: String,
+    token: String,
+}
+
+/// A room and what its participants share.
+#[derive(Debug)]
+struct Room {
+    seats: Vec<Seat>,
+    /// Arrival times of each room's k-th `timer-update`, per participant.
+    timer_arrivals: Mutex<HashMap<u64, Vec<Instant>>>,
+}
+
+/// Counters and histograms shared by every connection.
+struct Shared {
+    base: Instant,
+    target: Target,
+    scenario: Scenario,
+    go: CancellationToken,
+    stop_sending: CancellationToken,
+    stop: CancellationToken,
+    measuring: AtomicBool,
+    connects_ok: AtomicU64,
+    connects_failed: AtomicU64,
+    disconnects: AtomicU64,
+    relay_sent: AtomicU64,
+    relay_delivered: AtomicU64,
+    chat_expected: AtomicU64,
+    chat_delivered: AtomicU64,
+    received: AtomicU64,
+    connect: Mutex<Latency>,
+    relay: Mutex<Latency>,
+    chat: Mutex<Latency>,
+    burst: Mutex<Latency>,
+    errors: Mutex<Vec<String>>,
+    joined: AtomicU64,
+    bursts_done: AtomicU64,
+}
+
+impl Shared {
+    fn now_us(&self) -> u64 {
+        self.base.elapsed().as_micros() as u64
+    }
+
+    fn since(&self, t_us: u64) -> Duration {
+        Duration::from_micros(self.now_us().saturating_sub(t_us))
+    }
+
+    fn error(&self, e: impl std::fmt::Display) {
+        if let Ok(mut v) = self.errors.lock()
+            && v.len() < 5
+        {
+            v.push(e.to_string());
+        }
+    }
+}
+
+fn record(h: &Mutex<Latency>, d: Duration) {
+    if let Ok(mut h) = h.lock() {
+        h.record(d);
+    }
+}
+
+fn take(h: &Mutex<Latency>) -> Latency {
+    h.lock().map(|h| h.clone()).unwrap_or_default()
+}
+
+/// Creates the rooms and their participants over REST.
+async fn set_up(s: &Scenario, progress: &dyn Progress) -> Result<Vec<Arc<Room>>, BenchError> {
+    let http = reqwest::Client::builder()
+        .danger_accept_invalid_certs(true)
+        .pool_max_idle_per_host(32)
+        .timeout(Duration::from_secs(30))
+        .build()
+        .map_err(|e| BenchError::Setup(format!("HTTP client: {e}")))?;
+    let base = s.url.trim_end_matches('/').to_owned();
+    progress.phase("creating rooms", (s.rooms * s.per_room) as u64);
+    let done = Arc::new(AtomicU64::new(0));
+    let per_room = s.per_room;
+    let rooms = futures_util::stream::iter(0..s.rooms)
+        .map(|i| {
+            let (http, base, done) = (http.clone(), base.clone(), done.clone());
+            async move {
+                let post = |path: String, body: Value| {
+                    let http = http.clone();
+                    let url = format!("{base}{path}");
+                    async move {
+                        let res = http.post(&url).json(&body).send().await.map_err(|e| {
+                            BenchError::Setup(format!("POST {url}: {e} (is the server running?)"))
+                        })?;
+                        let status = res.status();
+                        let body: Value = res.json().await.unwrap_or(Value::Null);
+                        if status.as_u16() == 429 {
+                            return Err(BenchError::Setup(format!(
+                                "POST {url}: rate limited (429). Run the server with the benchmark \
+                                 settings (README, \"Benchmarks\"): rooms.create_rate_per_ip and \
+                                 rooms.join_rate_per_ip raised"
+                            )));
+                        }
+                        if !status.is_success() {
+                            return Err(BenchError::Setup(format!("POST {url}: {status} {body}")));
+                        }
+                        Ok(body)
+                    }
+                };
+                let seat = |b: &Value| -> Result<Seat, BenchError> {
+                    Ok(Seat {
+                        participant_id: b["participant_id"]
+                            .as_str()
+                            .ok_or_else(|| BenchError::Setup(format!("no participant_id in {b}")))?
+                            .to_owned(),
+                        token: b["token"]
+                            .as_str()
+                            .ok_or_else(|| BenchError::Setup(format!("no token in {b}")))?
+                            .to_owned(),
+                    })
+                };
+                let created = post(
+                    "/api/rooms".into(),
+                    json!({
+                        "name": format!("bench {i}"),
+                        "display_name": "bench 0",
+                        "max_participants": per_room.clamp(2, 10),
+                    }),
+                )
+                .await?;
+                let code = created["room_code"]
+                    .as_str()
+                    .ok_or_else(|| BenchError::Setup(format!("no room_code in {created}")))?
+                    .to_owned();
+                let mut seats = vec![seat(&created)?];
+                done.fetch_add(1, Ordering::Relaxed);
+                for k in 1..per_room {
+                    let joined = post(
+                        format!("/api/rooms/{code}/join"),
+                        json!({ "display_name": format!("bench {k}") }),
+                    )
+                    .await?;
+                    seats.push(seat(&joined)?);
+                    done.fetch_add(1, Ordering::Relaxed);
+                }
+                Ok::<_, BenchError>(Arc::new(Room {
+                    seats,
+                    timer_arrivals: Mutex::new(HashMap::new()),
+                }))
+            }
+        })
+        .buffer_unordered(16);
+    let mut rooms = std::pin::pin!(rooms);
+    let mut out = Vec::with_capacity(s.rooms);
+    while let Some(r) = rooms.next().await {
+        out.push(r?);
+        progress.update(done.load(Ordering::Relaxed), "");
+    }
+    Ok(out)
+}
+
+/// A pseudo-random number from a per-connection state (xorshift; no shared RNG to contend on).
+fn next_rand(state: &mut u64) -> u64 {
+    *state ^= *state << 13;
+    *state ^= *state >> 7;
+    *state ^= *state << 17;
+    *state
+}
+
+fn sdp(bytes: usize) -> String {
+    let line = "a=candidate:1 1 udp 2122260223 192.0.2.1 54321 typ host generation 0\r\n";
+    let mut s = String::with_capacity(bytes + line.len());
+    s.push_str("v=0\r\no=- 0 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n");
+    while s.len() < bytes {
+        s.push_str(line);
+    }
+    s.truncate(bytes);
+    s
+}
+
+fn candidate(t: u64, kind: &str) -> Value {
+    json!({
+        "candidate": "candidate:842163049 1 udp 1677729535 192.0.2.7 61523 typ srflx raddr 10.0.0.7 rport 61523 generation 0 ufrag sEMT network-cost 999",
+        "sdpMid": "0",
+        "sdpMLineIndex": 0,
+        "t": t,
+        "bench": kind,
+    })
+}
+
+/// Periods of the per-connection timers: a room's rate is shared by its participants.
+fn period(per_room_rate: f64, per_room: usize) -> Option<Duration> {
+    (per_room_rate > 0.0).then(|| Duration::from_secs_f64(per_room as f64 / per_room_rate))
+}
+
+fn ticker(p: Option<Duration>, phase: u64) -> Option<tokio::time::Interval> {
+    p.map(|p| {
+        let offset = Duration::from_nanos(phase % p.as_nanos().max(1) as u64);
+        let mut i = tokio::time::interval_at(tokio::time::Instant::now() + offset, p);
+        i.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        i
+    })
+}
+
+async fn tick(t: &mut Option<tokio::time::Interval>) {
+    match t {
+        Some(t) => {
+            t.tick().await;
+        }
+        None => std::future::pending().await,
+    }
+}
+
+/// Answers a newcomer's offer like a browser: the answer, then our candidates.
+async fn answer_burst(shared: &Shared, conn: &mut Conn, to: &str, sdp: &str) -> anyhow::Result<()> {
+    let a = json!({"to": to, "answer": {"type": "answer", "sdp": sdp, "t": shared.now_us(), "bench": "burst-reply"}});
+    conn.emit("answer", &a).await?;
+    for _ in 0..shared.scenario.candidates {
+        let c = json!({"to": to, "candidate": candidate(shared.now_us(), "burst-reply")});
+        conn.emit("ice-candidate", &c).await?;
+    }
+    Ok(())
+}
+
+/// One simulated participant, from connect to disconnect.
+async fn participant(shared: Arc<Shared>, room: Arc<Room>, me: usize, source: Option<IpAddr>) {
+    let s = &shared.scenario;
+    let started = shared.now_us();
+    let seat = &room.seats[me];
+    let mut conn = match Conn::connect(&shared.target, source, &seat.token).await {
+        Ok(c) => c,
+        Err(e) => {
+            shared.connects_failed.fetch_add(1, Ordering::Relaxed);
+            shared.error(format!("connect: {e:#}"));
+            return;
+        }
+    };
+    // Wait for room-joined: who is already here. A newcomer that saw us in the room may offer
+    // before our room-joined arrives: those offers are answered once we are in.
+    let mut early_offers: Vec<String> = Vec::new();
+    let peers_before: Vec<String> = loop {
+        match conn.next().await {
+            Ok(Incoming::Event(name, v)) if name == "room-joined" => {
+                break v["participants"]
+                    .as_array()
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(|p| p["participant_id"].as_str())
+                            .filter(|p| *p != seat.participant_id)
+                            .map(str::to_owned)
+                            .collect()
+                    })
+                    .unwrap_or_default();
+            }
+            Ok(Incoming::Event(name, v)) => {
+                if name == "offer" && v["offer"]["bench"] == "burst" {
+                    early_offers.extend(v["from"].as_str().map(str::to_owned));
+                }
+                continue;
+            }
+            Ok(other) => {
+                shared.connects_failed.fetch_add(1, Ordering::Relaxed);
+                shared.error(format!("connect: {other:?}"));
+                return;
+            }
+            Err(e) => {
+                shared.connects_failed.fetch_add(1, Ordering::Relaxed);
+                shared.error(format!("connect: {e:#}"));
+                return;
+            }
+        }
+    };
+    record(&shared.connect, shared.since(started));
+    shared.connects_ok.fetch_add(1, Ordering::Relaxed);
+    shared.joined.fetch_add(1, Ordering::Relaxed);
+
+    let others: Vec<&str> = room
+        .seats
+        .iter()
+        .filter(|x| x.participant_id != seat.participant_id)
+        .map(|x| x.participant_id.as_str())
+        .collect();
+    let mut rng =
+        0x9E37_79B9_7F4A_7C15u64 ^ ((me as u64 + 1) * 0x2545_F491_4F6C_DD1D) ^ shared.now_us();
+    let big_sdp = sdp(s.sdp_bytes);
+
+    // The join burst: offer + candidates to everyone already here; done when every one of them
+    // has answered with its answer and candidates.
+    let burst_started = Instant::now();
+    let mut burst_left = if s.candidates > 0 && !s.idle {
+        peers_before.len() * (1 + s.candidates)
+    } else {
+        0
+    };
+    if burst_left > 0 {
+        for p in &peers_before {
+            let t = shared.now_us();
+            let offer = json!({"to": p, "offer": {"type": "offer", "sdp": big_sdp, "t": t, "bench": "burst"}});
+            if conn.emit("offer", &offer).await.is_err() {
+                break;
+            }
+            for _ in 0..s.candidates {
+                let c = json!({"to": p, "candidate": candidate(shared.now_us(), "burst")});
+                if conn.emit("ice-candidate", &c).await.is_err() {
+                    break;
+                }
+            }
+        }
+    } else {
+        shared.bursts_done.fetch_add(1, Ordering::Relaxed);
+    }
+    for from in early_offers {
+        let _ = answer_burst(&shared, &mut conn, &from, &big_sdp).await;
+    }
+
+    let mut relay_tick = None;
+    let mut chat_tick = None;
+    let mut churn_tick = None;
+    let mut timer_tick = None;
+    let mut sending = false;
+    let mut sent_n = 0u64;
+    let mut timer_seen = 0u64;
+    let mut churn_n = 0u64;
+    let mut timer_n = 0u64;
+    loop {
+        tokio::select! {
+            biased;
+            _ = shared.stop.cancelled() => break,
+            _ = shared.go.cancelled(), if !sending && !s.idle && !shared.stop_sending.is_cancelled() => {
+                sending = true;
+                let phase = next_rand(&mut rng);
+                relay_tick = ticker(period(s.rate, s.per_room), phase);
+                chat_tick = ticker(period(s.chat_rate, s.per_room), phase >> 8);
+                churn_tick = ticker(period(s.churn, s.per_room), phase >> 16);
+                if me == 0 {
+                    timer_tick = ticker(s.timer_every, phase >> 24);
+                }
+            }
+            _ = shared.stop_sending.cancelled(), if sending => {
+                sending = false;
+                relay_tick = None;
+                chat_tick = None;
+                churn_tick = None;
+                timer_tick = None;
+            }
+            ev = conn.next() => {
+                let (name, v) = match ev {
+                    Ok(Incoming::Event(name, v)) => (name, v),
+                    Ok(Incoming::Closed) | Ok(Incoming::Refused(_)) => {
+                        if !shared.stop.is_cancelled() {
+                            shared.disconnects.fetch_add(1, Ordering::Relaxed);
+                            shared.error("the server closed a connection during the run");
+                        }
+                        return;
+                    }
+                    Err(e) => {
+                        if !shared.stop.is_cancelled() {
+                            shared.disconnects.fetch_add(1, Ordering::Relaxed);
+                            shared.error(format!("connection lost: {e:#}"));
+                        }
+                        return;
+                    }
+                };
+                if shared.measuring.load(Ordering::Relaxed) {
+                    shared.received.fetch_add(1, Ordering::Relaxed);
+                }
+                match name.as_str() {
+                    "offer" | "answer" | "ice-candidate" => {
+                        let body = &v[match name.as_str() { "ice-candidate" => "candidate", n => n }];
+                        let t = body["t"].as_u64().unwrap_or(0);
+                        let from = v["from"].as_str().unwrap_or_default().to_owned();
+                        match body["bench"].as_str() {
+                            Some("steady") => {
+                                record(&shared.relay, shared.since(t));
+                                shared.relay_delivered.fetch_add(1, Ordering::Relaxed);
+                            }
+                            Some("burst") => {
+                                record(&shared.relay, shared.since(t));
+                                if name == "offer" {
+                                    let _ = answer_burst(&shared, &mut conn, &from, &big_sdp).await;
+                                }
+                            }
+                            Some("burst-reply") => {
+                                record(&shared.relay, shared.since(t));
+                                if burst_left > 0 {
+                                    burst_left -= 1;
+                                    if burst_left == 0 {
+                                        record(&shared.burst, burst_started.elapsed());
+                                        shared.bursts_done.fetch_add(1, Ordering::Relaxed);
+                                    }
+                                }
+                            }
+                            _ => {}
+                        }
+                    }
+                    "chat-message" => {
+                        if let Some(t) = v["message"].as_str().and_then(|m| m.strip_prefix("bench ")).and_then(|t| t.parse::<u64>().ok()) {
+                            record(&shared.chat, shared.since(t));
+                            shared.chat_delivered.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                    "timer-update" => {
+                        timer_seen += 1;
+                        if let Ok(mut m) = room.timer_arrivals.lock() {
+                            m.entry(timer_seen).or_default().push(Instant::now());
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            _ = tick(&mut relay_tick) => {
+                if others.is_empty() { continue; }
+                let to = others[(next_rand(&mut rng) % others.len() as u64) as usize];
+                let t = shared.now_us();
+                sent_n += 1;
+                let r = if sent_n.is_multiple_of(10) {
+                    conn.emit("offer", &json!({"to": to, "offer": {"type": "offer", "sdp": big_sdp, "t": t, "bench": "steady"}})).await
+                } else {
+                    conn.emit("ice-candidate", &json!({"to": to, "candidate": candidate(t, "steady")})).await
+                };
+                if r.is_ok() {
+                    shared.relay_sent.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            _ = tick(&mut chat_tick) => {
+                let msg = json!({"message": format!("bench {}", shared.now_us())});
+                if conn.emit("chat-message", &msg).await.is_ok() {
+                    shared.chat_expected.fetch_add(room.seats.len() as u64, Ordering::Relaxed);
+                }
+            }
+            _ = tick(&mut churn_tick) => {
+                churn_n += 1;
+                let _ = if churn_n.is_multiple_of(2) {
+                    conn.emit("raise-hand", &json!({"raised": churn_n.is_multiple_of(4)})).await
+                } else {
+                    conn.emit("media-state", &json!({"audio": !churn_n.is_multiple_of(3), "video": true})).await
+                };
+            }
+            _ = tick(&mut timer_tick) => {
+                timer_n += 1;
+                let event = if timer_n == 1 { "start-timer" } else { "skip-timer" };
+                let _ = conn.emit(event, &json!({})).await;
+            }
+        }
+    }
+    conn.close().await;
+}
+
+/// `/proc/PID` readings.
+fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0)
+}
+
+fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the parenthesised command name: utime is the 12th, stime the 13th.
+    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let n = |i: usize| f.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+    n(11) + n(12)
+}
+
+fn fds(pid: u32) -> u64 {
+    std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, |d| d.count() as u64)
+}
+
+fn ticks_per_s() -> f64 {
+    nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK)
+        .ok()
+        .flatten()
+        .map_or(100.0, |v| v as f64)
+}
+
+/// The server's pid: given, or the process listening on the URL's port when it is local.
+fn find_server(target: &Target, given: Option<u32>) -> Option<u32> {
+    if given.is_some() {
+        return given;
+    }
+    let ip = target.addr.ip();
+    let local = ip.is_loopback() || crate::doctor::system::local_addresses().contains(&ip);
+    local
+        .then(|| crate::doctor::system::listener_process(target.addr.port()))
+        .flatten()
+        .map(|(pid, _)| pid)
+}
+
+/// Source addresses: as given, or eight loopback addresses when the target is on loopback (the
+/// connections of one source address to one server port are limited by the ephemeral ports).
+fn sources(target: &Target, given: &[IpAddr]) -> Vec<IpAddr> {
+    if !given.is_empty() {
+        return given.to_vec();
+    }
+    match target.addr.ip() {
+        IpAddr::V4(v4) if v4.is_loopback() => {
+            (1..=8u8).map(|i| IpAddr::from([127, 0, 0, i])).collect()
+        }
+        _ => Vec::new(),
+    }
+}
+
+/// Runs a scenario end to end.
+pub async fn run(s: Scenario, progress: Arc<dyn Progress>) -> Result<Report, BenchError> {
+    if s.rooms == 0 || s.per_room == 0 {
+        return Err(BenchError::Usage(
+            "--rooms and --per-room must be at least 1".into(),
+        ));
+    }
+    if s.per_room > 10 {
+        return Err(BenchError::Usage(
+            "--per-room is at most 10 (FlowSync's room capacity)".into(),
+        ));
+    }
+    let sockets = s.rooms * s.per_room;
+    let limit = crate::doctor::system::raise_nofile()
+        .or_else(|| crate::doctor::system::nofile_limits().map(|(soft, _)| soft))
+        .unwrap_or(1024);
+    if sockets as u64 + 64 > limit {
+        return Err(BenchError::Usage(format!(
+            "{sockets} sockets need more open files than this process may have ({limit}); \
+             lower --rooms/--per-room or raise the limit (ulimit -n)"
+        )));
+    }
+    let target = Target::from_url(&s.url)
+        .await
+        .map_err(|e| BenchError::Usage(format!("{e:#}")))?;
+    let rooms = set_up(&s, progress.as_ref()).await?;
+    let pid = find_server(&target, s.server_pid);
+    let source_ips = sources(&target, &s.source_ips);
+    let shared = Arc::new(Shared {
+        base: Instant::now(),
+        target,
+        scenario: s.clone(),
+        go: CancellationToken::new(),
+        stop_sending: CancellationToken::new(),
+        stop: CancellationToken::new(),
+        measuring: AtomicBool::new(false),
+        connects_ok: AtomicU64::new(0),
+        connects_failed: AtomicU64::new(0),
+        disconnects: AtomicU64::new(0),
+        relay_sent: AtomicU64::new(0),
+        relay_delivered: AtomicU64::new(0),
+        chat_expected: AtomicU64::new(0),
+        chat_delivered: AtomicU64::new(0),
+        received: AtomicU64::new(0),
+        connect: Mutex::new(Latency::default()),
+        relay: Mutex::new(Latency::default()),
+        chat: Mutex::new(Latency::default()),
+        burst: Mutex::new(Latency::default()),
+        errors: Mutex::new(Vec::new()),
+        joined: AtomicU64::new(0),
+        bursts_done: AtomicU64::new(0),
+    });
+
+    // Server sampling, once a second, for the whole run.
+    let mut server = pid.map(|pid| ServerUse {
+        pid,
+        rss_before_kib: rss_kib(pid),
+        fds_before: fds(pid),
+        ..Default::default()
+    });
+    let samples: Arc<Mutex<Vec<(f64, u64, f64)>>> = Arc::default();
+    let sampler_stop = CancellationToken::new();
+    if let Some(pid) = pid {
+        let (samples, stop, base) = (samples.clone(), sampler_stop.clone(), shared.base);
+        tokio::spawn(async move {
+            let hz = ticks_per_s();
+            let mut last = (Instant::now(), cpu_ticks(pid));
+            let mut every = tokio::time::interval(Duration::from_secs(1));
+            loop {
+                tokio::select! {
+                    _ = stop.cancelled() => break,
+                    _ = every.tick() => {}
+                }
+                let now = (Instant::now(), cpu_ticks(pid));
+                let cpu = (now.1.saturating_sub(last.1)) as f64
+                    / hz
+                    / (now.0 - last.0).as_secs_f64().max(1e-3)
+                    * 100.0;
+                last = now;
+                if let Ok(mut v) = samples.lock() {
+                    v.push((base.elapsed().as_secs_f64(), rss_kib(pid), cpu));
+                }
+            }
+        });
+    }
+
+    // Connect, ramped.
+    progress.phase("connecting", sockets as u64);
+    let mut tasks = tokio::task::JoinSet::new();
+    let gap = Duration::from_secs_f64(1.0 / s.connect_rate.max(1.0));
+    let mut next = tokio::time::Instant::now();
+    let mut n = 0usize;
+    for room in &rooms {
+        for me in 0..room.seats.len() {
+            tokio::time::sleep_until(next).await;
+            next += gap;
+            let source = (!source_ips.is_empty()).then(|| source_ips[n % source_ips.len()]);
+            n += 1;
+            tasks.spawn(participant(shared.clone(), room.clone(), me, source));
+            if n.is_multiple_of(100) {
+                progress.update(
+                    shared.connects_ok.load(Ordering::Relaxed),
+                    &format!("{} failed", shared.connects_failed.load(Ordering::Relaxed)),
+                );
+            }
+        }
+    }
+    // Everyone connected (or failed) and every join burst done, within a deadline.
+    let settle = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let ok = shared.connects_ok.load(Ordering::Relaxed);
+        let failed = shared.connects_failed.load(Ordering::Relaxed);
+        progress.update(ok, &format!("{failed} failed"));
+        let bursts = shared.bursts_done.load(Ordering::Relaxed);
+        if (ok + failed) as usize >= sockets && bursts >= ok {
+            break;
+        }
+        if tokio::time::Instant::now() > settle {
+            shared.error("not every connection or join burst finished within 30 s");
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    if let Some(srv) = server.as_mut() {
+        srv.rss_connected_kib = rss_kib(srv.pid);
+        srv.fds_connected = fds(srv.pid);
+    }
+    let connect_summary = take(&shared.connect).summary();
+    let burst_summary = take(&shared.burst).summary();
+    // The join burst's relays are not part of the steady-state relay figures.
+    if let Ok(mut h) = shared.relay.lock() {
+        *h = Latency::default();
+    }
+
+    // Measure.
+    progress.phase(
+        if s.idle {
+            "holding (idle)"
+        } else {
+            "measuring"
+        },
+        s.duration.as_secs(),
+    );
+    let window_start = Instant::now();
+    let cpu_start = pid.map(cpu_ticks);
+    shared.measuring.store(true, Ordering::Relaxed);
+    shared.go.cancel();
+    while window_start.elapsed() < s.duration {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        progress.update(
+            window_start.elapsed().as_secs(),
+            &format!(
+                "{} delivered, {} disconnects",
+                shared.relay_delivered.load(Ordering::Relaxed),
+                shared.disconnects.load(Ordering::Relaxed)
+            ),
+        );
+    }
+    shared.stop_sending.cancel();
+    let window = window_start.elapsed();
+    let cpu_end = pid.map(cpu_ticks);
+    // In-flight messages land.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    shared.measuring.store(false, Ordering::Relaxed);
+    let received = shared.received.load(Ordering::Relaxed);
+    shared.stop.cancel();
+    progress.phase("disconnecting", 0);
+    while tasks.join_next().await.is_some() {}
+    sampler_stop.cancel();
+    if let Some(srv) = server.as_mut() {
+        // Give the server a moment to close its side, then count again.
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        srv.fds_after = fds(srv.pid);
+        srv.samples = samples.lock().map(|v| v.clone()).unwrap_or_default();
+        srv.rss_peak_kib = srv.samples.iter().map(|s| s.1).max().unwrap_or(0);
+        let open = shared.connects_ok.load(Ordering::Relaxed).max(1) as f64;
+        srv.rss_per_socket_kib =
+            srv.rss_connected_kib.saturating_sub(srv.rss_before_kib) as f64 / open;
+        if let (Some(a), Some(b)) = (cpu_start, cpu_end) {
+            srv.cpu_percent =
+                b.saturating_sub(a) as f64 / ticks_per_s() / window.as_secs_f64() * 100.0;
+        }
+    }
+    progress.finish();
+
+    // Timer spread per change: only changes every participant of the room saw.
+    let mut timer = Latency::default();
+    for room in &rooms {
+        if let Ok(m) = room.timer_arrivals.lock() {
+            for arrivals in m.values() {
+                if arrivals.len() == room.seats.len()
+                    && let (Some(min), Some(max)) = (arrivals.iter().min(), arrivals.iter().max())
+                {
+                    timer.record(*max - *min);
+                }
+            }
+        }
+    }
+    let relay_sent = shared.relay_sent.load(Ordering::Relaxed);
+    let relay_delivered = shared.relay_delivered.load(Ordering::Relaxed);
+    let mut report = Report {
+        url: s.url.clone(),
+        rooms: s.rooms,
+        per_room: s.per_room,
+        sockets,
+        duration_s: window.as_secs_f64(),
+        connects_ok: shared.connects_ok.load(Ordering::Relaxed),
+        connects_failed: shared.connects_failed.load(Ordering::Relaxed),
+        disconnects: shared.disconnects.load(Ordering::Relaxed),
+        errors: shared.errors.lock().map(|v| v.clone()).unwrap_or_default(),
+        connect: connect_summary,
+        relay: take(&shared.relay).summary(),
+        relay_sent,
+        relay_delivered,
+        deliveries_per_s: relay_delivered as f64 / window.as_secs_f64(),
+        chat: take(&shared.chat).summary(),
+        chat_expected: shared.chat_expected.load(Ordering::Relaxed),
+        chat_delivered: shared.chat_delivered.load(Ordering::Relaxed),
+        burst: burst_summary,
+        timer_spread: timer.summary(),
+        messages_per_s: received as f64 / window.as_secs_f64(),
+        delivered_percent: if relay_sent == 0 {
+            100.0
+        } else {
+            relay_delivered as f64 / relay_sent as f64 * 100.0
+        },
+        server,
+        slo: Vec::new(),
+    };
+    report.slo = s.slos.iter().map(|slo| slo.judge(&report)).collect();
+    Ok(report)
+}

@@ -1,0 +1,371 @@
+//! What a benchmark run measured, how it is printed (table or JSON) and how `--slo` thresholds
+//! are judged against it.
+
+use std::time::Duration;
+
+use hdrhistogram::Histogram;
+use serde::Serialize;
+
+/// Latencies in microseconds, 1 µs to 5 minutes, 3 significant figures.
+#[derive(Debug, Clone)]
+pub struct Latency(Histogram<u64>);
+
+impl Default for Latency {
+    fn default() -> Self {
+        #[allow(clippy::expect_used)]
+        Latency(Histogram::new_with_bounds(1, 300_000_000, 3).expect("valid histogram bounds"))
+    }
+}
+
+impl Latency {
+    pub fn record(&mut self, d: Duration) {
+        let us = (d.as_micros() as u64).clamp(1, 300_000_000);
+        let _ = self.0.record(us);
+    }
+
+    pub fn merge(&mut self, other: &Latency) {
+        let _ = self.0.add(&other.0);
+    }
+
+    pub fn count(&self) -> u64 {
+        self.0.len()
+    }
+
+    pub fn summary(&self) -> Summary {
+        let ms = |q: f64| self.0.value_at_quantile(q) as f64 / 1000.0;
+        Summary {
+            count: self.0.len(),
+            p50_ms: ms(0.5),
+            p90_ms: ms(0.9),
+            p99_ms: ms(0.99),
+            p999_ms: ms(0.999),
+            max_ms: self.0.max() as f64 / 1000.0,
+        }
+    }
+}
+
+/// Percentiles of one latency, in milliseconds.
+#[derive(Debug, Clone, Copy, Default, Serialize, PartialEq)]
+pub struct Summary {
+    pub count: u64,
+    pub p50_ms: f64,
+    pub p90_ms: f64,
+    pub p99_ms: f64,
+    pub p999_ms: f64,
+    pub max_ms: f64,
+}
+
+/// Server resource use, sampled from `/proc` when the server runs on this machine.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ServerUse {
+    pub pid: u32,
+    /// Before the first connection.
+    pub rss_before_kib: u64,
+    /// With every connection open.
+    pub rss_connected_kib: u64,
+    pub rss_peak_kib: u64,
+    /// (connected − before) / open connections.
+    pub rss_per_socket_kib: f64,
+    /// Open file descriptors before and with every connection open, and after they left.
+    pub fds_before: u64,
+    pub fds_connected: u64,
+    pub fds_after: u64,
+    /// CPU time over the measured window, as a share of one core.
+    pub cpu_percent: f64,
+    /// (seconds since start, RSS KiB, CPU % of one core) once a second.
+    pub samples: Vec<(f64, u64, f64)>,
+}
+
+/// The whole result of a run (`--json` prints this).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Report {
+    pub url: String,
+    pub rooms: usize,
+    pub per_room: usize,
+    pub sockets: usize,
+    pub duration_s: f64,
+    pub connects_ok: u64,
+    pub connects_failed: u64,
+    /// Connections the server closed during the run (not at its end).
+    pub disconnects: u64,
+    /// First error messages seen (at most 5), for the reader.
+    pub errors: Vec<String>,
+    pub connect: Summary,
+    /// offer/answer/ice-candidate: sender → server → one receiver.
+    pub relay: Summary,
+    pub relay_sent: u64,
+    pub relay_delivered: u64,
+    pub deliveries_per_s: f64,
+    /// Chat: sender → server (persisted) → everyone in the room.
+    pub chat: Summary,
+    pub chat_expected: u64,
+    pub chat_delivered: u64,
+    /// A joiner's whole negotiation (offers, answers and candidates with every peer).
+    pub burst: Summary,
+    /// Per timer change: last minus first arrival of that `timer-update` in a room.
+    pub timer_spread: Summary,
+    /// Every frame received per second of the measured window.
+    pub messages_per_s: f64,
+    pub delivered_percent: f64,
+    pub server: Option<ServerUse>,
+    pub slo: Vec<SloResult>,
+}
+
+/// One `--slo` threshold and whether the run met it.
+#[derive(Debug, Clone, Serialize)]
+pub struct SloResult {
+    pub slo: String,
+    pub value: f64,
+    pub met: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Op {
+    Lt,
+    Le,
+    Gt,
+    Ge,
+    Eq,
+}
+
+/// A parsed `--slo` threshold such as `p99<5ms`, `chat.p99<=50ms`, `delivered>=100%`,
+/// `failed=0`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Slo {
+    text: String,
+    metric: String,
+    op: Op,
+    /// Milliseconds for latencies, percent or a count otherwise.
+    value: f64,
+}
+
+/// The metrics `--slo` knows.
+pub const SLO_METRICS: &str = "[relay.|chat.|connect.|burst.|timer.]p50|p90|p99|p99.9|max (ms, s or us), \
+     delivered (%), failed, disconnects, deliveries_per_s";
+
+impl Slo {
+    pub fn parse(text: &str) -> Result<Slo, String> {
+        let t = text.trim();
+        let ops = [
+            ("<=", Op::Le),
+            (">=", Op::Ge),
+            ("<", Op::Lt),
+            (">", Op::Gt),
+            ("=", Op::Eq),
+        ];
+        let (at, len, op) = ops
+            .iter()
+            .filter_map(|(s, op)| t.find(s).map(|i| (i, s.len(), op.clone())))
+            .min_by_key(|(i, len, _)| (*i, usize::MAX - len))
+            .ok_or_else(|| format!("--slo {t}: expected METRIC<VALUE, e.g. p99<5ms"))?;
+        let metric = t[..at].trim().to_ascii_lowercase();
+        let raw = t[at + len..].trim();
+        let latency = is_latency(&metric);
+        let known = latency
+            || matches!(
+                metric.as_str(),
+                "delivered" | "failed" | "disconnects" | "deliveries_per_s"
+            );
+        if !known {
+            return Err(format!(
+                "--slo {t}: unknown metric {metric}; known: {SLO_METRICS}"
+            ));
+        }
+        let value = if latency {
+            parse_ms(raw).ok_or_else(|| format!("--slo {t}: {raw} is not a time like 5ms"))?
+        } else {
+            raw.trim_end_matches('%')
+                .parse::<f64>()
+                .map_err(|_| format!("--slo {t}: {raw} is not a number"))?
+        };
+        Ok(Slo {
+            text: t.to_owned(),
+            metric,
+            op,
+            value,
+        })
+    }
+
+    fn actual(&self, r: &Report) -> f64 {
+        let (family, stat) = match self.metric.split_once('.') {
+            Some((f, s)) if is_latency(&self.metric) && !self.metric.starts_with("p99.") => (f, s),
+            _ => ("relay", self.metric.as_str()),
+        };
+        let s = match family {
+            "chat" => r.chat,
+            "connect" => r.connect,
+            "burst" => r.burst,
+            "timer" => r.timer_spread,
+            _ => r.relay,
+        };
+        match stat {
+            "p50" => s.p50_ms,
+            "p90" => s.p90_ms,
+            "p99" => s.p99_ms,
+            "p99.9" | "p999" => s.p999_ms,
+            "max" => s.max_ms,
+            "delivered" => r.delivered_percent,
+            "failed" => r.connects_failed as f64,
+            "disconnects" => r.disconnects as f64,
+            "deliveries_per_s" => r.deliveries_per_s,
+            _ => f64::NAN,
+        }
+    }
+
+    pub fn judge(&self, r: &Report) -> SloResult {
+        let v = self.actual(r);
+        let met = match self.op {
+            Op::Lt => v < self.value,
+            Op::Le => v <= self.value,
+            Op::Gt => v > self.value,
+            Op::Ge => v >= self.value,
+            Op::Eq => (v - self.value).abs() < 1e-9,
+        };
+        SloResult {
+            slo: self.text.clone(),
+            value: v,
+            met,
+        }
+    }
+}
+
+fn is_latency(metric: &str) -> bool {
+    let stat = match metric.split_once('.') {
+        Some((f, s)) if ["relay", "chat", "connect", "burst", "timer"].contains(&f) => s,
+        _ => metric,
+    };
+    matches!(stat, "p50" | "p90" | "p99" | "p99.9" | "p999" | "max")
+}
+
+/// `5ms`, `1.5s`, `800us`, `250µs` → milliseconds.
+fn parse_ms(s: &str) -> Option<f64> {
+    let s = s.trim();
+    for (suffix, scale) in [("ms", 1.0), ("us", 0.001), ("µs", 0.001), ("s", 1000.0)] {
+        if let Some(n) = s.strip_suffix(suffix) {
+            return n.trim().parse::<f64>().ok().map(|v| v * scale);
+        }
+    }
+    None
+}
+
+fn line(out: &mut String, name: &str, s: &Summary) {
+    if s.count == 0 {
+        return;
+    }
+    out.push_str(&format!(
+        "{name:<16} {:>9} {:>9.2} {:>9.2} {:>9.2} {:>9.2} {:>9.2}\n",
+        s.count, s.p50_ms, s.p90_ms, s.p99_ms, s.p999_ms, s.max_ms
+    ));
+}
+
+impl Report {
+    /// The human-readable table.
+    pub fn table(&self) -> String {
+        let mut out = String::new();
+        out.push_str(&format!(
+            "{} — {} rooms × {} = {} sockets, {:.1} s measured\n",
+            self.url, self.rooms, self.per_room, self.sockets, self.duration_s
+        ));
+        out.push_str(&format!(
+            "connects         {} ok, {} failed; {} disconnected during the run\n",
+            self.connects_ok, self.connects_failed, self.disconnects
+        ));
+        out.push_str(&format!(
+            "\n{:<16} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}\n",
+            "latency (ms)", "count", "p50", "p90", "p99", "p99.9", "max"
+        ));
+        line(&mut out, "connect", &self.connect);
+        line(&mut out, "relay", &self.relay);
+        line(&mut out, "chat", &self.chat);
+        line(&mut out, "join burst", &self.burst);
+        line(&mut out, "timer spread", &self.timer_spread);
+        out.push_str(&format!(
+            "\nrelay            {} sent, {} delivered ({:.3} %), {:.0} deliveries/s\n",
+            self.relay_sent, self.relay_delivered, self.delivered_percent, self.deliveries_per_s
+        ));
+        if self.chat_expected > 0 {
+            out.push_str(&format!(
+                "chat             {} of {} deliveries\n",
+                self.chat_delivered, self.chat_expected
+            ));
+        }
+        out.push_str(&format!(
+            "messages         {:.0} received/s\n",
+            self.messages_per_s
+        ));
+        if let Some(s) = &self.server {
+            out.push_str(&format!(
+                "server (pid {})  RSS {} → {} KiB (peak {}), {:.2} KiB per socket; fds {} → {} → {}; CPU {:.0} % of a core\n",
+                s.pid,
+                s.rss_before_kib,
+                s.rss_connected_kib,
+                s.rss_peak_kib,
+                s.rss_per_socket_kib,
+                s.fds_before,
+                s.fds_connected,
+                s.fds_after,
+                s.cpu_percent
+            ));
+        }
+        for e in &self.errors {
+            out.push_str(&format!("error            {e}\n"));
+        }
+        for s in &self.slo {
+            out.push_str(&format!(
+                "slo              {:<24} {} (measured {:.3})\n",
+                s.slo,
+                if s.met { "met" } else { "MISSED" },
+                s.value
+            ));
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slos_parse_and_judge() {
+        let r = Report {
+            relay: Summary {
+                count: 10,
+                p50_ms: 0.4,
+                p99_ms: 3.0,
+                ..Default::default()
+            },
+            chat: Summary {
+                count: 10,
+                p99_ms: 60.0,
+                ..Default::default()
+            },
+            delivered_percent: 100.0,
+            connects_failed: 1,
+            ..Default::default()
+        };
+        let judge = |s: &str| Slo::parse(s).unwrap().judge(&r).met;
+        assert!(judge("p99<5ms"));
+        assert!(!judge("p99<2ms"));
+        assert!(judge("relay.p50<=400us"));
+        assert!(!judge("chat.p99<50ms"));
+        assert!(judge("chat.p99<0.1s"));
+        assert!(judge("delivered>=100%"));
+        assert!(!judge("failed=0"));
+        assert!(Slo::parse("p98<5ms").is_err());
+        assert!(Slo::parse("p99 5ms").is_err());
+        assert!(Slo::parse("p99<fast").is_err());
+    }
+
+    #[test]
+    fn histogram_percentiles_in_ms() {
+        let mut l = Latency::default();
+        for i in 1..=1000u64 {
+            l.record(Duration::from_micros(i * 10));
+        }
+        let s = l.summary();
+        assert_eq!(s.count, 1000);
+        assert!((s.p50_ms - 5.0).abs() < 0.05, "{s:?}");
+        assert!((s.max_ms - 10.0).abs() < 0.05, "{s:?}");
+    }
+}

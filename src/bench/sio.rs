@@ -1,0 +1,213 @@
+//! A lean Socket.IO v4 client for `flowsync bench`: Engine.IO over one WebSocket (no polling
+//! phase), raw text frames, no per-connection threads. It authenticates with the handshake
+//! `auth` payload as browsers do, answers every Engine.IO ping (socketioxide pings as soon as a
+//! session opens), and hands events to the caller as `(name, payload)`.
+//!
+//! Buffers are kept small (4 KiB read buffer, no write buffering) so tens of thousands of
+//! connections fit in one process.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+
+use futures_util::{SinkExt, StreamExt};
+use serde_json::Value;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::{TcpSocket, TcpStream};
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+
+/// Where to connect: resolved once for all connections.
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub addr: SocketAddr,
+    /// Host header / SNI.
+    pub host: String,
+    pub tls: Option<Arc<rustls::ClientConfig>>,
+}
+
+impl Target {
+    /// From a FlowSync URL (`http://…` or `https://…`).
+    pub async fn from_url(url: &str) -> anyhow::Result<Target> {
+        let parsed = reqwest::Url::parse(url).map_err(|e| anyhow::anyhow!("--url {url}: {e}"))?;
+        let tls = match parsed.scheme() {
+            "http" => None,
+            "https" => Some(Arc::new(crate::tls::client::any_certificate()?)),
+            other => anyhow::bail!("--url must be http:// or https://, not {other}://"),
+        };
+        let host = parsed
+            .host_str()
+            .ok_or_else(|| anyhow::anyhow!("--url {url} has no host"))?
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_owned();
+        let port = parsed
+            .port_or_known_default()
+            .ok_or_else(|| anyhow::anyhow!("--url {url} has no port"))?;
+        let addr = tokio::net::lookup_host((host.as_str(), port))
+            .await
+            .map_err(|e| anyhow::anyhow!("{host} does not resolve: {e}"))?
+            .next()
+            .ok_or_else(|| anyhow::anyhow!("{host} has no address"))?;
+        Ok(Target { addr, host, tls })
+    }
+}
+
+trait Io: AsyncRead + AsyncWrite + Send + Unpin {}
+impl<T: AsyncRead + AsyncWrite + Send + Unpin> Io for T {}
+
+/// One Socket.IO connection to the default namespace.
+pub struct Conn {
+    ws: WebSocketStream<Box<dyn Io>>,
+}
+
+/// Something received.
+#[derive(Debug)]
+pub enum Incoming {
+    /// An event: name and first argument.
+    Event(String, Value),
+    /// The server refused the namespace connection (`connect_error`).
+    Refused(Value),
+    /// The server disconnected this socket (or closed the transport).
+    Closed,
+}
+
+fn ws_config() -> WebSocketConfig {
+    WebSocketConfig::default()
+        .read_buffer_size(4096)
+        .write_buffer_size(0)
+        .max_message_size(Some(1 << 20))
+        .max_frame_size(Some(1 << 20))
+}
+
+impl Conn {
+    /// Opens the WebSocket (from `source` when given) and joins the namespace with `token`.
+    /// Returns once the server accepted the connection, with the first events that came with
+    /// the acceptance still queued for [`Conn::next`].
+    pub async fn connect(
+        target: &Target,
+        source: Option<IpAddr>,
+        token: &str,
+    ) -> anyhow::Result<Conn> {
+        let socket = if target.addr.is_ipv4() {
+            TcpSocket::new_v4()?
+        } else {
+            TcpSocket::new_v6()?
+        };
+        if let Some(ip) = source {
+            socket.bind(SocketAddr::new(ip, 0))?;
+        }
+        let tcp: TcpStream = socket.connect(target.addr).await?;
+        tcp.set_nodelay(true)?;
+        let io: Box<dyn Io> = match &target.tls {
+            Some(config) => {
+                let name = rustls::pki_types::ServerName::try_from(target.host.clone())?;
+                Box::new(
+                    tokio_rustls::TlsConnector::from(config.clone())
+                        .connect(name, tcp)
+                        .await?,
+                )
+            }
+            None => Box::new(tcp),
+        };
+        let scheme = if target.tls.is_some() { "wss" } else { "ws" };
+        let authority = match target.addr {
+            SocketAddr::V6(_) if target.host.contains(':') => {
+                format!("[{}]:{}", target.host, target.addr.port())
+            }
+            _ => format!("{}:{}", target.host, target.addr.port()),
+        };
+        let url = format!("{scheme}://{authority}/socket.io/?EIO=4&transport=websocket");
+        let (mut ws, _) =
+            tokio_tungstenite::client_async_with_config(url, io, Some(ws_config())).await?;
+        // Engine.IO open packet, then the namespace connect with the auth payload.
+        match ws.next().await {
+            Some(Ok(Message::Text(t))) if t.starts_with('0') => {}
+            other => anyhow::bail!("no Engine.IO open packet: {other:?}"),
+        }
+        let auth = serde_json::json!({ "token": token });
+        ws.send(Message::text(format!("40{auth}"))).await?;
+        let mut conn = Conn { ws };
+        loop {
+            match conn.ws.next().await {
+                Some(Ok(Message::Text(t))) => match t.as_str() {
+                    "2" => conn.ws.send(Message::text("3")).await?,
+                    s if s.starts_with("40") => return Ok(conn),
+                    s if s.starts_with("44") => {
+                        anyhow::bail!("connection refused: {}", &s[2..])
+                    }
+                    _ => {}
+                },
+                Some(Ok(_)) => {}
+                Some(Err(e)) => return Err(e.into()),
+                None => anyhow::bail!("the server closed the connection during the handshake"),
+            }
+        }
+    }
+
+    /// Emits `event` with one argument (no acknowledgement).
+    pub async fn emit(&mut self, event: &str, data: &Value) -> anyhow::Result<()> {
+        let frame = format!("42{}", serde_json::json!([event, data]));
+        self.ws.send(Message::text(frame)).await?;
+        Ok(())
+    }
+
+    /// The next event, answering pings on the way.
+    pub async fn next(&mut self) -> anyhow::Result<Incoming> {
+        loop {
+            let msg = match self.ws.next().await {
+                Some(Ok(m)) => m,
+                Some(Err(e)) => return Err(e.into()),
+                None => return Ok(Incoming::Closed),
+            };
+            let text = match msg {
+                Message::Text(t) => t,
+                Message::Close(_) => return Ok(Incoming::Closed),
+                _ => continue,
+            };
+            match text.as_bytes().first() {
+                Some(b'2') => {
+                    self.ws.send(Message::text("3")).await?;
+                }
+                Some(b'1') => return Ok(Incoming::Closed),
+                Some(b'4') => {
+                    let body = &text[1..];
+                    if let Some(rest) = body.strip_prefix('2') {
+                        // An event: skip an ack id if any, then the JSON array.
+                        let json = rest.trim_start_matches(|c: char| c.is_ascii_digit());
+                        let Ok(Value::Array(mut parts)) = serde_json::from_str::<Value>(json)
+                        else {
+                            continue;
+                        };
+                        if parts.is_empty() {
+                            continue;
+                        }
+                        let name = match parts.remove(0) {
+                            Value::String(s) => s,
+                            _ => continue,
+                        };
+                        let arg = if parts.is_empty() {
+                            Value::Null
+                        } else {
+                            parts.remove(0)
+                        };
+                        return Ok(Incoming::Event(name, arg));
+                    } else if body.starts_with('1') {
+                        return Ok(Incoming::Closed);
+                    } else if let Some(rest) = body.strip_prefix('4') {
+                        return Ok(Incoming::Refused(
+                            serde_json::from_str(rest).unwrap_or(Value::Null),
+                        ));
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// Leaves the namespace and closes the WebSocket.
+    pub async fn close(mut self) {
+        let _ = self.ws.send(Message::text("41")).await;
+        let _ = self.ws.close(None).await;
+    }
+}

@@ -1,0 +1,189 @@
+//! `flowsync bench` end to end, small (200 sockets, a few seconds): the built binary drives a
+//! real server over REST and Socket.IO and its report must show every connection made, every
+//! relayed message, chat line, join burst and timer change delivered. Not a timing assertion:
+//! thresholds are only used to prove that a missed `--slo` changes the exit code.
+
+use std::process::Command;
+
+use serde_json::Value;
+
+use crate::helpers::{Backend, Setup, StateKind};
+
+const BIN: &str = env!("CARGO_BIN_EXE_flowsync");
+
+async fn server(raise_limits: bool) -> (flowsync::server::Server, Setup) {
+    let setup = Setup::new(Backend::Sqlite, StateKind::Memory)
+        .await
+        .with(|c| {
+            if raise_limits {
+                // The documented benchmark settings: every participant joins from this host.
+                c.rooms.create_rate_per_ip = "100000/second".parse().unwrap();
+                c.rooms.join_rate_per_ip = "100000/second".parse().unwrap();
+            }
+        });
+    let server = flowsync::server::start(setup.config.clone())
+        .await
+        .expect("server starts");
+    (server, setup)
+}
+
+/// Runs the bench binary off the runtime's threads; returns (exit code, stdout, stderr).
+async fn bench(args: Vec<String>) -> (Option<i32>, String, String) {
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new(BIN)
+            .arg("bench")
+            .args(&args)
+            .output()
+            .expect("bench runs")
+    })
+    .await
+    .unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bench_drives_a_real_server_end_to_end() {
+    let (server, _setup) = server(true).await;
+    let url = server.url();
+    let args: Vec<String> = [
+        "--url",
+        &url,
+        "--rooms",
+        "40",
+        "--per-room",
+        "5",
+        "--duration",
+        "4s",
+        "--rate",
+        "10",
+        "--chat-rate",
+        "1",
+        "--churn",
+        "2",
+        "--timer-every",
+        "1s",
+        "--candidates",
+        "2",
+        "--sdp-bytes",
+        "3000",
+        "--json",
+        "--slo",
+        "failed=0",
+        "--slo",
+        "delivered>=100%",
+        "--slo",
+        "disconnects=0",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let (code, out, err) = bench(args).await;
+    assert_eq!(code, Some(0), "stdout: {out}\nstderr: {err}");
+    let r: Value = serde_json::from_str(&out).expect("one JSON document");
+    assert_eq!(r["sockets"], 200);
+    assert_eq!(r["connects_ok"], 200, "{r:#}");
+    assert_eq!(r["connects_failed"], 0);
+    assert_eq!(r["disconnects"], 0);
+    let sent = r["relay_sent"].as_u64().unwrap();
+    assert!(sent > 100, "40 rooms at 10/s for 4 s: {sent}");
+    assert_eq!(r["relay_delivered"].as_u64().unwrap(), sent, "{r:#}");
+    assert_eq!(r["relay"]["count"].as_u64().unwrap(), sent);
+    let chat = r["chat_expected"].as_u64().unwrap();
+    assert!(chat > 0);
+    assert_eq!(
+        r["chat_delivered"].as_u64().unwrap(),
+        chat,
+        "every chat line to everyone"
+    );
+    // Newcomers that found others in their room negotiated with all of them (how many found
+    // someone depends on connection timing; an unfinished negotiation would be an error).
+    assert!(r["burst"]["count"].as_u64().unwrap() > 0, "{r:#}");
+    assert_eq!(r["errors"], serde_json::json!([]), "{r:#}");
+    assert!(r["timer_spread"]["count"].as_u64().unwrap() >= 40, "{r:#}");
+    assert!(r["messages_per_s"].as_f64().unwrap() > 0.0);
+    // The server runs in this test process and is found by its port.
+    assert_eq!(r["server"]["pid"], std::process::id(), "{r:#}");
+    assert!(r["server"]["fds_connected"].as_u64().unwrap() >= 200);
+    assert!(
+        r["slo"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|s| s["met"] == true)
+    );
+    server.stop_token().cancel();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bench_exit_codes_for_missed_slos_rate_limits_and_bad_flags() {
+    let (srv, _setup) = server(true).await;
+    let url = srv.url();
+    let run = |extra: &[&str]| {
+        let mut a: Vec<String> = [
+            "--url",
+            &url,
+            "--rooms",
+            "2",
+            "--per-room",
+            "3",
+            "--duration",
+            "1s",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        a.extend(extra.iter().map(|s| s.to_string()));
+        bench(a)
+    };
+    // Nothing relays in under a microsecond: the threshold is missed, exit 1, named.
+    let (code, out, err) = run(&["--slo", "p99<0.001ms"]).await;
+    assert_eq!(code, Some(1), "{out}\n{err}");
+    assert!(err.contains("missed: p99<0.001ms"), "{err}");
+    assert!(out.contains("MISSED"), "the table says which: {out}");
+    // A threshold that cannot be parsed is a usage error.
+    let (code, _, err) = run(&["--slo", "p98<5ms"]).await;
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("unknown metric"), "{err}");
+    let (code, _, err) = run(&["--per-room", "11"]).await;
+    assert_eq!(code, Some(2), "{err}");
+    srv.stop_token().cancel();
+
+    // A server with its normal per-address limits refuses the set-up: exit 3, and the message
+    // says which settings to raise.
+    let (limited, _setup) = server(false).await;
+    let (code, _, err) = bench(
+        [
+            "--url",
+            &limited.url(),
+            "--rooms",
+            "20",
+            "--per-room",
+            "2",
+            "--duration",
+            "1s",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect(),
+    )
+    .await;
+    assert_eq!(code, Some(3), "{err}");
+    assert!(err.contains("join_rate_per_ip"), "{err}");
+    limited.stop_token().cancel();
+    // Nothing listening: exit 3 too.
+    let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dead_url = format!("http://{}", dead.local_addr().unwrap());
+    drop(dead);
+    let (code, _, err) = bench(
+        ["--url", &dead_url, "--rooms", "1", "--duration", "1s"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect(),
+    )
+    .await;
+    assert_eq!(code, Some(3), "{err}");
+}
