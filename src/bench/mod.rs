@@ -731,6 +731,7 @@ pub async fn run(s: Scenario, progress: Arc<dyn Progress>) -> Result<Report, Ben
     );
     let window_start = Instant::now();
     let cpu_start = pid.map(cpu_ticks);
+    let own_start = cpu_ticks(std::process::id());
     shared.measuring.store(true, Ordering::Relaxed);
     shared.go.cancel();
     while window_start.elapsed() < s.duration {
@@ -747,6 +748,10 @@ pub async fn run(s: Scenario, progress: Arc<dyn Progress>) -> Result<Report, Ben
     shared.stop_sending.cancel();
     let window = window_start.elapsed();
     let cpu_end = pid.map(cpu_ticks);
+    let own_cpu = cpu_ticks(std::process::id()).saturating_sub(own_start) as f64
+        / ticks_per_s()
+        / window.as_secs_f64()
+        * 100.0;
     // In-flight messages land.
     tokio::time::sleep(Duration::from_secs(1)).await;
     shared.measuring.store(false, Ordering::Relaxed);
@@ -813,6 +818,7 @@ pub async fn run(s: Scenario, progress: Arc<dyn Progress>) -> Result<Report, Ben
             relay_delivered as f64 / relay_sent as f64 * 100.0
         },
         server,
+        generator_cpu_percent: own_cpu,
         slo: Vec::new(),
     };
     report.slo = s.slos.iter().map(|slo| slo.judge(&report)).collect();

@@ -108,6 +108,9 @@ pub struct Report {
     pub messages_per_s: f64,
     pub delivered_percent: f64,
     pub server: Option<ServerUse>,
+    /// This generator's own CPU over the measured window, as a share of one core (near 100 %
+    /// on one core means the generator, not the server, may be the limit).
+    pub generator_cpu_percent: f64,
     pub slo: Vec<SloResult>,
 }
 
@@ -290,8 +293,8 @@ impl Report {
             ));
         }
         out.push_str(&format!(
-            "messages         {:.0} received/s\n",
-            self.messages_per_s
+            "messages         {:.0} received/s; generator CPU {:.0} % of a core\n",
+            self.messages_per_s, self.generator_cpu_percent
         ));
         if let Some(s) = &self.server {
             out.push_str(&format!(
