@@ -147,6 +147,8 @@ fn write_report(path: &std::path::Path, body: &str) -> std::io::Result<()> {
         .create(true)
         .truncate(true)
         .mode(0o600)
+        // The report may go to a shared directory such as /tmp: never write through a symlink.
+        .custom_flags(nix::libc::O_NOFOLLOW)
         .open(path)?;
     f.write_all(body.as_bytes())
 }

@@ -118,6 +118,9 @@ pub struct RunOptions {
     pub timeout: Duration,
 }
 
+/// Checks whose fix must run to the end once started (see [`run`]).
+const UNBOUNDED_FIXES: &[&str] = &["migrations"];
+
 /// Runs the selected checks in order; with `fix`, repairs what can be repaired safely and runs
 /// the check again. `progress` is told each finding as it is known.
 pub async fn run(
@@ -135,13 +138,17 @@ pub async fn run(
             && matches!(finding.status, Status::Warn | Status::Fail)
             && let Some(fix) = check.fix
         {
-            let did = match tokio::time::timeout(opts.timeout * 4, fix(ctx)).await {
+            // A fix that writes data (a backup, then migrations) is never cut off half-way: a
+            // large database takes as long as it takes. The others get four check deadlines.
+            let deadline = if UNBOUNDED_FIXES.contains(&check.name) {
+                Duration::from_secs(24 * 3600)
+            } else {
+                opts.timeout * 4
+            };
+            let did = match tokio::time::timeout(deadline, fix(ctx)).await {
                 Ok(Ok(did)) => did,
                 Ok(Err(e)) => format!("fix failed: {e:#}"),
-                Err(_) => format!(
-                    "fix did not finish within {} s",
-                    (opts.timeout * 4).as_secs()
-                ),
+                Err(_) => format!("fix did not finish within {} s", deadline.as_secs()),
             };
             ctx.forget_connections().await;
             finding = run_one(ctx, check, opts.timeout).await;

@@ -98,10 +98,25 @@ pub fn port_state(addr: SocketAddr) -> PortState {
         Ok(_) => return PortState::Free,
         Err(e) => e,
     };
+    held_state(err, listening_inodes(addr.port()))
+}
+
+/// The same for a UDP port (the STUN/TURN listener): bound by nobody, by whom, or not local.
+pub fn udp_port_state(addr: SocketAddr) -> PortState {
+    let err = match std::net::UdpSocket::bind(addr) {
+        Ok(_) => return PortState::Free,
+        Err(e) => e,
+    };
+    held_state(
+        err,
+        socket_inodes(&["/proc/net/udp", "/proc/net/udp6"], None, addr.port()),
+    )
+}
+
+fn held_state(err: std::io::Error, inodes: Vec<String>) -> PortState {
     if err.kind() == std::io::ErrorKind::AddrNotAvailable {
         return PortState::NotLocal;
     }
-    let inodes = listening_inodes(addr.port());
     if inodes.is_empty() {
         return if err.kind() == std::io::ErrorKind::AddrInUse {
             PortState::HeldUnknown(err.to_string())
@@ -121,8 +136,13 @@ pub fn listener_process(port: u16) -> Option<(u32, String)> {
 }
 
 fn listening_inodes(port: u16) -> Vec<String> {
+    socket_inodes(&["/proc/net/tcp", "/proc/net/tcp6"], Some("0A"), port)
+}
+
+/// Socket inodes in `/proc/net` tables on local `port`, in `state` when given (0A: LISTEN).
+fn socket_inodes(tables: &[&str], state: Option<&str>, port: u16) -> Vec<String> {
     let mut inodes = Vec::new();
-    for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
+    for table in tables {
         let Ok(s) = std::fs::read_to_string(table) else {
             continue;
         };
@@ -130,7 +150,7 @@ fn listening_inodes(port: u16) -> Vec<String> {
             let f: Vec<&str> = line.split_whitespace().collect();
             // local_address is HEX_IP:HEX_PORT, st 0A is LISTEN, inode is field 9.
             if f.len() > 9
-                && f[3] == "0A"
+                && state.is_none_or(|st| f[3] == st)
                 && f[1]
                     .rsplit(':')
                     .next()
@@ -234,6 +254,19 @@ pub fn raise_nofile() -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_bound_udp_port_is_held_by_this_process() {
+        let s = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let addr = s.local_addr().unwrap();
+        match udp_port_state(addr) {
+            PortState::Held { pid, .. } => assert_eq!(pid, std::process::id()),
+            PortState::HeldUnknown(_) => {} // /proc not readable here
+            other => panic!("a bound UDP port reported {other:?}"),
+        }
+        drop(s);
+        assert!(matches!(udp_port_state(addr), PortState::Free));
+    }
 
     #[test]
     fn a_bound_port_is_held_by_this_process() {

@@ -1027,9 +1027,11 @@ fn create_local_postgres(name: &str, url: &str) -> Result<String, InitError> {
             .context("writing to psql")?;
         let out = child.wait_with_output().context("waiting for psql")?;
         if !out.status.success() {
+            // psql echoes a failing statement, which may carry the password: masked.
+            let stderr = String::from_utf8_lossy(&out.stderr).replace(&password, "********");
             return Err(InitError::Unreachable(format!(
                 "the local PostgreSQL refused: {}",
-                String::from_utf8_lossy(&out.stderr).trim()
+                stderr.trim()
             )));
         }
         Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())

@@ -170,11 +170,14 @@ pub fn write_private(path: &Path, body: &[u8]) -> anyhow::Result<()> {
             .map(|n| n.to_string_lossy())
             .unwrap_or_default()
     ));
+    // A fresh file, never one planted at the temporary name (a symlink there would redirect
+    // a root-run write): remove what is there, then create exclusively without following links.
+    let _ = std::fs::remove_file(&tmp);
     let mut f = std::fs::OpenOptions::new()
-        .create(true)
+        .create_new(true)
         .write(true)
-        .truncate(true)
         .mode(0o600)
+        .custom_flags(nix::libc::O_NOFOLLOW)
         .open(&tmp)
         .with_context(|| format!("writing {}", tmp.display()))?;
     f.write_all(body)?;

@@ -1,5 +1,6 @@
 //! `ports`: each address FlowSync listens on is free (the service is stopped) or held by
-//! FlowSync itself; anything else holding it (nginx, apache) would keep `serve` from starting.
+//! FlowSync itself; anything else holding it (nginx, apache, a coturn on 3478) would keep
+//! `serve` from starting. The embedded TURN listener is checked over TCP and UDP.
 
 use std::net::SocketAddr;
 
@@ -14,7 +15,8 @@ pub fn run(ctx: &Context) -> BoxFuture<'_, Outcome> {
     async move { check(ctx) }.boxed()
 }
 
-/// The addresses `serve` binds with this configuration, with what each is for.
+/// The addresses `serve` binds with this configuration, with what each is for (TCP, and UDP
+/// for "turn udp").
 pub fn listeners(config: &crate::config::Config) -> Vec<(&'static str, SocketAddr)> {
     let mut v = vec![("http", config.server.http_listen)];
     if config.tls.mode != TlsMode::Off {
@@ -22,6 +24,7 @@ pub fn listeners(config: &crate::config::Config) -> Vec<(&'static str, SocketAdd
     }
     if config.turn.mode == crate::config::TurnMode::Embedded {
         v.push(("turn", config.turn.listen));
+        v.push(("turn udp", config.turn.listen));
     }
     v.retain(|(_, a)| a.port() != 0);
     v
@@ -38,7 +41,12 @@ fn check(ctx: &Context) -> Outcome {
     }
     let mut parts = Vec::new();
     for (what, addr) in listeners {
-        match system::port_state(addr) {
+        let state = if what.ends_with("udp") {
+            system::udp_port_state(addr)
+        } else {
+            system::port_state(addr)
+        };
+        match state {
             PortState::Free => parts.push(format!("{what} {addr} free")),
             s @ PortState::Held { .. } if s.is_flowsync() => {
                 if let PortState::Held { pid, .. } = s {
@@ -63,7 +71,8 @@ fn check(ctx: &Context) -> Outcome {
                 return Outcome::fail(
                     format!("{what} {addr} cannot be bound ({e}) and its holder is not visible"),
                     format!(
-                        "run doctor as root to name the holder, or `ss -ltnp 'sport = :{}'`",
+                        "run doctor as root to name the holder, or `ss -l{}np 'sport = :{}'`",
+                        if what.ends_with("udp") { "u" } else { "t" },
                         addr.port()
                     ),
                 );
