@@ -140,14 +140,15 @@ pub async fn authenticate<A: Adapter>(
             "the room is full",
         )));
     }
-    s.extensions.insert(Session {
+    // Behind an Arc: every event reads it, and extensions hand out clones.
+    s.extensions.insert(Arc::new(Session {
         participant_id: who.participant_id,
         room_id: who.room_id,
         room_code: who.room_code,
         display_name: who.display_name,
         gone: Arc::new(AtomicBool::new(false)),
         bucket: Arc::new(Mutex::new(Bucket::new())),
-    });
+    }));
     s.extensions.insert(Role(who.role));
     Ok(())
 }
@@ -159,9 +160,10 @@ struct Role(String);
 /// After the handshake: join the Socket.io rooms, replace an older connection, announce a
 /// newcomer, send the snapshot.
 pub async fn on_connect<A: Adapter>(s: SocketRef<A>, io: SocketIo<A>, State(hub): State<Arc<Hub>>) {
-    let (Some(session), Some(Role(role))) =
-        (s.extensions.get::<Session>(), s.extensions.get::<Role>())
-    else {
+    let (Some(session), Some(Role(role))) = (
+        s.extensions.get::<Arc<Session>>(),
+        s.extensions.get::<Role>(),
+    ) else {
         let _ = s.disconnect();
         return;
     };
@@ -292,7 +294,7 @@ pub async fn system_line(hub: &Hub, session: &Session, text: &str) {
 /// A socket closed. With no socket left, the participant keeps its seat for the reconnect
 /// grace; peers hear of the departure only when the grace runs out.
 async fn on_disconnect<A: Adapter>(s: SocketRef<A>, io: SocketIo<A>, State(hub): State<Arc<Hub>>) {
-    let Some(session) = s.extensions.get::<Session>() else {
+    let Some(session) = s.extensions.get::<Arc<Session>>() else {
         return;
     };
     if let Err(e) = db::live::release_seat(&hub.app.db, &session.participant_id).await {

@@ -29,7 +29,15 @@ pub fn register<A: Adapter>(s: &SocketRef<A>) {
                         ack: AckSender<A>,
                         io: SocketIo<A>,
                         State(hub): State<Arc<Hub>>| {
-                let result = handle(&hub, &io, &s, event, data.unwrap_or(Value::Null)).await;
+                let data = data.unwrap_or(Value::Null);
+                // Relays are most of the traffic: a small future of their own, spawned per
+                // event without the state of every other rule (boxed below).
+                let result = match event {
+                    client::OFFER | client::ANSWER | client::ICE_CANDIDATE => {
+                        relay(&hub, &io, &s, event, data).await
+                    }
+                    _ => Box::pin(handle(&hub, &io, &s, event, data)).await,
+                };
                 let body = match result {
                     Ok(extra) => protocol::ack_ok(extra),
                     Err(e) => protocol::ack_err(&e),
@@ -40,9 +48,9 @@ pub fn register<A: Adapter>(s: &SocketRef<A>) {
     }
 }
 
-fn session<A: Adapter>(s: &SocketRef<A>) -> Result<Session, ApiError> {
+fn session<A: Adapter>(s: &SocketRef<A>) -> Result<Arc<Session>, ApiError> {
     s.extensions
-        .get::<Session>()
+        .get::<Arc<Session>>()
         .ok_or_else(|| ApiError::new(ErrorCode::Unauthorized, "not authenticated"))
 }
 
@@ -67,13 +75,8 @@ fn presence_error(e: anyhow::Error) -> ApiError {
     ApiError::unavailable("presence", format!("{e:#}"))
 }
 
-async fn handle<A: Adapter>(
-    hub: &Arc<Hub>,
-    io: &SocketIo<A>,
-    s: &SocketRef<A>,
-    event: &'static str,
-    data: Value,
-) -> Result<Value, ApiError> {
+/// The sender's session, once its event budget allows the event and it has not left.
+fn admit<A: Adapter>(s: &SocketRef<A>) -> Result<Arc<Session>, ApiError> {
     let me = session(s)?;
     let charge = me
         .bucket
@@ -103,30 +106,50 @@ async fn handle<A: Adapter>(
             "you have left this room",
         ));
     }
+    Ok(me)
+}
+
+/// `offer` / `answer` / `ice-candidate`: to participant `to` of the sender's room, as
+/// `{from, ...}`. The body is relayed as it came (only `to` is read), without a typed copy.
+async fn relay<A: Adapter>(
+    hub: &Arc<Hub>,
+    io: &SocketIo<A>,
+    s: &SocketRef<A>,
+    event: &'static str,
+    data: Value,
+) -> Result<Value, ApiError> {
+    let me = admit(s)?;
+    let (to, mut body) = protocol::relay_parts(event, data)?;
+    let present = to != me.participant_id
+        && hub
+            .live
+            .is_present(&me.room_id, &to)
+            .await
+            .map_err(presence_error)?;
+    if !present {
+        return Err(ApiError::new(
+            ErrorCode::NotInRoom,
+            "`to` is not a participant of your room",
+        ));
+    }
+    body.insert("from".into(), Value::String(me.participant_id.clone()));
+    io.to(participant_key(&to))
+        .emit(event, &body)
+        .await
+        .map_err(ApiError::internal)?;
+    Ok(json!({}))
+}
+
+async fn handle<A: Adapter>(
+    hub: &Arc<Hub>,
+    io: &SocketIo<A>,
+    s: &SocketRef<A>,
+    event: &'static str,
+    data: Value,
+) -> Result<Value, ApiError> {
+    let me = admit(s)?;
     let room = room_key(&me.room_id);
     match event {
-        client::OFFER | client::ANSWER | client::ICE_CANDIDATE => {
-            let relay: protocol::Relay = protocol::parse(event, data)?;
-            let present = relay.to != me.participant_id
-                && hub
-                    .live
-                    .is_present(&me.room_id, &relay.to)
-                    .await
-                    .map_err(presence_error)?;
-            if !present {
-                return Err(ApiError::new(
-                    ErrorCode::NotInRoom,
-                    "`to` is not a participant of your room",
-                ));
-            }
-            let mut body = relay.body;
-            body.insert("from".into(), Value::String(me.participant_id.clone()));
-            io.to(participant_key(&relay.to))
-                .emit(event, &body)
-                .await
-                .map_err(ApiError::internal)?;
-            Ok(json!({}))
-        }
         client::CHAT_MESSAGE => {
             let chat: protocol::ChatIn = protocol::parse(event, data)?;
             let kind = MessageType::parse(&chat.kind)
@@ -249,7 +272,7 @@ async fn handle<A: Adapter>(
                     .map(|p| p.display_name)
                     .unwrap_or_else(|| "a participant".into()),
                 gone: Arc::default(),
-                ..me.clone()
+                ..(*me).clone()
             };
             let key = participant_key(&t.participant_id);
             let _ = io
@@ -258,7 +281,7 @@ async fn handle<A: Adapter>(
                 .await;
             // The kicked sockets must not start a reconnect grace when they close.
             for sock in io.to(key.clone()).sockets() {
-                if let Some(sess) = sock.extensions.get::<Session>() {
+                if let Some(sess) = sock.extensions.get::<Arc<Session>>() {
                     sess.gone.store(true, Ordering::SeqCst);
                 }
             }

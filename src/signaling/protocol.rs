@@ -74,13 +74,27 @@ pub struct Auth {
     pub token: String,
 }
 
-/// `offer` / `answer` / `ice-candidate`: the body is relayed untouched, so any SDP or candidate
-/// shape a browser produces passes; only `to` is interpreted.
-#[derive(Debug, Deserialize)]
-pub struct Relay {
-    pub to: String,
-    #[serde(flatten)]
-    pub body: serde_json::Map<String, serde_json::Value>,
+/// `offer` / `answer` / `ice-candidate` `{to, ...}`: the body is relayed untouched, so any SDP or
+/// candidate shape a browser produces passes; only `to` is interpreted. Split in place (no typed
+/// copy of a few-KiB SDP): `to` and the rest of the body.
+pub fn relay_parts(
+    event: &str,
+    value: serde_json::Value,
+) -> Result<(String, serde_json::Map<String, serde_json::Value>), ApiError> {
+    let serde_json::Value::Object(mut body) = value else {
+        return Err(ApiError::validation(format!(
+            "invalid {event} payload: expected an object with `to`"
+        )));
+    };
+    match body.remove("to") {
+        Some(serde_json::Value::String(to)) => Ok((to, body)),
+        Some(_) => Err(ApiError::validation(format!(
+            "invalid {event} payload: `to` must be a participant id"
+        ))),
+        None => Err(ApiError::validation(format!(
+            "invalid {event} payload: missing field `to`"
+        ))),
+    }
 }
 
 #[derive(Debug, Deserialize)]

@@ -138,6 +138,14 @@ impl LiveRooms {
         }))
     }
 
+    /// Whether `pid` is present in `room` (read only: no room is created or dropped).
+    pub fn contains(&self, room: &str, pid: &str) -> bool {
+        let Some(r) = lock(&self.rooms).get(room).cloned() else {
+            return false;
+        };
+        lock(&r).participants.contains_key(pid)
+    }
+
     pub async fn participant(
         &self,
         room: &str,

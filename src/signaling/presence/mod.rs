@@ -101,7 +101,11 @@ impl Presence {
     }
 
     pub async fn is_present(&self, room: &str, pid: &str) -> anyhow::Result<bool> {
-        Ok(self.participant(room, pid).await?.is_some())
+        match self {
+            // Every relay asks: a lookup, without building the participant's view.
+            Presence::Local(p) => Ok(p.contains(room, pid)),
+            Presence::Redis(_) => Ok(self.participant(room, pid).await?.is_some()),
+        }
     }
 
     pub async fn is_host(&self, room: &str, pid: &str) -> anyhow::Result<bool> {
