@@ -16,6 +16,8 @@ pub struct Metrics {
     pub messages_posted: AtomicU64,
     pub rate_limited: AtomicU64,
     pub password_failures: AtomicU64,
+    /// Socket.IO connections closed because they stopped reading (their queue was full).
+    pub slow_consumers_dropped: AtomicU64,
 }
 
 impl Metrics {
@@ -26,7 +28,7 @@ impl Metrics {
     /// Renders every counter plus the gauges passed in.
     pub fn render(&self, gauges: &[(&str, &str, f64)]) -> String {
         let mut out = String::new();
-        let counters: [(&str, &str, &AtomicU64); 10] = [
+        let counters: [(&str, &str, &AtomicU64); 11] = [
             (
                 "flowsync_http_requests_total",
                 "HTTP requests served",
@@ -76,6 +78,11 @@ impl Metrics {
                 "flowsync_password_failures_total",
                 "wrong room passwords",
                 &self.password_failures,
+            ),
+            (
+                "flowsync_slow_consumers_dropped_total",
+                "signaling connections closed because they stopped reading",
+                &self.slow_consumers_dropped,
             ),
         ];
         for (name, help, c) in counters {

@@ -58,6 +58,9 @@ pub struct Scenario {
     pub timer_every: Option<Duration>,
     /// Hold the sockets with heartbeats only.
     pub idle: bool,
+    /// This share of participants (percent) stops reading once the measurement starts: slow
+    /// consumers, which must not slow down the others.
+    pub slow_percent: f64,
     /// Source addresses to spread connections over (empty: the system's choice).
     pub source_ips: Vec<IpAddr>,
     /// The server's process, to sample its memory and CPU (found by its port when local).
@@ -88,12 +91,16 @@ pub enum BenchError {
 struct Seat {
     participant_id: String,
     token: String,
+    /// Stops reading when the measurement starts.
+    slow: bool,
 }
 
 /// A room and what its participants share.
 #[derive(Debug)]
 struct Room {
     seats: Vec<Seat>,
+    /// Participants that keep reading (everyone but the slow consumers).
+    readers: usize,
     /// Arrival times of each room's k-th `timer-update`, per participant.
     timer_arrivals: Mutex<HashMap<u64, Vec<Instant>>>,
 }
@@ -164,6 +171,7 @@ async fn set_up(s: &Scenario, progress: &dyn Progress) -> Result<Vec<Arc<Room>>,
     progress.phase("creating rooms", (s.rooms * s.per_room) as u64);
     let done = Arc::new(AtomicU64::new(0));
     let per_room = s.per_room;
+    let slow_percent = s.slow_percent;
     let rooms = futures_util::stream::iter(0..s.rooms)
         .map(|i| {
             let (http, base, done) = (http.clone(), base.clone(), done.clone());
@@ -192,6 +200,7 @@ async fn set_up(s: &Scenario, progress: &dyn Progress) -> Result<Vec<Arc<Room>>,
                 };
                 let seat = |b: &Value| -> Result<Seat, BenchError> {
                     Ok(Seat {
+                        slow: false,
                         participant_id: b["participant_id"]
                             .as_str()
                             .ok_or_else(|| BenchError::Setup(format!("no participant_id in {b}")))?
@@ -226,8 +235,18 @@ async fn set_up(s: &Scenario, progress: &dyn Progress) -> Result<Vec<Arc<Room>>,
                     seats.push(seat(&joined)?);
                     done.fetch_add(1, Ordering::Relaxed);
                 }
+                // Slow consumers: spread evenly over all participants, never a room's host
+                // (it drives the timer).
+                for (k, seat) in seats.iter_mut().enumerate().skip(1) {
+                    let n = (i * per_room + k) as f64;
+                    seat.slow = slow_percent > 0.0
+                        && ((n + 1.0) * slow_percent / 100.0).floor()
+                            > (n * slow_percent / 100.0).floor();
+                }
+                let readers = seats.iter().filter(|x| !x.slow).count();
                 Ok::<_, BenchError>(Arc::new(Room {
                     seats,
+                    readers,
                     timer_arrivals: Mutex::new(HashMap::new()),
                 }))
             }
@@ -357,11 +376,11 @@ async fn participant(shared: Arc<Shared>, room: Arc<Room>, me: usize, source: Op
     shared.connects_ok.fetch_add(1, Ordering::Relaxed);
     shared.joined.fetch_add(1, Ordering::Relaxed);
 
-    let others: Vec<&str> = room
+    let others: Vec<(&str, bool)> = room
         .seats
         .iter()
         .filter(|x| x.participant_id != seat.participant_id)
-        .map(|x| x.participant_id.as_str())
+        .map(|x| (x.participant_id.as_str(), x.slow))
         .collect();
     let mut rng =
         0x9E37_79B9_7F4A_7C15u64 ^ ((me as u64 + 1) * 0x2545_F491_4F6C_DD1D) ^ shared.now_us();
@@ -409,6 +428,13 @@ async fn participant(shared: Arc<Shared>, room: Arc<Room>, me: usize, source: Op
         tokio::select! {
             biased;
             _ = shared.stop.cancelled() => break,
+            _ = shared.go.cancelled(), if seat.slow => {
+                // A slow consumer: from now on it neither reads nor sends. The server keeps
+                // writing to it until its queue is full and must drop it without the others
+                // noticing.
+                shared.stop.cancelled().await;
+                return;
+            }
             _ = shared.go.cancelled(), if !sending && !s.idle && !shared.stop_sending.is_cancelled() => {
                 sending = true;
                 let phase = next_rand(&mut rng);
@@ -493,7 +519,7 @@ async fn participant(shared: Arc<Shared>, room: Arc<Room>, me: usize, source: Op
             }
             _ = tick(&mut relay_tick) => {
                 if others.is_empty() { continue; }
-                let to = others[(next_rand(&mut rng) % others.len() as u64) as usize];
+                let (to, to_slow) = others[(next_rand(&mut rng) % others.len() as u64) as usize];
                 let t = shared.now_us();
                 sent_n += 1;
                 let r = if sent_n.is_multiple_of(10) {
@@ -501,14 +527,15 @@ async fn participant(shared: Arc<Shared>, room: Arc<Room>, me: usize, source: Op
                 } else {
                     conn.emit("ice-candidate", &json!({"to": to, "candidate": candidate(t, "steady")})).await
                 };
-                if r.is_ok() {
+                // Messages to a slow consumer are sent (they load the server) but not expected.
+                if r.is_ok() && !to_slow {
                     shared.relay_sent.fetch_add(1, Ordering::Relaxed);
                 }
             }
             _ = tick(&mut chat_tick) => {
                 let msg = json!({"message": format!("bench {}", shared.now_us())});
                 if conn.emit("chat-message", &msg).await.is_ok() {
-                    shared.chat_expected.fetch_add(room.seats.len() as u64, Ordering::Relaxed);
+                    shared.chat_expected.fetch_add(room.readers as u64, Ordering::Relaxed);
                 }
             }
             _ = tick(&mut churn_tick) => {
@@ -781,7 +808,7 @@ pub async fn run(s: Scenario, progress: Arc<dyn Progress>) -> Result<Report, Ben
     for room in &rooms {
         if let Ok(m) = room.timer_arrivals.lock() {
             for arrivals in m.values() {
-                if arrivals.len() == room.seats.len()
+                if arrivals.len() == room.readers
                     && let (Some(min), Some(max)) = (arrivals.iter().min(), arrivals.iter().max())
                 {
                     timer.record(*max - *min);
@@ -790,6 +817,10 @@ pub async fn run(s: Scenario, progress: Arc<dyn Progress>) -> Result<Report, Ben
         }
     }
     let relay_sent = shared.relay_sent.load(Ordering::Relaxed);
+    let slow_consumers = rooms
+        .iter()
+        .map(|r| (r.seats.len() - r.readers) as u64)
+        .sum();
     let relay_delivered = shared.relay_delivered.load(Ordering::Relaxed);
     let mut report = Report {
         url: s.url.clone(),
@@ -819,6 +850,7 @@ pub async fn run(s: Scenario, progress: Arc<dyn Progress>) -> Result<Report, Ben
         },
         server,
         generator_cpu_percent: own_cpu,
+        slow_consumers,
         slo: Vec::new(),
     };
     report.slo = s.slos.iter().map(|slo| slo.judge(&report)).collect();

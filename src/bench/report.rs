@@ -111,6 +111,8 @@ pub struct Report {
     /// This generator's own CPU over the measured window, as a share of one core (near 100 %
     /// on one core means the generator, not the server, may be the limit).
     pub generator_cpu_percent: f64,
+    /// Participants that stopped reading (`--slow-percent`); not counted in deliveries.
+    pub slow_consumers: u64,
     pub slo: Vec<SloResult>,
 }
 
@@ -273,6 +275,12 @@ impl Report {
             "connects         {} ok, {} failed; {} disconnected during the run\n",
             self.connects_ok, self.connects_failed, self.disconnects
         ));
+        if self.slow_consumers > 0 {
+            out.push_str(&format!(
+                "slow consumers   {} stopped reading when the measurement began (not counted)\n",
+                self.slow_consumers
+            ));
+        }
         out.push_str(&format!(
             "\n{:<16} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}\n",
             "latency (ms)", "count", "p50", "p90", "p99", "p99.9", "max"

@@ -18,6 +18,7 @@ use crate::bench::{BenchError, Progress, Scenario};
   flowsync bench --rooms 3800 --per-room 5 --idle --duration 10m      # idle capacity
   flowsync bench --rooms 1 --per-room 10 --candidates 10              # one room's join burst
   flowsync bench --rooms 500 --per-room 10 --timer-every 5s --json | jq .timer_spread
+  flowsync bench --rooms 3000 --per-room 5 --rate 4 --slow-percent 1   # 1 % stop reading
 
 The server must run with the benchmark settings (README, \"Benchmarks\"): its per-address rate
 limits for creating and joining rooms are raised, since every simulated participant joins from
@@ -69,6 +70,9 @@ pub struct Opts {
     /// Hold the sockets with heartbeats only (no traffic)
     #[arg(long)]
     idle: bool,
+    /// Percentage of participants that stop reading when the measurement starts (slow consumers)
+    #[arg(long, value_name = "PERCENT", default_value_t = 0.0)]
+    slow_percent: f64,
     /// Source address for connections (repeatable; spread round-robin)
     #[arg(long = "source-ip", value_name = "IP")]
     source_ips: Vec<IpAddr>,
@@ -168,6 +172,7 @@ pub async fn run(cli: &Cli, o: &Opts) -> CmdResult {
         churn: o.churn,
         timer_every: o.timer_every,
         idle: o.idle,
+        slow_percent: o.slow_percent,
         source_ips: o.source_ips.clone(),
         server_pid: o.server_pid,
         slos: o.slos.clone(),

@@ -8,6 +8,7 @@ use serde_json::{Value, json};
 use socketioxide::SocketIo;
 use socketioxide::adapter::Adapter;
 use socketioxide::extract::{AckSender, SocketRef, State, TryData};
+use socketioxide::{BroadcastError, SocketError};
 
 use super::connection::{Charge, Session, depart};
 use super::protocol::{self, client, server};
@@ -133,11 +134,30 @@ async fn relay<A: Adapter>(
         ));
     }
     body.insert("from".into(), Value::String(me.participant_id.clone()));
-    io.to(participant_key(&to))
-        .emit(event, &body)
-        .await
-        .map_err(ApiError::internal)?;
-    Ok(json!({}))
+    let key = participant_key(&to);
+    match io.to(key.clone()).emit(event, &body).await {
+        Ok(()) => Ok(json!({})),
+        // The receiver stopped reading and its queue is full: it is dropped (its client
+        // reconnects and renegotiates), never allowed to hold up or fail the sender.
+        Err(BroadcastError::Socket(errors))
+            if errors
+                .iter()
+                .all(|e| matches!(e, SocketError::InternalChannelFull | SocketError::Closed)) =>
+        {
+            if errors
+                .iter()
+                .any(|e| matches!(e, SocketError::InternalChannelFull))
+            {
+                for sock in io.to(key).sockets() {
+                    let _ = sock.disconnect();
+                }
+                crate::metrics::Metrics::inc(&hub.app.metrics.slow_consumers_dropped);
+                tracing::info!(participant = %to, "closed a signaling connection that stopped reading");
+            }
+            Ok(json!({}))
+        }
+        Err(e) => Err(ApiError::internal(e)),
+    }
 }
 
 async fn handle<A: Adapter>(
