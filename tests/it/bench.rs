@@ -5,6 +5,9 @@
 //! thresholds are only used to prove that a missed `--slo` changes the exit code.
 
 use std::process::Command;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use serde_json::Value;
 
@@ -191,4 +194,90 @@ async fn bench_exit_codes_for_missed_slos_rate_limits_and_bad_flags() {
     )
     .await;
     assert_eq!(code, Some(3), "{err}");
+}
+
+/// A participant that stops reading is dropped once its queue is full, and the senders keep
+/// going: the relay never fails or stalls for them. Driven with the bench's own Socket.IO
+/// client: four senders push 50 KB offers at the one silent receiver until the kernel's
+/// buffers and the server's queue for it are full.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_receiver_that_stops_reading_is_dropped() {
+    use flowsync::bench::sio::{Conn, Incoming, Target};
+    let t = Setup::new(Backend::Sqlite, StateKind::Memory)
+        .await
+        .with(|c| c.rooms.join_rate_per_ip = "1000/second".parse().unwrap())
+        .spawn()
+        .await;
+    let host = t.create_simple().await;
+    let mut seats = vec![host.clone()];
+    for k in 0..4 {
+        seats.push(t.join_ok(&host.code, &format!("Sender {k}")).await);
+    }
+    let target = Target::from_url(&t.base).await.unwrap();
+    async fn joined(target: &Target, token: &str) -> Conn {
+        let mut c = Conn::connect(target, None, token).await.unwrap();
+        loop {
+            match c.next().await.unwrap() {
+                Incoming::Event(name, _) if name == "room-joined" => return c,
+                Incoming::Event(..) => {}
+                other => panic!("{other:?}"),
+            }
+        }
+    }
+    // The receiver (the host) joins first, then stops reading.
+    let silent = joined(&target, &host.token).await;
+    let receiver = host.participant_id.clone();
+    let sdp = "a".repeat(50_000);
+    let done = Arc::new(AtomicBool::new(false));
+    let mut senders = Vec::new();
+    for seat in &seats[1..] {
+        let mut c = joined(&target, &seat.token).await;
+        let (receiver, sdp, done) = (receiver.clone(), sdp.clone(), done.clone());
+        senders.push(tokio::spawn(async move {
+            // 150 a second each (under the per-socket budget of 200), for up to 20 s; the
+            // sender keeps reading its own socket so only the receiver is slow.
+            let offer = serde_json::json!({"to": receiver, "offer": {"type": "offer", "sdp": sdp}});
+            let mut tick = tokio::time::interval(Duration::from_millis(7));
+            let started = std::time::Instant::now();
+            let mut sent = 0u32;
+            while !done.load(Ordering::Relaxed) && started.elapsed() < Duration::from_secs(20) {
+                tokio::select! {
+                    _ = tick.tick() => {
+                        if c.emit("offer", &offer).await.is_err() {
+                            return (sent, false);
+                        }
+                        sent += 1;
+                    }
+                    ev = c.next() => match ev {
+                        Ok(Incoming::Event(..)) => {}
+                        _ => return (sent, false),
+                    },
+                }
+            }
+            (sent, true)
+        }));
+    }
+    // The server drops the receiver: its metric counts it.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let dropped = loop {
+        let res = t.client.get(t.url("/metrics")).send().await.unwrap();
+        let text = res.text().await.unwrap();
+        let n: u64 = text
+            .lines()
+            .find_map(|l| l.strip_prefix("flowsync_slow_consumers_dropped_total "))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0);
+        if n > 0 || std::time::Instant::now() > deadline {
+            break n;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    done.store(true, Ordering::Relaxed);
+    assert!(dropped >= 1, "the silent receiver was never dropped");
+    // The senders kept their connections throughout.
+    for s in senders {
+        let (sent, stayed) = s.await.unwrap();
+        assert!(stayed, "a sender lost its connection after {sent} offers");
+    }
+    drop(silent);
 }
