@@ -29,15 +29,6 @@ fn free_port() -> u16 {
     s.local_addr().expect("bound").port()
 }
 
-fn rss_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next()?.parse().ok())
-        .unwrap_or(0)
-}
-
 fn cpus() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
 }
@@ -200,13 +191,13 @@ async fn main() {
 
     // Memory: 1,000 more allocations.
     let pid = server.0.id();
-    let before = rss_kib(pid);
+    let before = flowsync::bench::rss_kib(pid);
     let mut held = Vec::with_capacity(1000);
     for i in 0..1000 {
         held.push(allocation(addr, &format!("m{i}")).await);
     }
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let after = rss_kib(pid);
+    let after = flowsync::bench::rss_kib(pid);
     let per_alloc_kib = after.saturating_sub(before) as f64 / 1000.0;
     drop(held);
 

@@ -556,8 +556,8 @@ async fn participant(shared: Arc<Shared>, room: Arc<Room>, me: usize, source: Op
     conn.close().await;
 }
 
-/// `/proc/PID` readings.
-fn rss_kib(pid: u32) -> u64 {
+/// `/proc/PID` readings: resident memory in KiB (0 when unreadable).
+pub fn rss_kib(pid: u32) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .unwrap_or_default()
         .lines()
