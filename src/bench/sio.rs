@@ -44,10 +44,14 @@ impl Target {
         let port = parsed
             .port_or_known_default()
             .ok_or_else(|| anyhow::anyhow!("--url {url} has no port"))?;
-        let addr = tokio::net::lookup_host((host.as_str(), port))
+        // IPv4 first: `localhost` often resolves to ::1 first while servers listen on 127.0.0.1.
+        let mut addrs: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), port))
             .await
             .map_err(|e| anyhow::anyhow!("{host} does not resolve: {e}"))?
-            .next()
+            .collect();
+        addrs.sort_by_key(|a| a.is_ipv6());
+        let addr = *addrs
+            .first()
             .ok_or_else(|| anyhow::anyhow!("{host} has no address"))?;
         Ok(Target { addr, host, tls })
     }
