@@ -380,6 +380,7 @@ set edit:completion:arg-completer[flowsync] = {|@words|
             cand --chat-rate 'Chat messages per second per room'
             cand --churn 'media-state / raise-hand changes per second per room'
             cand --timer-every 'The host of each room changes the timer this often (start, then skip)'
+            cand --rest-rate 'REST requests per second while measuring (room lookups, message pages, posted messages)'
             cand --slow-percent 'Percentage of participants that stop reading when the measurement starts (slow consumers)'
             cand --source-ip 'Source address for connections (repeatable; spread round-robin)'
             cand --server-pid 'The server''s pid, to sample its memory and CPU (found by its port when it is local)'

@@ -11,6 +11,7 @@
 #   burst     one 10-person room's full negotiation (45 pairs, 20 candidates per pair) while
 #             2,000 other sockets relay
 #   timer     500 rooms of 10, every host changing the timer every 5 s
+#   rest      2,000 mixed REST requests/s (SQLite) while 15,000 sockets are held
 #   smoke     200 sockets, 5 s
 # Environment: DURATION (overrides the scenario's), FLOWSYNC_BIN (default: $CARGO_TARGET_DIR or target, /release/flowsync),
 # BENCH_PORT (default 18080).
@@ -18,7 +19,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${FLOWSYNC_BIN:-${CARGO_TARGET_DIR:-target}/release/flowsync}
 PORT=${BENCH_PORT:-18080}
-scenario=${1:?usage: scripts/bench.sh relay|relay24|idle|burst|timer|smoke [bench flags]}
+scenario=${1:?usage: scripts/bench.sh relay|relay24|idle|burst|timer|rest|smoke [bench flags]}
 shift
 [ -x "$BIN" ] || { echo "no release binary at $BIN: cargo build --release" >&2; exit 2; }
 cpu0=() cpu1=()
@@ -43,6 +44,7 @@ case "$scenario" in
   idle) args=(--rooms 3800 --per-room 5 --idle) default=10m ;;
   burst) args=(--rooms 1 --per-room 10 --candidates 10 --rate 0) default=2s ;;
   timer) args=(--rooms 500 --per-room 10 --rate 0 --timer-every 5s) default=60s ;;
+  rest) args=(--rooms 3000 --per-room 5 --rate 0 --rest-rate 2000) default=60s ;;
   smoke) args=(--rooms 40 --per-room 5 --rate 10) default=5s ;;
   *) echo "unknown scenario $scenario" >&2; exit 2 ;;
 esac

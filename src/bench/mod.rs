@@ -58,6 +58,9 @@ pub struct Scenario {
     pub timer_every: Option<Duration>,
     /// Hold the sockets with heartbeats only.
     pub idle: bool,
+    /// REST requests per second during the measurement (mixed: room lookups, message pages,
+    /// posted messages), from participants' tokens.
+    pub rest_rate: f64,
     /// This share of participants (percent) stops reading once the measurement starts: slow
     /// consumers, which must not slow down the others.
     pub slow_percent: f64,
@@ -98,6 +101,7 @@ struct Seat {
 /// A room and what its participants share.
 #[derive(Debug)]
 struct Room {
+    code: String,
     seats: Vec<Seat>,
     /// Participants that keep reading (everyone but the slow consumers).
     readers: usize,
@@ -126,6 +130,9 @@ struct Shared {
     relay: Mutex<Latency>,
     chat: Mutex<Latency>,
     burst: Mutex<Latency>,
+    rest: Mutex<Latency>,
+    rest_ok: AtomicU64,
+    rest_failed: AtomicU64,
     errors: Mutex<Vec<String>>,
     joined: AtomicU64,
     bursts_done: AtomicU64,
@@ -245,6 +252,7 @@ async fn set_up(s: &Scenario, progress: &dyn Progress) -> Result<Vec<Arc<Room>>,
                 }
                 let readers = seats.iter().filter(|x| !x.slow).count();
                 Ok::<_, BenchError>(Arc::new(Room {
+                    code,
                     seats,
                     readers,
                     timer_arrivals: Mutex::new(HashMap::new()),
@@ -556,6 +564,74 @@ async fn participant(shared: Arc<Shared>, room: Arc<Room>, me: usize, source: Op
     conn.close().await;
 }
 
+/// REST traffic while the sockets are held: `rate` requests a second until sending stops, a
+/// mix of room lookups (half), message pages and posted messages (a quarter each) with a
+/// random participant's token. At most 256 in flight: beyond that a request counts as failed
+/// (the server is not keeping up) rather than silently lowering the rate.
+async fn rest_load(shared: Arc<Shared>, rooms: Vec<Arc<Room>>, rate: f64) {
+    let Ok(http) = reqwest::Client::builder()
+        .danger_accept_invalid_certs(true)
+        .pool_max_idle_per_host(256)
+        .timeout(Duration::from_secs(10))
+        .build()
+    else {
+        shared.error("REST client could not be built");
+        return;
+    };
+    let base = shared.scenario.url.trim_end_matches('/').to_owned();
+    let slots = Arc::new(tokio::sync::Semaphore::new(256));
+    let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / rate));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+    let mut rng = 0x2545_F491_4F6C_DD1Du64 ^ shared.now_us();
+    let mut n = 0u64;
+    let mut inflight = tokio::task::JoinSet::new();
+    while !shared.stop_sending.is_cancelled() {
+        tokio::select! {
+            _ = shared.stop_sending.cancelled() => break,
+            _ = tick.tick() => {}
+        }
+        while inflight.try_join_next().is_some() {}
+        let Ok(permit) = slots.clone().try_acquire_owned() else {
+            shared.rest_failed.fetch_add(1, Ordering::Relaxed);
+            continue;
+        };
+        n += 1;
+        let room = &rooms[(next_rand(&mut rng) % rooms.len() as u64) as usize];
+        let seat = &room.seats[(next_rand(&mut rng) % room.seats.len() as u64) as usize];
+        let req = match n % 4 {
+            0 | 1 => http.get(format!("{base}/api/rooms/{}", room.code)),
+            2 => http
+                .get(format!("{base}/api/rooms/{}/messages?limit=20", room.code))
+                .bearer_auth(&seat.token),
+            _ => http
+                .post(format!("{base}/api/rooms/{}/messages", room.code))
+                .bearer_auth(&seat.token)
+                .json(&json!({"message": "bench rest"})),
+        };
+        let shared = shared.clone();
+        inflight.spawn(async move {
+            let _permit = permit;
+            let started = Instant::now();
+            match req.send().await {
+                Ok(res) if res.status().is_success() => {
+                    let _ = res.bytes().await;
+                    record(&shared.rest, started.elapsed());
+                    shared.rest_ok.fetch_add(1, Ordering::Relaxed);
+                }
+                Ok(res) => {
+                    shared.rest_failed.fetch_add(1, Ordering::Relaxed);
+                    shared.error(format!("REST: {} {}", res.status(), res.url().path()));
+                }
+                Err(e) => {
+                    shared.rest_failed.fetch_add(1, Ordering::Relaxed);
+                    shared.error(format!("REST: {e}"));
+                }
+            }
+        });
+    }
+    while inflight.join_next().await.is_some() {}
+}
+
 /// `/proc/PID` readings: resident memory in KiB (0 when unreadable).
 pub fn rss_kib(pid: u32) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
@@ -661,6 +737,9 @@ pub async fn run(s: Scenario, progress: Arc<dyn Progress>) -> Result<Report, Ben
         relay: Mutex::new(Latency::default()),
         chat: Mutex::new(Latency::default()),
         burst: Mutex::new(Latency::default()),
+        rest: Mutex::new(Latency::default()),
+        rest_ok: AtomicU64::new(0),
+        rest_failed: AtomicU64::new(0),
         errors: Mutex::new(Vec::new()),
         joined: AtomicU64::new(0),
         bursts_done: AtomicU64::new(0),
@@ -761,6 +840,8 @@ pub async fn run(s: Scenario, progress: Arc<dyn Progress>) -> Result<Report, Ben
     let own_start = cpu_ticks(std::process::id());
     shared.measuring.store(true, Ordering::Relaxed);
     shared.go.cancel();
+    let rest_driver = (s.rest_rate > 0.0)
+        .then(|| tokio::spawn(rest_load(shared.clone(), rooms.clone(), s.rest_rate)));
     while window_start.elapsed() < s.duration {
         tokio::time::sleep(Duration::from_millis(250)).await;
         progress.update(
@@ -774,6 +855,9 @@ pub async fn run(s: Scenario, progress: Arc<dyn Progress>) -> Result<Report, Ben
     }
     shared.stop_sending.cancel();
     let window = window_start.elapsed();
+    if let Some(d) = rest_driver {
+        let _ = d.await;
+    }
     let cpu_end = pid.map(cpu_ticks);
     let own_cpu = cpu_ticks(std::process::id()).saturating_sub(own_start) as f64
         / ticks_per_s()
@@ -850,6 +934,9 @@ pub async fn run(s: Scenario, progress: Arc<dyn Progress>) -> Result<Report, Ben
         },
         server,
         generator_cpu_percent: own_cpu,
+        rest: take(&shared.rest).summary(),
+        rest_ok: shared.rest_ok.load(Ordering::Relaxed),
+        rest_failed: shared.rest_failed.load(Ordering::Relaxed),
         slow_consumers,
         slo: Vec::new(),
     };

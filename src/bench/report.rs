@@ -113,6 +113,10 @@ pub struct Report {
     pub generator_cpu_percent: f64,
     /// Participants that stopped reading (`--slow-percent`); not counted in deliveries.
     pub slow_consumers: u64,
+    /// `--rest-rate` requests: latency of the successful ones, and the counts.
+    pub rest: Summary,
+    pub rest_ok: u64,
+    pub rest_failed: u64,
     pub slo: Vec<SloResult>,
 }
 
@@ -145,7 +149,7 @@ pub struct Slo {
 }
 
 /// The metrics `--slo` knows.
-pub const SLO_METRICS: &str = "[relay.|chat.|connect.|burst.|timer.]p50|p90|p99|p99.9|max (ms, s or us), \
+pub const SLO_METRICS: &str = "[relay.|chat.|connect.|burst.|timer.|rest.]p50|p90|p99|p99.9|max (ms, s or us), \
      delivered (%), failed, disconnects, deliveries_per_s";
 
 impl Slo {
@@ -198,6 +202,7 @@ impl Slo {
         };
         let s = match family {
             "chat" => r.chat,
+            "rest" => r.rest,
             "connect" => r.connect,
             "burst" => r.burst,
             "timer" => r.timer_spread,
@@ -236,7 +241,7 @@ impl Slo {
 
 fn is_latency(metric: &str) -> bool {
     let stat = match metric.split_once('.') {
-        Some((f, s)) if ["relay", "chat", "connect", "burst", "timer"].contains(&f) => s,
+        Some((f, s)) if ["relay", "chat", "connect", "burst", "timer", "rest"].contains(&f) => s,
         _ => metric,
     };
     matches!(stat, "p50" | "p90" | "p99" | "p99.9" | "p999" | "max")
@@ -290,10 +295,19 @@ impl Report {
         line(&mut out, "chat", &self.chat);
         line(&mut out, "join burst", &self.burst);
         line(&mut out, "timer spread", &self.timer_spread);
+        line(&mut out, "REST", &self.rest);
         out.push_str(&format!(
             "\nrelay            {} sent, {} delivered ({:.3} %), {:.0} deliveries/s\n",
             self.relay_sent, self.relay_delivered, self.delivered_percent, self.deliveries_per_s
         ));
+        if self.rest_ok + self.rest_failed > 0 {
+            out.push_str(&format!(
+                "REST             {} ok, {} failed ({:.0}/s)\n",
+                self.rest_ok,
+                self.rest_failed,
+                (self.rest_ok + self.rest_failed) as f64 / self.duration_s.max(1e-9)
+            ));
+        }
         if self.chat_expected > 0 {
             out.push_str(&format!(
                 "chat             {} of {} deliveries\n",

@@ -19,13 +19,14 @@ use crate::bench::{BenchError, Progress, Scenario};
   flowsync bench --rooms 1 --per-room 10 --candidates 10              # one room's join burst
   flowsync bench --rooms 500 --per-room 10 --timer-every 5s --json | jq .timer_spread
   flowsync bench --rooms 3000 --per-room 5 --rate 4 --slow-percent 1   # 1 % stop reading
+  flowsync bench --rooms 3000 --per-room 5 --rate 0 --rest-rate 2000 --slo 'rest.p99<10ms'
 
 The server must run with the benchmark settings (README, \"Benchmarks\"): its per-address rate
 limits for creating and joining rooms are raised, since every simulated participant joins from
 this one machine. Rooms are created before the clock starts. On loopback, connections are
 spread over 127.0.0.1-127.0.0.8 (--source-ip to choose).
 
---slo METRIC<VALUE (also <=, >, >=, =), repeatable. Metrics: [relay.|chat.|connect.|burst.|timer.]
+--slo METRIC<VALUE (also <=, >, >=, =), repeatable. Metrics: [relay.|chat.|connect.|burst.|timer.|rest.]
 p50|p90|p99|p99.9|max (with ms, s or us), delivered (%), failed, disconnects, deliveries_per_s.
 Latencies without a prefix are the relay's. Examples: p99<5ms, chat.p99<50ms, burst.p99<200ms,
 timer.max<20ms, delivered>=100%, failed=0, disconnects=0.
@@ -70,6 +71,9 @@ pub struct Opts {
     /// Hold the sockets with heartbeats only (no traffic)
     #[arg(long)]
     idle: bool,
+    /// REST requests per second while measuring (room lookups, message pages, posted messages)
+    #[arg(long, value_name = "PER_SECOND", default_value_t = 0.0)]
+    rest_rate: f64,
     /// Percentage of participants that stop reading when the measurement starts (slow consumers)
     #[arg(long, value_name = "PERCENT", default_value_t = 0.0)]
     slow_percent: f64,
@@ -173,6 +177,7 @@ pub async fn run(cli: &Cli, o: &Opts) -> CmdResult {
         timer_every: o.timer_every,
         idle: o.idle,
         slow_percent: o.slow_percent,
+        rest_rate: o.rest_rate,
         source_ips: o.source_ips.clone(),
         server_pid: o.server_pid,
         slos: o.slos.clone(),

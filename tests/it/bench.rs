@@ -1,7 +1,7 @@
 //! `flowsync bench` end to end, small (200 sockets, a few seconds): the built binary drives a
 //! real server over REST and Socket.IO and its report must show every connection made, every
 //! relayed message, chat line, join burst and timer change delivered to everyone still
-//! reading (5 % are slow consumers that stop). Not a timing assertion:
+//! reading (5 % are slow consumers that stop), and REST requests alongside answered. Not a timing assertion:
 //! thresholds are only used to prove that a missed `--slo` changes the exit code.
 
 use std::process::Command;
@@ -76,6 +76,8 @@ async fn bench_drives_a_real_server_end_to_end() {
         "3000",
         "--slow-percent",
         "5",
+        "--rest-rate",
+        "40",
         "--json",
         "--slo",
         "failed=0",
@@ -96,6 +98,9 @@ async fn bench_drives_a_real_server_end_to_end() {
     assert_eq!(r["disconnects"], 0);
     // 5 % stop reading when the measurement starts; what is sent to them is not expected.
     assert_eq!(r["slow_consumers"], 10, "{r:#}");
+    // REST traffic alongside (40/s for 4 s): every request answered.
+    assert!(r["rest_ok"].as_u64().unwrap() >= 100, "{r:#}");
+    assert_eq!(r["rest_failed"], 0, "{r:#}");
     let sent = r["relay_sent"].as_u64().unwrap();
     assert!(sent > 100, "40 rooms at 10/s for 4 s: {sent}");
     assert_eq!(r["relay_delivered"].as_u64().unwrap(), sent, "{r:#}");
