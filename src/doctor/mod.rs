@@ -94,6 +94,9 @@ pub struct Check {
     pub run: RunFn,
     /// A safe repair `--fix` may apply when the check warns or fails.
     pub fix: Option<FixFn>,
+    /// The fix writes data (a backup, then migrations) and is never cut off half-way; other
+    /// fixes get four check deadlines.
+    pub fix_runs_to_end: bool,
 }
 
 /// The result of one check in a run.
@@ -118,9 +121,6 @@ pub struct RunOptions {
     pub timeout: Duration,
 }
 
-/// Checks whose fix must run to the end once started (see [`run`]).
-const UNBOUNDED_FIXES: &[&str] = &["migrations"];
-
 /// Runs the selected checks in order; with `fix`, repairs what can be repaired safely and runs
 /// the check again. `progress` is told each finding as it is known.
 pub async fn run(
@@ -138,9 +138,7 @@ pub async fn run(
             && matches!(finding.status, Status::Warn | Status::Fail)
             && let Some(fix) = check.fix
         {
-            // A fix that writes data (a backup, then migrations) is never cut off half-way: a
-            // large database takes as long as it takes. The others get four check deadlines.
-            let deadline = if UNBOUNDED_FIXES.contains(&check.name) {
+            let deadline = if check.fix_runs_to_end {
                 Duration::from_secs(24 * 3600)
             } else {
                 opts.timeout * 4

@@ -134,8 +134,7 @@ async fn relay<A: Adapter>(
         ));
     }
     body.insert("from".into(), Value::String(me.participant_id.clone()));
-    let key = participant_key(&to);
-    match io.to(key.clone()).emit(event, &body).await {
+    match io.to(participant_key(&to)).emit(event, &body).await {
         Ok(()) => Ok(json!({})),
         // The receiver stopped reading and its queue is full: it is dropped (its client
         // reconnects and renegotiates), never allowed to hold up or fail the sender.
@@ -148,7 +147,7 @@ async fn relay<A: Adapter>(
                 .iter()
                 .any(|e| matches!(e, SocketError::InternalChannelFull))
             {
-                for sock in io.to(key).sockets() {
+                for sock in io.to(participant_key(&to)).sockets() {
                     let _ = sock.disconnect();
                 }
                 crate::metrics::Metrics::inc(&hub.app.metrics.slow_consumers_dropped);

@@ -232,34 +232,24 @@ async fn relays_over_udp_tcp_and_tls_on_the_https_port() {
     );
     let peer = echo_peer();
 
-    let run = tokio::task::spawn_blocking({
+    let cases: [(u16, &'static [&'static str], &str); 4] = [
+        (
+            udp,
+            &["-c"],
+            "UDP, with channels off (send/data indications)",
+        ),
+        (udp, &[], "UDP with a channel"),
+        (udp, &["-t"], "TCP"),
+        (tls, &["-t", "-S"], "TLS on the HTTPS port"),
+    ];
+    let peer_port = peer.1;
+    for (port, args, what) in cases {
         let (u, p) = (user.clone(), pass.clone());
-        move || uclient(udp, &u, &p, peer.1, &["-c"], 30)
-    })
-    .await
-    .unwrap();
-    assert_relayed(&run, "UDP, with channels off (send/data indications)");
-    let run = tokio::task::spawn_blocking({
-        let (u, p) = (user.clone(), pass.clone());
-        move || uclient(udp, &u, &p, peer.1, &[], 30)
-    })
-    .await
-    .unwrap();
-    assert_relayed(&run, "UDP with a channel");
-    let run = tokio::task::spawn_blocking({
-        let (u, p) = (user.clone(), pass.clone());
-        move || uclient(udp, &u, &p, peer.1, &["-t"], 30)
-    })
-    .await
-    .unwrap();
-    assert_relayed(&run, "TCP");
-    let run = tokio::task::spawn_blocking({
-        let (u, p) = (user.clone(), pass.clone());
-        move || uclient(tls, &u, &p, peer.1, &["-t", "-S"], 30)
-    })
-    .await
-    .unwrap();
-    assert_relayed(&run, "TLS on the HTTPS port");
+        let run = tokio::task::spawn_blocking(move || uclient(port, &u, &p, peer_port, args, 30))
+            .await
+            .unwrap();
+        assert_relayed(&run, what);
+    }
     // The web app still answers on the same port.
     let health: Value = http()
         .get(format!("{}/healthz", server.url()))
