@@ -324,15 +324,27 @@ impl Turn {
     /// Binds `turn.listen` (UDP and TCP) and starts the actor; everything stops with `stop`.
     pub async fn start(settings: Settings, stop: CancellationToken) -> anyhow::Result<Turn> {
         use anyhow::Context as _;
-        let udp = UdpSocket::bind(settings.listen)
-            .await
-            .with_context(|| format!("binding turn.listen {} (UDP)", settings.listen))?;
+        // UDP and TCP share one port. With port 0 the system picks it for UDP, and that port may
+        // already be taken for TCP (ephemeral ports are shared): then pick again.
+        let mut attempt = 0;
+        let (udp, tcp) = loop {
+            attempt += 1;
+            let udp = UdpSocket::bind(settings.listen)
+                .await
+                .with_context(|| format!("binding turn.listen {} (UDP)", settings.listen))?;
+            let tcp_bind = SocketAddr::new(settings.listen.ip(), udp.local_addr()?.port());
+            match TcpListener::bind(tcp_bind).await {
+                Ok(tcp) => break (udp, tcp),
+                Err(e)
+                    if settings.listen.port() == 0
+                        && e.kind() == std::io::ErrorKind::AddrInUse
+                        && attempt < 20 => {}
+                Err(e) => {
+                    return Err(e).with_context(|| format!("binding turn.listen {tcp_bind} (TCP)"));
+                }
+            }
+        };
         let udp_addr = udp.local_addr()?;
-        // The TCP listener takes the same port (turn.listen with port 0 picks one for both).
-        let tcp_bind = SocketAddr::new(settings.listen.ip(), udp_addr.port());
-        let tcp = TcpListener::bind(tcp_bind)
-            .await
-            .with_context(|| format!("binding turn.listen {tcp_bind} (TCP)"))?;
         let tcp_addr = tcp.local_addr()?;
         let (tx, rx) = mpsc::channel(4096);
         let udp = Arc::new(udp);
