@@ -408,6 +408,7 @@ Register-ArgumentCompleter -Native -CommandName 'flowsync' -ScriptBlock {
         }
         'flowsync;bench' {
             [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'The FlowSync to drive (http:// or https://; certificates are not verified)')
+            [CompletionResult]::new('--also-url', '--also-url', [CompletionResultType]::ParameterName, 'Another instance of the same deployment (repeatable): each room''s participants are spread over --url and these in turn, so signaling crosses instances (scale-out)')
             [CompletionResult]::new('--rooms', '--rooms', [CompletionResultType]::ParameterName, 'Rooms to create')
             [CompletionResult]::new('--per-room', '--per-room', [CompletionResultType]::ParameterName, 'Participants per room (2-10)')
             [CompletionResult]::new('--duration', '--duration', [CompletionResultType]::ParameterName, 'How long to measure, once everyone is connected')

@@ -370,6 +370,7 @@ set edit:completion:arg-completer[flowsync] = {|@words|
         }
         &'flowsync;bench'= {
             cand --url 'The FlowSync to drive (http:// or https://; certificates are not verified)'
+            cand --also-url 'Another instance of the same deployment (repeatable): each room''s participants are spread over --url and these in turn, so signaling crosses instances (scale-out)'
             cand --rooms 'Rooms to create'
             cand --per-room 'Participants per room (2-10)'
             cand --duration 'How long to measure, once everyone is connected'

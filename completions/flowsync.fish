@@ -249,6 +249,7 @@ complete -c flowsync -n "__fish_flowsync_using_subcommand doctor" -s q -l quiet 
 complete -c flowsync -n "__fish_flowsync_using_subcommand doctor" -s h -l help -d 'Print help'
 complete -c flowsync -n "__fish_flowsync_using_subcommand doctor" -s V -l version -d 'Print version'
 complete -c flowsync -n "__fish_flowsync_using_subcommand bench" -l url -d 'The FlowSync to drive (http:// or https://; certificates are not verified)' -r
+complete -c flowsync -n "__fish_flowsync_using_subcommand bench" -l also-url -d 'Another instance of the same deployment (repeatable): each room\'s participants are spread over --url and these in turn, so signaling crosses instances (scale-out)' -r
 complete -c flowsync -n "__fish_flowsync_using_subcommand bench" -l rooms -d 'Rooms to create' -r
 complete -c flowsync -n "__fish_flowsync_using_subcommand bench" -l per-room -d 'Participants per room (2-10)' -r
 complete -c flowsync -n "__fish_flowsync_using_subcommand bench" -l duration -d 'How long to measure, once everyone is connected' -r

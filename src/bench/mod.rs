@@ -39,6 +39,10 @@ use sio::{Conn, Incoming, Target};
 #[derive(Debug, Clone)]
 pub struct Scenario {
     pub url: String,
+    /// More instances of the same deployment (scale-out over Redis): a room's participants are
+    /// spread over `url` and these in turn, so signaling crosses instances. Rooms are created
+    /// through `url`.
+    pub also_urls: Vec<String>,
     pub rooms: usize,
     pub per_room: usize,
     pub duration: Duration,
@@ -112,7 +116,8 @@ struct Room {
 /// Counters and histograms shared by every connection.
 struct Shared {
     base: Instant,
-    target: Target,
+    /// `url` first, then `also_urls`: participant `k` of a room connects to `targets[k % len]`.
+    targets: Vec<Target>,
     scenario: Scenario,
     go: CancellationToken,
     stop_sending: CancellationToken,
@@ -337,7 +342,13 @@ async fn participant(shared: Arc<Shared>, room: Arc<Room>, me: usize, source: Op
     let s = &shared.scenario;
     let started = shared.now_us();
     let seat = &room.seats[me];
-    let mut conn = match Conn::connect(&shared.target, source, &seat.token).await {
+    let mut conn = match Conn::connect(
+        &shared.targets[me % shared.targets.len()],
+        source,
+        &seat.token,
+    )
+    .await
+    {
         Ok(c) => c,
         Err(e) => {
             shared.connects_failed.fetch_add(1, Ordering::Relaxed);
@@ -714,12 +725,20 @@ pub async fn run(s: Scenario, progress: Arc<dyn Progress>) -> Result<Report, Ben
     let target = Target::from_url(&s.url)
         .await
         .map_err(|e| BenchError::Usage(format!("{e:#}")))?;
+    let mut targets = vec![target];
+    for url in &s.also_urls {
+        targets.push(
+            Target::from_url(url)
+                .await
+                .map_err(|e| BenchError::Usage(format!("--also-url: {e:#}")))?,
+        );
+    }
     let rooms = set_up(&s, progress.as_ref()).await?;
-    let pid = find_server(&target, s.server_pid);
-    let source_ips = sources(&target, &s.source_ips);
+    let pid = find_server(&targets[0], s.server_pid);
+    let source_ips = sources(&targets[0], &s.source_ips);
     let shared = Arc::new(Shared {
         base: Instant::now(),
-        target,
+        targets,
         scenario: s.clone(),
         go: CancellationToken::new(),
         stop_sending: CancellationToken::new(),
@@ -908,6 +927,7 @@ pub async fn run(s: Scenario, progress: Arc<dyn Progress>) -> Result<Report, Ben
     let relay_delivered = shared.relay_delivered.load(Ordering::Relaxed);
     let mut report = Report {
         url: s.url.clone(),
+        also_urls: s.also_urls.clone(),
         rooms: s.rooms,
         per_room: s.per_room,
         sockets,

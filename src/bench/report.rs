@@ -80,6 +80,9 @@ pub struct ServerUse {
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Report {
     pub url: String,
+    /// Further instances participants were spread over (`--also-url`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub also_urls: Vec<String>,
     pub rooms: usize,
     pub per_room: usize,
     pub sockets: usize,
@@ -274,7 +277,15 @@ impl Report {
         let mut out = String::new();
         out.push_str(&format!(
             "{} — {} rooms × {} = {} sockets, {:.1} s measured\n",
-            self.url, self.rooms, self.per_room, self.sockets, self.duration_s
+            std::iter::once(&self.url)
+                .chain(&self.also_urls)
+                .map(String::as_str)
+                .collect::<Vec<_>>()
+                .join(" + "),
+            self.rooms,
+            self.per_room,
+            self.sockets,
+            self.duration_s
         ));
         out.push_str(&format!(
             "connects         {} ok, {} failed; {} disconnected during the run\n",

@@ -38,6 +38,10 @@ pub struct Opts {
     /// The FlowSync to drive (http:// or https://; certificates are not verified)
     #[arg(long, default_value = "http://127.0.0.1:8080")]
     url: String,
+    /// Another instance of the same deployment (repeatable): each room's participants are
+    /// spread over --url and these in turn, so signaling crosses instances (scale-out)
+    #[arg(long = "also-url", value_name = "URL")]
+    also_urls: Vec<String>,
     /// Rooms to create
     #[arg(long, default_value_t = 10)]
     rooms: usize,
@@ -165,6 +169,7 @@ impl Progress for Bars {
 pub async fn run(cli: &Cli, o: &Opts) -> CmdResult {
     let scenario = Scenario {
         url: o.url.clone(),
+        also_urls: o.also_urls.clone(),
         rooms: o.rooms,
         per_room: o.per_room,
         duration: o.duration,

@@ -70,6 +70,9 @@ pub enum Command {
     /// Diagnose this installation: named checks, each ok/warn/fail/skip with a fix hint
     Doctor(doctor::Opts),
     /// Drive a running server with simulated participants and measure it (load generator)
+    // A later flag wins over an earlier one, so `scripts/bench.sh relay --rooms 10` can narrow
+    // a scenario's defaults.
+    #[command(args_override_self = true)]
     Bench(bench::Opts),
     /// Print shell completions (bash, zsh, fish, elvish, powershell)
     Completions(completions::Opts),
