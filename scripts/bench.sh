@@ -13,8 +13,17 @@
 #   timer     500 rooms of 10, every host changing the timer every 5 s
 #   rest      2,000 mixed REST requests/s (SQLite) while 15,000 sockets are held
 #   smoke     200 sockets, 5 s
+#   scaleout  two `flowsync serve` instances (both on CPU 0) sharing PostgreSQL and Redis, each
+#             room's participants spread over both, so most relays cross instances: 15,000
+#             sockets in 3,000 rooms at 12,000 deliveries/s (PG_URL, default
+#             postgres://postgres@127.0.0.1:5432; REDIS_URL, default redis://127.0.0.1:6379)
 # Environment: DURATION (overrides the scenario's), FLOWSYNC_BIN (default: $CARGO_TARGET_DIR or target, /release/flowsync),
-# BENCH_PORT (default 18080).
+# BENCH_PORT (default 18080), BENCH_SERVER: what is measured, with the same generator and pinning:
+#   flowsync  (default) `flowsync serve` as above
+#   bare      a bare socketioxide server with the same crate versions and engine settings
+#             (examples/bare_socketioxide.rs: cargo build --release --example bare_socketioxide)
+#   node      Node.js Socket.io 4.8.1 with the same minimal protocol (benches/node-socketio)
+# The bare and node servers speak only what the idle, relay and burst scenarios need.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${FLOWSYNC_BIN:-${CARGO_TARGET_DIR:-target}/release/flowsync}
@@ -25,13 +34,55 @@ shift
 cpu0=() cpu1=()
 if [ "$(nproc)" -ge 2 ] && command -v taskset > /dev/null; then cpu0=(taskset -c 0) cpu1=(taskset -c 1); fi
 
-data=$(mktemp -d)
-trap 'kill "$server" 2> /dev/null || true; wait "$server" 2> /dev/null || true; rm -rf "$data"' EXIT
-FLOWSYNC_ROOMS__CREATE_RATE_PER_IP=1000000/second \
-FLOWSYNC_ROOMS__JOIN_RATE_PER_IP=1000000/second \
-FLOWSYNC_SERVER__MAX_CONNECTIONS=30000 \
-FLOWSYNC_LOG__LEVEL=warn \
-  "${cpu0[@]}" "$BIN" serve --listen "127.0.0.1:$PORT" --data-dir "$data" --quiet &
+root=$(mktemp -d)
+data=$root second='' pgdb=''
+cleanup() {
+  kill "$server" $second 2> /dev/null || true
+  wait "$server" $second 2> /dev/null || true
+  rm -rf "$root"
+  if [ -n "$pgdb" ]; then psql -q "$PG_URL/postgres" -c "DROP DATABASE IF EXISTS $pgdb" > /dev/null 2>&1 || true; fi
+}
+trap cleanup EXIT
+if [ "$scenario" = scaleout ]; then
+  # One deployment of two instances: shared PostgreSQL database and Redis (key prefix per run).
+  PG_URL=${PG_URL:-postgres://postgres@127.0.0.1:5432}
+  pgdb="flowsync_bench_$$"
+  psql -q "$PG_URL/postgres" -c "CREATE DATABASE $pgdb" > /dev/null
+  export FLOWSYNC_DATABASE__URL="$PG_URL/$pgdb"
+  export FLOWSYNC_REDIS__URL="${REDIS_URL:-redis://127.0.0.1:6379}/?protocol=resp3"
+  export FLOWSYNC_REDIS__KEY_PREFIX="flowsync-bench-$$:"
+  mkdir -p "$data/a"
+  FLOWSYNC_SERVER__DATA_DIR="$data/a" "$BIN" migrate --quiet --no-backup
+  for instance in b; do
+    FLOWSYNC_ROOMS__CREATE_RATE_PER_IP=1000000/second \
+    FLOWSYNC_ROOMS__JOIN_RATE_PER_IP=1000000/second \
+    FLOWSYNC_SERVER__MAX_CONNECTIONS=30000 \
+    FLOWSYNC_LOG__LEVEL=warn \
+      "${cpu0[@]}" "$BIN" serve --listen "127.0.0.1:$((PORT + 1))" --data-dir "$data/$instance" --quiet &
+    second=$!
+  done
+  BENCH_SERVER=flowsync
+  data="$data/a"
+fi
+case "${BENCH_SERVER:-flowsync}" in
+  flowsync)
+    FLOWSYNC_ROOMS__CREATE_RATE_PER_IP=1000000/second \
+    FLOWSYNC_ROOMS__JOIN_RATE_PER_IP=1000000/second \
+    FLOWSYNC_SERVER__MAX_CONNECTIONS=30000 \
+    FLOWSYNC_LOG__LEVEL=warn \
+      "${cpu0[@]}" "$BIN" serve --listen "127.0.0.1:$PORT" --data-dir "$data" --quiet &
+    ;;
+  bare)
+    bare="$(dirname "$BIN")/examples/bare_socketioxide"
+    [ -x "$bare" ] || { echo "no $bare: cargo build --release --example bare_socketioxide" >&2; exit 2; }
+    "${cpu0[@]}" "$bare" "127.0.0.1:$PORT" &
+    ;;
+  node)
+    [ -d benches/node-socketio/node_modules ] || (cd benches/node-socketio && npm ci --no-audit --no-fund > /dev/null)
+    "${cpu0[@]}" node benches/node-socketio/server.mjs "127.0.0.1:$PORT" &
+    ;;
+  *) echo "BENCH_SERVER must be flowsync, bare or node" >&2; exit 2 ;;
+esac
 server=$!
 for _ in $(seq 1 100); do
   curl -fsS "http://127.0.0.1:$PORT/readyz" > /dev/null 2>&1 && break
@@ -46,6 +97,12 @@ case "$scenario" in
   timer) args=(--rooms 500 --per-room 10 --rate 0 --timer-every 5s) default=60s ;;
   rest) args=(--rooms 3000 --per-room 5 --rate 0 --rest-rate 2000) default=60s ;;
   smoke) args=(--rooms 40 --per-room 5 --rate 10) default=5s ;;
+  scaleout)
+    for _ in $(seq 1 100); do
+      curl -fsS "http://127.0.0.1:$((PORT + 1))/readyz" > /dev/null 2>&1 && break
+      sleep 0.1
+    done
+    args=(--rooms 3000 --per-room 5 --rate 4 --also-url "http://127.0.0.1:$((PORT + 1))") default=60s ;;
   *) echo "unknown scenario $scenario" >&2; exit 2 ;;
 esac
 args+=(--duration "${DURATION:-$default}")
