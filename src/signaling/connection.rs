@@ -112,6 +112,8 @@ pub async fn authenticate<A: Adapter>(
             "connect with auth: {token}",
         ))
     })?;
+    // Never closed, so acquiring cannot fail.
+    let _turn = hub.handshakes.acquire().await.ok();
     let who = match hub.app.authenticate(&token).await {
         Ok(who) => who,
         Err(e) if e.code == ErrorCode::InvalidToken => {
@@ -160,6 +162,7 @@ struct Role(String);
 /// After the handshake: join the Socket.io rooms, replace an older connection, announce a
 /// newcomer, send the snapshot.
 pub async fn on_connect<A: Adapter>(s: SocketRef<A>, io: SocketIo<A>, State(hub): State<Arc<Hub>>) {
+    let _turn = hub.handshakes.acquire().await.ok();
     let (Some(session), Some(Role(role))) = (
         s.extensions.get::<Arc<Session>>(),
         s.extensions.get::<Role>(),

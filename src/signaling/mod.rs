@@ -35,7 +35,15 @@ pub const MAX_MESSAGE: usize = 64 * 1024;
 pub struct Hub {
     pub app: SharedApp,
     pub live: Presence,
+    /// Socket handshakes doing database work at once. After a restart every client comes back
+    /// within a second or two; unbounded, thousands of handshakes queued on the database pool,
+    /// timed out and retried, and the herd took 25 s to get back in (`scripts/bench.sh
+    /// restart`). Bounded, each finishes quickly and the rest wait their turn.
+    pub handshakes: tokio::sync::Semaphore,
 }
+
+/// Handshakes in flight at once (see [`Hub::handshakes`]).
+const HANDSHAKES: usize = 32;
 
 pub fn room_key(room_id: &str) -> String {
     format!("r:{room_id}")
@@ -87,6 +95,7 @@ pub async fn attach(
             let hub = Arc::new(Hub {
                 app: app.clone(),
                 live: Presence::Local(LiveRooms::default()),
+                handshakes: tokio::sync::Semaphore::new(HANDSHAKES),
             });
             let (layer, io) = builder(hub.clone()).build_layer();
             io.ns("/", connection::on_connect.with(connection::authenticate));
@@ -119,6 +128,7 @@ pub async fn attach(
             let hub = Arc::new(Hub {
                 app: app.clone(),
                 live: Presence::Redis(presence),
+                handshakes: tokio::sync::Semaphore::new(HANDSHAKES),
             });
             let (layer, io) = builder(hub.clone())
                 .with_adapter::<socketioxide_redis::RedisAdapter<_>>(adapter)
