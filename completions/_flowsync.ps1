@@ -426,6 +426,7 @@ Register-ArgumentCompleter -Native -CommandName 'flowsync' -ScriptBlock {
             [CompletionResult]::new('--slo', '--slo', [CompletionResultType]::ParameterName, 'A threshold the run must meet (repeatable), e.g. ''p99<5ms''')
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file (default: /etc/flowsync/flowsync.toml when it exists, else built-in defaults)')
             [CompletionResult]::new('--idle', '--idle', [CompletionResultType]::ParameterName, 'Hold the sockets with heartbeats only (no traffic)')
+            [CompletionResult]::new('--reconnect', '--reconnect', [CompletionResultType]::ParameterName, 'Reconnect lost connections as browsers do and time it (server restarts); chat messages the server acknowledged are looked up over REST at the end')
             [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print one JSON document instead of the table')
             [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More log output (-v debug, -vv trace)')
             [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More log output (-v debug, -vv trace)')

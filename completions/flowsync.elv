@@ -388,6 +388,7 @@ set edit:completion:arg-completer[flowsync] = {|@words|
             cand --slo 'A threshold the run must meet (repeatable), e.g. ''p99<5ms'''
             cand --config 'Config file (default: /etc/flowsync/flowsync.toml when it exists, else built-in defaults)'
             cand --idle 'Hold the sockets with heartbeats only (no traffic)'
+            cand --reconnect 'Reconnect lost connections as browsers do and time it (server restarts); chat messages the server acknowledged are looked up over REST at the end'
             cand --json 'Print one JSON document instead of the table'
             cand -v 'More log output (-v debug, -vv trace)'
             cand --verbose 'More log output (-v debug, -vv trace)'

@@ -267,6 +267,7 @@ complete -c flowsync -n "__fish_flowsync_using_subcommand bench" -l server-pid -
 complete -c flowsync -n "__fish_flowsync_using_subcommand bench" -l slo -d 'A threshold the run must meet (repeatable), e.g. \'p99<5ms\'' -r
 complete -c flowsync -n "__fish_flowsync_using_subcommand bench" -l config -d 'Config file (default: /etc/flowsync/flowsync.toml when it exists, else built-in defaults)' -r -F
 complete -c flowsync -n "__fish_flowsync_using_subcommand bench" -l idle -d 'Hold the sockets with heartbeats only (no traffic)'
+complete -c flowsync -n "__fish_flowsync_using_subcommand bench" -l reconnect -d 'Reconnect lost connections as browsers do and time it (server restarts); chat messages the server acknowledged are looked up over REST at the end'
 complete -c flowsync -n "__fish_flowsync_using_subcommand bench" -l json -d 'Print one JSON document instead of the table'
 complete -c flowsync -n "__fish_flowsync_using_subcommand bench" -s v -l verbose -d 'More log output (-v debug, -vv trace)'
 complete -c flowsync -n "__fish_flowsync_using_subcommand bench" -s q -l quiet -d 'Only errors'

@@ -13,6 +13,10 @@
 #   timer     500 rooms of 10, every host changing the timer every 5 s
 #   rest      2,000 mixed REST requests/s (SQLite) while 15,000 sockets are held
 #   smoke     200 sockets, 5 s
+#   restart   15,000 sockets in 3,000 rooms with some signaling and chat; 5 s after everyone is
+#             in, the server gets SIGTERM and is started again on the same data directory;
+#             bench --reconnect times the clients' return and checks every acknowledged chat
+#             message is still stored (the drain and start-up times are printed)
 #   scaleout  two `flowsync serve` instances (both on CPU 0) sharing PostgreSQL and Redis, each
 #             room's participants spread over both, so most relays cross instances: 15,000
 #             sockets in 3,000 rooms at 12,000 deliveries/s (PG_URL, default
@@ -28,7 +32,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${FLOWSYNC_BIN:-${CARGO_TARGET_DIR:-target}/release/flowsync}
 PORT=${BENCH_PORT:-18080}
-scenario=${1:?usage: scripts/bench.sh relay|relay24|idle|burst|timer|rest|smoke [bench flags]}
+scenario=${1:?usage: scripts/bench.sh relay|relay24|idle|burst|timer|rest|smoke|restart|scaleout [bench flags]}
 shift
 [ -x "$BIN" ] || { echo "no release binary at $BIN: cargo build --release" >&2; exit 2; }
 cpu0=() cpu1=()
@@ -36,7 +40,40 @@ if [ "$(nproc)" -ge 2 ] && command -v taskset > /dev/null; then cpu0=(taskset -c
 
 root=$(mktemp -d)
 data=$root second='' pgdb=''
+start_flowsync() {
+  FLOWSYNC_ROOMS__CREATE_RATE_PER_IP=1000000/second \
+  FLOWSYNC_ROOMS__JOIN_RATE_PER_IP=1000000/second \
+  FLOWSYNC_SERVER__MAX_CONNECTIONS=30000 \
+  FLOWSYNC_LOG__LEVEL=warn \
+    "${cpu0[@]}" "$BIN" serve --listen "127.0.0.1:$PORT" --data-dir "$data" --quiet &
+  server=$!
+}
+wait_ready() {
+  for _ in $(seq 1 200); do
+    curl -fsS "http://127.0.0.1:$1/readyz" > /dev/null 2>&1 && return 0
+    sleep 0.05
+  done
+  echo "the server on port $1 did not become ready" >&2
+  return 1
+}
+# restart: once every participant is in, SIGTERM the server, time its drain, start it again on
+# the same data directory and time that; bench (--reconnect) times the clients' return.
+restart_server() {
+  local want=$1 t0 t1 t2
+  until [ "$(ls "/proc/$server/fd" 2> /dev/null | wc -l)" -ge "$want" ]; do sleep 0.2; done
+  sleep 5
+  t0=$(date +%s%N)
+  kill -TERM "$server"
+  while [ -e "/proc/$server" ] && [ "$(cut -d' ' -f3 "/proc/$server/stat" 2> /dev/null)" != Z ]; do sleep 0.005; done
+  t1=$(date +%s%N)
+  start_flowsync
+  echo "$server" > "$root/restarted.pid"
+  wait_ready "$PORT"
+  t2=$(date +%s%N)
+  echo "restart: drain after SIGTERM $(( (t1 - t0) / 1000000 )) ms; start to ready $(( (t2 - t1) / 1000000 )) ms" >&2
+}
 cleanup() {
+  [ -f "$root/restarted.pid" ] && kill "$(cat "$root/restarted.pid")" 2> /dev/null
   kill "$server" $second 2> /dev/null || true
   wait "$server" $second 2> /dev/null || true
   rm -rf "$root"
@@ -65,13 +102,7 @@ if [ "$scenario" = scaleout ]; then
   data="$data/a"
 fi
 case "${BENCH_SERVER:-flowsync}" in
-  flowsync)
-    FLOWSYNC_ROOMS__CREATE_RATE_PER_IP=1000000/second \
-    FLOWSYNC_ROOMS__JOIN_RATE_PER_IP=1000000/second \
-    FLOWSYNC_SERVER__MAX_CONNECTIONS=30000 \
-    FLOWSYNC_LOG__LEVEL=warn \
-      "${cpu0[@]}" "$BIN" serve --listen "127.0.0.1:$PORT" --data-dir "$data" --quiet &
-    ;;
+  flowsync) start_flowsync ;;
   bare)
     bare="$(dirname "$BIN")/examples/bare_socketioxide"
     [ -x "$bare" ] || { echo "no $bare: cargo build --release --example bare_socketioxide" >&2; exit 2; }
@@ -83,11 +114,8 @@ case "${BENCH_SERVER:-flowsync}" in
     ;;
   *) echo "BENCH_SERVER must be flowsync, bare or node" >&2; exit 2 ;;
 esac
-server=$!
-for _ in $(seq 1 100); do
-  curl -fsS "http://127.0.0.1:$PORT/readyz" > /dev/null 2>&1 && break
-  sleep 0.1
-done
+[ "${BENCH_SERVER:-flowsync}" = flowsync ] || server=$!
+wait_ready "$PORT"
 url="http://127.0.0.1:$PORT"
 case "$scenario" in
   relay) args=(--rooms 3000 --per-room 5 --rate 4) default=60s ;;
@@ -97,6 +125,10 @@ case "$scenario" in
   timer) args=(--rooms 500 --per-room 10 --rate 0 --timer-every 5s) default=60s ;;
   rest) args=(--rooms 3000 --per-room 5 --rate 0 --rest-rate 2000) default=60s ;;
   smoke) args=(--rooms 40 --per-room 5 --rate 10) default=5s ;;
+  restart)
+    args=(--rooms 3000 --per-room 5 --rate 1 --chat-rate 0.5 --reconnect) default=40s
+    restart_server 15000 &
+    ;;
   scaleout)
     for _ in $(seq 1 100); do
       curl -fsS "http://127.0.0.1:$((PORT + 1))/readyz" > /dev/null 2>&1 && break

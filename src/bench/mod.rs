@@ -62,6 +62,9 @@ pub struct Scenario {
     pub timer_every: Option<Duration>,
     /// Hold the sockets with heartbeats only.
     pub idle: bool,
+    /// Reconnect lost connections (as browsers do) and measure how long each took; chat
+    /// messages the server acknowledged are looked up over REST at the end.
+    pub reconnect: bool,
     /// REST requests per second during the measurement (mixed: room lookups, message pages,
     /// posted messages), from participants' tokens.
     pub rest_rate: f64,
@@ -111,6 +114,8 @@ struct Room {
     readers: usize,
     /// Arrival times of each room's k-th `timer-update`, per participant.
     timer_arrivals: Mutex<HashMap<u64, Vec<Instant>>>,
+    /// Ids of the chat messages the server acknowledged (stored).
+    acked_chat: Mutex<Vec<i64>>,
 }
 
 /// Counters and histograms shared by every connection.
@@ -141,6 +146,10 @@ struct Shared {
     errors: Mutex<Vec<String>>,
     joined: AtomicU64,
     bursts_done: AtomicU64,
+    /// Connections lost during the run and won back (`--reconnect`).
+    lost: AtomicU64,
+    reconnected: AtomicU64,
+    reconnect: Mutex<Latency>,
 }
 
 impl Shared {
@@ -261,6 +270,7 @@ async fn set_up(s: &Scenario, progress: &dyn Progress) -> Result<Vec<Arc<Room>>,
                     seats,
                     readers,
                     timer_arrivals: Mutex::new(HashMap::new()),
+                    acked_chat: Mutex::new(Vec::new()),
                 }))
             }
         })
@@ -337,32 +347,25 @@ async fn answer_burst(shared: &Shared, conn: &mut Conn, to: &str, sdp: &str) -> 
     Ok(())
 }
 
-/// One simulated participant, from connect to disconnect.
-async fn participant(shared: Arc<Shared>, room: Arc<Room>, me: usize, source: Option<IpAddr>) {
-    let s = &shared.scenario;
-    let started = shared.now_us();
-    let seat = &room.seats[me];
-    let mut conn = match Conn::connect(
+/// Connects one seat and waits for `room-joined`: the connection, who was already in the room,
+/// and the newcomers that offered before our `room-joined` arrived (answered once we are in).
+async fn join(
+    shared: &Shared,
+    seat: &Seat,
+    me: usize,
+    source: Option<IpAddr>,
+) -> anyhow::Result<(Conn, Vec<String>, Vec<String>)> {
+    let mut conn = Conn::connect(
         &shared.targets[me % shared.targets.len()],
         source,
         &seat.token,
     )
-    .await
-    {
-        Ok(c) => c,
-        Err(e) => {
-            shared.connects_failed.fetch_add(1, Ordering::Relaxed);
-            shared.error(format!("connect: {e:#}"));
-            return;
-        }
-    };
-    // Wait for room-joined: who is already here. A newcomer that saw us in the room may offer
-    // before our room-joined arrives: those offers are answered once we are in.
+    .await?;
     let mut early_offers: Vec<String> = Vec::new();
-    let peers_before: Vec<String> = loop {
-        match conn.next().await {
-            Ok(Incoming::Event(name, v)) if name == "room-joined" => {
-                break v["participants"]
+    loop {
+        match conn.next().await? {
+            Incoming::Event(name, v) if name == "room-joined" => {
+                let peers = v["participants"]
                     .as_array()
                     .map(|a| {
                         a.iter()
@@ -372,23 +375,56 @@ async fn participant(shared: Arc<Shared>, room: Arc<Room>, me: usize, source: Op
                             .collect()
                     })
                     .unwrap_or_default();
+                return Ok((conn, peers, early_offers));
             }
-            Ok(Incoming::Event(name, v)) => {
+            Incoming::Event(name, v) => {
                 if name == "offer" && v["offer"]["bench"] == "burst" {
                     early_offers.extend(v["from"].as_str().map(str::to_owned));
                 }
-                continue;
             }
-            Ok(other) => {
-                shared.connects_failed.fetch_add(1, Ordering::Relaxed);
-                shared.error(format!("connect: {other:?}"));
-                return;
-            }
-            Err(e) => {
-                shared.connects_failed.fetch_add(1, Ordering::Relaxed);
-                shared.error(format!("connect: {e:#}"));
-                return;
-            }
+            other => anyhow::bail!("{other:?} before room-joined"),
+        }
+    }
+}
+
+/// With `--reconnect`: after a lost connection, tries again as a browser does (a randomised
+/// delay of 100-300 ms, doubling up to 2 s) until it is back in its room or the run ends.
+async fn rejoin(
+    shared: &Shared,
+    seat: &Seat,
+    me: usize,
+    source: Option<IpAddr>,
+    rng: &mut u64,
+) -> Option<Conn> {
+    let lost_at = Instant::now();
+    shared.lost.fetch_add(1, Ordering::Relaxed);
+    let mut delay_ms = 200u64;
+    loop {
+        let jitter = next_rand(rng) % delay_ms;
+        tokio::select! {
+            _ = shared.stop.cancelled() => return None,
+            _ = tokio::time::sleep(Duration::from_millis(delay_ms / 2 + jitter)) => {}
+        }
+        if let Ok((conn, _, _)) = join(shared, seat, me, source).await {
+            record(&shared.reconnect, lost_at.elapsed());
+            shared.reconnected.fetch_add(1, Ordering::Relaxed);
+            return Some(conn);
+        }
+        delay_ms = (delay_ms * 2).min(2000);
+    }
+}
+
+/// One simulated participant, from connect to disconnect.
+async fn participant(shared: Arc<Shared>, room: Arc<Room>, me: usize, source: Option<IpAddr>) {
+    let s = &shared.scenario;
+    let started = shared.now_us();
+    let seat = &room.seats[me];
+    let (mut conn, peers_before, early_offers) = match join(&shared, seat, me, source).await {
+        Ok(joined) => joined,
+        Err(e) => {
+            shared.connects_failed.fetch_add(1, Ordering::Relaxed);
+            shared.error(format!("connect: {e:#}"));
+            return;
         }
     };
     record(&shared.connect, shared.since(started));
@@ -443,6 +479,7 @@ async fn participant(shared: Arc<Shared>, room: Arc<Room>, me: usize, source: Op
     let mut timer_seen = 0u64;
     let mut churn_n = 0u64;
     let mut timer_n = 0u64;
+    let mut chat_n = 0u64;
     loop {
         tokio::select! {
             biased;
@@ -474,19 +511,33 @@ async fn participant(shared: Arc<Shared>, room: Arc<Room>, me: usize, source: Op
             ev = conn.next() => {
                 let (name, v) = match ev {
                     Ok(Incoming::Event(name, v)) => (name, v),
-                    Ok(Incoming::Closed) | Ok(Incoming::Refused(_)) => {
-                        if !shared.stop.is_cancelled() {
-                            shared.disconnects.fetch_add(1, Ordering::Relaxed);
-                            shared.error("the server closed a connection during the run");
+                    Ok(Incoming::Ack(_, v)) => {
+                        // A stored chat message: it must still be there at the end.
+                        if v["ok"] == true
+                            && let Some(id) = v["message"]["id"].as_i64()
+                            && let Ok(mut acked) = room.acked_chat.lock()
+                        {
+                            acked.push(id);
                         }
-                        return;
+                        continue;
                     }
-                    Err(e) => {
-                        if !shared.stop.is_cancelled() {
-                            shared.disconnects.fetch_add(1, Ordering::Relaxed);
-                            shared.error(format!("connection lost: {e:#}"));
+                    lost => {
+                        if shared.stop.is_cancelled() {
+                            return;
                         }
-                        return;
+                        shared.disconnects.fetch_add(1, Ordering::Relaxed);
+                        if !s.reconnect {
+                            shared.error(match lost {
+                                Err(e) => format!("connection lost: {e:#}"),
+                                _ => "the server closed a connection during the run".to_owned(),
+                            });
+                            return;
+                        }
+                        match rejoin(&shared, seat, me, source, &mut rng).await {
+                            Some(c) => conn = c,
+                            None => return,
+                        }
+                        continue;
                     }
                 };
                 if shared.measuring.load(Ordering::Relaxed) {
@@ -553,7 +604,8 @@ async fn participant(shared: Arc<Shared>, room: Arc<Room>, me: usize, source: Op
             }
             _ = tick(&mut chat_tick) => {
                 let msg = json!({"message": format!("bench {}", shared.now_us())});
-                if conn.emit("chat-message", &msg).await.is_ok() {
+                chat_n += 1;
+                if conn.emit_with_ack("chat-message", &msg, chat_n).await.is_ok() {
                     shared.chat_expected.fetch_add(room.readers as u64, Ordering::Relaxed);
                 }
             }
@@ -573,6 +625,58 @@ async fn participant(shared: Arc<Shared>, room: Arc<Room>, me: usize, source: Op
         }
     }
     conn.close().await;
+}
+
+/// After a `--reconnect` run: every chat message the server acknowledged must be in its room's
+/// history. Returns (acknowledged, missing); a room whose history cannot be read counts all
+/// its acknowledged messages as missing.
+async fn verify_chat(s: &Scenario, rooms: &[Arc<Room>]) -> (u64, u64) {
+    let Ok(http) = reqwest::Client::builder()
+        .danger_accept_invalid_certs(true)
+        .timeout(Duration::from_secs(10))
+        .build()
+    else {
+        return (0, 0);
+    };
+    let base = s.url.trim_end_matches('/').to_owned();
+    let checks = rooms.iter().map(|room| {
+        let (http, base) = (http.clone(), base.clone());
+        async move {
+            let mut want: std::collections::HashSet<i64> = room
+                .acked_chat
+                .lock()
+                .map(|v| v.iter().copied().collect())
+                .unwrap_or_default();
+            let acked = want.len() as u64;
+            let mut before: Option<i64> = None;
+            while !want.is_empty() {
+                let mut url = format!("{base}/api/rooms/{}/messages?limit=200", room.code);
+                if let Some(b) = before {
+                    url.push_str(&format!("&before={b}"));
+                }
+                let Ok(res) = http.get(url).bearer_auth(&room.seats[0].token).send().await else {
+                    break;
+                };
+                let Ok(page) = res.json::<Value>().await else {
+                    break;
+                };
+                for m in page["messages"].as_array().into_iter().flatten() {
+                    if let Some(id) = m["id"].as_i64() {
+                        want.remove(&id);
+                    }
+                }
+                match page["next_before"].as_i64() {
+                    Some(b) => before = Some(b),
+                    None => break,
+                }
+            }
+            (acked, want.len() as u64)
+        }
+    });
+    futures_util::stream::iter(checks)
+        .buffer_unordered(16)
+        .fold((0, 0), |(a, m), (ra, rm)| async move { (a + ra, m + rm) })
+        .await
 }
 
 /// REST traffic while the sockets are held: `rate` requests a second until sending stops, a
@@ -762,6 +866,9 @@ pub async fn run(s: Scenario, progress: Arc<dyn Progress>) -> Result<Report, Ben
         errors: Mutex::new(Vec::new()),
         joined: AtomicU64::new(0),
         bursts_done: AtomicU64::new(0),
+        lost: AtomicU64::new(0),
+        reconnected: AtomicU64::new(0),
+        reconnect: Mutex::new(Latency::default()),
     });
 
     // Server sampling, once a second, for the whole run.
@@ -919,6 +1026,11 @@ pub async fn run(s: Scenario, progress: Arc<dyn Progress>) -> Result<Report, Ben
             }
         }
     }
+    let (chat_acked, chat_acked_missing) = if s.reconnect {
+        verify_chat(&s, &rooms).await
+    } else {
+        (0, 0)
+    };
     let relay_sent = shared.relay_sent.load(Ordering::Relaxed);
     let slow_consumers = rooms
         .iter()
@@ -958,6 +1070,11 @@ pub async fn run(s: Scenario, progress: Arc<dyn Progress>) -> Result<Report, Ben
         rest_ok: shared.rest_ok.load(Ordering::Relaxed),
         rest_failed: shared.rest_failed.load(Ordering::Relaxed),
         slow_consumers,
+        lost: shared.lost.load(Ordering::Relaxed),
+        reconnected: shared.reconnected.load(Ordering::Relaxed),
+        reconnect: take(&shared.reconnect).summary(),
+        chat_acked,
+        chat_acked_missing,
         slo: Vec::new(),
     };
     report.slo = s.slos.iter().map(|slo| slo.judge(&report)).collect();

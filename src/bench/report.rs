@@ -120,6 +120,15 @@ pub struct Report {
     pub rest: Summary,
     pub rest_ok: u64,
     pub rest_failed: u64,
+    /// `--reconnect`: connections lost during the run, how many came back into their room and
+    /// how long each took (from the loss to `room-joined`).
+    pub lost: u64,
+    pub reconnected: u64,
+    pub reconnect: Summary,
+    /// `--reconnect`: chat messages the server acknowledged, and how many of them a REST
+    /// lookup at the end did not find (lost).
+    pub chat_acked: u64,
+    pub chat_acked_missing: u64,
     pub slo: Vec<SloResult>,
 }
 
@@ -152,8 +161,8 @@ pub struct Slo {
 }
 
 /// The metrics `--slo` knows.
-pub const SLO_METRICS: &str = "[relay.|chat.|connect.|burst.|timer.|rest.]p50|p90|p99|p99.9|max (ms, s or us), \
-     delivered (%), failed, disconnects, deliveries_per_s";
+pub const SLO_METRICS: &str = "[relay.|chat.|connect.|burst.|timer.|rest.|reconnect.]p50|p90|p99|p99.9|max \
+     (ms, s or us), delivered (%), failed, disconnects, deliveries_per_s, reconnected (%), chat_lost";
 
 impl Slo {
     pub fn parse(text: &str) -> Result<Slo, String> {
@@ -176,7 +185,12 @@ impl Slo {
         let known = latency
             || matches!(
                 metric.as_str(),
-                "delivered" | "failed" | "disconnects" | "deliveries_per_s"
+                "delivered"
+                    | "failed"
+                    | "disconnects"
+                    | "deliveries_per_s"
+                    | "reconnected"
+                    | "chat_lost"
             );
         if !known {
             return Err(format!(
@@ -209,6 +223,7 @@ impl Slo {
             "connect" => r.connect,
             "burst" => r.burst,
             "timer" => r.timer_spread,
+            "reconnect" => r.reconnect,
             _ => r.relay,
         };
         match stat {
@@ -221,6 +236,8 @@ impl Slo {
             "failed" => r.connects_failed as f64,
             "disconnects" => r.disconnects as f64,
             "deliveries_per_s" => r.deliveries_per_s,
+            "reconnected" => r.reconnected_percent(),
+            "chat_lost" => r.chat_acked_missing as f64,
             _ => f64::NAN,
         }
     }
@@ -244,7 +261,20 @@ impl Slo {
 
 fn is_latency(metric: &str) -> bool {
     let stat = match metric.split_once('.') {
-        Some((f, s)) if ["relay", "chat", "connect", "burst", "timer", "rest"].contains(&f) => s,
+        Some((f, s))
+            if [
+                "relay",
+                "chat",
+                "connect",
+                "burst",
+                "timer",
+                "rest",
+                "reconnect",
+            ]
+            .contains(&f) =>
+        {
+            s
+        }
         _ => metric,
     };
     matches!(stat, "p50" | "p90" | "p99" | "p99.9" | "p999" | "max")
@@ -272,6 +302,15 @@ fn line(out: &mut String, name: &str, s: &Summary) {
 }
 
 impl Report {
+    /// Lost connections that came back, in percent (100 when none was lost).
+    pub fn reconnected_percent(&self) -> f64 {
+        if self.lost == 0 {
+            100.0
+        } else {
+            self.reconnected as f64 / self.lost as f64 * 100.0
+        }
+    }
+
     /// The human-readable table.
     pub fn table(&self) -> String {
         let mut out = String::new();
@@ -307,6 +346,7 @@ impl Report {
         line(&mut out, "join burst", &self.burst);
         line(&mut out, "timer spread", &self.timer_spread);
         line(&mut out, "REST", &self.rest);
+        line(&mut out, "reconnect", &self.reconnect);
         out.push_str(&format!(
             "\nrelay            {} sent, {} delivered ({:.3} %), {:.0} deliveries/s\n",
             self.relay_sent, self.relay_delivered, self.delivered_percent, self.deliveries_per_s
@@ -317,6 +357,20 @@ impl Report {
                 self.rest_ok,
                 self.rest_failed,
                 (self.rest_ok + self.rest_failed) as f64 / self.duration_s.max(1e-9)
+            ));
+        }
+        if self.lost > 0 {
+            out.push_str(&format!(
+                "reconnects       {} lost, {} back in their room ({:.2} %)\n",
+                self.lost,
+                self.reconnected,
+                self.reconnected_percent()
+            ));
+        }
+        if self.chat_acked > 0 {
+            out.push_str(&format!(
+                "stored chat      {} acknowledged, {} missing afterwards\n",
+                self.chat_acked, self.chat_acked_missing
             ));
         }
         if self.chat_expected > 0 {

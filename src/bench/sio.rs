@@ -72,6 +72,8 @@ pub enum Incoming {
     Event(String, Value),
     /// The server refused the namespace connection (`connect_error`).
     Refused(Value),
+    /// The acknowledgement of an event sent with [`Conn::emit_with_ack`]: its id and payload.
+    Ack(u64, Value),
     /// The server disconnected this socket (or closed the transport).
     Closed,
 }
@@ -156,6 +158,19 @@ impl Conn {
         Ok(())
     }
 
+    /// Emits `event` with one argument and asks for an acknowledgement with this `id`; it
+    /// arrives from [`Conn::next`] as [`Incoming::Ack`].
+    pub async fn emit_with_ack(
+        &mut self,
+        event: &str,
+        data: &Value,
+        id: u64,
+    ) -> anyhow::Result<()> {
+        let frame = format!("42{id}{}", serde_json::json!([event, data]));
+        self.ws.send(Message::text(frame)).await?;
+        Ok(())
+    }
+
     /// The next event, answering pings on the way.
     pub async fn next(&mut self) -> anyhow::Result<Incoming> {
         loop {
@@ -196,6 +211,18 @@ impl Conn {
                             parts.remove(0)
                         };
                         return Ok(Incoming::Event(name, arg));
+                    } else if let Some(rest) = body.strip_prefix('3') {
+                        // An acknowledgement: the id, then a JSON array of arguments.
+                        let digits = rest.len()
+                            - rest.trim_start_matches(|c: char| c.is_ascii_digit()).len();
+                        let Ok(id) = rest[..digits].parse::<u64>() else {
+                            continue;
+                        };
+                        let arg = match serde_json::from_str::<Value>(&rest[digits..]) {
+                            Ok(Value::Array(mut parts)) if !parts.is_empty() => parts.remove(0),
+                            _ => Value::Null,
+                        };
+                        return Ok(Incoming::Ack(id, arg));
                     } else if body.starts_with('1') {
                         return Ok(Incoming::Closed);
                     } else if let Some(rest) = body.strip_prefix('4') {

@@ -75,6 +75,10 @@ pub struct Opts {
     /// Hold the sockets with heartbeats only (no traffic)
     #[arg(long)]
     idle: bool,
+    /// Reconnect lost connections as browsers do and time it (server restarts); chat messages
+    /// the server acknowledged are looked up over REST at the end
+    #[arg(long)]
+    reconnect: bool,
     /// REST requests per second while measuring (room lookups, message pages, posted messages)
     #[arg(long, value_name = "PER_SECOND", default_value_t = 0.0)]
     rest_rate: f64,
@@ -181,6 +185,7 @@ pub async fn run(cli: &Cli, o: &Opts) -> CmdResult {
         churn: o.churn,
         timer_every: o.timer_every,
         idle: o.idle,
+        reconnect: o.reconnect,
         slow_percent: o.slow_percent,
         rest_rate: o.rest_rate,
         source_ips: o.source_ips.clone(),
