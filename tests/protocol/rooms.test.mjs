@@ -240,7 +240,7 @@ test("malformed payloads get error acks; nothing crashes; others keep working", 
     ["chat-message", { message: 5 }], ["chat-message", { message: "" }], ["chat-message", { message: "x".repeat(2001) }],
     ["chat-message", { message: "hi", type: "system" }], ["media-state", { audio: "yes" }], ["raise-hand", {}],
     ["start-timer", { phase: "nap" }], ["kick-participant", {}], ["transfer-host", { participant_id: 1 }],
-    ["clock", { client_time: "now" }],
+    ["clock", { client_time: "now" }], ["no-such-event", {}],
   ];
   for (const [event, payload] of bad) {
     const ack = await call(h.socket, event, payload);
