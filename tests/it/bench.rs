@@ -286,3 +286,77 @@ async fn a_receiver_that_stops_reading_is_dropped() {
     }
     drop(silent);
 }
+
+/// `--reconnect` across a real restart: the server is shut down (as SIGTERM does) while
+/// participants signal and chat, and started again on the same address and database. Every
+/// lost connection must come back into its room, and every chat message the first server
+/// acknowledged must still be stored.
+#[tokio::test(flavor = "multi_thread")]
+async fn bench_reconnects_after_a_restart_and_loses_no_acknowledged_chat() {
+    let (first, setup) = server(true).await;
+    let url = first.url();
+    let args: Vec<String> = [
+        "--url",
+        &url,
+        "--rooms",
+        "10",
+        "--per-room",
+        "3",
+        "--duration",
+        "8s",
+        "--rate",
+        "2",
+        "--chat-rate",
+        "4",
+        "--reconnect",
+        "--json",
+        "--slo",
+        "reconnected>=100%",
+        "--slo",
+        "chat_lost=0",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let run = tokio::spawn(bench(args));
+    // Restart once chat flows (everyone is in and measuring).
+    let http = reqwest::Client::new();
+    let mut chatting = false;
+    for _ in 0..300 {
+        let metrics = http
+            .get(format!("{url}/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let messages: f64 = metrics
+            .lines()
+            .find_map(|l| l.strip_prefix("flowsync_messages_total "))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0.0);
+        if messages >= 40.0 {
+            chatting = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(chatting, "chat never started");
+    let mut config = setup.config.clone();
+    config.server.http_listen = first.url().trim_start_matches("http://").parse().unwrap();
+    first.shutdown().await.expect("graceful shutdown");
+    let second = flowsync::server::start(config)
+        .await
+        .expect("the server starts again on the same address");
+    let (code, out, err) = run.await.unwrap();
+    assert_eq!(code, Some(0), "stdout: {out}\nstderr: {err}");
+    let r: Value = serde_json::from_str(&out).expect("one JSON document");
+    let lost = r["lost"].as_u64().unwrap();
+    assert!(lost >= 30, "every connection was lost: {r:#}");
+    assert_eq!(r["reconnected"].as_u64().unwrap(), lost, "{r:#}");
+    assert_eq!(r["reconnect"]["count"].as_u64().unwrap(), lost, "{r:#}");
+    assert!(r["chat_acked"].as_u64().unwrap() > 0, "{r:#}");
+    assert_eq!(r["chat_acked_missing"], 0, "{r:#}");
+    second.stop_token().cancel();
+}
