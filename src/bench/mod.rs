@@ -19,6 +19,7 @@
 //! One tokio task per connection and no thread per connection: the generator is meant to hold
 //! tens of thousands of sockets on one core without being the bottleneck.
 
+pub mod capacity;
 pub mod report;
 pub mod sio;
 

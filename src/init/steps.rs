@@ -292,7 +292,7 @@ impl<'a, 'o> Run<'a, 'o> {
                     .map(crate::timefmt::bytes)
                     .unwrap_or_else(|| "?".into())
             ),
-            "capacity: no estimate yet; it needs the per-socket figures `flowsync bench` measures (not built yet)".into(),
+            crate::bench::capacity::summary(system::memory_bytes(), system::cpus()),
         ];
         let scratch = nearest_existing(&self.layout.root);
         let config = load_text(&template::render(&[], values), &scratch)?;
