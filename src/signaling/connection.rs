@@ -113,7 +113,7 @@ pub async fn authenticate<A: Adapter>(
         ))
     })?;
     // Never closed, so acquiring cannot fail.
-    let _turn = hub.handshakes.acquire().await.ok();
+    let _turn = hub.connection_work.acquire().await.ok();
     let who = match hub.app.authenticate(&token).await {
         Ok(who) => who,
         Err(e) if e.code == ErrorCode::InvalidToken => {
@@ -162,7 +162,7 @@ struct Role(String);
 /// After the handshake: join the Socket.io rooms, replace an older connection, announce a
 /// newcomer, send the snapshot.
 pub async fn on_connect<A: Adapter>(s: SocketRef<A>, io: SocketIo<A>, State(hub): State<Arc<Hub>>) {
-    let _turn = hub.handshakes.acquire().await.ok();
+    let _turn = hub.connection_work.acquire().await.ok();
     let (Some(session), Some(Role(role))) = (
         s.extensions.get::<Arc<Session>>(),
         s.extensions.get::<Role>(),
@@ -231,8 +231,11 @@ pub async fn on_connect<A: Adapter>(s: SocketRef<A>, io: SocketIo<A>, State(hub)
         let _ = s.disconnect();
         return;
     }
-    let expires = now_ms() + ms(hub.app.config().rooms.idle_expiry);
-    if let Err(e) = db::rooms::touch(&hub.app.db, &session.room_id, expires).await {
+    let now = now_ms();
+    let expiry = ms(hub.app.config().rooms.idle_expiry);
+    if hub.touch_due(&session.room_id, now, expiry)
+        && let Err(e) = db::rooms::touch(&hub.app.db, &session.room_id, now + expiry).await
+    {
         tracing::warn!(error = %format!("{e:#}"), "could not record room activity");
     }
 }
@@ -300,8 +303,11 @@ async fn on_disconnect<A: Adapter>(s: SocketRef<A>, io: SocketIo<A>, State(hub):
     let Some(session) = s.extensions.get::<Arc<Session>>() else {
         return;
     };
-    if let Err(e) = db::live::release_seat(&hub.app.db, &session.participant_id).await {
-        tracing::warn!(error = %format!("{e:#}"), "could not release a seat");
+    {
+        let _turn = hub.connection_work.acquire().await.ok();
+        if let Err(e) = db::live::release_seat(&hub.app.db, &session.participant_id).await {
+            tracing::warn!(error = %format!("{e:#}"), "could not release a seat");
+        }
     }
     if session.gone.load(Ordering::SeqCst) {
         return;

@@ -35,15 +35,48 @@ pub const MAX_MESSAGE: usize = 64 * 1024;
 pub struct Hub {
     pub app: SharedApp,
     pub live: Presence,
-    /// Socket handshakes doing database work at once. After a restart every client comes back
-    /// within a second or two; unbounded, thousands of handshakes queued on the database pool,
-    /// timed out and retried, and the herd took 25 s to get back in (`scripts/bench.sh
-    /// restart`). Bounded, each finishes quickly and the rest wait their turn.
-    pub handshakes: tokio::sync::Semaphore,
+    /// Socket handshakes and goodbyes doing database work at once. After a restart every client
+    /// comes back within a second or two, and when a server stops or a network drops thousands
+    /// leave at once; unbounded, thousands of them queued on the database pool, timed out and
+    /// retried (the reconnect herd took 25 s to get back in, `scripts/bench.sh restart`).
+    /// Bounded, each finishes quickly and the rest wait their turn.
+    pub connection_work: tokio::sync::Semaphore,
+    /// When this process last extended each room's expiry from a handshake (room id → ms).
+    touched: std::sync::Mutex<std::collections::HashMap<String, i64>>,
 }
 
-/// Handshakes in flight at once (see [`Hub::handshakes`]).
-const HANDSHAKES: usize = 32;
+impl Hub {
+    fn new(app: SharedApp, live: Presence) -> Hub {
+        Hub {
+            app,
+            live,
+            connection_work: tokio::sync::Semaphore::new(CONNECTION_WORK),
+            touched: Default::default(),
+        }
+    }
+
+    /// Whether a handshake into `room_id` should extend the room's expiry now. Once per tenth of
+    /// the idle expiry (at most a minute) per room is enough, so the expiry is never more than
+    /// that short of exact; a room whose participants all come back at once after a restart
+    /// then costs one write, not one per participant.
+    pub fn touch_due(&self, room_id: &str, now: i64, idle_expiry_ms: i64) -> bool {
+        let window = (idle_expiry_ms / 10).min(60_000);
+        let Ok(mut touched) = self.touched.lock() else {
+            return true;
+        };
+        if touched.get(room_id).is_some_and(|t| now - t < window) {
+            return false;
+        }
+        if touched.len() >= 4096 {
+            touched.retain(|_, t| now - *t < window);
+        }
+        touched.insert(room_id.to_owned(), now);
+        true
+    }
+}
+
+/// Handshakes and goodbyes doing database work at once (see [`Hub::connection_work`]).
+const CONNECTION_WORK: usize = 32;
 
 pub fn room_key(room_id: &str) -> String {
     format!("r:{room_id}")
@@ -92,11 +125,7 @@ pub async fn attach(
                     "connections left open by an earlier run now count as disconnected"
                 );
             }
-            let hub = Arc::new(Hub {
-                app: app.clone(),
-                live: Presence::Local(LiveRooms::default()),
-                handshakes: tokio::sync::Semaphore::new(HANDSHAKES),
-            });
+            let hub = Arc::new(Hub::new(app.clone(), Presence::Local(LiveRooms::default())));
             let (layer, io) = builder(hub.clone()).build_layer();
             io.ns("/", connection::on_connect.with(connection::authenticate));
             spawn_background(hub, io.clone(), stop);
@@ -125,11 +154,7 @@ pub async fn attach(
                 &app.instance_id,
             );
             presence.heartbeat().await?;
-            let hub = Arc::new(Hub {
-                app: app.clone(),
-                live: Presence::Redis(presence),
-                handshakes: tokio::sync::Semaphore::new(HANDSHAKES),
-            });
+            let hub = Arc::new(Hub::new(app.clone(), Presence::Redis(presence)));
             let (layer, io) = builder(hub.clone())
                 .with_adapter::<socketioxide_redis::RedisAdapter<_>>(adapter)
                 .build_layer();
