@@ -137,6 +137,24 @@ async fn start_turn(
     Ok(turn)
 }
 
+/// Connections the kernel may queue before they are accepted (it caps this at
+/// `net.core.somaxconn`). After a restart every client reconnects at once: a SYN beyond the
+/// queue is dropped, and the client's TCP retries it only after 1, 3, 7… s. With tokio's
+/// default of 1,024, 15,000 returning clients took up to 20 s (`scripts/bench.sh restart`).
+const ACCEPT_BACKLOG: u32 = 65_535;
+
+/// Binds a listening socket with [`ACCEPT_BACKLOG`] (and `SO_REUSEADDR`, as tokio's `bind`).
+fn listen(addr: SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(ACCEPT_BACKLOG)
+}
+
 /// Opens everything, binds `server.http_listen` and starts serving in the background.
 pub async fn start(config: Config) -> Result<Server, StartError> {
     let tls_on = config.tls.mode != crate::config::TlsMode::Off;
@@ -151,12 +169,10 @@ pub async fn start(config: Config) -> Result<Server, StartError> {
     })?;
     let db = open_database(&config).await?;
     let bind = |addr: SocketAddr| async move {
-        tokio::net::TcpListener::bind(addr)
-            .await
-            .map_err(|e| StartError::Bind {
-                addr,
-                reason: e.to_string(),
-            })
+        listen(addr).map_err(|e| StartError::Bind {
+            addr,
+            reason: e.to_string(),
+        })
     };
     let listener = bind(addr).await?;
     let addr = listener
