@@ -12,6 +12,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${FLOWSYNC_BIN:-${CARGO_TARGET_DIR:-target}/release/flowsync}
+# serve refuses FLOWSYNC_* variables it does not know: this one is only the script's.
+unset FLOWSYNC_BIN
 PORT=${BENCH_PORT:-18090}
 RUNS=${RUNS:-20}
 [ -x "$BIN" ] || { echo "no release binary at $BIN: cargo build --release" >&2; exit 2; }

@@ -31,6 +31,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${FLOWSYNC_BIN:-${CARGO_TARGET_DIR:-target}/release/flowsync}
+# serve refuses FLOWSYNC_* variables it does not know: this one is only the script's.
+unset FLOWSYNC_BIN
 PORT=${BENCH_PORT:-18080}
 scenario=${1:?usage: scripts/bench.sh relay|relay24|idle|burst|timer|rest|smoke|restart|scaleout [bench flags]}
 shift
