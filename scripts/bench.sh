@@ -41,14 +41,16 @@ cpu0=() cpu1=()
 if [ "$(nproc)" -ge 2 ] && command -v taskset > /dev/null; then cpu0=(taskset -c 0) cpu1=(taskset -c 1); fi
 
 root=$(mktemp -d)
-data=$root second='' pgdb=''
+data=$root second='' pgdb='' restarting=''
+# start_flowsync PORT DATA_DIR: the release server with the benchmark settings, on CPU 0; its
+# pid in $started.
 start_flowsync() {
   FLOWSYNC_ROOMS__CREATE_RATE_PER_IP=1000000/second \
   FLOWSYNC_ROOMS__JOIN_RATE_PER_IP=1000000/second \
   FLOWSYNC_SERVER__MAX_CONNECTIONS=30000 \
   FLOWSYNC_LOG__LEVEL=warn \
-    "${cpu0[@]}" "$BIN" serve --listen "127.0.0.1:$PORT" --data-dir "$data" --quiet &
-  server=$!
+    "${cpu0[@]}" "$BIN" serve --listen "127.0.0.1:$1" --data-dir "$2" --quiet &
+  started=$!
 }
 wait_ready() {
   for _ in $(seq 1 200); do
@@ -68,8 +70,8 @@ restart_server() {
   kill -TERM "$server"
   while [ -e "/proc/$server" ] && [ "$(cut -d' ' -f3 "/proc/$server/stat" 2> /dev/null)" != Z ]; do sleep 0.005; done
   t1=$(date +%s%N)
-  start_flowsync
-  echo "$server" > "$root/restarted.pid"
+  start_flowsync "$PORT" "$data"
+  echo "$started" > "$root/restarted.pid"
   wait_ready "$PORT"
   t2=$(date +%s%N)
   echo "restart: drain after SIGTERM $(( (t1 - t0) / 1000000 )) ms; start to ready $(( (t2 - t1) / 1000000 )) ms" >&2
@@ -92,19 +94,13 @@ if [ "$scenario" = scaleout ]; then
   export FLOWSYNC_REDIS__KEY_PREFIX="flowsync-bench-$$:"
   mkdir -p "$data/a"
   FLOWSYNC_SERVER__DATA_DIR="$data/a" "$BIN" migrate --quiet --no-backup
-  for instance in b; do
-    FLOWSYNC_ROOMS__CREATE_RATE_PER_IP=1000000/second \
-    FLOWSYNC_ROOMS__JOIN_RATE_PER_IP=1000000/second \
-    FLOWSYNC_SERVER__MAX_CONNECTIONS=30000 \
-    FLOWSYNC_LOG__LEVEL=warn \
-      "${cpu0[@]}" "$BIN" serve --listen "127.0.0.1:$((PORT + 1))" --data-dir "$data/$instance" --quiet &
-    second=$!
-  done
+  start_flowsync "$((PORT + 1))" "$data/b"
+  second=$started
   BENCH_SERVER=flowsync
   data="$data/a"
 fi
 case "${BENCH_SERVER:-flowsync}" in
-  flowsync) start_flowsync ;;
+  flowsync) start_flowsync "$PORT" "$data" && server=$started ;;
   bare)
     bare="$(dirname "$BIN")/examples/bare_socketioxide"
     [ -x "$bare" ] || { echo "no $bare: cargo build --release --example bare_socketioxide" >&2; exit 2; }
@@ -129,7 +125,7 @@ case "$scenario" in
   smoke) args=(--rooms 40 --per-room 5 --rate 10) default=5s ;;
   restart)
     args=(--rooms 3000 --per-room 5 --rate 1 --chat-rate 0.5 --reconnect) default=40s
-    restart_server 15000 &
+    restarting=1
     ;;
   scaleout)
     for _ in $(seq 1 100); do
@@ -140,4 +136,13 @@ case "$scenario" in
   *) echo "unknown scenario $scenario" >&2; exit 2 ;;
 esac
 args+=(--duration "${DURATION:-$default}")
+if [ -n "${restarting:-}" ]; then
+  # Every participant connected (the last --rooms / --per-room given wins, as in bench).
+  rooms=0 per_room=0 prev=''
+  for a in "${args[@]}" "$@"; do
+    case "$prev" in --rooms) rooms=$a ;; --per-room) per_room=$a ;; esac
+    prev=$a
+  done
+  restart_server "$((rooms * per_room))" &
+fi
 "${cpu1[@]}" "$BIN" bench --url "$url" --server-pid "$server" "${args[@]}" "$@"
