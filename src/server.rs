@@ -139,8 +139,9 @@ async fn start_turn(
 
 /// Connections the kernel may queue before they are accepted (it caps this at
 /// `net.core.somaxconn`). After a restart every client reconnects at once: a SYN beyond the
-/// queue is dropped, and the client's TCP retries it only after 1, 3, 7… s. With tokio's
-/// default of 1,024, 15,000 returning clients took up to 20 s (`scripts/bench.sh restart`).
+/// queue is dropped, and the client's TCP retries it only after 1, 3, 7… s. tokio's default
+/// is 1,024; `scripts/bench.sh restart` (15,000 clients) is limited by the handshake rate
+/// either way, but a bigger queue keeps a herd from losing seconds to SYN retries.
 const ACCEPT_BACKLOG: u32 = 65_535;
 
 /// Binds a listening socket with [`ACCEPT_BACKLOG`] (and `SO_REUSEADDR`, as tokio's `bind`).
