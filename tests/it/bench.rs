@@ -31,29 +31,35 @@ async fn server(raise_limits: bool) -> (flowsync::server::Server, Setup) {
     (server, setup)
 }
 
-/// Runs the bench binary off the runtime's threads; returns (exit code, stdout, stderr).
-async fn bench(args: Vec<String>) -> (Option<i32>, String, String) {
-    let out = tokio::task::spawn_blocking(move || {
-        Command::new(BIN)
-            .arg("bench")
-            .args(&args)
-            .output()
-            .expect("bench runs")
-    })
-    .await
-    .unwrap();
-    (
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+/// Runs the bench binary off the runtime's threads; returns (exit code, stdout, stderr). The
+/// arguments are copied first, so the future can be spawned.
+fn bench(
+    args: &[&str],
+) -> impl std::future::Future<Output = (Option<i32>, String, String)> + use<> {
+    let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+    async move {
+        let out = tokio::task::spawn_blocking(move || {
+            Command::new(BIN)
+                .arg("bench")
+                .args(&args)
+                .output()
+                .expect("bench runs")
+        })
+        .await
+        .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn bench_drives_a_real_server_end_to_end() {
     let (server, _setup) = server(true).await;
     let url = server.url();
-    let args: Vec<String> = [
+    let args = [
         "--url",
         &url,
         "--rooms",
@@ -85,11 +91,8 @@ async fn bench_drives_a_real_server_end_to_end() {
         "delivered>=100%",
         "--slo",
         "disconnects=0",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    let (code, out, err) = bench(args).await;
+    ];
+    let (code, out, err) = bench(&args).await;
     assert_eq!(code, Some(0), "stdout: {out}\nstderr: {err}");
     let r: Value = serde_json::from_str(&out).expect("one JSON document");
     assert_eq!(r["sockets"], 200);
@@ -136,7 +139,7 @@ async fn bench_exit_codes_for_missed_slos_rate_limits_and_bad_flags() {
     let (srv, _setup) = server(true).await;
     let url = srv.url();
     let run = |extra: &[&str]| {
-        let mut a: Vec<String> = [
+        let mut a = vec![
             "--url",
             &url,
             "--rooms",
@@ -145,12 +148,9 @@ async fn bench_exit_codes_for_missed_slos_rate_limits_and_bad_flags() {
             "3",
             "--duration",
             "1s",
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-        a.extend(extra.iter().map(|s| s.to_string()));
-        bench(a)
+        ];
+        a.extend_from_slice(extra);
+        bench(&a)
     };
     // Nothing relays in under a microsecond: the threshold is missed, exit 1, named.
     let (code, out, err) = run(&["--slo", "p99<0.001ms"]).await;
@@ -168,21 +168,16 @@ async fn bench_exit_codes_for_missed_slos_rate_limits_and_bad_flags() {
     // A server with its normal per-address limits refuses the set-up: exit 3, and the message
     // says which settings to raise.
     let (limited, _setup) = server(false).await;
-    let (code, _, err) = bench(
-        [
-            "--url",
-            &limited.url(),
-            "--rooms",
-            "20",
-            "--per-room",
-            "2",
-            "--duration",
-            "1s",
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect(),
-    )
+    let (code, _, err) = bench(&[
+        "--url",
+        &limited.url(),
+        "--rooms",
+        "20",
+        "--per-room",
+        "2",
+        "--duration",
+        "1s",
+    ])
     .await;
     assert_eq!(code, Some(3), "{err}");
     assert!(err.contains("join_rate_per_ip"), "{err}");
@@ -191,13 +186,7 @@ async fn bench_exit_codes_for_missed_slos_rate_limits_and_bad_flags() {
     let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let dead_url = format!("http://{}", dead.local_addr().unwrap());
     drop(dead);
-    let (code, _, err) = bench(
-        ["--url", &dead_url, "--rooms", "1", "--duration", "1s"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect(),
-    )
-    .await;
+    let (code, _, err) = bench(&["--url", &dead_url, "--rooms", "1", "--duration", "1s"]).await;
     assert_eq!(code, Some(3), "{err}");
 }
 
@@ -295,7 +284,7 @@ async fn a_receiver_that_stops_reading_is_dropped() {
 async fn bench_reconnects_after_a_restart_and_loses_no_acknowledged_chat() {
     let (first, setup) = server(true).await;
     let url = first.url();
-    let args: Vec<String> = [
+    let args = [
         "--url",
         &url,
         "--rooms",
@@ -314,11 +303,8 @@ async fn bench_reconnects_after_a_restart_and_loses_no_acknowledged_chat() {
         "reconnected>=100%",
         "--slo",
         "chat_lost=0",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    let run = tokio::spawn(bench(args));
+    ];
+    let run = tokio::spawn(bench(&args));
     // Restart once chat flows (everyone is in and measuring).
     let http = reqwest::Client::new();
     let mut chatting = false;
