@@ -60,6 +60,17 @@ impl Target {
 trait Io: AsyncRead + AsyncWrite + Send + Unpin {}
 impl<T: AsyncRead + AsyncWrite + Send + Unpin> Io for T {}
 
+/// The rest of an event or acknowledgement packet, `<id?>[…]`: the id when there is one, and
+/// the array's elements.
+fn id_and_args(rest: &str) -> Option<(Option<u64>, std::vec::IntoIter<Value>)> {
+    let json = rest.trim_start_matches(|c: char| c.is_ascii_digit());
+    let id = rest[..rest.len() - json.len()].parse().ok();
+    match serde_json::from_str(json) {
+        Ok(Value::Array(parts)) => Some((id, parts.into_iter())),
+        _ => None,
+    }
+}
+
 /// One Socket.IO connection to the default namespace.
 pub struct Conn {
     ws: WebSocketStream<Box<dyn Io>>,
@@ -192,37 +203,20 @@ impl Conn {
                 Some(b'4') => {
                     let body = &text[1..];
                     if let Some(rest) = body.strip_prefix('2') {
-                        // An event: skip an ack id if any, then the JSON array.
-                        let json = rest.trim_start_matches(|c: char| c.is_ascii_digit());
-                        let Ok(Value::Array(mut parts)) = serde_json::from_str::<Value>(json)
-                        else {
+                        // An event: an optional ack id, then [name, arg, …].
+                        let Some((_, mut args)) = id_and_args(rest) else {
                             continue;
                         };
-                        if parts.is_empty() {
+                        let Some(Value::String(name)) = args.next() else {
                             continue;
-                        }
-                        let name = match parts.remove(0) {
-                            Value::String(s) => s,
-                            _ => continue,
                         };
-                        let arg = if parts.is_empty() {
-                            Value::Null
-                        } else {
-                            parts.remove(0)
-                        };
-                        return Ok(Incoming::Event(name, arg));
+                        return Ok(Incoming::Event(name, args.next().unwrap_or(Value::Null)));
                     } else if let Some(rest) = body.strip_prefix('3') {
-                        // An acknowledgement: the id, then a JSON array of arguments.
-                        let digits = rest.len()
-                            - rest.trim_start_matches(|c: char| c.is_ascii_digit()).len();
-                        let Ok(id) = rest[..digits].parse::<u64>() else {
+                        // An acknowledgement: its id, then [arg, …].
+                        let Some((Some(id), mut args)) = id_and_args(rest) else {
                             continue;
                         };
-                        let arg = match serde_json::from_str::<Value>(&rest[digits..]) {
-                            Ok(Value::Array(mut parts)) if !parts.is_empty() => parts.remove(0),
-                            _ => Value::Null,
-                        };
-                        return Ok(Incoming::Ack(id, arg));
+                        return Ok(Incoming::Ack(id, args.next().unwrap_or(Value::Null)));
                     } else if body.starts_with('1') {
                         return Ok(Incoming::Closed);
                     } else if let Some(rest) = body.strip_prefix('4') {
