@@ -181,14 +181,23 @@ fn take(h: &Mutex<Latency>) -> Latency {
     h.lock().map(|h| h.clone()).unwrap_or_default()
 }
 
-/// Creates the rooms and their participants over REST.
-async fn set_up(s: &Scenario, progress: &dyn Progress) -> Result<Vec<Arc<Room>>, BenchError> {
-    let http = reqwest::Client::builder()
+/// The REST client of a run (set-up, `--rest-rate` load, the `--reconnect` chat check). Like
+/// the WebSocket connections, it does not verify the server's certificate.
+fn rest_client() -> Result<reqwest::Client, BenchError> {
+    reqwest::Client::builder()
         .danger_accept_invalid_certs(true)
-        .pool_max_idle_per_host(32)
+        .pool_max_idle_per_host(256)
         .timeout(Duration::from_secs(30))
         .build()
-        .map_err(|e| BenchError::Setup(format!("HTTP client: {e}")))?;
+        .map_err(|e| BenchError::Setup(format!("HTTP client: {e}")))
+}
+
+/// Creates the rooms and their participants over REST.
+async fn set_up(
+    s: &Scenario,
+    http: &reqwest::Client,
+    progress: &dyn Progress,
+) -> Result<Vec<Arc<Room>>, BenchError> {
     let base = s.url.trim_end_matches('/').to_owned();
     progress.phase("creating rooms", (s.rooms * s.per_room) as u64);
     let done = Arc::new(AtomicU64::new(0));
@@ -631,14 +640,7 @@ async fn participant(shared: Arc<Shared>, room: Arc<Room>, me: usize, source: Op
 /// After a `--reconnect` run: every chat message the server acknowledged must be in its room's
 /// history. Returns (acknowledged, missing); a room whose history cannot be read counts all
 /// its acknowledged messages as missing.
-async fn verify_chat(s: &Scenario, rooms: &[Arc<Room>]) -> (u64, u64) {
-    let Ok(http) = reqwest::Client::builder()
-        .danger_accept_invalid_certs(true)
-        .timeout(Duration::from_secs(10))
-        .build()
-    else {
-        return (0, 0);
-    };
+async fn verify_chat(s: &Scenario, http: &reqwest::Client, rooms: &[Arc<Room>]) -> (u64, u64) {
     let base = s.url.trim_end_matches('/').to_owned();
     let checks = rooms.iter().map(|room| {
         let (http, base) = (http.clone(), base.clone());
@@ -684,16 +686,7 @@ async fn verify_chat(s: &Scenario, rooms: &[Arc<Room>]) -> (u64, u64) {
 /// mix of room lookups (half), message pages and posted messages (a quarter each) with a
 /// random participant's token. At most 256 in flight: beyond that a request counts as failed
 /// (the server is not keeping up) rather than silently lowering the rate.
-async fn rest_load(shared: Arc<Shared>, rooms: Vec<Arc<Room>>, rate: f64) {
-    let Ok(http) = reqwest::Client::builder()
-        .danger_accept_invalid_certs(true)
-        .pool_max_idle_per_host(256)
-        .timeout(Duration::from_secs(10))
-        .build()
-    else {
-        shared.error("REST client could not be built");
-        return;
-    };
+async fn rest_load(shared: Arc<Shared>, http: reqwest::Client, rooms: Vec<Arc<Room>>, rate: f64) {
     let base = shared.scenario.url.trim_end_matches('/').to_owned();
     let slots = Arc::new(tokio::sync::Semaphore::new(256));
     let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / rate));
@@ -724,6 +717,7 @@ async fn rest_load(shared: Arc<Shared>, rooms: Vec<Arc<Room>>, rate: f64) {
                 .bearer_auth(&seat.token)
                 .json(&json!({"message": "bench rest"})),
         };
+        let req = req.timeout(Duration::from_secs(10));
         let shared = shared.clone();
         inflight.spawn(async move {
             let _permit = permit;
@@ -838,7 +832,8 @@ pub async fn run(s: Scenario, progress: Arc<dyn Progress>) -> Result<Report, Ben
                 .map_err(|e| BenchError::Usage(format!("--also-url: {e:#}")))?,
         );
     }
-    let rooms = set_up(&s, progress.as_ref()).await?;
+    let http = rest_client()?;
+    let rooms = set_up(&s, &http, progress.as_ref()).await?;
     let pid = find_server(&targets[0], s.server_pid);
     let source_ips = sources(&targets[0], &s.source_ips);
     let shared = Arc::new(Shared {
@@ -967,8 +962,14 @@ pub async fn run(s: Scenario, progress: Arc<dyn Progress>) -> Result<Report, Ben
     let own_start = cpu_ticks(std::process::id());
     shared.measuring.store(true, Ordering::Relaxed);
     shared.go.cancel();
-    let rest_driver = (s.rest_rate > 0.0)
-        .then(|| tokio::spawn(rest_load(shared.clone(), rooms.clone(), s.rest_rate)));
+    let rest_driver = (s.rest_rate > 0.0).then(|| {
+        tokio::spawn(rest_load(
+            shared.clone(),
+            http.clone(),
+            rooms.clone(),
+            s.rest_rate,
+        ))
+    });
     while window_start.elapsed() < s.duration {
         tokio::time::sleep(Duration::from_millis(250)).await;
         progress.update(
@@ -1028,7 +1029,7 @@ pub async fn run(s: Scenario, progress: Arc<dyn Progress>) -> Result<Report, Ben
         }
     }
     let (chat_acked, chat_acked_missing) = if s.reconnect {
-        verify_chat(&s, &rooms).await
+        verify_chat(&s, &http, &rooms).await
     } else {
         (0, 0)
     };
