@@ -420,6 +420,7 @@ Register-ArgumentCompleter -Native -CommandName 'flowsync' -ScriptBlock {
             [CompletionResult]::new('--churn', '--churn', [CompletionResultType]::ParameterName, 'media-state / raise-hand changes per second per room')
             [CompletionResult]::new('--timer-every', '--timer-every', [CompletionResultType]::ParameterName, 'The host of each room changes the timer this often (start, then skip)')
             [CompletionResult]::new('--rest-rate', '--rest-rate', [CompletionResultType]::ParameterName, 'REST requests per second while measuring (room lookups, message pages, posted messages)')
+            [CompletionResult]::new('--join-rate', '--join-rate', [CompletionResultType]::ParameterName, 'Background joins per minute while connecting and measuring: newcomers join extra rooms over REST, connect, negotiate with whoever is there (--candidates), stay 5 s and leave; timed as "background join"')
             [CompletionResult]::new('--slow-percent', '--slow-percent', [CompletionResultType]::ParameterName, 'Percentage of participants that stop reading when the measurement starts (slow consumers)')
             [CompletionResult]::new('--source-ip', '--source-ip', [CompletionResultType]::ParameterName, 'Source address for connections (repeatable; spread round-robin)')
             [CompletionResult]::new('--server-pid', '--server-pid', [CompletionResultType]::ParameterName, 'The server''s pid, to sample its memory and CPU (found by its port when it is local)')

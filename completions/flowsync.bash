@@ -359,7 +359,7 @@ _flowsync() {
             return 0
             ;;
         flowsync__subcmd__bench)
-            opts="-v -q -h -V --url --also-url --rooms --per-room --duration --rate --connect-rate --candidates --sdp-bytes --chat-rate --churn --timer-every --idle --reconnect --rest-rate --slow-percent --source-ip --server-pid --slo --json --config --verbose --quiet --help --version"
+            opts="-v -q -h -V --url --also-url --rooms --per-room --duration --rate --connect-rate --candidates --sdp-bytes --chat-rate --churn --timer-every --idle --reconnect --rest-rate --join-rate --slow-percent --source-ip --server-pid --slo --json --config --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -414,6 +414,10 @@ _flowsync() {
                     return 0
                     ;;
                 --rest-rate)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --join-rate)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -382,6 +382,7 @@ set edit:completion:arg-completer[flowsync] = {|@words|
             cand --churn 'media-state / raise-hand changes per second per room'
             cand --timer-every 'The host of each room changes the timer this often (start, then skip)'
             cand --rest-rate 'REST requests per second while measuring (room lookups, message pages, posted messages)'
+            cand --join-rate 'Background joins per minute while connecting and measuring: newcomers join extra rooms over REST, connect, negotiate with whoever is there (--candidates), stay 5 s and leave; timed as "background join"'
             cand --slow-percent 'Percentage of participants that stop reading when the measurement starts (slow consumers)'
             cand --source-ip 'Source address for connections (repeatable; spread round-robin)'
             cand --server-pid 'The server''s pid, to sample its memory and CPU (found by its port when it is local)'

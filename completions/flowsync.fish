@@ -261,6 +261,7 @@ complete -c flowsync -n "__fish_flowsync_using_subcommand bench" -l chat-rate -d
 complete -c flowsync -n "__fish_flowsync_using_subcommand bench" -l churn -d 'media-state / raise-hand changes per second per room' -r
 complete -c flowsync -n "__fish_flowsync_using_subcommand bench" -l timer-every -d 'The host of each room changes the timer this often (start, then skip)' -r
 complete -c flowsync -n "__fish_flowsync_using_subcommand bench" -l rest-rate -d 'REST requests per second while measuring (room lookups, message pages, posted messages)' -r
+complete -c flowsync -n "__fish_flowsync_using_subcommand bench" -l join-rate -d 'Background joins per minute while connecting and measuring: newcomers join extra rooms over REST, connect, negotiate with whoever is there (--candidates), stay 5 s and leave; timed as "background join"' -r
 complete -c flowsync -n "__fish_flowsync_using_subcommand bench" -l slow-percent -d 'Percentage of participants that stop reading when the measurement starts (slow consumers)' -r
 complete -c flowsync -n "__fish_flowsync_using_subcommand bench" -l source-ip -d 'Source address for connections (repeatable; spread round-robin)' -r
 complete -c flowsync -n "__fish_flowsync_using_subcommand bench" -l server-pid -d 'The server\'s pid, to sample its memory and CPU (found by its port when it is local)' -r

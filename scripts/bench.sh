@@ -8,8 +8,9 @@
 #   relay     15,000 sockets in 3,000 rooms, 12,000 deliveries/s (--rate 4 per room)
 #   relay24   the same at 24,000 deliveries/s (--rate 8)
 #   idle      19,000 idle sockets in rooms of 5, held for 10 minutes (--duration to change)
-#   burst     one 10-person room's full negotiation (45 pairs, 20 candidates per pair) while
-#             2,000 other sockets relay
+#   burst     20 rooms of 10 filling up at 10 connections/s: every newcomer negotiates with
+#             everyone already there (offer, answer, 10 candidates each way per pair; a room's
+#             45 pairs in all) while 500 other joins a minute come and go (--join-rate)
 #   timer     500 rooms of 10, every host changing the timer every 5 s
 #   rest      2,000 mixed REST requests/s (SQLite) while 15,000 sockets are held
 #   smoke     200 sockets, 5 s
@@ -119,7 +120,7 @@ case "$scenario" in
   relay) args=(--rooms 3000 --per-room 5 --rate 4) default=60s ;;
   relay24) args=(--rooms 3000 --per-room 5 --rate 8) default=60s ;;
   idle) args=(--rooms 3800 --per-room 5 --idle) default=10m ;;
-  burst) args=(--rooms 1 --per-room 10 --candidates 10 --rate 0) default=2s ;;
+  burst) args=(--rooms 20 --per-room 10 --candidates 10 --rate 0 --connect-rate 10 --join-rate 500) default=5s ;;
   timer) args=(--rooms 500 --per-room 10 --rate 0 --timer-every 5s) default=60s ;;
   rest) args=(--rooms 3000 --per-room 5 --rate 0 --rest-rate 2000) default=60s ;;
   smoke) args=(--rooms 40 --per-room 5 --rate 10) default=5s ;;

@@ -72,6 +72,11 @@ pub struct Scenario {
     /// This share of participants (percent) stops reading once the measurement starts: slow
     /// consumers, which must not slow down the others.
     pub slow_percent: f64,
+    /// Background joins per minute, from the start of the connect phase to the end of the
+    /// measurement: newcomers join extra rooms over REST, connect, negotiate with whoever is
+    /// there, stay [`JOIN_HOLD`] and leave (`leave-room`). Timed from the REST join to
+    /// `room-joined`; the measured rooms never see their traffic.
+    pub join_rate: f64,
     /// Source addresses to spread connections over (empty: the system's choice).
     pub source_ips: Vec<IpAddr>,
     /// The server's process, to sample its memory and CPU (found by its port when local).
@@ -147,6 +152,10 @@ struct Shared {
     errors: Mutex<Vec<String>>,
     joined: AtomicU64,
     bursts_done: AtomicU64,
+    /// Background joins (`--join-rate`): REST join to `room-joined`.
+    joins: Mutex<Latency>,
+    joins_ok: AtomicU64,
+    joins_failed: AtomicU64,
     /// Connections lost during the run and won back (`--reconnect`).
     lost: AtomicU64,
     reconnected: AtomicU64,
@@ -192,6 +201,45 @@ fn rest_client() -> Result<reqwest::Client, BenchError> {
         .map_err(|e| BenchError::Setup(format!("HTTP client: {e}")))
 }
 
+/// POSTs JSON during set-up or a background join; rate limiting and refusals are set-up errors.
+async fn post(http: &reqwest::Client, url: String, body: Value) -> Result<Value, BenchError> {
+    let res = http
+        .post(&url)
+        .json(&body)
+        .send()
+        .await
+        .map_err(|e| BenchError::Setup(format!("POST {url}: {e} (is the server running?)")))?;
+    let status = res.status();
+    let body: Value = res.json().await.unwrap_or(Value::Null);
+    if status.as_u16() == 429 {
+        return Err(BenchError::Setup(format!(
+            "POST {url}: rate limited (429). Run the server with the benchmark settings \
+             (README, \"Benchmarks\"): rooms.create_rate_per_ip and rooms.join_rate_per_ip raised"
+        )));
+    }
+    if !status.is_success() {
+        return Err(BenchError::Setup(format!("POST {url}: {status} {body}")));
+    }
+    Ok(body)
+}
+
+impl Seat {
+    /// The participant a create or join reply names.
+    fn from_reply(b: &Value) -> Result<Seat, BenchError> {
+        let field = |name: &str| {
+            b[name]
+                .as_str()
+                .map(str::to_owned)
+                .ok_or_else(|| BenchError::Setup(format!("no {name} in {b}")))
+        };
+        Ok(Seat {
+            slow: false,
+            participant_id: field("participant_id")?,
+            token: field("token")?,
+        })
+    }
+}
+
 /// Creates the rooms and their participants over REST.
 async fn set_up(
     s: &Scenario,
@@ -207,42 +255,8 @@ async fn set_up(
         .map(|i| {
             let (http, base, done) = (http.clone(), base.clone(), done.clone());
             async move {
-                let post = |path: String, body: Value| {
-                    let http = http.clone();
-                    let url = format!("{base}{path}");
-                    async move {
-                        let res = http.post(&url).json(&body).send().await.map_err(|e| {
-                            BenchError::Setup(format!("POST {url}: {e} (is the server running?)"))
-                        })?;
-                        let status = res.status();
-                        let body: Value = res.json().await.unwrap_or(Value::Null);
-                        if status.as_u16() == 429 {
-                            return Err(BenchError::Setup(format!(
-                                "POST {url}: rate limited (429). Run the server with the benchmark \
-                                 settings (README, \"Benchmarks\"): rooms.create_rate_per_ip and \
-                                 rooms.join_rate_per_ip raised"
-                            )));
-                        }
-                        if !status.is_success() {
-                            return Err(BenchError::Setup(format!("POST {url}: {status} {body}")));
-                        }
-                        Ok(body)
-                    }
-                };
-                let seat = |b: &Value| -> Result<Seat, BenchError> {
-                    Ok(Seat {
-                        slow: false,
-                        participant_id: b["participant_id"]
-                            .as_str()
-                            .ok_or_else(|| BenchError::Setup(format!("no participant_id in {b}")))?
-                            .to_owned(),
-                        token: b["token"]
-                            .as_str()
-                            .ok_or_else(|| BenchError::Setup(format!("no token in {b}")))?
-                            .to_owned(),
-                    })
-                };
-                let created = post(
+                let send = |path: String, body: Value| post(&http, format!("{base}{path}"), body);
+                let created = send(
                     "/api/rooms".into(),
                     json!({
                         "name": format!("bench {i}"),
@@ -255,15 +269,15 @@ async fn set_up(
                     .as_str()
                     .ok_or_else(|| BenchError::Setup(format!("no room_code in {created}")))?
                     .to_owned();
-                let mut seats = vec![seat(&created)?];
+                let mut seats = vec![Seat::from_reply(&created)?];
                 done.fetch_add(1, Ordering::Relaxed);
                 for k in 1..per_room {
-                    let joined = post(
+                    let joined = send(
                         format!("/api/rooms/{code}/join"),
                         json!({ "display_name": format!("bench {k}") }),
                     )
                     .await?;
-                    seats.push(seat(&joined)?);
+                    seats.push(Seat::from_reply(&joined)?);
                     done.fetch_add(1, Ordering::Relaxed);
                 }
                 // Slow consumers: spread evenly over all participants, never a room's host
@@ -742,6 +756,139 @@ async fn rest_load(shared: Arc<Shared>, http: reqwest::Client, rooms: Vec<Arc<Ro
     while inflight.join_next().await.is_some() {}
 }
 
+/// How long a background joiner (`--join-rate`) stays in its room before it leaves.
+pub const JOIN_HOLD: Duration = Duration::from_secs(5);
+
+/// Rooms for the background joiners: about five of them in a room at once, as rooms fill and
+/// empty in a real deployment (a room holds ten).
+fn background_room_count(per_minute: f64) -> usize {
+    (per_minute / 60.0 * JOIN_HOLD.as_secs_f64() / 5.0)
+        .ceil()
+        .max(1.0) as usize
+}
+
+/// Creates the rooms the background joiners come and go in; their hosts never connect.
+async fn background_rooms(s: &Scenario, http: &reqwest::Client) -> Result<Vec<String>, BenchError> {
+    let base = s.url.trim_end_matches('/');
+    let mut codes = Vec::new();
+    for i in 0..background_room_count(s.join_rate) {
+        let created = post(
+            http,
+            format!("{base}/api/rooms"),
+            json!({"name": format!("bench background {i}"), "display_name": "bench host", "max_participants": 10}),
+        )
+        .await?;
+        codes.push(
+            created["room_code"]
+                .as_str()
+                .ok_or_else(|| BenchError::Setup(format!("no room_code in {created}")))?
+                .to_owned(),
+        );
+    }
+    Ok(codes)
+}
+
+/// `--join-rate`: a newcomer every `60 / per_minute` seconds until sending stops, in the
+/// background rooms in turn. A join that cannot be started on time is started late (Burst), so
+/// the rate is kept, and a slow server shows up as join latency.
+async fn background_joins(
+    shared: Arc<Shared>,
+    http: reqwest::Client,
+    codes: Vec<String>,
+    sources: Vec<IpAddr>,
+) {
+    let mut every =
+        tokio::time::interval(Duration::from_secs_f64(60.0 / shared.scenario.join_rate));
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+    let mut joiners = tokio::task::JoinSet::new();
+    let mut n = 0usize;
+    loop {
+        tokio::select! {
+            _ = shared.stop_sending.cancelled() => break,
+            _ = every.tick() => {}
+        }
+        while joiners.try_join_next().is_some() {}
+        let code = codes[n % codes.len()].clone();
+        let source = (!sources.is_empty()).then(|| sources[n % sources.len()]);
+        joiners.spawn(joiner(shared.clone(), http.clone(), code, n, source));
+        n += 1;
+    }
+    while joiners.join_next().await.is_some() {}
+}
+
+/// One background newcomer: joins over REST, connects, negotiates with everyone already there
+/// as a browser does (offer and `--candidates` candidates each), answers later newcomers,
+/// then leaves the room after [`JOIN_HOLD`].
+async fn joiner(
+    shared: Arc<Shared>,
+    http: reqwest::Client,
+    code: String,
+    n: usize,
+    source: Option<IpAddr>,
+) {
+    let started = Instant::now();
+    let base = shared.scenario.url.trim_end_matches('/').to_owned();
+    let joined = async {
+        let reply = post(
+            &http,
+            format!("{base}/api/rooms/{code}/join"),
+            json!({ "display_name": format!("joiner {n}") }),
+        )
+        .await?;
+        let seat = Seat::from_reply(&reply)?;
+        join(&shared, &seat, n, source)
+            .await
+            .map_err(|e| BenchError::Setup(format!("connect: {e:#}")))
+    }
+    .await;
+    let (mut conn, peers, early_offers) = match joined {
+        Ok(j) => j,
+        Err(e) => {
+            shared.joins_failed.fetch_add(1, Ordering::Relaxed);
+            shared.error(format!("background join: {e}"));
+            return;
+        }
+    };
+    record(&shared.joins, started.elapsed());
+    shared.joins_ok.fetch_add(1, Ordering::Relaxed);
+    let s = &shared.scenario;
+    let big_sdp = sdp(s.sdp_bytes);
+    for p in &peers {
+        let offer = json!({"to": p, "offer": {"type": "offer", "sdp": big_sdp, "t": shared.now_us(), "bench": "burst"}});
+        let _ = conn.emit("offer", &offer).await;
+        for _ in 0..s.candidates {
+            let c = json!({"to": p, "candidate": candidate(shared.now_us(), "burst")});
+            let _ = conn.emit("ice-candidate", &c).await;
+        }
+    }
+    for from in early_offers {
+        let _ = answer_burst(&shared, &mut conn, &from, &big_sdp).await;
+    }
+    let leave = tokio::time::sleep(JOIN_HOLD);
+    tokio::pin!(leave);
+    loop {
+        tokio::select! {
+            _ = &mut leave => break,
+            _ = shared.stop.cancelled() => break,
+            ev = conn.next() => match ev {
+                Ok(Incoming::Event(name, v)) if name == "offer" => {
+                    let from = v["from"].as_str().unwrap_or_default().to_owned();
+                    let _ = answer_burst(&shared, &mut conn, &from, &big_sdp).await;
+                }
+                Ok(Incoming::Event(..) | Incoming::Ack(..)) => {}
+                Ok(Incoming::Refused(_) | Incoming::Closed) | Err(_) => {
+                    if !shared.stop.is_cancelled() {
+                        shared.error("a background joiner lost its connection");
+                    }
+                    return;
+                }
+            }
+        }
+    }
+    let _ = conn.emit("leave-room", &json!({})).await;
+    conn.close().await;
+}
+
 /// `/proc/PID` readings: resident memory in KiB (0 when unreadable).
 pub fn rss_kib(pid: u32) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
@@ -834,6 +981,11 @@ pub async fn run(s: Scenario, progress: Arc<dyn Progress>) -> Result<Report, Ben
     }
     let http = rest_client()?;
     let rooms = set_up(&s, &http, progress.as_ref()).await?;
+    let background_codes = if s.join_rate > 0.0 {
+        background_rooms(&s, &http).await?
+    } else {
+        Vec::new()
+    };
     let pid = find_server(&targets[0], s.server_pid);
     let source_ips = sources(&targets[0], &s.source_ips);
     let shared = Arc::new(Shared {
@@ -862,6 +1014,9 @@ pub async fn run(s: Scenario, progress: Arc<dyn Progress>) -> Result<Report, Ben
         errors: Mutex::new(Vec::new()),
         joined: AtomicU64::new(0),
         bursts_done: AtomicU64::new(0),
+        joins: Mutex::new(Latency::default()),
+        joins_ok: AtomicU64::new(0),
+        joins_failed: AtomicU64::new(0),
         lost: AtomicU64::new(0),
         reconnected: AtomicU64::new(0),
         reconnect: Mutex::new(Latency::default()),
@@ -899,6 +1054,16 @@ pub async fn run(s: Scenario, progress: Arc<dyn Progress>) -> Result<Report, Ben
             }
         });
     }
+
+    // Background joins run from before the first connection to the end of the measurement.
+    let joins_driver = (s.join_rate > 0.0).then(|| {
+        tokio::spawn(background_joins(
+            shared.clone(),
+            http.clone(),
+            background_codes.clone(),
+            source_ips.clone(),
+        ))
+    });
 
     // Connect, ramped.
     progress.phase("connecting", sockets as u64);
@@ -998,6 +1163,9 @@ pub async fn run(s: Scenario, progress: Arc<dyn Progress>) -> Result<Report, Ben
     shared.stop.cancel();
     progress.phase("disconnecting", 0);
     while tasks.join_next().await.is_some() {}
+    if let Some(d) = joins_driver {
+        let _ = d.await;
+    }
     sampler_stop.cancel();
     if let Some(srv) = server.as_mut() {
         // Give the server a moment to close its side, then count again.
@@ -1075,6 +1243,9 @@ pub async fn run(s: Scenario, progress: Arc<dyn Progress>) -> Result<Report, Ben
         lost: shared.lost.load(Ordering::Relaxed),
         reconnected: shared.reconnected.load(Ordering::Relaxed),
         reconnect: take(&shared.reconnect).summary(),
+        joins: take(&shared.joins).summary(),
+        joins_ok: shared.joins_ok.load(Ordering::Relaxed),
+        joins_failed: shared.joins_failed.load(Ordering::Relaxed),
         chat_acked,
         chat_acked_missing,
         slo: Vec::new(),

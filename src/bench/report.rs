@@ -125,6 +125,10 @@ pub struct Report {
     pub lost: u64,
     pub reconnected: u64,
     pub reconnect: Summary,
+    /// `--join-rate`: background joins, from the REST join to `room-joined`, and the counts.
+    pub joins: Summary,
+    pub joins_ok: u64,
+    pub joins_failed: u64,
     /// `--reconnect`: chat messages the server acknowledged, and how many of them a REST
     /// lookup at the end did not find (lost).
     pub chat_acked: u64,
@@ -161,8 +165,9 @@ pub struct Slo {
 }
 
 /// The metrics `--slo` knows.
-pub const SLO_METRICS: &str = "[relay.|chat.|connect.|burst.|timer.|rest.|reconnect.]p50|p90|p99|p99.9|max \
-     (ms, s or us), delivered (%), failed, disconnects, deliveries_per_s, reconnected (%), chat_lost";
+pub const SLO_METRICS: &str = "[relay.|chat.|connect.|burst.|timer.|rest.|reconnect.|join.]p50|p90|p99|p99.9|max \
+     (ms, s or us), delivered (%), failed, disconnects, deliveries_per_s, reconnected (%), chat_lost, \
+     joins_failed";
 
 impl Slo {
     pub fn parse(text: &str) -> Result<Slo, String> {
@@ -191,6 +196,7 @@ impl Slo {
                     | "deliveries_per_s"
                     | "reconnected"
                     | "chat_lost"
+                    | "joins_failed"
             );
         if !known {
             return Err(format!(
@@ -224,6 +230,7 @@ impl Slo {
             "burst" => r.burst,
             "timer" => r.timer_spread,
             "reconnect" => r.reconnect,
+            "join" => r.joins,
             _ => r.relay,
         };
         match stat {
@@ -238,6 +245,7 @@ impl Slo {
             "deliveries_per_s" => r.deliveries_per_s,
             "reconnected" => r.reconnected_percent(),
             "chat_lost" => r.chat_acked_missing as f64,
+            "joins_failed" => r.joins_failed as f64,
             _ => f64::NAN,
         }
     }
@@ -270,6 +278,7 @@ fn is_latency(metric: &str) -> bool {
                 "timer",
                 "rest",
                 "reconnect",
+                "join",
             ]
             .contains(&f) =>
         {
@@ -347,6 +356,7 @@ impl Report {
         line(&mut out, "timer spread", &self.timer_spread);
         line(&mut out, "REST", &self.rest);
         line(&mut out, "reconnect", &self.reconnect);
+        line(&mut out, "background join", &self.joins);
         out.push_str(&format!(
             "\nrelay            {} sent, {} delivered ({:.3} %), {:.0} deliveries/s\n",
             self.relay_sent, self.relay_delivered, self.delivered_percent, self.deliveries_per_s
@@ -357,6 +367,12 @@ impl Report {
                 self.rest_ok,
                 self.rest_failed,
                 (self.rest_ok + self.rest_failed) as f64 / self.duration_s.max(1e-9)
+            ));
+        }
+        if self.joins_ok + self.joins_failed > 0 {
+            out.push_str(&format!(
+                "background joins {} ok, {} failed (while connecting and measuring)\n",
+                self.joins_ok, self.joins_failed
             ));
         }
         if self.lost > 0 {

@@ -17,6 +17,8 @@ use crate::bench::{BenchError, Progress, Scenario};
   flowsync bench --rooms 3000 --per-room 5 --rate 4 --slo 'p99<5ms' --slo 'delivered>=100%'
   flowsync bench --rooms 3800 --per-room 5 --idle --duration 10m      # idle capacity
   flowsync bench --rooms 1 --per-room 10 --candidates 10              # one room's join burst
+  flowsync bench --rooms 20 --per-room 10 --candidates 10 --rate 0 --connect-rate 10 \\
+    --join-rate 500 --slo 'burst.p99<200ms'                # bursts while 500 others join/min
   flowsync bench --rooms 500 --per-room 10 --timer-every 5s --json | jq .timer_spread
   flowsync bench --rooms 3000 --per-room 5 --rate 4 --slow-percent 1   # 1 % stop reading
   flowsync bench --rooms 3000 --per-room 5 --rate 0 --rest-rate 2000 --slo 'rest.p99<10ms'
@@ -26,8 +28,9 @@ limits for creating and joining rooms are raised, since every simulated particip
 this one machine. Rooms are created before the clock starts. On loopback, connections are
 spread over 127.0.0.1-127.0.0.8 (--source-ip to choose).
 
---slo METRIC<VALUE (also <=, >, >=, =), repeatable. Metrics: [relay.|chat.|connect.|burst.|timer.|rest.]
-p50|p90|p99|p99.9|max (with ms, s or us), delivered (%), failed, disconnects, deliveries_per_s.
+--slo METRIC<VALUE (also <=, >, >=, =), repeatable. Metrics:
+[relay.|chat.|connect.|burst.|timer.|rest.|reconnect.|join.]p50|p90|p99|p99.9|max (with ms, s or
+us), delivered (%), failed, disconnects, deliveries_per_s, reconnected (%), chat_lost, joins_failed.
 Latencies without a prefix are the relay's. Examples: p99<5ms, chat.p99<50ms, burst.p99<200ms,
 timer.max<20ms, delivered>=100%, failed=0, disconnects=0.
 
@@ -82,6 +85,11 @@ pub struct Opts {
     /// REST requests per second while measuring (room lookups, message pages, posted messages)
     #[arg(long, value_name = "PER_SECOND", default_value_t = 0.0)]
     rest_rate: f64,
+    /// Background joins per minute while connecting and measuring: newcomers join extra rooms
+    /// over REST, connect, negotiate with whoever is there (--candidates), stay 5 s and leave;
+    /// timed as "background join"
+    #[arg(long, value_name = "PER_MINUTE", default_value_t = 0.0)]
+    join_rate: f64,
     /// Percentage of participants that stop reading when the measurement starts (slow consumers)
     #[arg(long, value_name = "PERCENT", default_value_t = 0.0)]
     slow_percent: f64,
@@ -187,6 +195,7 @@ pub async fn run(cli: &Cli, o: &Opts) -> CmdResult {
         idle: o.idle,
         reconnect: o.reconnect,
         slow_percent: o.slow_percent,
+        join_rate: o.join_rate,
         rest_rate: o.rest_rate,
         source_ips: o.source_ips.clone(),
         server_pid: o.server_pid,

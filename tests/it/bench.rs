@@ -84,9 +84,13 @@ async fn bench_drives_a_real_server_end_to_end() {
         "5",
         "--rest-rate",
         "40",
+        "--join-rate",
+        "600",
         "--json",
         "--slo",
         "failed=0",
+        "--slo",
+        "joins_failed=0",
         "--slo",
         "delivered>=100%",
         "--slo",
@@ -104,6 +108,13 @@ async fn bench_drives_a_real_server_end_to_end() {
     // REST traffic alongside (40/s for 4 s): every request answered.
     assert!(r["rest_ok"].as_u64().unwrap() >= 100, "{r:#}");
     assert_eq!(r["rest_failed"], 0, "{r:#}");
+    // Background joins (10/s from the first connection to the end): joined, negotiated, left.
+    assert!(r["joins_ok"].as_u64().unwrap() >= 30, "{r:#}");
+    assert_eq!(r["joins_failed"], 0, "{r:#}");
+    assert_eq!(
+        r["joins"]["count"].as_u64().unwrap(),
+        r["joins_ok"].as_u64().unwrap()
+    );
     let sent = r["relay_sent"].as_u64().unwrap();
     assert!(sent > 100, "40 rooms at 10/s for 4 s: {sent}");
     assert_eq!(r["relay_delivered"].as_u64().unwrap(), sent, "{r:#}");
