@@ -35,6 +35,9 @@ pub struct App {
     /// Serialises sweeps inside this process: the shared lock is re-entrant for one instance,
     /// so without this the timer's sweep and `POST /api/admin/sweep` could run side by side.
     pub sweeping: tokio::sync::Mutex<()>,
+    /// When this process last extended each room's expiry (room id → ms); see
+    /// [`App::activity_due`].
+    touched: std::sync::Mutex<std::collections::HashMap<String, i64>>,
 }
 
 pub type SharedApp = Arc<App>;
@@ -60,7 +63,30 @@ impl App {
             started_at: Instant::now(),
             tls: std::sync::OnceLock::new(),
             sweeping: tokio::sync::Mutex::new(()),
+            touched: Default::default(),
         }))
+    }
+
+    /// Activity in `room_id` at `now` (a message, a connection): the room's new expiry when it
+    /// should be written now, `None` when this process wrote it recently. Once per tenth of
+    /// the idle expiry (at most a minute) per room is enough: the expiry is never more than
+    /// that short of exact, and a busy room costs one write a minute instead of one per
+    /// message — and a room whose participants all come back after a restart, one write.
+    pub fn activity_due(&self, room_id: &str, now: i64) -> Option<i64> {
+        let expiry = crate::db::ms(self.config().rooms.idle_expiry);
+        let window = (expiry / 10).min(60_000);
+        let due = Some(now + expiry);
+        let Ok(mut touched) = self.touched.lock() else {
+            return due;
+        };
+        if touched.get(room_id).is_some_and(|t| now - t < window) {
+            return None;
+        }
+        if touched.len() >= 4096 {
+            touched.retain(|_, t| now - *t < window);
+        }
+        touched.insert(room_id.to_owned(), now);
+        due
     }
 }
 

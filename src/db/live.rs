@@ -20,34 +20,57 @@ pub async fn revoked_reason(db: &Db, token_hash: &str) -> anyhow::Result<Option<
     .context("checking token")
 }
 
+/// A seat claimed by [`claim_seat`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Claimed {
+    /// The participant was connected before (it has a session record), so this is not its
+    /// first arrival.
+    pub returning: bool,
+    /// It has a session record still open (its connection was lost without a goodbye, as in a
+    /// restart): the session goes on and none is opened.
+    pub session_open: bool,
+}
+
+/// What [`claim_seat`]'s statement returns besides the claim itself (told by the same
+/// statement, to spare the handshake queries).
+macro_rules! claim_returning {
+    () => {
+        " RETURNING EXISTS (SELECT 1 FROM room_sessions WHERE participant_id = $1), \
+         EXISTS (SELECT 1 FROM room_sessions WHERE participant_id = $1 AND left_at IS NULL)"
+    };
+}
+
 /// Marks a participant connected (holding its seat for as long as it stays connected). A
 /// participant that still holds its seat always gets it back; one whose seat lapsed (gone past
 /// the reconnect grace, or left) gets a seat only if one is free — checked atomically as in
-/// [`super::rooms::join`]. Returns false when the room is full.
+/// [`super::rooms::join`]. Returns `None` when the room is full.
 pub async fn claim_seat(
     db: &Db,
     room_id: &str,
     participant_id: &str,
     seat_cutoff_ms: i64,
-) -> anyhow::Result<bool> {
+) -> anyhow::Result<Option<Claimed>> {
     match db {
         Db::Sqlite { write, .. } => {
-            let n = sqlx::query(
+            let claimed: Option<(bool, bool)> = sqlx::query_as(concat!(
                 "UPDATE participants SET last_seen_at = $3, connections = connections + 1, left_at = NULL \
                  WHERE id = $1 AND room_id = $2 AND revoked_at IS NULL AND ( \
                    (left_at IS NULL AND last_seen_at >= $4) \
                    OR (SELECT max_participants FROM rooms WHERE id = $2) > (SELECT COUNT(*) FROM participants s \
                        WHERE s.room_id = $2 AND s.revoked_at IS NULL AND s.left_at IS NULL AND s.last_seen_at >= $4))",
-            )
+                claim_returning!()
+            ))
             .bind(participant_id)
             .bind(room_id)
             .bind(CONNECTED)
             .bind(seat_cutoff_ms)
-            .execute(write)
+            .fetch_optional(write)
             .await
-            .context("claiming a seat")?
-            .rows_affected();
-            Ok(n == 1)
+            .context("claiming a seat")?;
+            Ok(claimed.map(|(returning, session_open)| Claimed {
+                returning,
+                session_open,
+            }))
         }
         Db::Postgres(pool) => {
             let run = async {
@@ -60,7 +83,7 @@ pub async fn claim_seat(
                 .fetch_optional(&mut *tx)
                 .await?;
                 let Some(max) = max else {
-                    return Ok::<_, sqlx::Error>(false);
+                    return Ok::<_, sqlx::Error>(None);
                 };
                 let holds: Option<bool> = sqlx::query_scalar(
                     "SELECT (left_at IS NULL AND last_seen_at >= $2) FROM participants \
@@ -70,7 +93,7 @@ pub async fn claim_seat(
                 .bind(seat_cutoff_ms)
                 .fetch_optional(&mut *tx)
                 .await?;
-                let Some(holds) = holds else { return Ok(false) };
+                let Some(holds) = holds else { return Ok(None) };
                 if !holds {
                     let seats: i64 = sqlx::query_scalar(
                         "SELECT COUNT(*) FROM participants WHERE room_id = $1 AND revoked_at IS NULL \
@@ -81,18 +104,23 @@ pub async fn claim_seat(
                     .fetch_one(&mut *tx)
                     .await?;
                     if seats >= max {
-                        return Ok(false);
+                        return Ok(None);
                     }
                 }
-                sqlx::query(
-                    "UPDATE participants SET last_seen_at = $2, connections = connections + 1, left_at = NULL WHERE id = $1",
-                )
+                let (returning, session_open): (bool, bool) = sqlx::query_as(concat!(
+                    "UPDATE participants SET last_seen_at = $2, connections = connections + 1, left_at = NULL \
+                     WHERE id = $1",
+                    claim_returning!()
+                ))
                 .bind(participant_id)
                 .bind(CONNECTED)
-                .execute(&mut *tx)
+                .fetch_one(&mut *tx)
                 .await?;
                 tx.commit().await?;
-                Ok(true)
+                Ok(Some(Claimed {
+                    returning,
+                    session_open,
+                }))
             };
             run.await.context("claiming a seat")
         }
@@ -218,24 +246,20 @@ pub async fn set_host(
     .context("changing the host")
 }
 
-/// Opens a session record; returns whether this participant ever had one (first join or not).
-pub async fn open_session(db: &Db, room_id: &str, participant_id: &str) -> anyhow::Result<bool> {
-    let now = now_ms();
+/// Opens a session record unless one is open already (a reconnect after a restart finds the
+/// record its lost connection left open: the session goes on).
+pub async fn open_session(db: &Db, room_id: &str, participant_id: &str) -> anyhow::Result<()> {
     with_pool!(db.write(), |pool| {
-        let before: i64 =
-            sqlx::query_scalar("SELECT COUNT(*) FROM room_sessions WHERE participant_id = $1")
-                .bind(participant_id)
-                .fetch_one(pool)
-                .await?;
         sqlx::query(
-            "INSERT INTO room_sessions (room_id, participant_id, joined_at) VALUES ($1, $2, $3)",
+            "INSERT INTO room_sessions (room_id, participant_id, joined_at) SELECT $1, $2, $3 \
+             WHERE NOT EXISTS (SELECT 1 FROM room_sessions WHERE participant_id = $2 AND left_at IS NULL)",
         )
         .bind(room_id)
         .bind(participant_id)
-        .bind(now)
+        .bind(now_ms())
         .execute(pool)
-        .await?;
-        Ok::<_, sqlx::Error>(before == 0)
+        .await
+        .map(|_| ())
     })
     .context("recording a session")
 }

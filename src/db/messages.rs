@@ -15,24 +15,18 @@ pub struct NewMessage<'a> {
     pub body: &'a str,
 }
 
-/// Stores a message and records room activity in one transaction; returns the stored row.
+/// Stores a message; returns the stored row. With `new_expires_at` (activity is due to be
+/// recorded, see `App::activity_due`) the room's activity and expiry are updated in the same
+/// transaction; without, the insert is one statement (most messages of a busy room).
 pub async fn insert(
     db: &Db,
     m: &NewMessage<'_>,
-    new_expires_at: i64,
+    new_expires_at: Option<i64>,
 ) -> anyhow::Result<MessageRow> {
     let now = now_ms();
     with_pool!(db.write(), |pool| {
-        let mut tx = pool.begin().await?;
-        sqlx::query(
-            "UPDATE rooms SET last_activity_at = $2, expires_at = $3 WHERE id = $1 AND status = 'active'",
-        )
-        .bind(m.room_id)
-        .bind(now)
-        .bind(new_expires_at)
-        .execute(&mut *tx)
-        .await?;
-        let row = sqlx::query_as::<_, MessageRow>(
+        let insert = || {
+            sqlx::query_as::<_, MessageRow>(
             "INSERT INTO room_messages (room_id, participant_id, sender_name, type, body, created_at) \
              VALUES ($1, $2, $3, $4, $5, $6) \
              RETURNING id, room_id, participant_id, sender_name, type, body, created_at",
@@ -43,8 +37,20 @@ pub async fn insert(
         .bind(m.kind)
         .bind(m.body)
         .bind(now)
-        .fetch_one(&mut *tx)
+        };
+        let Some(expires_at) = new_expires_at else {
+            return insert().fetch_one(pool).await;
+        };
+        let mut tx = pool.begin().await?;
+        sqlx::query(
+            "UPDATE rooms SET last_activity_at = $2, expires_at = $3 WHERE id = $1 AND status = 'active'",
+        )
+        .bind(m.room_id)
+        .bind(now)
+        .bind(expires_at)
+        .execute(&mut *tx)
         .await?;
+        let row = insert().fetch_one(&mut *tx).await?;
         tx.commit().await?;
         Ok::<_, sqlx::Error>(row)
     })

@@ -11,18 +11,31 @@ use super::{Db, now_ms, with_pool};
 pub const CONNECTED: i64 = i64::MAX;
 
 /// Selects a room with its seat count; `$1` is the lookup value, `$2` the seat cutoff
-/// (a participant last seen after it, or connected, holds a seat).
+/// (a participant last seen after it, or connected, holds a seat). With two arguments, the
+/// first names further columns (each followed by a comma).
 macro_rules! room_select {
     ($where:literal) => {
+        room_select!("", $where)
+    };
+    ($extra:literal, $where:literal) => {
         concat!(
             "SELECT r.id, r.code, r.name, r.password_hash, r.max_participants, r.timer_settings, \
-             r.status, r.created_at, r.last_activity_at, r.expires_at, r.closed_at, r.tombstone_until, \
-             (SELECT COUNT(*) FROM participants p WHERE p.room_id = r.id AND p.revoked_at IS NULL \
+             r.status, r.created_at, r.last_activity_at, r.expires_at, r.closed_at, r.tombstone_until, ",
+            $extra,
+            "(SELECT COUNT(*) FROM participants p WHERE p.room_id = r.id AND p.revoked_at IS NULL \
               AND p.left_at IS NULL AND p.last_seen_at >= $2) AS seats \
              FROM rooms r WHERE ",
             $where
         )
     };
+}
+
+/// A room with its stored timer state (`None`: never started), read together.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct RoomWithTimer {
+    #[sqlx(flatten)]
+    pub room: RoomRow,
+    pub timer_state: Option<String>,
 }
 
 /// Outcome of [`join`].
@@ -106,6 +119,22 @@ pub async fn by_code(db: &Db, code: &str, seat_cutoff_ms: i64) -> anyhow::Result
     with_pool!(db.read(), |pool| {
         sqlx::query_as::<_, RoomRow>(room_select!("r.code = $1"))
             .bind(code)
+            .bind(seat_cutoff_ms)
+            .fetch_optional(pool)
+            .await
+    })
+    .context("looking up room")
+}
+
+/// A room by id with its timer state in one statement (the `room-joined` snapshot needs both).
+pub async fn by_id_with_timer(
+    db: &Db,
+    room_id: &str,
+    seat_cutoff_ms: i64,
+) -> anyhow::Result<Option<RoomWithTimer>> {
+    with_pool!(db.read(), |pool| {
+        sqlx::query_as::<_, RoomWithTimer>(room_select!("r.timer_state, ", "r.id = $1"))
+            .bind(room_id)
             .bind(seat_cutoff_ms)
             .fetch_optional(pool)
             .await

@@ -10,7 +10,7 @@ use super::{TimerInput, TimerSettings};
 use crate::app::App;
 use crate::db::messages::NewMessage;
 use crate::db::models::{AuthRow, MessageRow, NewParticipant, NewRoom, RoomRow, RoomState};
-use crate::db::rooms::JoinOutcome;
+use crate::db::rooms::{JoinOutcome, RoomWithTimer};
 use crate::db::{self, ms, now_ms};
 use crate::errors::{ApiError, ErrorCode};
 use crate::ice::{IceServer, ice_servers};
@@ -110,6 +110,21 @@ impl From<&MessageRow> for MessageView {
     }
 }
 
+fn gone() -> ApiError {
+    ApiError::new(
+        ErrorCode::RoomExpired,
+        "this room has ended or expired; create a new room",
+    )
+}
+
+/// The room if people can still use it; 410 for a tombstone.
+fn active(room: RoomRow) -> Result<RoomRow, ApiError> {
+    match room.state(now_ms()) {
+        RoomState::Active => Ok(room),
+        RoomState::Gone => Err(gone()),
+    }
+}
+
 /// Maps a database failure: connectivity problems are 503, anything else a logged 500.
 pub fn db_error(e: anyhow::Error) -> ApiError {
     let transient = e.chain().any(|c| {
@@ -174,13 +189,19 @@ impl App {
 
     /// Like [`Self::find_room`], but 410 for ended or expired rooms (tombstones).
     pub async fn find_active_room(&self, code: &str) -> Result<RoomRow, ApiError> {
-        let room = self.find_room(code).await?;
-        match room.state(now_ms()) {
-            RoomState::Active => Ok(room),
-            RoomState::Gone => Err(ApiError::new(
-                ErrorCode::RoomExpired,
-                "this room has ended or expired; create a new room",
-            )),
+        active(self.find_room(code).await?)
+    }
+
+    /// An active room by id with its stored timer state, in one statement (a connecting
+    /// socket's snapshot); 410 for a room that ended or expired or is gone.
+    pub async fn active_room_with_timer(&self, room_id: &str) -> Result<RoomWithTimer, ApiError> {
+        let found = db::rooms::by_id_with_timer(&self.db, room_id, self.seat_cutoff())
+            .await
+            .map_err(db_error)?
+            .ok_or_else(gone)?;
+        match found.room.state(now_ms()) {
+            RoomState::Active => Ok(found),
+            RoomState::Gone => Err(gone()),
         }
     }
 
@@ -378,7 +399,7 @@ impl App {
                 kind: kind.as_str(),
                 body: &body,
             },
-            self.next_expiry(),
+            self.activity_due(&who.room_id, now_ms()),
         )
         .await
         .map_err(db_error)?;

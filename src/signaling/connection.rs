@@ -135,13 +135,8 @@ pub async fn authenticate<A: Adapter>(
     let cutoff = now_ms() - ms(hub.app.config().rooms.reconnect_grace);
     let seat = db::live::claim_seat(&hub.app.db, &who.room_id, &who.participant_id, cutoff)
         .await
-        .map_err(|e| Refused(crate::rooms::service::db_error(e)))?;
-    if !seat {
-        return Err(Refused(ApiError::new(
-            ErrorCode::RoomFull,
-            "the room is full",
-        )));
-    }
+        .map_err(|e| Refused(crate::rooms::service::db_error(e)))?
+        .ok_or_else(|| Refused(ApiError::new(ErrorCode::RoomFull, "the room is full")))?;
     // Behind an Arc: every event reads it, and extensions hand out clones.
     s.extensions.insert(Arc::new(Session {
         participant_id: who.participant_id,
@@ -151,21 +146,28 @@ pub async fn authenticate<A: Adapter>(
         gone: Arc::new(AtomicBool::new(false)),
         bucket: Arc::new(Mutex::new(Bucket::new())),
     }));
-    s.extensions.insert(Role(who.role));
+    s.extensions.insert(Handshake {
+        role: who.role,
+        seat,
+    });
     Ok(())
 }
 
-/// The role at handshake time (the live room holds the current one).
+/// What the handshake learnt for [`on_connect`].
 #[derive(Clone)]
-struct Role(String);
+struct Handshake {
+    /// The role at handshake time (the live room holds the current one).
+    role: String,
+    seat: db::live::Claimed,
+}
 
 /// After the handshake: join the Socket.io rooms, replace an older connection, announce a
 /// newcomer, send the snapshot.
 pub async fn on_connect<A: Adapter>(s: SocketRef<A>, io: SocketIo<A>, State(hub): State<Arc<Hub>>) {
     let _turn = hub.connection_work.acquire().await.ok();
-    let (Some(session), Some(Role(role))) = (
+    let (Some(session), Some(Handshake { role, seat })) = (
         s.extensions.get::<Arc<Session>>(),
-        s.extensions.get::<Role>(),
+        s.extensions.get::<Handshake>(),
     ) else {
         let _ = s.disconnect();
         return;
@@ -218,12 +220,15 @@ pub async fn on_connect<A: Adapter>(s: SocketRef<A>, io: SocketIo<A>, State(hub)
             .to(room_key(&session.room_id))
             .emit(server::USER_JOINED, &view)
             .await;
-        match db::live::open_session(&hub.app.db, &session.room_id, &session.participant_id).await {
-            Ok(true) => {
-                system_line(&hub, &session, &format!("{} joined", session.display_name)).await
-            }
-            Ok(false) => {}
-            Err(e) => tracing::warn!(error = %format!("{e:#}"), "could not record the session"),
+        // After a restart, the session its lost connection left open goes on.
+        if !seat.session_open
+            && let Err(e) =
+                db::live::open_session(&hub.app.db, &session.room_id, &session.participant_id).await
+        {
+            tracing::warn!(error = %format!("{e:#}"), "could not record the session");
+        }
+        if !seat.returning {
+            system_line(&hub, &session, &format!("{} joined", session.display_name)).await;
         }
     }
     if let Err(e) = send_snapshot(&hub, &s, &session).await {
@@ -231,10 +236,8 @@ pub async fn on_connect<A: Adapter>(s: SocketRef<A>, io: SocketIo<A>, State(hub)
         let _ = s.disconnect();
         return;
     }
-    let now = now_ms();
-    let expiry = ms(hub.app.config().rooms.idle_expiry);
-    if hub.touch_due(&session.room_id, now, expiry)
-        && let Err(e) = db::rooms::touch(&hub.app.db, &session.room_id, now + expiry).await
+    if let Some(expires_at) = hub.app.activity_due(&session.room_id, now_ms())
+        && let Err(e) = db::rooms::touch(&hub.app.db, &session.room_id, expires_at).await
     {
         tracing::warn!(error = %format!("{e:#}"), "could not record room activity");
     }
@@ -245,8 +248,9 @@ async fn send_snapshot<A: Adapter>(
     s: &SocketRef<A>,
     session: &Session,
 ) -> Result<(), ApiError> {
-    let room = hub.app.find_active_room(&session.room_code).await?;
-    let timer = super::timer::current(hub, &session.room_id).await?;
+    let found = hub.app.active_room_with_timer(&session.room_id).await?;
+    let room = found.room;
+    let timer = super::timer::view(found.timer_state.as_deref(), &room.timer_settings)?;
     let (participants, presenter) = hub
         .live
         .snapshot(&session.room_id)
@@ -285,7 +289,7 @@ pub async fn system_line(hub: &Hub, session: &Session, text: &str) {
             kind: MessageType::System.as_str(),
             body: text,
         },
-        now_ms() + ms(hub.app.config().rooms.idle_expiry),
+        hub.app.activity_due(&session.room_id, now_ms()),
     )
     .await;
     match row {

@@ -41,8 +41,6 @@ pub struct Hub {
     /// retried (the reconnect herd took 25 s to get back in, `scripts/bench.sh restart`).
     /// Bounded, each finishes quickly and the rest wait their turn.
     pub connection_work: tokio::sync::Semaphore,
-    /// When this process last extended each room's expiry from a handshake (room id → ms).
-    touched: std::sync::Mutex<std::collections::HashMap<String, i64>>,
 }
 
 impl Hub {
@@ -51,27 +49,7 @@ impl Hub {
             app,
             live,
             connection_work: tokio::sync::Semaphore::new(CONNECTION_WORK),
-            touched: Default::default(),
         }
-    }
-
-    /// Whether a handshake into `room_id` should extend the room's expiry now. Once per tenth of
-    /// the idle expiry (at most a minute) per room is enough, so the expiry is never more than
-    /// that short of exact; a room whose participants all come back at once after a restart
-    /// then costs one write, not one per participant.
-    pub fn touch_due(&self, room_id: &str, now: i64, idle_expiry_ms: i64) -> bool {
-        let window = (idle_expiry_ms / 10).min(60_000);
-        let Ok(mut touched) = self.touched.lock() else {
-            return true;
-        };
-        if touched.get(room_id).is_some_and(|t| now - t < window) {
-            return false;
-        }
-        if touched.len() >= 4096 {
-            touched.retain(|_, t| now - *t < window);
-        }
-        touched.insert(room_id.to_owned(), now);
-        true
     }
 }
 

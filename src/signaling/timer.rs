@@ -27,18 +27,23 @@ async fn load(hub: &Hub, room_id: &str) -> Result<(TimerState, i64, TimerSetting
         .await
         .map_err(db_error)?
         .ok_or_else(|| ApiError::new(ErrorCode::RoomExpired, "this room has ended"))?;
-    let settings: TimerSettings = serde_json::from_str(&settings).map_err(ApiError::internal)?;
-    let state = match state {
-        Some(s) => serde_json::from_str(&s).map_err(ApiError::internal)?,
-        None => TimerState::new(&settings),
-    };
+    let (state, settings) = parse(state.as_deref(), &settings)?;
     Ok((state, version, settings))
 }
 
-/// The timer as clients should see it now.
-pub async fn current(hub: &Hub, room_id: &str) -> Result<TimerView, ApiError> {
-    let (state, _, _) = load(hub, room_id).await?;
-    Ok(state.view(now_ms()))
+/// A timer from its stored columns (no state yet: a fresh timer with the room's settings).
+fn parse(state: Option<&str>, settings: &str) -> Result<(TimerState, TimerSettings), ApiError> {
+    let settings: TimerSettings = serde_json::from_str(settings).map_err(ApiError::internal)?;
+    let state = match state {
+        Some(s) => serde_json::from_str(s).map_err(ApiError::internal)?,
+        None => TimerState::new(&settings),
+    };
+    Ok((state, settings))
+}
+
+/// The timer as clients should see it now, from the room's stored columns.
+pub fn view(state: Option<&str>, settings: &str) -> Result<TimerView, ApiError> {
+    Ok(parse(state, settings)?.0.view(now_ms()))
 }
 
 async fn save(

@@ -1,6 +1,6 @@
 //! What live connections change in the database, on both backends: seats claimed at connect
-//! (atomically, against capacity), released, and freed by an explicit leave; the timer's
-//! compare-and-set.
+//! (atomically, against capacity; telling first arrivals from returning ones), session records,
+//! seats released, and freed by an explicit leave; the timer's compare-and-set.
 
 use flowsync::db::{self, now_ms};
 use serde_json::json;
@@ -20,11 +20,32 @@ async fn seats_at_connect(setup: Setup) {
         .expect("room");
     let cutoff = || now_ms() - 60_000;
 
-    assert!(
-        db::live::claim_seat(&app.db, &room_id, &host.participant_id, cutoff())
+    let first = db::live::claim_seat(&app.db, &room_id, &host.participant_id, cutoff())
+        .await
+        .expect("claim")
+        .expect("a seat");
+    assert!(!first.returning, "never connected before");
+    assert!(!first.session_open);
+    // A session record is opened once: a second open (a reconnect after a restart, whose lost
+    // connection left it open) continues it.
+    for _ in 0..2 {
+        db::live::open_session(&app.db, &room_id, &host.participant_id)
             .await
-            .expect("claim")
-    );
+            .expect("session");
+    }
+    let open = t
+        .sql_count(
+            "SELECT COUNT(*) FROM room_sessions WHERE participant_id = $1 AND left_at IS NULL",
+            &host.participant_id,
+        )
+        .await;
+    assert_eq!(open, 1);
+    let again = db::live::claim_seat(&app.db, &room_id, &host.participant_id, cutoff())
+        .await
+        .expect("claim")
+        .expect("a seat");
+    assert!(again.returning, "connected before");
+    assert!(again.session_open, "its session was never closed");
     // Bob's seat lapses (gone past the grace) and Cy takes it.
     t.sql(
         "UPDATE participants SET last_seen_at = 0 WHERE id = $1",
@@ -33,9 +54,10 @@ async fn seats_at_connect(setup: Setup) {
     .await;
     let cy = t.join_ok(&host.code, "Cy").await;
     assert!(
-        !db::live::claim_seat(&app.db, &room_id, &bob.participant_id, cutoff())
+        db::live::claim_seat(&app.db, &room_id, &bob.participant_id, cutoff())
             .await
-            .expect("claim"),
+            .expect("claim")
+            .is_none(),
         "no free seat for Bob now"
     );
     // Cy leaves explicitly: the seat is free at once and Bob gets it back.
@@ -46,6 +68,7 @@ async fn seats_at_connect(setup: Setup) {
         db::live::claim_seat(&app.db, &room_id, &bob.participant_id, cutoff())
             .await
             .expect("claim")
+            .is_some()
     );
     // Connected participants hold seats regardless of time; releasing starts the grace.
     db::live::release_seat(&app.db, &bob.participant_id)
@@ -99,7 +122,7 @@ async fn concurrent_claims_respect_capacity(setup: Setup) {
     let won = futures::future::join_all(claims)
         .await
         .into_iter()
-        .filter(|r| *r.as_ref().expect("claim"))
+        .filter(|r| r.as_ref().expect("claim").is_some())
         .count();
     assert_eq!(won, 1, "exactly the one free seat was claimed");
     t.stop().await;
