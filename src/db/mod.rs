@@ -196,13 +196,16 @@ impl Db {
 
     /// Copies the SQLite write-ahead log back into the database file (a no-op on PostgreSQL).
     /// Run periodically by the server; returns the WAL pages left uncopied (held by readers).
+    ///
+    /// It runs on a reader connection: a passive checkpoint does not need the write lock, and
+    /// on the writer connection every write queued behind its copying and `fsync`.
     pub async fn checkpoint(&self) -> anyhow::Result<i64> {
-        let Db::Sqlite { write, .. } = self else {
+        let Db::Sqlite { read, .. } = self else {
             return Ok(0);
         };
         let (_busy, log, copied): (i64, i64, i64) =
             sqlx::query_as("PRAGMA wal_checkpoint(PASSIVE)")
-                .fetch_one(write)
+                .fetch_one(read)
                 .await
                 .context("checkpointing the SQLite log")?;
         Ok((log - copied).max(0))
