@@ -23,7 +23,7 @@
 #             sockets in 3,000 rooms at 12,000 deliveries/s (PG_URL, default
 #             postgres://postgres@127.0.0.1:5432; REDIS_URL, default redis://127.0.0.1:6379)
 # Environment: DURATION (overrides the scenario's), FLOWSYNC_BIN (default: $CARGO_TARGET_DIR or target, /release/flowsync),
-# BENCH_PORT (default 18080), BENCH_SERVER: what is measured, with the same generator and pinning:
+# BENCH_PORT (default 18080), BENCH_LOG_LEVEL (the server's log level, default warn), BENCH_SERVER: what is measured, with the same generator and pinning:
 #   flowsync  (default) `flowsync serve` as above
 #   bare      a bare socketioxide server with the same crate versions and engine settings
 #             (examples/bare_socketioxide.rs: cargo build --release --example bare_socketioxide)
@@ -49,7 +49,7 @@ start_flowsync() {
   FLOWSYNC_ROOMS__CREATE_RATE_PER_IP=1000000/second \
   FLOWSYNC_ROOMS__JOIN_RATE_PER_IP=1000000/second \
   FLOWSYNC_SERVER__MAX_CONNECTIONS=30000 \
-  FLOWSYNC_LOG__LEVEL=warn \
+  FLOWSYNC_LOG__LEVEL="${BENCH_LOG_LEVEL:-warn}" \
     "${cpu0[@]}" "$BIN" serve --listen "127.0.0.1:$1" --data-dir "$2" --quiet &
   started=$!
 }

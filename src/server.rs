@@ -195,11 +195,17 @@ pub async fn start(config: Config) -> Result<Server, StartError> {
             .map_err(StartError::Dependency)?;
     let router = attached.router;
     let close_sockets = attached.shutdown;
-    let shutdown = stop.clone();
-    let drain = async move {
-        shutdown.cancelled().await;
-        // Long-lived sockets would hold the drain open: tell clients and close them.
-        close_sockets().await;
+    // On stop, the listener stops accepting at once (clients coming back must find the next
+    // process, not this one), while the sockets are told and closed; the serve task ends when
+    // both are done. Upgraded WebSockets are not connections axum waits for, so without the
+    // closing they would be cut without a goodbye.
+    let drain = stop.clone().cancelled_owned();
+    let closing = {
+        let stop = stop.clone();
+        async move {
+            stop.cancelled().await;
+            close_sockets().await;
+        }
     };
     let mut redirect_addr = None;
     let task = match (tls_on, certificate) {
@@ -207,14 +213,14 @@ pub async fn start(config: Config) -> Result<Server, StartError> {
             use axum::serve::ListenerExt;
             // Signaling is many small writes: without TCP_NODELAY, Nagle and delayed ACKs hold
             // some of them back ~40 ms (measured with `flowsync bench`).
-            axum::serve(
+            let serve = axum::serve(
                 listener.tap_io(|tcp| {
                     let _ = tcp.set_nodelay(true);
                 }),
                 router.into_make_service_with_connect_info::<SocketAddr>(),
             )
-            .with_graceful_shutdown(drain)
-            .await
+            .with_graceful_shutdown(drain);
+            tokio::join!(serve, closing).0
         }),
         (true, certificate) => {
             use axum::serve::ListenerExt;
@@ -259,12 +265,12 @@ pub async fn start(config: Config) -> Result<Server, StartError> {
                 axum::http::HeaderValue::from_static(crate::tls::HSTS),
             ));
             tokio::spawn(async move {
-                axum::serve(
+                let serve = axum::serve(
                     tls_listener.tap_io(|_| {}),
                     router.into_make_service_with_connect_info::<SocketAddr>(),
                 )
-                .with_graceful_shutdown(drain)
-                .await
+                .with_graceful_shutdown(drain);
+                tokio::join!(serve, closing).0
             })
         }
     };
@@ -308,13 +314,20 @@ impl Server {
             app, stop, task, ..
         } = self;
         stop.cancelled().await;
+        let started = std::time::Instant::now();
         match tokio::time::timeout(drain, task).await {
             Ok(Ok(Ok(()))) => {}
             Ok(Ok(Err(e))) => return Err(e.into()),
             Ok(Err(e)) => return Err(e.into()),
             Err(_) => tracing::warn!("requests still running after {drain:?}; stopping anyway"),
         }
+        let drained = started.elapsed();
         app.db.close().await;
+        tracing::info!(
+            drained_ms = drained.as_millis() as u64,
+            database_closed_ms = (started.elapsed() - drained).as_millis() as u64,
+            "connections closed"
+        );
         Ok(())
     }
 

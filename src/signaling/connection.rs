@@ -307,6 +307,11 @@ async fn on_disconnect<A: Adapter>(s: SocketRef<A>, io: SocketIo<A>, State(hub):
     let Some(session) = s.extensions.get::<Arc<Session>>() else {
         return;
     };
+    if hub.stopping.load(Ordering::SeqCst) {
+        // Shutting down: every seat is released in one statement afterwards (`attach`), and
+        // nobody stays to hear of departures.
+        return;
+    }
     {
         let _turn = hub.connection_work.acquire().await.ok();
         if let Err(e) = db::live::release_seat(&hub.app.db, &session.participant_id).await {
