@@ -24,6 +24,8 @@ pub struct App {
     pub passwords: PasswordHasherPool,
     /// Room events (room ended, message posted) for live connections.
     pub live: LiveHub,
+    /// Where chat lines are stored: concurrent ones are written together (group commit).
+    pub messages: crate::db::group_commit::MessageWriter,
     pub metrics: Metrics,
     /// Key for HMAC-signed short-lived links (chat export); shared by instances via the database.
     pub link_key: Vec<u8>,
@@ -51,12 +53,14 @@ impl App {
             .await
             .context("the database is not migrated or not writable")?;
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let messages = crate::db::group_commit::MessageWriter::start(db.clone());
         Ok(Arc::new(App {
             config: RwLock::new(Arc::new(config)),
             db,
             state,
             passwords: PasswordHasherPool::new(cores),
             live: LiveHub::new(),
+            messages,
             metrics: Metrics::default(),
             link_key,
             instance_id: crate::auth::new_id("i"),

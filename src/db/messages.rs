@@ -57,6 +57,66 @@ pub async fn insert(
     .context("storing message")
 }
 
+/// Stores several messages in one statement (and, when some rooms' activity is due, one
+/// transaction with their updates); returns the rows in the order given. All or nothing:
+/// on an error the caller retries them one by one ([`insert`]) so a bad line fails alone.
+pub async fn insert_many(
+    db: &Db,
+    messages: &[NewMessage<'_>],
+    touches: &[(&str, i64)],
+) -> anyhow::Result<Vec<MessageRow>> {
+    let now = now_ms();
+    let mut rows = with_pool!(db.write(), |pool| {
+        // A transaction only when rooms are updated too; the INSERT alone is atomic.
+        let mut tx = match touches.is_empty() {
+            true => None,
+            false => Some(pool.begin().await?),
+        };
+        if let Some(tx) = tx.as_mut() {
+            for (room_id, expires_at) in touches {
+                sqlx::query(
+                    "UPDATE rooms SET last_activity_at = $2, expires_at = $3 WHERE id = $1 AND status = 'active'",
+                )
+                .bind(*room_id)
+                .bind(now)
+                .bind(*expires_at)
+                .execute(&mut **tx)
+                .await?;
+            }
+        }
+        let mut q = sqlx::QueryBuilder::new(
+            "INSERT INTO room_messages (room_id, participant_id, sender_name, type, body, created_at) ",
+        );
+        q.push_values(messages, |mut row, m| {
+            row.push_bind(m.room_id)
+                .push_bind(m.participant_id)
+                .push_bind(m.sender_name)
+                .push_bind(m.kind)
+                .push_bind(m.body)
+                .push_bind(now);
+        });
+        q.push(" RETURNING id, room_id, participant_id, sender_name, type, body, created_at");
+        let rows: Vec<MessageRow> = match tx.as_mut() {
+            Some(tx) => q.build_query_as().fetch_all(&mut **tx).await?,
+            None => q.build_query_as().fetch_all(pool).await?,
+        };
+        if let Some(tx) = tx {
+            tx.commit().await?;
+        }
+        Ok::<_, sqlx::Error>(rows)
+    })
+    .context("storing messages")?;
+    // Ids are handed out in the order of the VALUES list; RETURNING's order is not promised.
+    rows.sort_by_key(|r| r.id);
+    anyhow::ensure!(
+        rows.len() == messages.len(),
+        "stored {} of {} messages",
+        rows.len(),
+        messages.len()
+    );
+    Ok(rows)
+}
+
 /// One page of history: the newest `limit` messages with `id < before` (or the newest overall),
 /// returned oldest → newest, plus the cursor for the next older page when there is one.
 pub async fn page(

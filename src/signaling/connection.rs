@@ -280,18 +280,20 @@ async fn send_snapshot<A: Adapter>(
 
 /// Writes a `system` chat line (first join, leave, departure, kick) and sends it to the room.
 pub async fn system_line(hub: &Hub, session: &Session, text: &str) {
-    let row = db::messages::insert(
-        &hub.app.db,
-        &db::messages::NewMessage {
-            room_id: &session.room_id,
-            participant_id: Some(&session.participant_id),
-            sender_name: &session.display_name,
-            kind: MessageType::System.as_str(),
-            body: text,
-        },
-        hub.app.activity_due(&session.room_id, now_ms()),
-    )
-    .await;
+    let row = hub
+        .app
+        .messages
+        .insert(
+            &db::messages::NewMessage {
+                room_id: &session.room_id,
+                participant_id: Some(&session.participant_id),
+                sender_name: &session.display_name,
+                kind: MessageType::System.as_str(),
+                body: text,
+            },
+            hub.app.activity_due(&session.room_id, now_ms()),
+        )
+        .await;
     match row {
         Ok(message) => hub.app.live.publish(crate::live::LiveEvent::Message {
             room_id: session.room_id.clone(),

@@ -165,3 +165,63 @@ async fn timer_compare_and_set(setup: Setup) {
     t.stop().await;
 }
 each_backend!(timer_compare_and_set);
+
+/// Chat lines posted at the same moment are written together (group commit): every caller
+/// gets its own row back, ids follow the posting order, and a line that cannot be stored (its
+/// room does not exist) fails alone.
+async fn concurrent_lines_are_committed_together(setup: Setup) {
+    let t = setup.spawn().await;
+    let app = t.app();
+    let host = t.create_simple().await;
+    let room_id = t
+        .sql_string("SELECT id FROM rooms WHERE code = $1", &host.code)
+        .await
+        .expect("room");
+    let line = |room: String, body: String| async move {
+        let m = db::messages::NewMessage {
+            room_id: &room,
+            participant_id: Some("p-test"),
+            sender_name: "Tester",
+            kind: "text",
+            body: &body,
+        };
+        app.messages.insert(&m, None).await
+    };
+    // Round 1: all good (one multi-row statement). Round 2: one line of a missing room in the
+    // middle (the batch fails and each line is retried alone).
+    for (round, bad) in [(1, None), (2, Some(30))] {
+        let bodies: Vec<String> = (0..60).map(|i| format!("round {round} line {i}")).collect();
+        let mut calls: Vec<_> = bodies
+            .iter()
+            .map(|b| Box::pin(line(room_id.clone(), b.clone())))
+            .collect();
+        if let Some(at) = bad {
+            calls.insert(at, Box::pin(line("no-such-room".into(), "lost".into())));
+        }
+        let mut results = futures::future::join_all(calls).await;
+        if let Some(at) = bad {
+            assert!(
+                results.remove(at).is_err(),
+                "the line of a missing room fails"
+            );
+        }
+        let rows: Vec<_> = results.into_iter().map(|r| r.expect("stored")).collect();
+        for (row, body) in rows.iter().zip(&bodies) {
+            assert_eq!(&row.body, body, "each caller gets its own row");
+            assert_eq!(row.room_id, room_id);
+        }
+        assert!(
+            rows.windows(2).all(|w| w[0].id < w[1].id),
+            "distinct ids in posting order"
+        );
+    }
+    let stored = t
+        .sql_count(
+            "SELECT COUNT(*) FROM room_messages WHERE room_id = $1",
+            &room_id,
+        )
+        .await;
+    assert_eq!(stored, 120);
+    t.stop().await;
+}
+each_backend!(concurrent_lines_are_committed_together);
