@@ -3,6 +3,7 @@
 
 use anyhow::Context;
 
+use super::models::AuthRow;
 use super::rooms::CONNECTED;
 use super::{Db, now_ms, with_pool};
 
@@ -123,6 +124,77 @@ pub async fn claim_seat(
                 }))
             };
             run.await.context("claiming a seat")
+        }
+    }
+}
+
+/// A handshake's token check and seat claim in one: the participant a token names, if the
+/// token works (not revoked, its room active) and a seat is had as in [`claim_seat`]. `None`
+/// says neither why nor whether the token is good: the caller looks the token up to tell a
+/// bad token from a full room. On SQLite this is one statement (a reconnect after a restart
+/// finds the token cache empty); on PostgreSQL the lookup and the claim's transaction.
+pub async fn claim_by_token(
+    db: &Db,
+    token_hash: &str,
+    seat_cutoff_ms: i64,
+) -> anyhow::Result<Option<(AuthRow, Claimed)>> {
+    let now = now_ms();
+    match db {
+        Db::Sqlite { write, .. } => {
+            let row: Option<(String, String, String, String, String, bool, bool)> =
+                sqlx::query_as(
+                    "UPDATE participants SET last_seen_at = $3, connections = connections + 1, left_at = NULL \
+                     WHERE token_hash = $1 AND revoked_at IS NULL \
+                     AND EXISTS (SELECT 1 FROM rooms r WHERE r.id = participants.room_id \
+                       AND r.status = 'active' AND r.expires_at > $4) \
+                     AND ((left_at IS NULL AND last_seen_at >= $2) \
+                       OR (SELECT max_participants FROM rooms WHERE id = participants.room_id) > \
+                          (SELECT COUNT(*) FROM participants s WHERE s.room_id = participants.room_id \
+                           AND s.revoked_at IS NULL AND s.left_at IS NULL AND s.last_seen_at >= $2)) \
+                     RETURNING id, room_id, (SELECT code FROM rooms WHERE id = participants.room_id), \
+                       display_name, role, \
+                       EXISTS (SELECT 1 FROM room_sessions WHERE participant_id = participants.id), \
+                       EXISTS (SELECT 1 FROM room_sessions WHERE participant_id = participants.id AND left_at IS NULL)",
+                )
+                .bind(token_hash)
+                .bind(seat_cutoff_ms)
+                .bind(CONNECTED)
+                .bind(now)
+                .fetch_optional(write)
+                .await
+                .context("claiming a seat")?;
+            Ok(row.map(
+                |(
+                    participant_id,
+                    room_id,
+                    room_code,
+                    display_name,
+                    role,
+                    returning,
+                    session_open,
+                )| {
+                    (
+                        AuthRow {
+                            participant_id,
+                            room_id,
+                            room_code,
+                            display_name,
+                            role,
+                        },
+                        Claimed {
+                            returning,
+                            session_open,
+                        },
+                    )
+                },
+            ))
+        }
+        Db::Postgres(_) => {
+            let Some(who) = super::rooms::auth(db, token_hash).await? else {
+                return Ok(None);
+            };
+            let claimed = claim_seat(db, &who.room_id, &who.participant_id, seat_cutoff_ms).await?;
+            Ok(claimed.map(|c| (who, c)))
         }
     }
 }

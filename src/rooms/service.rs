@@ -110,6 +110,14 @@ impl From<&MessageRow> for MessageView {
     }
 }
 
+/// A token that names no live participant of an active room.
+pub fn invalid_token() -> ApiError {
+    ApiError::new(
+        ErrorCode::InvalidToken,
+        "this token is not valid (revoked, or the room ended); join the room again",
+    )
+}
+
 fn gone() -> ApiError {
     ApiError::new(
         ErrorCode::RoomExpired,
@@ -370,12 +378,7 @@ impl App {
         let row = db::rooms::auth(&self.db, &hash)
             .await
             .map_err(db_error)?
-            .ok_or_else(|| {
-                ApiError::new(
-                    ErrorCode::InvalidToken,
-                    "this token is not valid (revoked, or the room ended); join the room again",
-                )
-            })?;
+            .ok_or_else(invalid_token)?;
         if let Err(e) = self.state.auth_put(&hash, &row, AUTH_CACHE_TTL).await {
             tracing::warn!(error = %format!("{e:#}"), "token cache unavailable");
         }

@@ -114,29 +114,35 @@ pub async fn authenticate<A: Adapter>(
     })?;
     // Never closed, so acquiring cannot fail.
     let _turn = hub.connection_work.acquire().await.ok();
-    let who = match hub.app.authenticate(&token).await {
-        Ok(who) => who,
-        Err(e) if e.code == ErrorCode::InvalidToken => {
-            let hash = crate::auth::token_hash(&token);
-            let kicked = db::live::revoked_reason(&hub.app.db, &hash)
-                .await
-                .ok()
-                .flatten()
-                .as_deref()
-                == Some("kicked");
-            return Err(Refused(if kicked {
-                ApiError::new(ErrorCode::Kicked, "the host removed you from this room")
-            } else {
-                e
-            }));
-        }
-        Err(e) => return Err(Refused(e)),
-    };
+    let hash = crate::auth::token_hash(&token);
     let cutoff = now_ms() - ms(hub.app.config().rooms.reconnect_grace);
-    let seat = db::live::claim_seat(&hub.app.db, &who.room_id, &who.participant_id, cutoff)
+    let claimed = db::live::claim_by_token(&hub.app.db, &hash, cutoff)
         .await
-        .map_err(|e| Refused(crate::rooms::service::db_error(e)))?
-        .ok_or_else(|| Refused(ApiError::new(ErrorCode::RoomFull, "the room is full")))?;
+        .map_err(|e| Refused(crate::rooms::service::db_error(e)))?;
+    let Some((who, seat)) = claimed else {
+        // Refused. Why, from the database (the token cache may not know yet that a room
+        // expired): a token that does not work, a kicked participant, or a full room.
+        let valid = db::rooms::auth(&hub.app.db, &hash)
+            .await
+            .map_err(|e| Refused(crate::rooms::service::db_error(e)))?;
+        if valid.is_some() {
+            return Err(Refused(ApiError::new(
+                ErrorCode::RoomFull,
+                "the room is full",
+            )));
+        }
+        let kicked = db::live::revoked_reason(&hub.app.db, &hash)
+            .await
+            .ok()
+            .flatten()
+            .as_deref()
+            == Some("kicked");
+        return Err(Refused(if kicked {
+            ApiError::new(ErrorCode::Kicked, "the host removed you from this room")
+        } else {
+            crate::rooms::service::invalid_token()
+        }));
+    };
     // Behind an Arc: every event reads it, and extensions hand out clones.
     s.extensions.insert(Arc::new(Session {
         participant_id: who.participant_id,
