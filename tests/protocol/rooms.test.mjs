@@ -130,6 +130,16 @@ test("handshake refusals carry stable codes", async () => {
   const room = await createRoom(server);
   await api(server, "DELETE", `/api/rooms/${room.room_code}`, undefined, room.token);
   assert.match((await refused(server, room.token)).message, /^INVALID_TOKEN/);
+
+  // A seat lapses when its holder stays away past the reconnect grace (2 s here) and someone
+  // else takes it: coming back then finds the room full.
+  const small = await createRoom(server, { max_participants: 2 });
+  const h = await enter(server, small.token);
+  const ada = await joinRoom(server, small.room_code, { display_name: "Ada" });
+  await new Promise((r) => setTimeout(r, 2500));
+  await joinRoom(server, small.room_code, { display_name: "Cy" });
+  assert.match((await refused(server, ada.token)).message, /^ROOM_FULL/);
+  h.socket.close();
 });
 
 test("reconnects keep the participant; a second connection replaces the first", async () => {
