@@ -227,6 +227,13 @@ impl TestApp {
         }
     }
 
+    /// The id of the room with this code (it must exist).
+    pub async fn room_id(&self, code: &str) -> String {
+        self.sql_string("SELECT id FROM rooms WHERE code = $1", code)
+            .await
+            .expect("the room exists")
+    }
+
     pub async fn sql_string(&self, sql: &'static str, arg: &str) -> Option<String> {
         match self.app().db.write() {
             flowsync::db::PoolRef::Sqlite(p) => sqlx::query_scalar(sql)

@@ -14,10 +14,7 @@ async fn seats_at_connect(setup: Setup) {
         .create_room(json!({ "display_name": "Ada", "max_participants": 2 }))
         .await;
     let bob = t.join_ok(&host.code, "Bob").await;
-    let room_id = t
-        .sql_string("SELECT id FROM rooms WHERE code = $1", &host.code)
-        .await
-        .expect("room");
+    let room_id = t.room_id(&host.code).await;
     let cutoff = || now_ms() - 60_000;
 
     let first = db::live::claim_seat(&app.db, &room_id, &host.participant_id, cutoff())
@@ -97,10 +94,7 @@ async fn concurrent_claims_respect_capacity(setup: Setup) {
     let host = t
         .create_room(json!({ "display_name": "Ada", "max_participants": 4 }))
         .await;
-    let room_id = t
-        .sql_string("SELECT id FROM rooms WHERE code = $1", &host.code)
-        .await
-        .expect("room");
+    let room_id = t.room_id(&host.code).await;
     let mut guests = Vec::new();
     for i in 0..3 {
         guests.push(t.join_ok(&host.code, &format!("g{i}")).await);
@@ -133,10 +127,7 @@ async fn timer_compare_and_set(setup: Setup) {
     let t = setup.spawn().await;
     let app = t.app();
     let host = t.create_simple().await;
-    let room_id = t
-        .sql_string("SELECT id FROM rooms WHERE code = $1", &host.code)
-        .await
-        .expect("room");
+    let room_id = t.room_id(&host.code).await;
     let (_, version, _) = db::live::timer_load(&app.db, &room_id)
         .await
         .expect("load")
@@ -173,10 +164,7 @@ async fn concurrent_lines_are_committed_together(setup: Setup) {
     let t = setup.spawn().await;
     let app = t.app();
     let host = t.create_simple().await;
-    let room_id = t
-        .sql_string("SELECT id FROM rooms WHERE code = $1", &host.code)
-        .await
-        .expect("room");
+    let room_id = t.room_id(&host.code).await;
     let line = |room: String, body: String| async move {
         let m = db::messages::NewMessage {
             room_id: &room,
