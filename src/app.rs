@@ -71,6 +71,16 @@ impl App {
         }))
     }
 
+    /// Stores a chat line (user or system) through the group commit, recording the room's
+    /// activity when it is due; the caller tells the room.
+    pub async fn store_message(
+        &self,
+        m: &crate::db::messages::NewMessage<'_>,
+    ) -> anyhow::Result<crate::db::models::MessageRow> {
+        let touch = self.activity_due(m.room_id, crate::db::now_ms());
+        self.messages.insert(m, touch).await
+    }
+
     /// Activity in `room_id` at `now` (a message, a connection): the room's new expiry when it
     /// should be written now, `None` when this process wrote it recently. Once per tenth of
     /// the idle expiry (at most a minute) per room is enough: the expiry is never more than

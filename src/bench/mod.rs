@@ -360,6 +360,25 @@ async fn tick(t: &mut Option<tokio::time::Interval>) {
     }
 }
 
+/// A newcomer's side of a join burst, like a browser: to everyone already in the room, an
+/// offer, then our candidates.
+async fn offer_burst(
+    shared: &Shared,
+    conn: &mut Conn,
+    peers: &[String],
+    sdp: &str,
+) -> anyhow::Result<()> {
+    for p in peers {
+        let offer = json!({"to": p, "offer": {"type": "offer", "sdp": sdp, "t": shared.now_us(), "bench": "burst"}});
+        conn.emit("offer", &offer).await?;
+        for _ in 0..shared.scenario.candidates {
+            let c = json!({"to": p, "candidate": candidate(shared.now_us(), "burst")});
+            conn.emit("ice-candidate", &c).await?;
+        }
+    }
+    Ok(())
+}
+
 /// Answers a newcomer's offer like a browser: the answer, then our candidates.
 async fn answer_burst(shared: &Shared, conn: &mut Conn, to: &str, sdp: &str) -> anyhow::Result<()> {
     let a = json!({"to": to, "answer": {"type": "answer", "sdp": sdp, "t": shared.now_us(), "bench": "burst-reply"}});
@@ -474,19 +493,7 @@ async fn participant(shared: Arc<Shared>, room: Arc<Room>, me: usize, source: Op
         0
     };
     if burst_left > 0 {
-        for p in &peers_before {
-            let t = shared.now_us();
-            let offer = json!({"to": p, "offer": {"type": "offer", "sdp": big_sdp, "t": t, "bench": "burst"}});
-            if conn.emit("offer", &offer).await.is_err() {
-                break;
-            }
-            for _ in 0..s.candidates {
-                let c = json!({"to": p, "candidate": candidate(shared.now_us(), "burst")});
-                if conn.emit("ice-candidate", &c).await.is_err() {
-                    break;
-                }
-            }
-        }
+        let _ = offer_burst(&shared, &mut conn, &peers_before, &big_sdp).await;
     } else {
         shared.bursts_done.fetch_add(1, Ordering::Relaxed);
     }
@@ -853,14 +860,7 @@ async fn joiner(
     shared.joins_ok.fetch_add(1, Ordering::Relaxed);
     let s = &shared.scenario;
     let big_sdp = sdp(s.sdp_bytes);
-    for p in &peers {
-        let offer = json!({"to": p, "offer": {"type": "offer", "sdp": big_sdp, "t": shared.now_us(), "bench": "burst"}});
-        let _ = conn.emit("offer", &offer).await;
-        for _ in 0..s.candidates {
-            let c = json!({"to": p, "candidate": candidate(shared.now_us(), "burst")});
-            let _ = conn.emit("ice-candidate", &c).await;
-        }
-    }
+    let _ = offer_burst(&shared, &mut conn, &peers, &big_sdp).await;
     for from in early_offers {
         let _ = answer_burst(&shared, &mut conn, &from, &big_sdp).await;
     }

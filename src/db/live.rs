@@ -32,12 +32,30 @@ pub struct Claimed {
     pub session_open: bool,
 }
 
-/// What [`claim_seat`]'s statement returns besides the claim itself (told by the same
-/// statement, to spare the handshake queries).
-macro_rules! claim_returning {
+/// The seat claim as one SQLite `UPDATE`, for the participant `$key` selects (with `$4` free
+/// for it): `$2` is the seat cutoff, `$3` [`CONNECTED`]. The seat rule is
+/// [`super::rooms::join`]'s: a participant still holding its seat keeps it, another gets one
+/// only while the room has fewer seats taken than it holds.
+macro_rules! claim_update {
+    ($key:literal) => {
+        concat!(
+            "UPDATE participants SET last_seen_at = $3, connections = connections + 1, left_at = NULL \
+             WHERE revoked_at IS NULL AND ",
+            $key,
+            " AND ((left_at IS NULL AND last_seen_at >= $2) \
+               OR (SELECT max_participants FROM rooms WHERE id = participants.room_id) > \
+                  (SELECT COUNT(*) FROM participants s WHERE s.room_id = participants.room_id \
+                   AND s.revoked_at IS NULL AND s.left_at IS NULL AND s.last_seen_at >= $2))"
+        )
+    };
+}
+
+/// What a claim returns besides the claim itself ([`Claimed`]), told by the same statement to
+/// spare the handshake queries.
+macro_rules! claimed_flags {
     () => {
-        " RETURNING EXISTS (SELECT 1 FROM room_sessions WHERE participant_id = $1), \
-         EXISTS (SELECT 1 FROM room_sessions WHERE participant_id = $1 AND left_at IS NULL)"
+        "EXISTS (SELECT 1 FROM room_sessions WHERE participant_id = participants.id), \
+         EXISTS (SELECT 1 FROM room_sessions WHERE participant_id = participants.id AND left_at IS NULL)"
     };
 }
 
@@ -54,17 +72,14 @@ pub async fn claim_seat(
     match db {
         Db::Sqlite { write, .. } => {
             let claimed: Option<(bool, bool)> = sqlx::query_as(concat!(
-                "UPDATE participants SET last_seen_at = $3, connections = connections + 1, left_at = NULL \
-                 WHERE id = $1 AND room_id = $2 AND revoked_at IS NULL AND ( \
-                   (left_at IS NULL AND last_seen_at >= $4) \
-                   OR (SELECT max_participants FROM rooms WHERE id = $2) > (SELECT COUNT(*) FROM participants s \
-                       WHERE s.room_id = $2 AND s.revoked_at IS NULL AND s.left_at IS NULL AND s.last_seen_at >= $4))",
-                claim_returning!()
+                claim_update!("id = $1 AND room_id = $4"),
+                " RETURNING ",
+                claimed_flags!()
             ))
             .bind(participant_id)
-            .bind(room_id)
-            .bind(CONNECTED)
             .bind(seat_cutoff_ms)
+            .bind(CONNECTED)
+            .bind(room_id)
             .fetch_optional(write)
             .await
             .context("claiming a seat")?;
@@ -110,8 +125,8 @@ pub async fn claim_seat(
                 }
                 let (returning, session_open): (bool, bool) = sqlx::query_as(concat!(
                     "UPDATE participants SET last_seen_at = $2, connections = connections + 1, left_at = NULL \
-                     WHERE id = $1",
-                    claim_returning!()
+                     WHERE id = $1 RETURNING ",
+                    claimed_flags!()
                 ))
                 .bind(participant_id)
                 .bind(CONNECTED)
@@ -142,20 +157,15 @@ pub async fn claim_by_token(
     match db {
         Db::Sqlite { write, .. } => {
             let row: Option<(String, String, String, String, String, bool, bool)> =
-                sqlx::query_as(
-                    "UPDATE participants SET last_seen_at = $3, connections = connections + 1, left_at = NULL \
-                     WHERE token_hash = $1 AND revoked_at IS NULL \
-                     AND EXISTS (SELECT 1 FROM rooms r WHERE r.id = participants.room_id \
-                       AND r.status = 'active' AND r.expires_at > $4) \
-                     AND ((left_at IS NULL AND last_seen_at >= $2) \
-                       OR (SELECT max_participants FROM rooms WHERE id = participants.room_id) > \
-                          (SELECT COUNT(*) FROM participants s WHERE s.room_id = participants.room_id \
-                           AND s.revoked_at IS NULL AND s.left_at IS NULL AND s.last_seen_at >= $2)) \
-                     RETURNING id, room_id, (SELECT code FROM rooms WHERE id = participants.room_id), \
-                       display_name, role, \
-                       EXISTS (SELECT 1 FROM room_sessions WHERE participant_id = participants.id), \
-                       EXISTS (SELECT 1 FROM room_sessions WHERE participant_id = participants.id AND left_at IS NULL)",
-                )
+                sqlx::query_as(concat!(
+                    claim_update!(
+                        "token_hash = $1 AND EXISTS (SELECT 1 FROM rooms r \
+                         WHERE r.id = participants.room_id AND r.status = 'active' AND r.expires_at > $4)"
+                    ),
+                    " RETURNING id, room_id, (SELECT code FROM rooms WHERE id = participants.room_id), \
+                     display_name, role, ",
+                    claimed_flags!()
+                ))
                 .bind(token_hash)
                 .bind(seat_cutoff_ms)
                 .bind(CONNECTED)

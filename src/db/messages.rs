@@ -23,38 +23,9 @@ pub async fn insert(
     m: &NewMessage<'_>,
     new_expires_at: Option<i64>,
 ) -> anyhow::Result<MessageRow> {
-    let now = now_ms();
-    with_pool!(db.write(), |pool| {
-        let insert = || {
-            sqlx::query_as::<_, MessageRow>(
-            "INSERT INTO room_messages (room_id, participant_id, sender_name, type, body, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6) \
-             RETURNING id, room_id, participant_id, sender_name, type, body, created_at",
-        )
-        .bind(m.room_id)
-        .bind(m.participant_id)
-        .bind(m.sender_name)
-        .bind(m.kind)
-        .bind(m.body)
-        .bind(now)
-        };
-        let Some(expires_at) = new_expires_at else {
-            return insert().fetch_one(pool).await;
-        };
-        let mut tx = pool.begin().await?;
-        sqlx::query(
-            "UPDATE rooms SET last_activity_at = $2, expires_at = $3 WHERE id = $1 AND status = 'active'",
-        )
-        .bind(m.room_id)
-        .bind(now)
-        .bind(expires_at)
-        .execute(&mut *tx)
-        .await?;
-        let row = insert().fetch_one(&mut *tx).await?;
-        tx.commit().await?;
-        Ok::<_, sqlx::Error>(row)
-    })
-    .context("storing message")
+    let touch = new_expires_at.map(|t| (m.room_id, t));
+    let mut rows = insert_many(db, std::slice::from_ref(m), touch.as_slice()).await?;
+    rows.pop().context("storing message: no row returned")
 }
 
 /// Stores several messages in one statement (and, when some rooms' activity is due, one

@@ -125,10 +125,10 @@ fn gone() -> ApiError {
     )
 }
 
-/// The room if people can still use it; 410 for a tombstone.
-fn active(room: RoomRow) -> Result<RoomRow, ApiError> {
+/// Whether people can still use the room; 410 for a tombstone.
+fn check_active(room: &RoomRow) -> Result<(), ApiError> {
     match room.state(now_ms()) {
-        RoomState::Active => Ok(room),
+        RoomState::Active => Ok(()),
         RoomState::Gone => Err(gone()),
     }
 }
@@ -197,7 +197,9 @@ impl App {
 
     /// Like [`Self::find_room`], but 410 for ended or expired rooms (tombstones).
     pub async fn find_active_room(&self, code: &str) -> Result<RoomRow, ApiError> {
-        active(self.find_room(code).await?)
+        let room = self.find_room(code).await?;
+        check_active(&room)?;
+        Ok(room)
     }
 
     /// An active room by id with its stored timer state, in one statement (a connecting
@@ -207,10 +209,8 @@ impl App {
             .await
             .map_err(db_error)?
             .ok_or_else(gone)?;
-        match found.room.state(now_ms()) {
-            RoomState::Active => Ok(found),
-            RoomState::Gone => Err(gone()),
-        }
+        check_active(&found.room)?;
+        Ok(found)
     }
 
     pub async fn create_room(&self, req: CreateRoom) -> Result<Joined, ApiError> {
@@ -394,17 +394,13 @@ impl App {
     ) -> Result<MessageRow, ApiError> {
         let body = super::chat_message(text, kind, self.config().rooms.message_max_chars)?;
         let row = self
-            .messages
-            .insert(
-                &NewMessage {
-                    room_id: &who.room_id,
-                    participant_id: Some(&who.participant_id),
-                    sender_name: &who.display_name,
-                    kind: kind.as_str(),
-                    body: &body,
-                },
-                self.activity_due(&who.room_id, now_ms()),
-            )
+            .store_message(&NewMessage {
+                room_id: &who.room_id,
+                participant_id: Some(&who.participant_id),
+                sender_name: &who.display_name,
+                kind: kind.as_str(),
+                body: &body,
+            })
             .await
             .map_err(db_error)?;
         Metrics::inc(&self.metrics.messages_posted);

@@ -288,17 +288,13 @@ async fn send_snapshot<A: Adapter>(
 pub async fn system_line(hub: &Hub, session: &Session, text: &str) {
     let row = hub
         .app
-        .messages
-        .insert(
-            &db::messages::NewMessage {
-                room_id: &session.room_id,
-                participant_id: Some(&session.participant_id),
-                sender_name: &session.display_name,
-                kind: MessageType::System.as_str(),
-                body: text,
-            },
-            hub.app.activity_due(&session.room_id, now_ms()),
-        )
+        .store_message(&db::messages::NewMessage {
+            room_id: &session.room_id,
+            participant_id: Some(&session.participant_id),
+            sender_name: &session.display_name,
+            kind: MessageType::System.as_str(),
+            body: text,
+        })
         .await;
     match row {
         Ok(message) => hub.app.live.publish(crate::live::LiveEvent::Message {
