@@ -12,6 +12,10 @@
 //! - `offer`, `answer` and `ice-candidate` are relayed to `p:<to>` with `from` added, as
 //!   FlowSync does, and acknowledged with `{ok: true}`.
 //!
+//! With `BARE_DETACH_HEAD=1` it also applies FlowSync's one memory fix that is not FlowSync's
+//! own work (`flowsync::signaling::head::detach`: WebSocket request heads copied out of hyper's
+//! read buffer), so both columns can be compared with and without it.
+//!
 //! Run: `cargo run --release --example bare_socketioxide -- 127.0.0.1:18081`, then e.g.
 //! `flowsync bench --url http://127.0.0.1:18081 --rooms 3800 --per-room 5 --idle`
 //! (`scripts/bench.sh` does this with `BENCH_SERVER=bare`).
@@ -125,6 +129,14 @@ async fn main() -> anyhow::Result<()> {
         .route("/readyz", axum::routing::get(|| async { "ok" }))
         .with_state(rooms);
     let app = Router::new().fallback_service(api).layer(layer);
+    let app = if std::env::var_os("BARE_DETACH_HEAD").is_some_and(|v| v == "1") {
+        eprintln!("request heads of WebSocket upgrades are detached from hyper's read buffer");
+        app.layer(tower::util::MapRequestLayer::new(
+            flowsync::signaling::head::detach::<axum::body::Body>,
+        ))
+    } else {
+        app
+    };
     let listener = tokio::net::TcpListener::bind(&listen).await?;
     eprintln!("bare socketioxide listening on http://{listen}");
     // As `flowsync serve` does for plain HTTP: TCP_NODELAY on every accepted connection.

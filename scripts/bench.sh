@@ -26,7 +26,8 @@
 # BENCH_PORT (default 18080), BENCH_LOG_LEVEL (the server's log level, default warn), BENCH_SERVER: what is measured, with the same generator and pinning:
 #   flowsync  (default) `flowsync serve` as above
 #   bare      a bare socketioxide server with the same crate versions and engine settings
-#             (examples/bare_socketioxide.rs: cargo build --release --example bare_socketioxide)
+#             (examples/bare_socketioxide.rs: cargo build --release --example bare_socketioxide;
+#             BARE_DETACH_HEAD=1 gives it FlowSync's request-head memory fix too)
 #   node      Node.js Socket.io 4.8.1 with the same minimal protocol (benches/node-socketio)
 # The bare and node servers speak only what the idle, relay and burst scenarios need.
 set -euo pipefail

@@ -10,8 +10,8 @@
 //!   second within 25 ms p99. A steady co-working room signals little; the budget is spent when
 //!   people join (a 10-person mesh negotiation is ~900 messages), so it is stated as joins.
 
-/// Server memory per connected participant, KiB (`scripts/bench.sh idle`: 34.7).
-pub const KIB_PER_SOCKET: u64 = 35;
+/// Server memory per connected participant, KiB (`scripts/bench.sh idle`: 25.0).
+pub const KIB_PER_SOCKET: u64 = 25;
 /// Resident memory of an idle server, MiB (`scripts/bench-startup.sh`: 18).
 pub const BASE_MIB: u64 = 25;
 /// `LimitNOFILE` of systemd/flowsync.service.
@@ -74,8 +74,8 @@ mod tests {
     fn a_one_gib_vps_is_bound_by_memory_and_a_big_host_by_open_files() {
         let small = estimate(1 << 30, 1, 5);
         assert!(small.memory_bound);
-        // (512 MiB - 25 MiB) / 35 KiB
-        assert_eq!(small.sockets, (512 - 25) * 1024 / 35);
+        // (512 MiB - 25 MiB) / 25 KiB
+        assert_eq!(small.sockets, (512 - 25) * 1024 / 25);
         assert_eq!(small.rooms, small.sockets / 5);
         assert_eq!(small.joins_per_s, 16_000 / 168);
         let big = estimate(64 << 30, 8, 5);

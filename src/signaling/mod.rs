@@ -8,6 +8,7 @@
 
 mod connection;
 mod events;
+pub mod head;
 pub mod presence;
 pub mod protocol;
 mod timer;
@@ -85,6 +86,17 @@ fn builder(hub: Arc<Hub>) -> socketioxide::SocketIoBuilder {
         .transports([TransportType::Polling, TransportType::Websocket])
 }
 
+/// `routes` behind the Socket.io layer, WebSocket request heads detached from hyper's read
+/// buffer first (see [`head`]).
+fn with_socket_io<A: Adapter>(
+    routes: axum::Router,
+    layer: socketioxide::layer::SocketIoLayer<A>,
+) -> axum::Router {
+    routes.layer(layer).layer(tower::util::MapRequestLayer::new(
+        head::detach::<axum::body::Body>,
+    ))
+}
+
 /// Puts Socket.io in front of `routes` and starts the background work that belongs to it
 /// (forwarding room events, timer phase ends, presence heartbeats). With Redis configured,
 /// broadcasts and presence are shared by every instance (socketioxide's Redis adapter).
@@ -112,7 +124,7 @@ pub async fn attach(
             io.ns("/", connection::on_connect.with(connection::authenticate));
             spawn_background(hub.clone(), io.clone(), stop);
             Ok(Attached {
-                router: outer.layer(layer),
+                router: with_socket_io(outer, layer),
                 shutdown: Box::new(move || {
                     Box::pin(async move {
                         // The goodbyes are one statement instead of one per socket: what the
@@ -164,7 +176,7 @@ pub async fn attach(
             tokio::spawn(reap_crashed(hub.clone(), io.clone(), stop.clone()));
             spawn_background(hub, io.clone(), stop);
             Ok(Attached {
-                router: outer.layer(layer),
+                router: with_socket_io(outer, layer),
                 shutdown: Box::new(move || Box::pin(async move { shut_down(&io).await })),
             })
         }

@@ -1,0 +1,107 @@
+//! Detaches a WebSocket upgrade's request head from hyper's read buffer.
+//!
+//! hyper parses a request head in place: the URI and every header value are slices of the
+//! buffer the request was read into (8 KiB, of which a Socket.IO handshake uses about 400
+//! bytes). engineioxide keeps the head of a WebSocket connection (`req_parts`) for the socket's
+//! whole life, so each idle socket kept that buffer allocated. Copying the URI and the header
+//! values before engineioxide sees the request lets the buffer go as soon as the connection is
+//! upgraded. axum's router also keeps a clone of the URI in the extensions (`OriginalUri`),
+//! which is replaced with the copy too. Measured with heaptrack and `scripts/bench.sh idle`
+//! (README → Performance).
+
+use axum::extract::OriginalUri;
+use axum::http::{HeaderMap, HeaderValue, Request, Uri, header};
+
+/// Rebuilds the head of a WebSocket upgrade request (`Upgrade: websocket`) so that nothing in
+/// it points into hyper's read buffer; every other request passes through untouched. The
+/// extensions (connection info, hyper's upgrade handle) move over as they are.
+pub fn detach<B>(req: Request<B>) -> Request<B> {
+    let upgrade = req
+        .headers()
+        .get(header::UPGRADE)
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"websocket"));
+    if !upgrade {
+        return req;
+    }
+    let (mut parts, body) = req.into_parts();
+    // `Uri::from_str` would slice its own copy; going through `String` makes the copy explicit.
+    if let Ok(uri) = Uri::try_from(parts.uri.to_string()) {
+        parts.uri = uri;
+        if let Some(original) = parts.extensions.get_mut::<OriginalUri>() {
+            original.0 = parts.uri.clone();
+        }
+    }
+    let mut headers = HeaderMap::with_capacity(parts.headers.len());
+    for (name, value) in &parts.headers {
+        // A value hyper accepted is a valid value, so the copy cannot fail; keep the
+        // original (and its buffer) if it ever did.
+        let mut owned = HeaderValue::from_bytes(value.as_bytes()).unwrap_or_else(|_| value.clone());
+        owned.set_sensitive(value.is_sensitive());
+        // Header names hyper does not know are copied by the http crate already; the known
+        // ones are constants.
+        headers.append(name.clone(), owned);
+    }
+    parts.headers = headers;
+    Request::from_parts(parts, body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::body::Bytes;
+
+    /// A head built the way hyper builds one: every part a slice of one shared buffer.
+    fn sliced_request(upgrade: &str) -> (Request<()>, Bytes) {
+        let uri = "/socket.io/?EIO=4&transport=websocket";
+        let text = format!("{uri}{upgrade}secret");
+        let buf = Bytes::from(text);
+        let (up_at, token_at) = (uri.len(), uri.len() + upgrade.len());
+        let mut req = Request::builder()
+            .uri(Uri::from_maybe_shared(buf.slice(..up_at)).expect("uri"))
+            .body(())
+            .expect("request");
+        let up = HeaderValue::from_maybe_shared(buf.slice(up_at..token_at)).expect("upgrade");
+        req.headers_mut().insert(header::UPGRADE, up);
+        let mut token = HeaderValue::from_maybe_shared(buf.slice(token_at..)).expect("token");
+        token.set_sensitive(true);
+        req.headers_mut().insert("x-token", token);
+        req.extensions_mut().insert(7u32);
+        let original = OriginalUri(req.uri().clone());
+        req.extensions_mut().insert(original);
+        (req, buf)
+    }
+
+    fn points_into(buf: &Bytes, bytes: &[u8]) -> bool {
+        let range = buf.as_ptr_range();
+        range.contains(&bytes.as_ptr())
+    }
+
+    #[test]
+    fn websocket_heads_are_copied_out_of_the_buffer() {
+        let (req, buf) = sliced_request("websocket");
+        assert!(points_into(&buf, req.uri().path().as_bytes()));
+        let req = detach(req);
+        assert_eq!(req.uri(), "/socket.io/?EIO=4&transport=websocket");
+        assert!(!points_into(&buf, req.uri().path().as_bytes()));
+        for (_, value) in req.headers() {
+            assert!(!points_into(&buf, value.as_bytes()));
+        }
+        assert_eq!(req.headers()["x-token"], "secret");
+        assert!(req.headers()["x-token"].is_sensitive());
+        assert_eq!(req.extensions().get::<u32>(), Some(&7));
+        let original = &req
+            .extensions()
+            .get::<OriginalUri>()
+            .expect("original uri")
+            .0;
+        assert_eq!(original, req.uri());
+        assert!(!points_into(&buf, original.path().as_bytes()));
+    }
+
+    #[test]
+    fn other_requests_pass_untouched() {
+        let (req, buf) = sliced_request("h2c");
+        let req = detach(req);
+        assert!(points_into(&buf, req.uri().path().as_bytes()));
+    }
+}
