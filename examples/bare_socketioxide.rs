@@ -120,6 +120,7 @@ async fn main() -> anyhow::Result<()> {
         .max_payload(MAX_MESSAGE as u64)
         .ws_max_message_size(MAX_MESSAGE)
         .ws_max_frame_size(MAX_MESSAGE)
+        .ws_read_buffer_size(flowsync::signaling::WS_READ_BUFFER)
         .transports([TransportType::Polling, TransportType::Websocket])
         .build_layer();
     io.ns("/", on_connect);
