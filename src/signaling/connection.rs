@@ -352,15 +352,28 @@ async fn on_disconnect<A: Adapter>(s: SocketRef<A>, io: SocketIo<A>, State(hub):
     let grace = hub.app.config().rooms.reconnect_grace;
     tokio::spawn(async move {
         tokio::time::sleep(grace).await;
-        let still_gone = hub
-            .live
-            .still_gone(&session.room_id, &session.participant_id, closed.epoch)
-            .await
-            .unwrap_or(false);
-        if still_gone {
-            depart(&hub, &io, &session, "left").await;
-        }
+        // Boxed, so what waits out the grace is the sleep and a few pointers: after a network
+        // drop thousands of these wait at once, and inline each held the whole departure's
+        // future (15 KiB, heaptrack) for the grace.
+        Box::pin(after_grace(hub, io, session, closed.epoch)).await;
     });
+}
+
+/// The reconnect grace ran out: unless the participant came back, it departs.
+async fn after_grace<A: Adapter>(
+    hub: Arc<Hub>,
+    io: SocketIo<A>,
+    session: Arc<Session>,
+    epoch: u64,
+) {
+    let still_gone = hub
+        .live
+        .still_gone(&session.room_id, &session.participant_id, epoch)
+        .await
+        .unwrap_or(false);
+    if still_gone {
+        depart(&hub, &io, &session, "left").await;
+    }
 }
 
 /// Removes a participant from the room for good: peers get `user-left`, the chat a system
