@@ -13,7 +13,7 @@
 //!   FlowSync does, and acknowledged with `{ok: true}`.
 //!
 //! With `BARE_DETACH_HEAD=1` it also applies FlowSync's one memory fix that is not FlowSync's
-//! own work (`flowsync::signaling::head::detach`: WebSocket request heads copied out of hyper's
+//! own work (`flowsync::signaling::head::detach`: Socket.IO request heads copied out of hyper's
 //! read buffer), so both columns can be compared with and without it.
 //!
 //! Run: `cargo run --release --example bare_socketioxide -- 127.0.0.1:18081`, then e.g.
@@ -131,7 +131,7 @@ async fn main() -> anyhow::Result<()> {
         .with_state(rooms);
     let app = Router::new().fallback_service(api).layer(layer);
     let app = if std::env::var_os("BARE_DETACH_HEAD").is_some_and(|v| v == "1") {
-        eprintln!("request heads of WebSocket upgrades are detached from hyper's read buffer");
+        eprintln!("Socket.IO request heads are detached from hyper's read buffer");
         app.layer(tower::util::MapRequestLayer::new(
             flowsync::signaling::head::detach::<axum::body::Body>,
         ))

@@ -1,26 +1,27 @@
-//! Detaches a WebSocket upgrade's request head from hyper's read buffer.
+//! Detaches Socket.IO request heads from hyper's read buffer.
 //!
 //! hyper parses a request head in place: the URI and every header value are slices of the
 //! buffer the request was read into (8 KiB, of which a Socket.IO handshake uses about 400
-//! bytes). engineioxide keeps the head of a WebSocket connection (`req_parts`) for the socket's
-//! whole life, so each idle socket kept that buffer allocated. Copying the URI and the header
-//! values before engineioxide sees the request lets the buffer go as soon as the connection is
-//! upgraded. axum's router also keeps a clone of the URI in the extensions (`OriginalUri`),
+//! bytes). engineioxide keeps the head of the request that opened a session (`req_parts`: a
+//! WebSocket upgrade, or the first long-polling request) for the session's whole life, so each
+//! idle socket kept that buffer allocated. Copying the URI and the header values before
+//! engineioxide sees the request lets the buffer go as soon as the connection is upgraded (or
+//! has moved on to its next request). axum's router also keeps a clone of the URI in the extensions (`OriginalUri`),
 //! which is replaced with the copy too. Measured with heaptrack and `scripts/bench.sh idle`
 //! (README → Performance).
 
 use axum::extract::OriginalUri;
-use axum::http::{HeaderMap, HeaderValue, Request, Uri, header};
+use axum::http::{HeaderMap, HeaderValue, Request, Uri};
 
-/// Rebuilds the head of a WebSocket upgrade request (`Upgrade: websocket`) so that nothing in
-/// it points into hyper's read buffer; every other request passes through untouched. The
-/// extensions (connection info, hyper's upgrade handle) move over as they are.
+/// Where Socket.IO is served (socketioxide's default, which FlowSync keeps).
+const SOCKET_IO_PATH: &str = "/socket.io/";
+
+/// Rebuilds the head of a Socket.IO request (WebSocket upgrades and long-polling alike: which
+/// of them opens a session is the engine's business) so that nothing in it points into hyper's
+/// read buffer; every other request passes through untouched. The extensions (connection info,
+/// hyper's upgrade handle) move over as they are.
 pub fn detach<B>(req: Request<B>) -> Request<B> {
-    let upgrade = req
-        .headers()
-        .get(header::UPGRADE)
-        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"websocket"));
-    if !upgrade {
+    if !req.uri().path().starts_with(SOCKET_IO_PATH) {
         return req;
     }
     let (mut parts, body) = req.into_parts();
@@ -51,8 +52,7 @@ mod tests {
     use axum::body::Bytes;
 
     /// A head built the way hyper builds one: every part a slice of one shared buffer.
-    fn sliced_request(upgrade: &str) -> (Request<()>, Bytes) {
-        let uri = "/socket.io/?EIO=4&transport=websocket";
+    fn sliced_request(uri: &str, upgrade: &str) -> (Request<()>, Bytes) {
         let text = format!("{uri}{upgrade}secret");
         let buf = Bytes::from(text);
         let (up_at, token_at) = (uri.len(), uri.len() + upgrade.len());
@@ -60,8 +60,10 @@ mod tests {
             .uri(Uri::from_maybe_shared(buf.slice(..up_at)).expect("uri"))
             .body(())
             .expect("request");
-        let up = HeaderValue::from_maybe_shared(buf.slice(up_at..token_at)).expect("upgrade");
-        req.headers_mut().insert(header::UPGRADE, up);
+        if !upgrade.is_empty() {
+            let up = HeaderValue::from_maybe_shared(buf.slice(up_at..token_at)).expect("upgrade");
+            req.headers_mut().insert(axum::http::header::UPGRADE, up);
+        }
         let mut token = HeaderValue::from_maybe_shared(buf.slice(token_at..)).expect("token");
         token.set_sensitive(true);
         req.headers_mut().insert("x-token", token);
@@ -78,7 +80,7 @@ mod tests {
 
     #[test]
     fn websocket_heads_are_copied_out_of_the_buffer() {
-        let (req, buf) = sliced_request("websocket");
+        let (req, buf) = sliced_request("/socket.io/?EIO=4&transport=websocket", "websocket");
         assert!(points_into(&buf, req.uri().path().as_bytes()));
         let req = detach(req);
         assert_eq!(req.uri(), "/socket.io/?EIO=4&transport=websocket");
@@ -99,8 +101,17 @@ mod tests {
     }
 
     #[test]
+    fn polling_heads_are_copied_too() {
+        let (req, buf) = sliced_request("/socket.io/?EIO=4&transport=polling", "");
+        let req = detach(req);
+        assert_eq!(req.uri(), "/socket.io/?EIO=4&transport=polling");
+        assert!(!points_into(&buf, req.uri().path().as_bytes()));
+        assert!(!points_into(&buf, req.headers()["x-token"].as_bytes()));
+    }
+
+    #[test]
     fn other_requests_pass_untouched() {
-        let (req, buf) = sliced_request("h2c");
+        let (req, buf) = sliced_request("/api/rooms/abc-defg-hij", "websocket");
         let req = detach(req);
         assert!(points_into(&buf, req.uri().path().as_bytes()));
     }

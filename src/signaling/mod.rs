@@ -96,7 +96,7 @@ fn builder(hub: Arc<Hub>) -> socketioxide::SocketIoBuilder {
         .transports([TransportType::Polling, TransportType::Websocket])
 }
 
-/// `routes` behind the Socket.io layer, WebSocket request heads detached from hyper's read
+/// `routes` behind the Socket.io layer, Socket.io request heads detached from hyper's read
 /// buffer first (see [`head`]).
 fn with_socket_io<A: Adapter>(
     routes: axum::Router,
