@@ -908,6 +908,23 @@ fn cpu_ticks(pid: u32) -> u64 {
     n(11) + n(12)
 }
 
+/// The machine's CPU time from `/proc/stat` as (stolen by the hypervisor, all), in ticks; zeros
+/// when unreadable. A run whose tail latencies jump while steal is high measured the host, not
+/// the server.
+fn steal_ticks() -> (u64, u64) {
+    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let Some(cpu) = stat.lines().find_map(|l| l.strip_prefix("cpu ")) else {
+        return (0, 0);
+    };
+    // user nice system idle iowait irq softirq steal (guest time is already in user).
+    let f: Vec<u64> = cpu
+        .split_whitespace()
+        .take(8)
+        .map(|v| v.parse().unwrap_or(0))
+        .collect();
+    (f.get(7).copied().unwrap_or(0), f.iter().sum())
+}
+
 fn fds(pid: u32) -> u64 {
     std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, |d| d.count() as u64)
 }
@@ -1125,6 +1142,7 @@ pub async fn run(s: Scenario, progress: Arc<dyn Progress>) -> Result<Report, Ben
     let window_start = Instant::now();
     let cpu_start = pid.map(cpu_ticks);
     let own_start = cpu_ticks(std::process::id());
+    let steal_start = steal_ticks();
     shared.measuring.store(true, Ordering::Relaxed);
     shared.go.cancel();
     let rest_driver = (s.rest_rate > 0.0).then(|| {
@@ -1156,6 +1174,13 @@ pub async fn run(s: Scenario, progress: Arc<dyn Progress>) -> Result<Report, Ben
         / ticks_per_s()
         / window.as_secs_f64()
         * 100.0;
+    let steal_end = steal_ticks();
+    let all = steal_end.1.saturating_sub(steal_start.1);
+    let steal = if all == 0 {
+        0.0
+    } else {
+        steal_end.0.saturating_sub(steal_start.0) as f64 / all as f64 * 100.0
+    };
     // In-flight messages land.
     tokio::time::sleep(Duration::from_secs(1)).await;
     shared.measuring.store(false, Ordering::Relaxed);
@@ -1236,6 +1261,7 @@ pub async fn run(s: Scenario, progress: Arc<dyn Progress>) -> Result<Report, Ben
         },
         server,
         generator_cpu_percent: own_cpu,
+        steal_percent: steal,
         rest: take(&shared.rest).summary(),
         rest_ok: shared.rest_ok.load(Ordering::Relaxed),
         rest_failed: shared.rest_failed.load(Ordering::Relaxed),
