@@ -908,6 +908,21 @@ fn cpu_ticks(pid: u32) -> u64 {
     n(11) + n(12)
 }
 
+/// How late this generator's runtime wakes a 1 ms timer, until `stop`: the delay the generator
+/// itself adds to every latency it measures (a message is timed when its reader runs). When
+/// its tail matches the relay's, the tail is the generator's, not the server's.
+async fn generator_lag(stop: CancellationToken) -> Latency {
+    const TICK: Duration = Duration::from_millis(1);
+    let mut lag = Latency::default();
+    while !stop.is_cancelled() {
+        let asked = Instant::now();
+        tokio::time::sleep(TICK).await;
+        // tokio's timer wheel has a 1 ms resolution, so up to a millisecond is the wheel's.
+        lag.record(asked.elapsed().saturating_sub(TICK));
+    }
+    lag
+}
+
 /// The machine's CPU time from `/proc/stat` as (stolen by the hypervisor, all), in ticks; zeros
 /// when unreadable. A run whose tail latencies jump while steal is high measured the host, not
 /// the server.
@@ -1145,6 +1160,7 @@ pub async fn run(s: Scenario, progress: Arc<dyn Progress>) -> Result<Report, Ben
     let steal_start = steal_ticks();
     shared.measuring.store(true, Ordering::Relaxed);
     shared.go.cancel();
+    let lag_probe = tokio::spawn(generator_lag(shared.stop_sending.clone()));
     let rest_driver = (s.rest_rate > 0.0).then(|| {
         tokio::spawn(rest_load(
             shared.clone(),
@@ -1175,6 +1191,7 @@ pub async fn run(s: Scenario, progress: Arc<dyn Progress>) -> Result<Report, Ben
         / window.as_secs_f64()
         * 100.0;
     let steal_end = steal_ticks();
+    let lag = lag_probe.await.unwrap_or_default();
     let all = steal_end.1.saturating_sub(steal_start.1);
     let steal = if all == 0 {
         0.0
@@ -1270,6 +1287,7 @@ pub async fn run(s: Scenario, progress: Arc<dyn Progress>) -> Result<Report, Ben
         reconnected: shared.reconnected.load(Ordering::Relaxed),
         reconnect: take(&shared.reconnect).summary(),
         joins: take(&shared.joins).summary(),
+        generator_lag: lag.summary(),
         joins_ok: shared.joins_ok.load(Ordering::Relaxed),
         joins_failed: shared.joins_failed.load(Ordering::Relaxed),
         chat_acked,

@@ -131,6 +131,9 @@ pub struct Report {
     pub reconnect: Summary,
     /// `--join-rate`: background joins, from the REST join to `room-joined`, and the counts.
     pub joins: Summary,
+    /// How late the generator woke a 1 ms timer during the window (see `generator_lag`): what
+    /// the generator itself adds to the latencies above.
+    pub generator_lag: Summary,
     pub joins_ok: u64,
     pub joins_failed: u64,
     /// `--reconnect`: chat messages the server acknowledged, and how many of them a REST
@@ -169,7 +172,7 @@ pub struct Slo {
 }
 
 /// The metrics `--slo` knows.
-pub const SLO_METRICS: &str = "[relay.|chat.|connect.|burst.|timer.|rest.|reconnect.|join.]p50|p90|p99|p99.9|max \
+pub const SLO_METRICS: &str = "[relay.|chat.|connect.|burst.|timer.|rest.|reconnect.|join.|lag.]p50|p90|p99|p99.9|max \
      (ms, s or us), delivered (%), failed, disconnects, deliveries_per_s, reconnected (%), chat_lost, \
      joins_failed, steal (%)";
 
@@ -236,6 +239,7 @@ impl Slo {
             "timer" => r.timer_spread,
             "reconnect" => r.reconnect,
             "join" => r.joins,
+            "lag" => r.generator_lag,
             _ => r.relay,
         };
         match stat {
@@ -285,6 +289,7 @@ fn is_latency(metric: &str) -> bool {
                 "rest",
                 "reconnect",
                 "join",
+                "lag",
             ]
             .contains(&f) =>
         {
@@ -363,6 +368,7 @@ impl Report {
         line(&mut out, "REST", &self.rest);
         line(&mut out, "reconnect", &self.reconnect);
         line(&mut out, "background join", &self.joins);
+        line(&mut out, "generator lag", &self.generator_lag);
         out.push_str(&format!(
             "\nrelay            {} sent, {} delivered ({:.3} %), {:.0} deliveries/s\n",
             self.relay_sent, self.relay_delivered, self.delivered_percent, self.deliveries_per_s
