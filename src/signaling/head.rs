@@ -6,9 +6,9 @@
 //! WebSocket upgrade, or the first long-polling request) for the session's whole life, so each
 //! idle socket kept that buffer allocated. Copying the URI and the header values before
 //! engineioxide sees the request lets the buffer go as soon as the connection is upgraded (or
-//! has moved on to its next request). axum's router also keeps a clone of the URI in the extensions (`OriginalUri`),
-//! which is replaced with the copy too. Measured with heaptrack and `scripts/bench.sh idle`
-//! (README → Performance).
+//! has moved on to its next request). axum's router also keeps a clone of the URI in the
+//! extensions (`OriginalUri`), which is replaced with the copy too. Measured with heaptrack and
+//! `scripts/bench.sh idle` (README → Performance).
 
 use axum::extract::OriginalUri;
 use axum::http::{HeaderMap, HeaderValue, Request, Uri};
