@@ -369,22 +369,31 @@ async fn offer_burst(
     sdp: &str,
 ) -> anyhow::Result<()> {
     for p in peers {
-        let offer = json!({"to": p, "offer": {"type": "offer", "sdp": sdp, "t": shared.now_us(), "bench": "burst"}});
-        conn.emit("offer", &offer).await?;
-        for _ in 0..shared.scenario.candidates {
-            let c = json!({"to": p, "candidate": candidate(shared.now_us(), "burst")});
-            conn.emit("ice-candidate", &c).await?;
-        }
+        describe(shared, conn, p, "offer", sdp, "burst").await?;
     }
     Ok(())
 }
 
 /// Answers a newcomer's offer like a browser: the answer, then our candidates.
 async fn answer_burst(shared: &Shared, conn: &mut Conn, to: &str, sdp: &str) -> anyhow::Result<()> {
-    let a = json!({"to": to, "answer": {"type": "answer", "sdp": sdp, "t": shared.now_us(), "bench": "burst-reply"}});
-    conn.emit("answer", &a).await?;
+    describe(shared, conn, to, "answer", sdp, "burst-reply").await
+}
+
+/// One side of a pair's negotiation: the session description (`kind` is `offer` or `answer`,
+/// also the event's name), then `--candidates` ICE candidates, each stamped and tagged `tag`.
+async fn describe(
+    shared: &Shared,
+    conn: &mut Conn,
+    to: &str,
+    kind: &str,
+    sdp: &str,
+    tag: &str,
+) -> anyhow::Result<()> {
+    let description =
+        json!({"to": to, kind: {"type": kind, "sdp": sdp, "t": shared.now_us(), "bench": tag}});
+    conn.emit(kind, &description).await?;
     for _ in 0..shared.scenario.candidates {
-        let c = json!({"to": to, "candidate": candidate(shared.now_us(), "burst-reply")});
+        let c = json!({"to": to, "candidate": candidate(shared.now_us(), tag)});
         conn.emit("ice-candidate", &c).await?;
     }
     Ok(())
