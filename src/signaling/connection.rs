@@ -18,16 +18,16 @@ use crate::errors::{ApiError, ErrorCode};
 use crate::rooms::MessageType;
 use crate::rooms::service::RoomView;
 
-/// What a socket is, stored in its extensions at the handshake.
-#[derive(Clone)]
+/// What a socket is, stored in its extensions at the handshake (behind one `Arc`, so the flag
+/// and the budget live inline: one allocation fewer per socket than each behind its own `Arc`).
 pub struct Session {
     pub participant_id: String,
     pub room_id: String,
     pub room_code: String,
     pub display_name: String,
     /// Set on an explicit leave or a kick: the departure is already done.
-    pub gone: Arc<AtomicBool>,
-    pub bucket: Arc<Mutex<Bucket>>,
+    pub gone: AtomicBool,
+    pub bucket: Mutex<Bucket>,
 }
 
 impl Session {
@@ -38,8 +38,8 @@ impl Session {
             room_id,
             room_code: String::new(),
             display_name,
-            gone: Arc::new(AtomicBool::new(true)),
-            bucket: Arc::new(Mutex::new(Bucket::new())),
+            gone: AtomicBool::new(true),
+            bucket: Mutex::new(Bucket::new()),
         }
     }
 }
@@ -149,8 +149,8 @@ pub async fn authenticate<A: Adapter>(
         room_id: who.room_id,
         room_code: who.room_code,
         display_name: who.display_name,
-        gone: Arc::new(AtomicBool::new(false)),
-        bucket: Arc::new(Mutex::new(Bucket::new())),
+        gone: AtomicBool::new(false),
+        bucket: Mutex::new(Bucket::new()),
     }));
     s.extensions.insert(Handshake {
         role: who.role,
@@ -171,9 +171,10 @@ struct Handshake {
 /// newcomer, send the snapshot.
 pub async fn on_connect<A: Adapter>(s: SocketRef<A>, io: SocketIo<A>, State(hub): State<Arc<Hub>>) {
     let _turn = hub.connection_work.acquire().await.ok();
+    // Removed, not read: it is needed only here, and extensions last as long as the socket.
     let (Some(session), Some(Handshake { role, seat })) = (
         s.extensions.get::<Arc<Session>>(),
-        s.extensions.get::<Handshake>(),
+        s.extensions.remove::<Handshake>(),
     ) else {
         let _ = s.disconnect();
         return;

@@ -299,19 +299,15 @@ async fn handle<A: Adapter>(
                     ApiError::new(ErrorCode::NotInRoom, "no such participant in your room")
                 })?;
             let _ = hub.app.state.auth_invalidate(&[hash]).await;
-            let target = Session {
-                participant_id: t.participant_id.clone(),
-                display_name: hub
-                    .live
-                    .participant(&me.room_id, &t.participant_id)
-                    .await
-                    .ok()
-                    .flatten()
-                    .map(|p| p.display_name)
-                    .unwrap_or_else(|| "a participant".into()),
-                gone: Arc::default(),
-                ..(*me).clone()
-            };
+            let name = hub
+                .live
+                .participant(&me.room_id, &t.participant_id)
+                .await
+                .ok()
+                .flatten()
+                .map(|p| p.display_name)
+                .unwrap_or_else(|| "a participant".into());
+            let target = Session::departed(me.room_id.clone(), t.participant_id.clone(), name);
             let key = participant_key(&t.participant_id);
             let _ = io
                 .to(key.clone())
