@@ -124,6 +124,10 @@ struct Room {
     acked_chat: Mutex<Vec<i64>>,
 }
 
+/// Late relay deliveries kept for [`report::Stalls`] (16 bytes each): a run where everything
+/// is late still fits.
+const MAX_LATE: usize = 4_000_000;
+
 /// Counters and histograms shared by every connection.
 struct Shared {
     base: Instant,
@@ -144,6 +148,10 @@ struct Shared {
     received: AtomicU64,
     connect: Mutex<Latency>,
     relay: Mutex<Latency>,
+    /// When the measured window began (µs since `base`), and the late relay deliveries as
+    /// (received, latency) in µs since then, for [`report::Stalls`].
+    window_start_us: AtomicU64,
+    late_relays: Mutex<Vec<(u64, u64)>>,
     chat: Mutex<Latency>,
     burst: Mutex<Latency>,
     rest: Mutex<Latency>,
@@ -169,6 +177,21 @@ impl Shared {
 
     fn since(&self, t_us: u64) -> Duration {
         Duration::from_micros(self.now_us().saturating_sub(t_us))
+    }
+
+    /// Records one relay delivery sent at `t_us`.
+    fn relayed(&self, t_us: u64) {
+        let now = self.now_us();
+        let latency = Duration::from_micros(now.saturating_sub(t_us));
+        record(&self.relay, latency);
+        if latency >= Duration::from_millis(report::LATE_MS)
+            && self.measuring.load(Ordering::Relaxed)
+            && let Ok(mut v) = self.late_relays.lock()
+            && v.len() < MAX_LATE
+        {
+            let start = self.window_start_us.load(Ordering::Relaxed);
+            v.push((now.saturating_sub(start), latency.as_micros() as u64));
+        }
     }
 
     fn error(&self, e: impl std::fmt::Display) {
@@ -590,17 +613,17 @@ async fn participant(shared: Arc<Shared>, room: Arc<Room>, me: usize, source: Op
                         let from = v["from"].as_str().unwrap_or_default().to_owned();
                         match body["bench"].as_str() {
                             Some("steady") => {
-                                record(&shared.relay, shared.since(t));
+                                shared.relayed(t);
                                 shared.relay_delivered.fetch_add(1, Ordering::Relaxed);
                             }
                             Some("burst") => {
-                                record(&shared.relay, shared.since(t));
+                                shared.relayed(t);
                                 if name == "offer" {
                                     let _ = answer_burst(&shared, &mut conn, &from, &big_sdp).await;
                                 }
                             }
                             Some("burst-reply") => {
-                                record(&shared.relay, shared.since(t));
+                                shared.relayed(t);
                                 if burst_left > 0 {
                                     burst_left -= 1;
                                     if burst_left == 0 {
@@ -1047,6 +1070,8 @@ pub async fn run(s: Scenario, progress: Arc<dyn Progress>) -> Result<Report, Ben
         received: AtomicU64::new(0),
         connect: Mutex::new(Latency::default()),
         relay: Mutex::new(Latency::default()),
+        window_start_us: AtomicU64::new(0),
+        late_relays: Mutex::default(),
         chat: Mutex::new(Latency::default()),
         burst: Mutex::new(Latency::default()),
         rest: Mutex::new(Latency::default()),
@@ -1167,6 +1192,9 @@ pub async fn run(s: Scenario, progress: Arc<dyn Progress>) -> Result<Report, Ben
     let cpu_start = pid.map(cpu_ticks);
     let own_start = cpu_ticks(std::process::id());
     let steal_start = steal_ticks();
+    shared
+        .window_start_us
+        .store(shared.now_us(), Ordering::Relaxed);
     shared.measuring.store(true, Ordering::Relaxed);
     shared.go.cancel();
     let lag_probe = tokio::spawn(generator_lag(shared.stop_sending.clone()));
@@ -1273,6 +1301,9 @@ pub async fn run(s: Scenario, progress: Arc<dyn Progress>) -> Result<Report, Ben
         relay: take(&shared.relay).summary(),
         relay_sent,
         relay_delivered,
+        relay_stalls: report::Stalls::from_late(std::mem::take(
+            &mut *shared.late_relays.lock().unwrap_or_else(|e| e.into_inner()),
+        )),
         deliveries_per_s: relay_delivered as f64 / window.as_secs_f64(),
         chat: take(&shared.chat).summary(),
         chat_expected: shared.chat_expected.load(Ordering::Relaxed),

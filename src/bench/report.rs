@@ -55,6 +55,120 @@ pub struct Summary {
     pub max_ms: f64,
 }
 
+/// A relay delivery at least this late counts as late for [`Stalls`].
+pub const LATE_MS: u64 = 10;
+
+/// Late relay deliveries (≥ [`LATE_MS`]) grouped by when they happened. A slow server queues
+/// evenly; a pause of the machine (another process taking the core, the hypervisor) makes a
+/// burst of late deliveries at one moment, and pauses that recur show up as bursts at a steady
+/// period. On the benchmark machines the relay tail was such bursts, every ~3.1 s (README).
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct Stalls {
+    /// Late deliveries in all.
+    pub late: u64,
+    /// Bursts, in time order (at most [`MAX_BURSTS`] are listed; `late` counts all).
+    pub bursts: Vec<Burst>,
+    /// Median time between the starts of bursts of at least [`MIN_BURST`] deliveries, when
+    /// there are three or more such bursts.
+    pub period_s: Option<f64>,
+}
+
+/// One group of late deliveries, each received within [`BURST_GAP_MS`] of the previous one.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct Burst {
+    /// Seconds into the measured window when the earliest of them was sent.
+    pub at_s: f64,
+    /// From then to the last one's arrival.
+    pub span_ms: f64,
+    pub late: u64,
+    pub worst_ms: f64,
+}
+
+/// Late deliveries further apart than this belong to different bursts.
+pub const BURST_GAP_MS: f64 = 200.0;
+/// A burst with fewer late deliveries does not count towards [`Stalls::period_s`].
+pub const MIN_BURST: u64 = 20;
+pub const MAX_BURSTS: usize = 200;
+
+impl Stalls {
+    /// From (received, latency) pairs in microseconds since the measured window began.
+    pub fn from_late(mut late: Vec<(u64, u64)>) -> Stalls {
+        late.sort_unstable();
+        let mut bursts: Vec<Burst> = Vec::new();
+        let mut last_received = f64::NEG_INFINITY;
+        for (received_us, latency_us) in &late {
+            let received = *received_us as f64 / 1000.0;
+            let latency = *latency_us as f64 / 1000.0;
+            let sent = received - latency;
+            match bursts.last_mut() {
+                Some(b) if received - last_received <= BURST_GAP_MS => {
+                    let start = b.at_s * 1000.0;
+                    let new_start = start.min(sent);
+                    b.span_ms = received.max(start + b.span_ms) - new_start;
+                    b.at_s = new_start / 1000.0;
+                    b.late += 1;
+                    b.worst_ms = b.worst_ms.max(latency);
+                }
+                _ => bursts.push(Burst {
+                    at_s: sent / 1000.0,
+                    span_ms: latency,
+                    late: 1,
+                    worst_ms: latency,
+                }),
+            }
+            last_received = received;
+        }
+        let starts: Vec<f64> = bursts
+            .iter()
+            .filter(|b| b.late >= MIN_BURST)
+            .map(|b| b.at_s)
+            .collect();
+        let mut gaps: Vec<f64> = starts.windows(2).map(|w| w[1] - w[0]).collect();
+        gaps.sort_by(f64::total_cmp);
+        let period_s = (gaps.len() >= 2).then(|| gaps[gaps.len() / 2]);
+        bursts.truncate(MAX_BURSTS);
+        Stalls {
+            late: late.len() as u64,
+            bursts,
+            period_s,
+        }
+    }
+
+    /// One line for the table, or `None` when nothing was late.
+    fn describe(&self, delivered: u64) -> Option<String> {
+        if self.late == 0 {
+            return None;
+        }
+        let big: Vec<&Burst> = self.bursts.iter().filter(|b| b.late >= MIN_BURST).collect();
+        let mut line = format!(
+            "late relays      {} of {} at least {LATE_MS} ms late, in {} burst(s)",
+            self.late,
+            delivered,
+            self.bursts.len()
+        );
+        if !big.is_empty() {
+            let shown: Vec<String> = big
+                .iter()
+                .take(6)
+                .map(|b| format!("{:.1}", b.at_s))
+                .collect();
+            line.push_str(&format!(
+                "; {} of {MIN_BURST}+ at {}{} s",
+                big.len(),
+                shown.join(", "),
+                if big.len() > 6 { ", …" } else { "" }
+            ));
+        }
+        if let Some(p) = self.period_s {
+            line.push_str(&format!(
+                ", every {p:.1} s (a recurring pause, not queueing)"
+            ));
+        }
+        line.push('\n');
+        Some(line)
+    }
+}
+
 /// Server resource use, sampled from `/proc` when the server runs on this machine.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct ServerUse {
@@ -98,6 +212,8 @@ pub struct Report {
     pub relay: Summary,
     pub relay_sent: u64,
     pub relay_delivered: u64,
+    /// When the late relay deliveries happened: evenly (queueing) or in recurring bursts.
+    pub relay_stalls: Stalls,
     pub deliveries_per_s: f64,
     /// Chat: sender → server (persisted) → everyone in the room.
     pub chat: Summary,
@@ -373,6 +489,9 @@ impl Report {
             "\nrelay            {} sent, {} delivered ({:.3} %), {:.0} deliveries/s\n",
             self.relay_sent, self.relay_delivered, self.delivered_percent, self.deliveries_per_s
         ));
+        if let Some(line) = self.relay_stalls.describe(self.relay_delivered) {
+            out.push_str(&line);
+        }
         if self.rest_ok + self.rest_failed > 0 {
             out.push_str(&format!(
                 "REST             {} ok, {} failed ({:.0}/s)\n",
@@ -443,6 +562,48 @@ impl Report {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Late deliveries every 3.1 s (40 each, up to 30 ms late) form one burst per pause and
+    /// give the period; the same number spread evenly over the run give no period.
+    #[test]
+    fn late_relays_group_into_bursts_with_a_period() {
+        let mut late = Vec::new();
+        for pause in 0..6u64 {
+            let at_us = 1_000_000 + pause * 3_100_000;
+            for k in 0..40u64 {
+                // Sent during the pause, all received as it ends.
+                late.push((at_us + 30_000 + k * 100, 30_000 - k * 500));
+            }
+        }
+        let stalls = Stalls::from_late(late);
+        assert_eq!(stalls.late, 240);
+        assert_eq!(stalls.bursts.len(), 6);
+        assert!(
+            stalls
+                .bursts
+                .iter()
+                .all(|b| b.late == 40 && b.worst_ms == 30.0)
+        );
+        assert!(
+            (stalls.bursts[1].at_s - 4.1).abs() < 1e-9,
+            "{:?}",
+            stalls.bursts[1]
+        );
+        assert!((stalls.period_s.unwrap_or(0.0) - 3.1).abs() < 1e-9);
+        let line = stalls.describe(100_000).unwrap_or_default();
+        assert!(
+            line.contains("240 of 100000") && line.contains("every 3.1 s"),
+            "{line}"
+        );
+
+        let spread: Vec<(u64, u64)> = (0..240u64).map(|k| (k * 1_000_000, 12_000)).collect();
+        let stalls = Stalls::from_late(spread);
+        assert_eq!(
+            (stalls.late, stalls.bursts.len(), stalls.period_s),
+            (240, 200, None)
+        );
+        assert_eq!(Stalls::default().describe(10), None);
+    }
 
     #[test]
     fn slos_parse_and_judge() {
