@@ -3,17 +3,19 @@
 //! gets an answer before installing.
 //!
 //! The limits, in the order they bind on small hosts:
-//! - memory: each connected participant costs the server [`KIB_PER_SOCKET`] (measured with 19,000
-//!   idle sockets); half of the host's memory is left to the system, the database and page cache;
+//! - memory: each connected participant costs the server [`KIB_PER_SOCKET`] (measured with 15,000
+//!   sockets that have all carried offer-sized frames); half of the host's memory is left to the system, the database and page cache;
 //! - open files: the systemd unit raises `LimitNOFILE` to [`NOFILE`]; a few hundred stay in reserve;
 //! - signaling: one core relays about [`RELAYS_PER_CORE`] offer/answer/candidate messages a
 //!   second within 25 ms p99. A steady co-working room signals little; the budget is spent when
 //!   people join (a 10-person mesh negotiation is ~900 messages), so it is stated as joins.
 
-/// Server memory per connected participant, KiB (`scripts/bench.sh idle`: 21.9, rounded up for
-/// the buffers that grow while people talk; under `relay`'s 12,000 messages/s, far more than
-/// co-working rooms signal, the peak was 31).
-pub const KIB_PER_SOCKET: u64 = 25;
+/// Server memory per connected participant, KiB. An idle socket holds 21.9
+/// (`scripts/bench.sh idle`), but every participant sends and receives SDP offers of 3-6 KB
+/// when it joins, and the WebSocket layer keeps read and write buffers the size of the largest
+/// frame for the connection's life: after 60 s of `scripts/bench.sh relay` (every tenth
+/// message an offer) the server levelled off at 562 MB for 15,000 sockets, 36.6 KiB each.
+pub const KIB_PER_SOCKET: u64 = 36;
 /// Resident memory of an idle server, MiB (`scripts/bench-startup.sh`: 18).
 pub const BASE_MIB: u64 = 25;
 /// `LimitNOFILE` of systemd/flowsync.service.
@@ -76,8 +78,8 @@ mod tests {
     fn a_one_gib_vps_is_bound_by_memory_and_a_big_host_by_open_files() {
         let small = estimate(1 << 30, 1, 5);
         assert!(small.memory_bound);
-        // (512 MiB - 25 MiB) / 25 KiB
-        assert_eq!(small.sockets, (512 - 25) * 1024 / 25);
+        // (512 MiB - 25 MiB) / 36 KiB
+        assert_eq!(small.sockets, (512 - 25) * 1024 / 36);
         assert_eq!(small.rooms, small.sockets / 5);
         assert_eq!(small.joins_per_s, 16_000 / 168);
         let big = estimate(64 << 30, 8, 5);
