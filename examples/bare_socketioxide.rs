@@ -132,9 +132,7 @@ async fn main() -> anyhow::Result<()> {
     let app = Router::new().fallback_service(api).layer(layer);
     let app = if std::env::var_os("BARE_DETACH_HEAD").is_some_and(|v| v == "1") {
         eprintln!("Socket.IO request heads are detached from hyper's read buffer");
-        app.layer(tower::util::MapRequestLayer::new(
-            flowsync::signaling::head::detach::<axum::body::Body>,
-        ))
+        app.layer(flowsync::signaling::head::layer())
     } else {
         app
     };

@@ -10,8 +10,10 @@
 //! extensions (`OriginalUri`), which is replaced with the copy too. Measured with heaptrack and
 //! `scripts/bench.sh idle` (README → Performance).
 
+use axum::body::Body;
 use axum::extract::OriginalUri;
 use axum::http::{HeaderMap, HeaderValue, Request, Uri};
+use tower::util::MapRequestLayer;
 
 /// Where Socket.IO is served (socketioxide's default, which FlowSync keeps).
 const SOCKET_IO_PATH: &str = "/socket.io/";
@@ -44,6 +46,11 @@ pub fn detach<B>(req: Request<B>) -> Request<B> {
     }
     parts.headers = headers;
     Request::from_parts(parts, body)
+}
+
+/// [`detach`] as a layer, to go outside (before) the Socket.IO layer.
+pub fn layer() -> MapRequestLayer<fn(Request<Body>) -> Request<Body>> {
+    MapRequestLayer::new(detach::<Body>)
 }
 
 #[cfg(test)]

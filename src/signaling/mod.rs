@@ -102,9 +102,7 @@ fn with_socket_io<A: Adapter>(
     routes: axum::Router,
     layer: socketioxide::layer::SocketIoLayer<A>,
 ) -> axum::Router {
-    routes.layer(layer).layer(tower::util::MapRequestLayer::new(
-        head::detach::<axum::body::Body>,
-    ))
+    routes.layer(layer).layer(head::layer())
 }
 
 /// Puts Socket.io in front of `routes` and starts the background work that belongs to it
