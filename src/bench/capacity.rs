@@ -3,8 +3,9 @@
 //! gets an answer before installing.
 //!
 //! The limits, in the order they bind on small hosts:
-//! - memory: each connected participant costs the server [`KIB_PER_SOCKET`] (measured with 15,000
-//!   sockets that have all carried offer-sized frames); half of the host's memory is left to the system, the database and page cache;
+//! - memory: each connected participant costs the server [`KIB_PER_SOCKET`] (measured with
+//!   15,000 sockets that have all carried offer-sized frames); half of the host's memory is left
+//!   to the system, the database and page cache;
 //! - open files: the systemd unit raises `LimitNOFILE` to [`NOFILE`]; a few hundred stay in reserve;
 //! - signaling: one core relays about [`RELAYS_PER_CORE`] offer/answer/candidate messages a
 //!   second within 25 ms p99. A steady co-working room signals little; the budget is spent when

@@ -66,7 +66,9 @@ pub const LATE_MS: u64 = 10;
 pub struct Stalls {
     /// Late deliveries in all.
     pub late: u64,
-    /// Bursts, in time order (at most [`MAX_BURSTS`] are listed; `late` counts all).
+    /// Bursts in all.
+    pub burst_count: u64,
+    /// Bursts, in time order (the first [`MAX_BURSTS`]; `burst_count` counts all).
     pub bursts: Vec<Burst>,
     /// Median time between the starts of bursts of at least [`MIN_BURST`] deliveries, when
     /// there are three or more such bursts.
@@ -126,9 +128,11 @@ impl Stalls {
         let mut gaps: Vec<f64> = starts.windows(2).map(|w| w[1] - w[0]).collect();
         gaps.sort_by(f64::total_cmp);
         let period_s = (gaps.len() >= 2).then(|| gaps[gaps.len() / 2]);
+        let burst_count = bursts.len() as u64;
         bursts.truncate(MAX_BURSTS);
         Stalls {
             late: late.len() as u64,
+            burst_count,
             bursts,
             period_s,
         }
@@ -142,9 +146,7 @@ impl Stalls {
         let big: Vec<&Burst> = self.bursts.iter().filter(|b| b.late >= MIN_BURST).collect();
         let mut line = format!(
             "late relays      {} of {} at least {LATE_MS} ms late, in {} burst(s)",
-            self.late,
-            delivered,
-            self.bursts.len()
+            self.late, delivered, self.burst_count
         );
         if !big.is_empty() {
             let shown: Vec<String> = big
@@ -602,6 +604,7 @@ mod tests {
             (stalls.late, stalls.bursts.len(), stalls.period_s),
             (240, 200, None)
         );
+        assert_eq!(stalls.burst_count, 240);
         assert_eq!(Stalls::default().describe(10), None);
     }
 

@@ -30,7 +30,8 @@ spread over 127.0.0.1-127.0.0.8 (--source-ip to choose).
 
 --slo METRIC<VALUE (also <=, >, >=, =), repeatable. Metrics:
 [relay.|chat.|connect.|burst.|timer.|rest.|reconnect.|join.|lag.]p50|p90|p99|p99.9|max (with ms,
-s or us; lag. is how late the generator's own 1 ms timer fired, what it adds to every latency), delivered (%), failed, disconnects, deliveries_per_s, reconnected (%), chat_lost, joins_failed,
+s or us; lag. is how late the generator's own 1 ms timer fired, what it adds to every latency),
+delivered (%), failed, disconnects, deliveries_per_s, reconnected (%), chat_lost, joins_failed,
 steal (% of the machine's CPU time the hypervisor took during the window; steal<2% marks a run
 whose tail was not the host's doing). Latencies without a prefix are the relay's. Examples:
 p99<5ms, chat.p99<50ms, burst.p99<200ms, timer.max<20ms, delivered>=100%, failed=0, disconnects=0.
