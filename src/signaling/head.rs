@@ -6,13 +6,19 @@
 //! WebSocket upgrade, or the first long-polling request) for the session's whole life, so each
 //! idle socket kept that buffer allocated. Copying the URI and the header values before
 //! engineioxide sees the request lets the buffer go as soon as the connection is upgraded (or
-//! has moved on to its next request). axum's router also keeps a clone of the URI in the
-//! extensions (`OriginalUri`), which is replaced with the copy too. Measured with heaptrack and
-//! `scripts/bench.sh idle` (README → Performance).
+//! has moved on to its next request). The request's extensions are kept for the session's life
+//! as well, and by the time a request reaches Socket.IO the router and the middleware have
+//! filled them (`OriginalUri`, a second copy of the URI; matched path and URL parameters;
+//! about 400 bytes a socket, heaptrack): FlowSync's Socket.IO handlers read none of them, so
+//! only what the engine needs (hyper's upgrade handle) and the peer address are kept. Measured
+//! with heaptrack and `scripts/bench.sh idle` (README → Performance).
+
+use std::net::SocketAddr;
 
 use axum::body::Body;
-use axum::extract::OriginalUri;
-use axum::http::{HeaderMap, HeaderValue, Request, Uri};
+use axum::extract::ConnectInfo;
+use axum::http::{Extensions, HeaderMap, HeaderValue, Request, Uri};
+use hyper::upgrade::OnUpgrade;
 use tower::util::MapRequestLayer;
 
 /// Where Socket.IO is served (socketioxide's default, which FlowSync keeps).
@@ -20,8 +26,8 @@ const SOCKET_IO_PATH: &str = "/socket.io/";
 
 /// Rebuilds the head of a Socket.IO request (WebSocket upgrades and long-polling alike: which
 /// of them opens a session is the engine's business) so that nothing in it points into hyper's
-/// read buffer; every other request passes through untouched. The extensions (connection info,
-/// hyper's upgrade handle) move over as they are.
+/// read buffer; every other request passes through untouched. Of the extensions only hyper's
+/// upgrade handle (the engine upgrades the connection with it) and the peer address are kept.
 pub fn detach<B>(req: Request<B>) -> Request<B> {
     if !req.uri().path().starts_with(SOCKET_IO_PATH) {
         return req;
@@ -30,10 +36,15 @@ pub fn detach<B>(req: Request<B>) -> Request<B> {
     // `Uri::from_str` would slice its own copy; going through `String` makes the copy explicit.
     if let Ok(uri) = Uri::try_from(parts.uri.to_string()) {
         parts.uri = uri;
-        if let Some(original) = parts.extensions.get_mut::<OriginalUri>() {
-            original.0 = parts.uri.clone();
-        }
     }
+    let mut kept = Extensions::new();
+    if let Some(upgrade) = parts.extensions.remove::<OnUpgrade>() {
+        kept.insert(upgrade);
+    }
+    if let Some(peer) = parts.extensions.remove::<ConnectInfo<SocketAddr>>() {
+        kept.insert(peer);
+    }
+    parts.extensions = kept;
     let mut headers = HeaderMap::with_capacity(parts.headers.len());
     for (name, value) in &parts.headers {
         // A value hyper accepted is a valid value, so the copy cannot fail; keep the
@@ -57,6 +68,7 @@ pub fn layer() -> MapRequestLayer<fn(Request<Body>) -> Request<Body>> {
 mod tests {
     use super::*;
     use axum::body::Bytes;
+    use axum::extract::OriginalUri;
 
     /// A head built the way hyper builds one: every part a slice of one shared buffer.
     fn sliced_request(uri: &str, upgrade: &str) -> (Request<()>, Bytes) {
@@ -75,6 +87,8 @@ mod tests {
         token.set_sensitive(true);
         req.headers_mut().insert("x-token", token);
         req.extensions_mut().insert(7u32);
+        let peer = ConnectInfo(SocketAddr::from(([127, 0, 0, 1], 40000)));
+        req.extensions_mut().insert(peer);
         let original = OriginalUri(req.uri().clone());
         req.extensions_mut().insert(original);
         (req, buf)
@@ -97,14 +111,12 @@ mod tests {
         }
         assert_eq!(req.headers()["x-token"], "secret");
         assert!(req.headers()["x-token"].is_sensitive());
-        assert_eq!(req.extensions().get::<u32>(), Some(&7));
-        let original = &req
-            .extensions()
-            .get::<OriginalUri>()
-            .expect("original uri")
-            .0;
-        assert_eq!(original, req.uri());
-        assert!(!points_into(&buf, original.path().as_bytes()));
+        // The peer address stays; what the router and middleware added (here a number and
+        // axum's copy of the URI) goes.
+        let peer = req.extensions().get::<ConnectInfo<SocketAddr>>();
+        assert_eq!(peer.map(|c| c.0.port()), Some(40000));
+        assert_eq!(req.extensions().get::<u32>(), None);
+        assert!(req.extensions().get::<OriginalUri>().is_none());
     }
 
     #[test]
