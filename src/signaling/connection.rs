@@ -213,7 +213,7 @@ pub async fn on_connect<A: Adapter>(s: SocketRef<A>, io: SocketIo<A>, State(hub)
         let _ = io.to(me.clone()).disconnect().await;
     }
     s.join([room_key(&session.room_id), me]);
-    super::events::register(&s);
+    super::events::register(&s, &session);
     s.on_disconnect(on_disconnect::<A>);
 
     if arrival.arrived {

@@ -74,27 +74,30 @@ pub struct Auth {
     pub token: String,
 }
 
+/// A relay's payload as it came: each top-level field as its raw JSON text. Relays are most of
+/// the traffic and carry SDPs of a few KiB, so they are neither parsed into a tree nor escaped
+/// again on the way out (serde_json checks the text and copies it).
+pub type RelayBody = std::collections::BTreeMap<String, Box<serde_json::value::RawValue>>;
+
 /// `offer` / `answer` / `ice-candidate` `{to, ...}`: the body is relayed untouched, so any SDP or
-/// candidate shape a browser produces passes; only `to` is interpreted. Split in place (no typed
-/// copy of a few-KiB SDP): `to` and the rest of the body.
-pub fn relay_parts(
-    event: &str,
-    value: serde_json::Value,
-) -> Result<(String, serde_json::Map<String, serde_json::Value>), ApiError> {
-    let serde_json::Value::Object(mut body) = value else {
+/// candidate shape a browser produces passes; only `to` is interpreted. Returns `to` and the
+/// rest of the body.
+pub fn relay_parts(event: &str, body: Option<RelayBody>) -> Result<(String, RelayBody), ApiError> {
+    let Some(mut body) = body else {
         return Err(ApiError::validation(format!(
             "invalid {event} payload: expected an object with `to`"
         )));
     };
-    match body.remove("to") {
-        Some(serde_json::Value::String(to)) => Ok((to, body)),
-        Some(_) => Err(ApiError::validation(format!(
-            "invalid {event} payload: `to` must be a participant id"
-        ))),
-        None => Err(ApiError::validation(format!(
-            "invalid {event} payload: missing field `to`"
-        ))),
-    }
+    let to = body.remove("to").ok_or_else(|| {
+        ApiError::validation(format!("invalid {event} payload: missing field `to`"))
+    })?;
+    serde_json::from_str::<String>(to.get())
+        .map(|to| (to, body))
+        .map_err(|_| {
+            ApiError::validation(format!(
+                "invalid {event} payload: `to` must be a participant id"
+            ))
+        })
 }
 
 #[derive(Debug, Deserialize)]
@@ -172,4 +175,41 @@ pub fn parse<T: serde::de::DeserializeOwned>(
 ) -> Result<T, ApiError> {
     serde_json::from_value(value)
         .map_err(|e| ApiError::validation(format!("invalid {event} payload: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn body(json: &str) -> Option<RelayBody> {
+        serde_json::from_str(json).ok()
+    }
+
+    #[test]
+    fn a_relay_keeps_its_fields_as_sent_and_gives_up_to() {
+        let sdp = r#"{"type":"offer","sdp":"v=0\r\no=- 0 2 IN IP4 127.0.0.1\r\n","t":1}"#;
+        let (to, mut rest) = relay_parts(
+            "offer",
+            body(&format!(r#"{{"to":"p_\u0041b","offer":{sdp}}}"#)),
+        )
+        .expect("a valid relay");
+        assert_eq!(to, "p_Ab");
+        let from = serde_json::value::to_raw_value("p_\"me\"").expect("a string");
+        rest.insert("from".into(), from);
+        let out = serde_json::to_string(&rest).expect("serialises");
+        assert_eq!(out, format!(r#"{{"from":"p_\"me\"","offer":{sdp}}}"#));
+    }
+
+    #[test]
+    fn a_relay_without_a_string_to_is_refused_with_the_reason() {
+        let reason = |json: &str| {
+            relay_parts("offer", body(json))
+                .expect_err("refused")
+                .to_string()
+        };
+        assert!(reason(r#"{"offer":{}}"#).contains("missing field `to`"));
+        assert!(reason(r#"{"to":5,"offer":{}}"#).contains("must be a participant id"));
+        assert!(reason(r#"["to"]"#).contains("expected an object"));
+        assert!(reason("null").contains("expected an object"));
+    }
 }
