@@ -11,7 +11,7 @@
 //!   second within 25 ms p99. A steady co-working room signals little; the budget is spent when
 //!   people join (a 10-person mesh negotiation is ~900 messages), so it is stated as joins.
 
-/// Server memory per connected participant, KiB. An idle socket holds 21.9
+/// Server memory per connected participant, KiB. An idle socket holds 21.4
 /// (`scripts/bench.sh idle`), but every participant sends and receives SDP offers of 3-6 KB
 /// when it joins, and the WebSocket layer keeps read and write buffers the size of the largest
 /// frame for the connection's life: after 60 s of `scripts/bench.sh relay` (every tenth
