@@ -68,6 +68,8 @@ pub struct Stalls {
     pub late: u64,
     /// Bursts in all.
     pub burst_count: u64,
+    /// Bursts of at least [`MIN_BURST`] late deliveries, in all.
+    pub large_burst_count: u64,
     /// Bursts, in time order (the first [`MAX_BURSTS`]; `burst_count` counts all).
     pub bursts: Vec<Burst>,
     /// Median time between the starts of bursts of at least [`MIN_BURST`] deliveries, when
@@ -129,10 +131,12 @@ impl Stalls {
         gaps.sort_by(f64::total_cmp);
         let period_s = (gaps.len() >= 2).then(|| gaps[gaps.len() / 2]);
         let burst_count = bursts.len() as u64;
+        let large_burst_count = starts.len() as u64;
         bursts.truncate(MAX_BURSTS);
         Stalls {
             late: late.len() as u64,
             burst_count,
+            large_burst_count,
             bursts,
             period_s,
         }
@@ -156,9 +160,13 @@ impl Stalls {
                 .collect();
             line.push_str(&format!(
                 "; {} of {MIN_BURST}+ at {}{} s",
-                big.len(),
+                self.large_burst_count,
                 shown.join(", "),
-                if big.len() > 6 { ", …" } else { "" }
+                if self.large_burst_count > 6 {
+                    ", …"
+                } else {
+                    ""
+                }
             ));
         }
         if let Some(p) = self.period_s {
@@ -580,6 +588,7 @@ mod tests {
         let stalls = Stalls::from_late(late);
         assert_eq!(stalls.late, 240);
         assert_eq!(stalls.bursts.len(), 6);
+        assert_eq!((stalls.burst_count, stalls.large_burst_count), (6, 6));
         assert!(
             stalls
                 .bursts
@@ -594,7 +603,9 @@ mod tests {
         assert!((stalls.period_s.unwrap_or(0.0) - 3.1).abs() < 1e-9);
         let line = stalls.describe(100_000).unwrap_or_default();
         assert!(
-            line.contains("240 of 100000") && line.contains("every 3.1 s"),
+            line.contains("240 of 100000")
+                && line.contains("6 of 20+")
+                && line.contains("every 3.1 s"),
             "{line}"
         );
 
