@@ -110,7 +110,9 @@ clear_test_keys() {
 
 stage "services" bash -c "$(declare -f as_root ensure_postgres ensure_redis ensure_node ensure_chromium ensure_systemd_tools ensure_openssl ensure_tmux ensure_shells ensure_coturn ensure_pebble); ensure_postgres; ensure_redis; ensure_node; ensure_chromium; ensure_systemd_tools; ensure_openssl; ensure_tmux; ensure_shells; ensure_coturn; ensure_pebble"
 stage "clean test data" bash -c "$(declare -f drop_test_databases clear_test_keys); drop_test_databases; clear_test_keys"
-stage "cargo fmt --check" cargo fmt --all -- --check
+# Only FlowSync's own code: vendor/ is published source (plus patches) in its authors' style.
+stage "cargo fmt --check" cargo fmt -- --check
+stage "vendor/ = published crates + docs/upstream patches" bash scripts/vendor-patched.sh --check
 stage "cargo clippy" cargo clippy --release --all-targets --locked -- -D warnings
 stage "build (release)" cargo build --release --all-targets --locked
 stage "tests" cargo test --release --locked -- --test-threads="${FLOWSYNC_TEST_THREADS:-4}"
