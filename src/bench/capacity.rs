@@ -11,12 +11,14 @@
 //!   second within 25 ms p99. A steady co-working room signals little; the budget is spent when
 //!   people join (a 10-person mesh negotiation is ~900 messages), so it is stated as joins.
 
-/// Server memory per connected participant, KiB. An idle socket holds 21.4
+/// Server memory per connected participant, KiB. An idle socket holds 13.5
 /// (`scripts/bench.sh idle`), but every participant sends and receives SDP offers of 3-6 KB
-/// when it joins, and the WebSocket layer keeps read and write buffers the size of the largest
-/// frame for the connection's life: after 60 s of `scripts/bench.sh relay` (every tenth
-/// message an offer) the server levelled off at 562 MB for 15,000 sockets, 36.6 KiB each.
-pub const KIB_PER_SOCKET: u64 = 36;
+/// when it joins, and those frames pass through the WebSocket layer's buffers: during 60 s of
+/// `scripts/bench.sh relay` (every tenth message an offer) the server peaked at 312-321 MB for
+/// 15,000 sockets, 19.0-19.6 KiB each. (Before the patched tungstenite of vendor/ freed its
+/// write buffer after a large frame, buffers kept the largest frame for the connection's life:
+/// 37 KiB each.)
+pub const KIB_PER_SOCKET: u64 = 20;
 /// Resident memory of an idle server, MiB (`scripts/bench-startup.sh`: 18).
 pub const BASE_MIB: u64 = 25;
 /// `LimitNOFILE` of systemd/flowsync.service.
@@ -79,8 +81,8 @@ mod tests {
     fn a_one_gib_vps_is_bound_by_memory_and_a_big_host_by_open_files() {
         let small = estimate(1 << 30, 1, 5);
         assert!(small.memory_bound);
-        // (512 MiB - 25 MiB) / 36 KiB
-        assert_eq!(small.sockets, (512 - 25) * 1024 / 36);
+        // (512 MiB - 25 MiB) / 20 KiB
+        assert_eq!(small.sockets, (512 - 25) * 1024 / 20);
         assert_eq!(small.rooms, small.sockets / 5);
         assert_eq!(small.joins_per_s, 16_000 / 168);
         let big = estimate(64 << 30, 8, 5);
