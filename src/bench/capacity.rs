@@ -13,11 +13,11 @@
 
 /// Server memory per connected participant, KiB. An idle socket holds 13.5
 /// (`scripts/bench.sh idle`), but every participant sends and receives SDP offers of 3-6 KB
-/// when it joins, and those frames pass through the WebSocket layer's buffers: during 60 s of
-/// `scripts/bench.sh relay` (every tenth message an offer) the server peaked at 312-321 MB for
-/// 15,000 sockets, 19.0-19.6 KiB each. (Before the patched tungstenite of vendor/ freed its
-/// write buffer after a large frame, buffers kept the largest frame for the connection's life:
-/// 37 KiB each.)
+/// when it joins, and those frames pass through the WebSocket layer's buffers: with 15,000
+/// sockets the server peaked at 312 MB (19.0 KiB each) during 60 s of `scripts/bench.sh relay`
+/// (every tenth message an offer), and at 318-321 MB (19.4-19.6 KiB) in 20 s runs at twice the
+/// rate. (Before the patched tungstenite of vendor/ freed its write buffer after a large frame,
+/// buffers kept the largest frame for the connection's life: 36-37 KiB each.)
 pub const KIB_PER_SOCKET: u64 = 20;
 /// Resident memory of an idle server, MiB (`scripts/bench-startup.sh`: 18).
 pub const BASE_MIB: u64 = 25;
