@@ -242,14 +242,21 @@ test("three people: video mesh, chat, timer, screen share, reconnect, reload, ki
   await cy.click("#cam-button");
   await cy.click("#mic-button");
 
-  // A dropped socket reconnects; the calls (peer to peer) carry on untouched.
+  // A dropped socket reconnects; the calls (peer to peer) carry on untouched. First Cy's camera,
+  // just switched back on, must reach Ada again, or the drop would race the switch.
+  await assertVideoFrom(ada, ["Cy"]);
   const before = await remoteTiles(ada);
   await cy.evaluate(() => window.__sockets.filter((s) => s.readyState === WebSocket.OPEN).forEach((s) => s.close()));
   await cy.waitForFunction(() => !document.querySelector("#conn-text").textContent.includes("Connected"), null, { timeout: 5000 });
   await connected(cy);
   await assertVideoFrom(cy, ["Ada", "Bob"]);
+  // The same call goes on: Ada's count of Cy's frames continues from where it was (a new call
+  // would start again from 0). Stats are sampled once a second, so allow a few samples.
+  const kept = await ada.waitForFunction((was) => [...document.querySelectorAll(".tile-remote")].some(
+    (t) => t.querySelector(".tile-name").textContent === "Cy" && Number(t.dataset.frames) > was), before.Cy.frames, { timeout: 5000 })
+    .then(() => true, () => false);
   const afterDrop = await remoteTiles(ada);
-  assert.ok(afterDrop.Cy.frames > before.Cy.frames, "Ada kept receiving Cy's video");
+  assert.ok(kept, `Ada kept receiving Cy's video: ${before.Cy.frames} → ${afterDrop.Cy && afterDrop.Cy.frames} frames`);
 
   // A reload resumes the same participant (no ghost) and rebuilds the calls.
   await bob.reload();
