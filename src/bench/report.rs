@@ -147,17 +147,18 @@ impl Stalls {
         if self.late == 0 {
             return None;
         }
-        let big: Vec<&Burst> = self.bursts.iter().filter(|b| b.late >= MIN_BURST).collect();
         let mut line = format!(
             "late relays      {} of {} at least {LATE_MS} ms late, in {} burst(s)",
             self.late, delivered, self.burst_count
         );
-        if !big.is_empty() {
-            let shown: Vec<String> = big
-                .iter()
-                .take(6)
-                .map(|b| format!("{:.1}", b.at_s))
-                .collect();
+        let shown: Vec<String> = self
+            .bursts
+            .iter()
+            .filter(|b| b.late >= MIN_BURST)
+            .take(6)
+            .map(|b| format!("{:.1}", b.at_s))
+            .collect();
+        if !shown.is_empty() {
             line.push_str(&format!(
                 "; {} of {MIN_BURST}+ at {}{} s",
                 self.large_burst_count,
