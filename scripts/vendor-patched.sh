@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Rebuilds vendor/: the published source of each crate FlowSync patches, unpacked from the exact
 # `.crate` in cargo's download cache (the version Cargo.lock names; cargo checks the archive
-# against the registry's checksum when it downloads it), with docs/upstream/<crate>-NNNN-*.patch applied in order. Cargo.toml's
-# [patch.crates-io] points at these directories.
+# against the registry's checksum when it downloads it), with docs/upstream/<crate>-NNNN-*.patch
+# applied in order. Cargo.toml's [patch.crates-io] points at these directories.
 #
 #   scripts/vendor-patched.sh           rewrite vendor/ (after changing a patch or a version)
 #   scripts/vendor-patched.sh --check   exit 1 if vendor/ differs from published source + patches
@@ -21,7 +21,7 @@ registry=${CARGO_HOME:-$HOME/.cargo}/registry/cache
 # Cargo.lock names one version of each patched crate (the vendored copy, without a source).
 crates=$(ls docs/upstream/*.patch | sed 's|.*/||; s|-[0-9]\{4\}-.*||' | sort -u)
 for crate in $crates; do
-  version=$(sed -n "s/^version = \"\(.*\)\"/\1/p" <<< "$(grep -A1 "^name = \"$crate\"\$" Cargo.lock)" | head -n 1)
+  version=$(grep -A1 "^name = \"$crate\"\$" Cargo.lock | sed -n 's/^version = "\(.*\)"/\1/p' | head -n 1)
   [ -n "$version" ] || { echo "$crate is not in Cargo.lock" >&2; exit 1; }
   archive=$(ls "$registry"/*/"$crate-$version.crate" 2>/dev/null | head -n 1 || true)
   if [ -z "$archive" ]; then
