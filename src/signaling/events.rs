@@ -154,7 +154,7 @@ async fn relay<A: Adapter>(
     let present = to != me.participant_id
         && hub
             .live
-            .is_present(&me.room_id, &to)
+            .relay_target_present(&me.room_id, &to)
             .await
             .map_err(presence_error)?;
     if !present {

@@ -3,7 +3,9 @@
 //! with host succession, the presenter race, and reaping a crashed instance's participants.
 
 use flowsync::config::{RedisConfig, Secret};
-use flowsync::signaling::presence::{LiveRooms, Presence, Present, RedisPresence};
+use flowsync::signaling::presence::{
+    LiveRooms, Presence, Present, RELAY_TARGET_TTL, RedisPresence,
+};
 use flowsync::state::StateStore;
 
 use crate::helpers::{random_suffix, redis_url};
@@ -72,6 +74,22 @@ async fn rules(a: &Presence, b: &Presence) {
         "longest-present first"
     );
     assert_eq!(presenter, None);
+    // Who may be relayed to: present participants of that room only.
+    for p in [a, b] {
+        assert!(p.is_present(room, "p_bob").await.expect("lookup"));
+        assert!(p.relay_target_present(room, "p_bob").await.expect("lookup"));
+        assert!(
+            !p.relay_target_present(room, "p_nobody")
+                .await
+                .expect("lookup")
+        );
+        assert!(
+            !p.relay_target_present("r_other", "p_bob")
+                .await
+                .expect("lookup"),
+            "not from another room"
+        );
+    }
 
     // Hands and media state are visible from every instance.
     a.set_hand(room, "p_bob", true).await.expect("hand");
@@ -160,6 +178,32 @@ async fn in_process_presence_rules() {
 async fn redis_presence_rules_across_two_instances() {
     let (a, b, _) = redis_pair().await;
     rules(&a, &b).await;
+}
+
+#[tokio::test]
+async fn redis_relay_targets_are_reused_for_a_second_and_forgotten_on_departure() {
+    let (a, b, _) = redis_pair().await;
+    a.arrive("r", "p_x", person("X", "host", 1))
+        .await
+        .expect("arrive");
+    a.arrive("r", "p_y", person("Y", "guest", 2))
+        .await
+        .expect("arrive");
+    assert!(b.relay_target_present("r", "p_x").await.expect("lookup"));
+    // X departs through instance a: a knows at once, b reuses its answer for at most the TTL.
+    assert!(a.depart("r", "p_x").await.expect("depart").departed);
+    assert!(!a.is_present("r", "p_x").await.expect("lookup"));
+    assert!(!b.is_present("r", "p_x").await.expect("lookup"), "exact");
+    assert!(b.relay_target_present("r", "p_x").await.expect("lookup"));
+    tokio::time::sleep(RELAY_TARGET_TTL + std::time::Duration::from_millis(100)).await;
+    assert!(
+        !b.relay_target_present("r", "p_x").await.expect("lookup"),
+        "forgotten after the TTL"
+    );
+    // A departure through the instance that holds the answer forgets it at once.
+    assert!(b.relay_target_present("r", "p_y").await.expect("lookup"));
+    assert!(b.depart("r", "p_y").await.expect("depart").departed);
+    assert!(!b.relay_target_present("r", "p_y").await.expect("lookup"));
 }
 
 #[tokio::test]

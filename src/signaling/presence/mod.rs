@@ -7,7 +7,7 @@ mod local;
 mod redis;
 
 pub use local::{LiveRoom, LiveRooms, Present};
-pub use redis::RedisPresence;
+pub use redis::{RELAY_TARGET_TTL, RedisPresence};
 
 /// How often an instance refreshes its presence heartbeat (a third of its lifetime).
 pub fn redis_heartbeat_every() -> std::time::Duration {
@@ -104,7 +104,16 @@ impl Presence {
         match self {
             // Every relay asks: a lookup, without building the participant's view.
             Presence::Local(p) => Ok(p.contains(room, pid)),
-            Presence::Redis(_) => Ok(self.participant(room, pid).await?.is_some()),
+            Presence::Redis(p) => p.is_present(room, pid).await,
+        }
+    }
+
+    /// Whether a relay may go to `pid`: [`Self::is_present`], except that in Redis mode a "present"
+    /// answer is reused for a second (`RedisPresence::relay_target_present` says why that is safe).
+    pub async fn relay_target_present(&self, room: &str, pid: &str) -> anyhow::Result<bool> {
+        match self {
+            Presence::Local(p) => Ok(p.contains(room, pid)),
+            Presence::Redis(p) => p.relay_target_present(room, pid).await,
         }
     }
 

@@ -4,7 +4,9 @@
 //! while that instance's heartbeat key lives, so a crashed instance's sockets stop holding
 //! anyone present. Every key has a TTL, refreshed on use; Lua scripts make each change atomic.
 
-use std::time::Duration;
+use std::collections::HashMap;
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use redis::aio::ConnectionManager;
@@ -141,10 +143,49 @@ end
 return 0
 ";
 
+/// How long a "present" answer for a relay target is reused without asking Redis again.
+///
+/// Every offer, answer and ICE candidate checks that its target is in the sender's room; in
+/// Redis mode that was a round trip per relay, on the path whose latency the bench measures.
+/// A participant who departed on another instance may still be relayed to for this long; the
+/// relay then reaches no socket (a departed participant's sockets are closed), so nothing
+/// crosses rooms. Departures on this instance forget the answer at once.
+pub const RELAY_TARGET_TTL: Duration = Duration::from_secs(1);
+
+/// Recent "present" answers for relay targets: participant id → (room, when confirmed).
+/// Participant ids are unique across rooms; the room is kept to check the sender's room.
+#[derive(Default)]
+struct RelayTargets {
+    confirmed: HashMap<Box<str>, (Box<str>, Instant)>,
+    /// When expired answers were last swept out (at most once per [`RELAY_TARGET_TTL`]).
+    swept: Option<Instant>,
+}
+
+impl RelayTargets {
+    fn fresh(&self, room: &str, pid: &str, now: Instant) -> bool {
+        self.confirmed
+            .get(pid)
+            .is_some_and(|(r, at)| &**r == room && now.duration_since(*at) < RELAY_TARGET_TTL)
+    }
+
+    fn confirm(&mut self, room: &str, pid: &str, now: Instant) {
+        if self
+            .swept
+            .is_none_or(|t| now.duration_since(t) >= RELAY_TARGET_TTL)
+        {
+            self.confirmed
+                .retain(|_, (_, at)| now.duration_since(*at) < RELAY_TARGET_TTL);
+            self.swept = Some(now);
+        }
+        self.confirmed.insert(pid.into(), (room.into(), now));
+    }
+}
+
 pub struct RedisPresence {
     conn: ConnectionManager,
     prefix: String,
     instance: String,
+    relay_targets: Mutex<RelayTargets>,
 }
 
 impl RedisPresence {
@@ -153,7 +194,39 @@ impl RedisPresence {
             conn,
             prefix: prefix.to_owned(),
             instance: instance.to_owned(),
+            relay_targets: Mutex::default(),
         }
+    }
+
+    fn relay_targets(&self) -> MutexGuard<'_, RelayTargets> {
+        // The cache holds no invariant a panicking holder could break.
+        self.relay_targets
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Whether `pid` is present in `room` (in its reconnect grace counts), asked of Redis.
+    pub async fn is_present(&self, room: &str, pid: &str) -> anyhow::Result<bool> {
+        let mut conn = self.conn.clone();
+        redis::cmd("HEXISTS")
+            .arg(self.participant_key(room, pid))
+            .arg("name")
+            .query_async(&mut conn)
+            .await
+            .context("presence lookup")
+    }
+
+    /// Whether `pid` is present in `room`, for a relay: one HEXISTS, or a "present" answer
+    /// from the last [`RELAY_TARGET_TTL`].
+    pub async fn relay_target_present(&self, room: &str, pid: &str) -> anyhow::Result<bool> {
+        if self.relay_targets().fresh(room, pid, Instant::now()) {
+            return Ok(true);
+        }
+        let present = self.is_present(room, pid).await?;
+        if present {
+            self.relay_targets().confirm(room, pid, Instant::now());
+        }
+        Ok(present)
     }
 
     fn heartbeat_prefix(&self) -> String {
@@ -324,6 +397,7 @@ impl RedisPresence {
     }
 
     pub async fn depart(&self, room: &str, pid: &str) -> anyhow::Result<Departure> {
+        self.relay_targets().confirmed.remove(pid);
         let mut conn = self.conn.clone();
         let (departed, host, pres, succ): (i64, i64, i64, String) = Self::script(DEPART)
             .key(self.participant_key(room, pid))
@@ -455,6 +529,9 @@ impl RedisPresence {
     }
 
     pub async fn remove_room(&self, room: &str) -> anyhow::Result<()> {
+        self.relay_targets()
+            .confirmed
+            .retain(|_, (r, _)| &**r != room);
         let mut conn = self.conn.clone();
         let pids = self.members(room).await?;
         let mut keys: Vec<String> = pids.iter().map(|p| self.participant_key(room, p)).collect();
