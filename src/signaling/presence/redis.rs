@@ -205,7 +205,8 @@ impl RedisPresence {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Whether `pid` is present in `room` (in its reconnect grace counts), asked of Redis.
+    /// Whether `pid` is present in `room` (a participant inside its reconnect grace is), asked of
+    /// Redis.
     pub async fn is_present(&self, room: &str, pid: &str) -> anyhow::Result<bool> {
         let mut conn = self.conn.clone();
         redis::cmd("HEXISTS")
