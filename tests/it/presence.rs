@@ -183,12 +183,12 @@ async fn redis_presence_rules_across_two_instances() {
 #[tokio::test]
 async fn redis_relay_targets_are_reused_for_a_second_and_forgotten_on_departure() {
     let (a, b, _) = redis_pair().await;
-    a.arrive("r", "p_x", person("X", "host", 1))
-        .await
-        .expect("arrive");
-    a.arrive("r", "p_y", person("Y", "guest", 2))
-        .await
-        .expect("arrive");
+    for (pid, who) in [
+        ("p_x", person("X", "host", 1)),
+        ("p_y", person("Y", "guest", 2)),
+    ] {
+        a.arrive("r", pid, who).await.expect("arrive");
+    }
     assert!(b.relay_target_present("r", "p_x").await.expect("lookup"));
     // X departs through instance a: a knows at once, b reuses its answer for at most the TTL.
     assert!(a.depart("r", "p_x").await.expect("depart").departed);

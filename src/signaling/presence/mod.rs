@@ -112,7 +112,7 @@ impl Presence {
     /// answer is reused for a second (`RedisPresence::relay_target_present` says why that is safe).
     pub async fn relay_target_present(&self, room: &str, pid: &str) -> anyhow::Result<bool> {
         match self {
-            Presence::Local(p) => Ok(p.contains(room, pid)),
+            Presence::Local(_) => self.is_present(room, pid).await,
             Presence::Redis(p) => p.relay_target_present(room, pid).await,
         }
     }
