@@ -49,7 +49,7 @@ impl Drop for Pebble {
 }
 
 impl Pebble {
-    fn start(http_port: u16, tls_port: u16) -> Pebble {
+    async fn start(http_port: u16, tls_port: u16) -> Pebble {
         if Command::new("pebble").arg("-h").output().is_err() {
             panic!("pebble is not installed; scripts/test.sh installs it (apt-get install pebble)");
         }
@@ -73,18 +73,75 @@ impl Pebble {
         std::fs::write(dir.path().join("cert.pem"), leaf.pem()).unwrap();
         std::fs::write(dir.path().join("key.pem"), leaf_key.serialize_pem()).unwrap();
 
-        let (acme, mgmt, dns, dns_mgmt) = (free_port(), free_port(), free_port(), free_port());
+        // Ports come from `free_port`, so another test can take one before pebble binds it
+        // (the failure seen in CI: the directory "could not be reached"). Pebble is ready only
+        // when its directory answers over TLS with the certificate made above; if either
+        // process exits first, start both again on new ports.
+        let trust = reqwest::Certificate::from_pem(&std::fs::read(&ca_root).unwrap()).unwrap();
+        let client = reqwest::Client::builder()
+            .add_root_certificate(trust)
+            .timeout(Duration::from_secs(2))
+            .build()
+            .unwrap();
+        for _attempt in 0..5 {
+            let (acme, mgmt, dns, dns_mgmt) = (free_port(), free_port(), free_port(), free_port());
+            let mut children =
+                Self::spawn(dir.path(), http_port, tls_port, [acme, mgmt, dns, dns_mgmt]);
+            let directory = format!("https://127.0.0.1:{acme}/dir");
+            let started = Instant::now();
+            let ready = loop {
+                if children.iter_mut().any(|c| c.try_wait().unwrap().is_some()) {
+                    break false;
+                }
+                let answered = match client.get(&directory).send().await {
+                    Ok(r) if r.status().is_success() => {
+                        r.text().await.is_ok_and(|t| t.contains("newOrder"))
+                    }
+                    _ => false,
+                };
+                if answered && std::net::TcpStream::connect(("127.0.0.1", dns)).is_ok() {
+                    // A DNS port taken by someone else makes challtestsrv exit at once.
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    break children.iter_mut().all(|c| c.try_wait().unwrap().is_none());
+                }
+                assert!(
+                    started.elapsed() < Duration::from_secs(20),
+                    "pebble did not start"
+                );
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            };
+            if ready {
+                return Pebble {
+                    _dir: dir,
+                    children,
+                    directory,
+                    ca_root,
+                    management: format!("https://127.0.0.1:{mgmt}"),
+                };
+            }
+            for c in &mut children {
+                let _ = c.kill();
+                let _ = c.wait();
+            }
+        }
+        panic!("pebble or pebble-challtestsrv exited five times: their ports were taken");
+    }
+
+    /// pebble-challtestsrv (pebble's DNS) and pebble on the given ports: [acme, management,
+    /// dns, dns management].
+    fn spawn(dir: &Path, http_port: u16, tls_port: u16, ports: [u16; 4]) -> Vec<Child> {
+        let [acme, mgmt, dns, dns_mgmt] = ports;
         let config = serde_json::json!({"pebble": {
             "listenAddress": format!("127.0.0.1:{acme}"),
             "managementListenAddress": format!("127.0.0.1:{mgmt}"),
-            "certificate": dir.path().join("cert.pem"),
-            "privateKey": dir.path().join("key.pem"),
+            "certificate": dir.join("cert.pem"),
+            "privateKey": dir.join("key.pem"),
             "httpPort": http_port,
             "tlsPort": tls_port,
             "ocspResponderURL": "",
             "externalAccountBindingRequired": false,
         }});
-        std::fs::write(dir.path().join("pebble.json"), config.to_string()).unwrap();
+        std::fs::write(dir.join("pebble.json"), config.to_string()).unwrap();
         let quiet = || std::process::Stdio::null();
         let dns_srv = Command::new("pebble-challtestsrv")
             .args([
@@ -111,7 +168,7 @@ impl Pebble {
             .unwrap();
         let ca = Command::new("pebble")
             .arg("-config")
-            .arg(dir.path().join("pebble.json"))
+            .arg(dir.join("pebble.json"))
             .args(["-dnsserver", &format!("127.0.0.1:{dns}")])
             .env("PEBBLE_VA_NOSLEEP", "1")
             .env("PEBBLE_WFE_NONCEREJECT", "0")
@@ -120,24 +177,7 @@ impl Pebble {
             .stderr(quiet())
             .spawn()
             .unwrap();
-        let started = Instant::now();
-        while std::net::TcpStream::connect(("127.0.0.1", acme)).is_err()
-            || std::net::TcpStream::connect(("127.0.0.1", dns)).is_err()
-                && started.elapsed() < Duration::from_secs(1)
-        {
-            assert!(
-                started.elapsed() < Duration::from_secs(20),
-                "pebble did not start"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        Pebble {
-            _dir: dir,
-            children: vec![dns_srv, ca],
-            directory: format!("https://127.0.0.1:{acme}/dir"),
-            ca_root,
-            management: format!("https://127.0.0.1:{mgmt}"),
-        }
+        vec![dns_srv, ca]
     }
 
     /// The root that signs the certificates pebble issues.
@@ -267,7 +307,7 @@ fn stored(config: &Config) -> Option<Vec<u8>> {
 #[tokio::test(flavor = "multi_thread")]
 async fn cert_issue_over_http01_then_serve_presents_it() {
     let (http, https) = (free_port(), free_port());
-    let pebble = Pebble::start(http, https);
+    let pebble = Pebble::start(http, https).await;
     let (config, _dir) = acme_config(&pebble, http, https, Challenge::Http01).await;
     let out = cli(&config, &["cert", "issue", "--json"]);
     assert!(out.status.success(), "{}", say(&out));
@@ -346,7 +386,7 @@ async fn serve_obtains_over_tls_alpn_and_a_forced_renewal_keeps_websockets_open(
         .with_env_filter("flowsync=debug")
         .try_init();
     let (http, https) = (free_port(), free_port());
-    let pebble = Pebble::start(http, https);
+    let pebble = Pebble::start(http, https).await;
     let (config, _dir) = acme_config(&pebble, http, https, Challenge::TlsAlpn01).await;
     assert!(stored(&config).is_none());
     let server = flowsync::server::start(config.clone()).await.unwrap();
@@ -420,7 +460,7 @@ Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSoc
 #[tokio::test(flavor = "multi_thread")]
 async fn a_second_issuer_is_refused_while_one_holds_the_lock() {
     let (http, https) = (free_port(), free_port());
-    let pebble = Pebble::start(http, https);
+    let pebble = Pebble::start(http, https).await;
     let (config, _dir) = acme_config(&pebble, http, https, Challenge::Http01).await;
     let _held =
         flowsync::tls::acme::IssueLock::acquire(&flowsync::tls::acme::Paths::new(&config)).unwrap();
@@ -445,7 +485,7 @@ fn plant(config: &Config, path: &Path) -> Vec<u8> {
 #[tokio::test(flavor = "multi_thread")]
 async fn failures_say_why_and_leave_the_stored_certificate_alone() {
     let (http, https) = (free_port(), free_port());
-    let pebble = Pebble::start(http, https);
+    let pebble = Pebble::start(http, https).await;
 
     // The directory is down.
     let (mut config, _dir) = acme_config(&pebble, http, https, Challenge::Http01).await;
@@ -483,7 +523,7 @@ async fn serial_at(root: &str, addr: SocketAddr) -> String {
 #[tokio::test(flavor = "multi_thread")]
 async fn instances_sharing_postgres_share_certificates_and_answer_each_others_challenges() {
     let (http_a, https_a, http_b, https_b) = (free_port(), free_port(), free_port(), free_port());
-    let pebble = Pebble::start(http_b, https_b); // the CA only ever reaches instance B
+    let pebble = Pebble::start(http_b, https_b).await; // the CA only ever reaches instance B
     let url = fresh_pg_database().await;
     let (mut a, _da) = acme_config(&pebble, http_a, https_a, Challenge::Http01).await;
     let (mut b, _db) = acme_config(&pebble, http_b, https_b, Challenge::Http01).await;
