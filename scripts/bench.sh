@@ -23,7 +23,7 @@
 #             sockets in 3,000 rooms at 12,000 deliveries/s (PG_URL, default
 #             postgres://postgres@127.0.0.1:5432; REDIS_URL, default redis://127.0.0.1:6379)
 # Environment: DURATION (overrides the scenario's), FLOWSYNC_BIN (default: $CARGO_TARGET_DIR or target, /release/flowsync),
-# BENCH_PORT (default 18080), BENCH_LOG_LEVEL (the server's log level, default warn), BENCH_SERVER: what is measured, with the same generator and pinning:
+# BENCH_RT (1: both under SCHED_FIFO, see below), BENCH_PORT (default 18080), BENCH_LOG_LEVEL (the server's log level, default warn), BENCH_SERVER: what is measured, with the same generator and pinning:
 #   flowsync  (default) `flowsync serve` as above
 #   bare      a bare socketioxide server with the same crate versions and engine settings
 #             (examples/bare_socketioxide.rs: cargo build --release --example bare_socketioxide;
@@ -41,6 +41,10 @@ shift
 [ -x "$BIN" ] || { echo "no release binary at $BIN: cargo build --release" >&2; exit 2; }
 cpu0=() cpu1=()
 if [ "$(nproc)" -ge 2 ] && command -v taskset > /dev/null; then cpu0=(taskset -c 0) cpu1=(taskset -c 1); fi
+# BENCH_RT=1: server and generator under SCHED_FIFO, so no ordinary process can preempt them (a
+# diagnostic: it tells the machine's own interruptions from the server's queueing; near the knee
+# it starves the kernel's softirq threads and makes the tail worse, so use it below the knee).
+if [ "${BENCH_RT:-0}" = 1 ]; then cpu0=(chrt -f 10 "${cpu0[@]}") cpu1=(chrt -f 10 "${cpu1[@]}"); fi
 
 root=$(mktemp -d)
 data=$root second='' pgdb='' restarting=''
