@@ -5,7 +5,7 @@
 //! start, a forced renewal while a WebSocket stays connected, the issuance lock, and failures
 //! that must leave the stored certificate untouched.
 
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output};
 use std::sync::Arc;
@@ -17,17 +17,9 @@ use rustls::pki_types::pem::PemObject;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::helpers::{Backend, Setup, StateKind, fresh_pg_database};
+use crate::helpers::{Backend, Setup, StateKind, free_port, fresh_pg_database};
 
 const NAME: &str = "flowsync.test";
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 /// A pebble CA and its DNS, killed on drop.
 struct Pebble {
@@ -73,10 +65,10 @@ impl Pebble {
         std::fs::write(dir.path().join("cert.pem"), leaf.pem()).unwrap();
         std::fs::write(dir.path().join("key.pem"), leaf_key.serialize_pem()).unwrap();
 
-        // Ports come from `free_port`, so another test can take one before pebble binds it
-        // (the failure seen in CI: the directory "could not be reached"). Pebble is ready only
-        // when its directory answers over TLS with the certificate made above; if either
-        // process exits first, start both again on new ports.
+        // Pebble is ready only when its directory answers over TLS with the certificate made
+        // above (a bare TCP connect was once satisfied by whoever else held the port, and
+        // `cert issue` then "could not reach" the directory); if either process exits first
+        // (its port was taken), both start again on new ports.
         let trust = reqwest::Certificate::from_pem(&std::fs::read(&ca_root).unwrap()).unwrap();
         let client = reqwest::Client::builder()
             .add_root_certificate(trust)

@@ -32,6 +32,39 @@ pub fn redis_url() -> String {
         .unwrap_or_else(|_| "redis://127.0.0.1:6379/?protocol=resp3".into())
 }
 
+/// A port on 127.0.0.1 free for both TCP and UDP, for a process that must be told its port
+/// before it starts (pebble, `flowsync init`; everything else binds port 0). A port `bind(0)`
+/// picks can be handed to a concurrent test's `bind(0)` or outgoing connection before the
+/// process binds it; these come from the 12,000 ports below the kernel's ephemeral range,
+/// which neither ever uses, and each call in this process gets a different one.
+pub fn free_port() -> u16 {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let ephemeral_start = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|r| r.split_whitespace().next()?.parse::<u32>().ok())
+        .unwrap_or(32768);
+    const SPAN: u32 = 12_000;
+    if ephemeral_start >= 1024 + SPAN {
+        let first = ephemeral_start - SPAN;
+        // Test processes running side by side start at different places.
+        let offset = std::process::id().wrapping_mul(7919) % SPAN;
+        for _ in 0..SPAN {
+            let port = (first + (offset + NEXT.fetch_add(1, Ordering::Relaxed)) % SPAN) as u16;
+            if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok()
+                && std::net::UdpSocket::bind(("127.0.0.1", port)).is_ok()
+            {
+                return port;
+            }
+        }
+    }
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
 pub fn random_suffix() -> String {
     flowsync::auth::new_id("t")
         .trim_start_matches("t_")
