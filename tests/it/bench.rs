@@ -194,9 +194,7 @@ async fn bench_exit_codes_for_missed_slos_rate_limits_and_bad_flags() {
     assert!(err.contains("join_rate_per_ip"), "{err}");
     limited.stop_token().cancel();
     // Nothing listening: exit 3 too.
-    let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let dead_url = format!("http://{}", dead.local_addr().unwrap());
-    drop(dead);
+    let dead_url = format!("http://127.0.0.1:{}", crate::helpers::free_port());
     let (code, _, err) = bench(&["--url", &dead_url, "--rooms", "1", "--duration", "1s"]).await;
     assert_eq!(code, Some(3), "{err}");
 }

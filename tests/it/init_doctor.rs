@@ -778,9 +778,7 @@ fn turn_check_sends_a_stun_binding_request() {
     assert_eq!((code, status(&r, "turn")), (Some(0), "ok"), "{r:#}");
     let detail = check(&r, "turn")["detail"].as_str().unwrap().to_owned();
     assert!(detail.contains("sees us as 127.0.0.1:"), "{detail}");
-    let dead = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-    let dead_port = dead.local_addr().unwrap().port();
-    drop(dead);
+    let dead_port = free_port();
     let (code, r, _) = run(env(format!("turn:127.0.0.1:{dead_port}")));
     assert_eq!((code, status(&r, "turn")), (Some(1), "fail"), "{r:#}");
 }

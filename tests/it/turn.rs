@@ -17,15 +17,7 @@ use flowsync::config::{Config, TlsMode, TurnMode};
 use flowsync::turn::client::{Client as TurnClient, ClientError, Transport};
 use serde_json::{Value, json};
 
-use crate::helpers::{Backend, Setup, StateKind};
-
-fn free_udp_port() -> u16 {
-    std::net::UdpSocket::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+use crate::helpers::{Backend, Setup, StateKind, free_port};
 
 /// Whether some socket is bound to UDP `port` (read from /proc, so probing never takes the port
 /// from the helper that is about to bind it).
@@ -54,9 +46,14 @@ fn wait_udp_bound(port: u16) {
     }
 }
 
-/// A relay port range of its own per test (tests run in parallel).
+/// A relay port range of its own per test (tests run in parallel): one of the hundred blocks of
+/// 100 ports from 10,000, below the ports `free_port` hands out and the kernel's ephemeral ones.
 fn relay_range() -> (u16, u16) {
-    let base = 20000 + (free_udp_port() % 200) * 100;
+    use std::sync::atomic::{AtomicU16, Ordering};
+    static NEXT: AtomicU16 = AtomicU16::new(0);
+    let block =
+        (std::process::id() as u16).wrapping_add(NEXT.fetch_add(1, Ordering::Relaxed)) % 100;
+    let base = 10_000 + block * 100;
     (base, base + 99)
 }
 
@@ -71,7 +68,7 @@ impl Drop for Peer {
 
 /// coturn's UDP echo peer on 127.0.0.1.
 fn echo_peer() -> Peer {
-    let port = free_udp_port();
+    let port = free_port();
     let child = Command::new("turnutils_peer")
         .args(["-L", "127.0.0.1", "-p", &port.to_string()])
         .stdout(Stdio::null())
@@ -324,7 +321,7 @@ async fn refuses_forged_and_expired_credentials_loopback_peers_and_over_quota() 
 /// external mode.
 #[tokio::test(flavor = "multi_thread")]
 async fn coturn_accepts_the_credentials_of_external_mode() {
-    let port = free_udp_port();
+    let port = free_port();
     let (lo, hi) = relay_range();
     let dir = tempfile::tempdir().unwrap();
     let mut coturn = Command::new("turnserver")
