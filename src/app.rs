@@ -26,6 +26,8 @@ pub struct App {
     pub live: LiveHub,
     /// Where chat lines are stored: concurrent ones are written together (group commit).
     pub messages: crate::db::group_commit::MessageWriter,
+    /// The group commit in front of joins (SQLite).
+    pub joins: crate::db::group_commit::JoinWriter,
     pub metrics: Metrics,
     /// Key for HMAC-signed short-lived links (chat export); shared by instances via the database.
     pub link_key: Vec<u8>,
@@ -54,6 +56,7 @@ impl App {
             .context("the database is not migrated or not writable")?;
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         let messages = crate::db::group_commit::MessageWriter::start(db.clone());
+        let joins = crate::db::group_commit::JoinWriter::start(db.clone());
         Ok(Arc::new(App {
             config: RwLock::new(Arc::new(config)),
             db,
@@ -61,6 +64,7 @@ impl App {
             passwords: PasswordHasherPool::new(cores),
             live: LiveHub::new(),
             messages,
+            joins,
             metrics: Metrics::default(),
             link_key,
             instance_id: crate::auth::new_id("i"),

@@ -208,52 +208,14 @@ pub async fn join(
     match db {
         Db::Sqlite { write, .. } => {
             let mut conn = write.acquire().await?;
-            let inserted = sqlx::query(
-                "INSERT INTO participants (id, room_id, display_name, role, device_id, token_hash, \
-                 created_at, last_seen_at, connections) \
-                 SELECT $1, $2, $3, $4, $5, $6, $7, $7, 0 \
-                 WHERE (SELECT max_participants FROM rooms WHERE id = $2 AND status = 'active' AND expires_at > $7) \
-                 > (SELECT COUNT(*) FROM participants s WHERE s.room_id = $2 AND s.revoked_at IS NULL \
-                    AND s.left_at IS NULL AND s.last_seen_at >= $8)",
-            )
-            .bind(&p.id)
-            .bind(room_id)
-            .bind(&p.display_name)
-            .bind(p.role)
-            .bind(&p.device_id)
-            .bind(&p.token_hash)
-            .bind(now)
-            .bind(seat_cutoff_ms)
-            .execute(&mut *conn)
-            .await
-            .context("joining room")?
-            .rows_affected()
-                == 1;
-            if !inserted {
-                let active: i64 = sqlx::query_scalar(
-                    "SELECT COUNT(*) FROM rooms WHERE id = $1 AND status = 'active' AND expires_at > $2",
-                )
-                .bind(room_id)
-                .bind(now)
-                .fetch_one(&mut *conn)
-                .await
-                .context("joining room")?;
-                return Ok(if active == 1 {
-                    JoinOutcome::Full
-                } else {
-                    JoinOutcome::Gone
-                });
-            }
-            if touch {
-                sqlx::query("UPDATE rooms SET last_activity_at = $2, expires_at = $3 WHERE id = $1 AND status = 'active'")
-                    .bind(room_id)
-                    .bind(now)
-                    .bind(new_expires_at)
-                    .execute(&mut *conn)
-                    .await
-                    .context("recording room activity")?;
-            }
-            Ok(JoinOutcome::Joined)
+            let join = Join {
+                room_id,
+                participant: p,
+                seat_cutoff_ms,
+                new_expires_at,
+                touch,
+            };
+            join_sqlite(&mut conn, &join, now).await
         }
         Db::Postgres(pool) => {
             let run = async {
@@ -290,6 +252,94 @@ pub async fn join(
             run.await.context("joining room")
         }
     }
+}
+
+/// One join for [`join_sqlite`] and [`join_many`].
+pub struct Join<'a> {
+    pub room_id: &'a str,
+    pub participant: &'a NewParticipant,
+    pub seat_cutoff_ms: i64,
+    pub new_expires_at: i64,
+    pub touch: bool,
+}
+
+/// A join's statements on SQLite's one write connection: a single conditional `INSERT … SELECT
+/// … WHERE seats < max` is atomic there (all writes go through that connection), and inside a
+/// transaction it also sees the joins before it.
+async fn join_sqlite(
+    conn: &mut sqlx::SqliteConnection,
+    j: &Join<'_>,
+    now: i64,
+) -> anyhow::Result<JoinOutcome> {
+    let inserted = sqlx::query(
+        "INSERT INTO participants (id, room_id, display_name, role, device_id, token_hash, \
+         created_at, last_seen_at, connections) \
+         SELECT $1, $2, $3, $4, $5, $6, $7, $7, 0 \
+         WHERE (SELECT max_participants FROM rooms WHERE id = $2 AND status = 'active' AND expires_at > $7) \
+         > (SELECT COUNT(*) FROM participants s WHERE s.room_id = $2 AND s.revoked_at IS NULL \
+            AND s.left_at IS NULL AND s.last_seen_at >= $8)",
+    )
+    .bind(&j.participant.id)
+    .bind(j.room_id)
+    .bind(&j.participant.display_name)
+    .bind(j.participant.role)
+    .bind(&j.participant.device_id)
+    .bind(&j.participant.token_hash)
+    .bind(now)
+    .bind(j.seat_cutoff_ms)
+    .execute(&mut *conn)
+    .await
+    .context("joining room")?
+    .rows_affected()
+        == 1;
+    if !inserted {
+        let active: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM rooms WHERE id = $1 AND status = 'active' AND expires_at > $2",
+        )
+        .bind(j.room_id)
+        .bind(now)
+        .fetch_one(&mut *conn)
+        .await
+        .context("joining room")?;
+        return Ok(if active == 1 {
+            JoinOutcome::Full
+        } else {
+            JoinOutcome::Gone
+        });
+    }
+    if j.touch {
+        sqlx::query("UPDATE rooms SET last_activity_at = $2, expires_at = $3 WHERE id = $1 AND status = 'active'")
+            .bind(j.room_id)
+            .bind(now)
+            .bind(j.new_expires_at)
+            .execute(&mut *conn)
+            .await
+            .context("recording room activity")?;
+    }
+    Ok(JoinOutcome::Joined)
+}
+
+/// Several joins in one transaction on SQLite: one commit (one set of WAL frames for the table
+/// and its indexes) instead of one each. Each sees the seats the ones before it took. On any
+/// error the whole transaction is rolled back and the error returned, so the caller can retry
+/// them one by one and a bad join fails alone. PostgreSQL has no batch: this is an error there.
+pub async fn join_many(db: &Db, joins: &[Join<'_>]) -> anyhow::Result<Vec<JoinOutcome>> {
+    let Db::Sqlite { write, .. } = db else {
+        anyhow::bail!("join_many is for SQLite");
+    };
+    let now = now_ms();
+    // Rolled back when dropped, so an error anywhere leaves none of the batch behind (some
+    // errors, a full disk among them, end the transaction themselves).
+    let mut tx = write
+        .begin_with("BEGIN IMMEDIATE")
+        .await
+        .context("joining rooms")?;
+    let mut outcomes = Vec::with_capacity(joins.len());
+    for j in joins {
+        outcomes.push(join_sqlite(&mut tx, j, now).await?);
+    }
+    tx.commit().await.context("joining rooms")?;
+    Ok(outcomes)
 }
 
 /// Resolves a token hash to its participant, if the token is live and its room active.

@@ -335,16 +335,12 @@ impl App {
         // Activity is recorded at most once a minute per room: expiry is measured in hours,
         // and this keeps a join to one write on the hot path.
         let touch = room.last_activity_at < now_ms() - ACTIVITY_RESOLUTION_MS;
-        let outcome = db::rooms::join(
-            &self.db,
-            &room.id,
-            &p,
-            self.seat_cutoff(),
-            expires_at,
-            touch,
-        )
-        .await
-        .map_err(db_error)?;
+        let participant_id = p.id.clone();
+        let outcome = self
+            .joins
+            .join(&room.id, p, self.seat_cutoff(), expires_at, touch)
+            .await
+            .map_err(db_error)?;
         match outcome {
             JoinOutcome::Joined => {
                 Metrics::inc(&self.metrics.rooms_joined);
@@ -353,7 +349,7 @@ impl App {
                     expires_at: if touch { expires_at } else { room.expires_at },
                     ..room.clone()
                 };
-                Ok(self.joined(&row, p.id, token, "guest"))
+                Ok(self.joined(&row, participant_id, token, "guest"))
             }
             JoinOutcome::Full => Err(ApiError::new(
                 ErrorCode::RoomFull,

@@ -213,3 +213,92 @@ async fn concurrent_lines_are_committed_together(setup: Setup) {
     t.stop().await;
 }
 each_backend!(concurrent_lines_are_committed_together);
+
+fn newcomer(name: &str) -> db::models::NewParticipant {
+    db::models::NewParticipant {
+        id: flowsync::auth::new_id("p"),
+        display_name: name.to_owned(),
+        role: "guest",
+        device_id: None,
+        token_hash: flowsync::auth::token_hash(&flowsync::auth::new_token()),
+    }
+}
+
+/// Joins through the group commit (`App::joins`): arriving together, each still gets the
+/// outcome it would get alone (seats given out in order, an ended room refused) and a bad one
+/// fails alone. On SQLite a batch is one transaction that sees its own seats and leaves nothing
+/// behind when any join in it fails.
+async fn joins_written_together(setup: Setup) {
+    let backend = setup.backend;
+    let t = setup.spawn().await;
+    let app = t.app();
+    let open = t
+        .create_room(json!({ "display_name": "Ada", "max_participants": 3 }))
+        .await;
+    let ended = t.create_room(json!({ "display_name": "Bo" })).await;
+    let (open_id, ended_id) = (t.room_id(&open.code).await, t.room_id(&ended.code).await);
+    t.sql("UPDATE rooms SET status = 'ended' WHERE id = $1", &ended_id)
+        .await;
+    let cutoff = now_ms() - 60_000;
+    let expiry = now_ms() + 3_600_000;
+    let mut duplicate = newcomer("Dup");
+    duplicate.id = open.participant_id.clone();
+    let mut jobs = vec![(open_id.as_str(), duplicate)];
+    jobs.extend((0..4).map(|i| (open_id.as_str(), newcomer(&format!("p{i}")))));
+    jobs.push((ended_id.as_str(), newcomer("late")));
+    let outcomes = futures::future::join_all(
+        jobs.into_iter()
+            .map(|(room, p)| app.joins.join(room, p, cutoff, expiry, false)),
+    )
+    .await;
+    let names: Vec<String> = outcomes
+        .iter()
+        .map(|o| match o {
+            Ok(o) => format!("{o:?}"),
+            Err(_) => "error".to_owned(),
+        })
+        .collect();
+    assert_eq!(names[0], "error", "a participant id that exists: {names:?}");
+    let mut seats: Vec<&str> = names[1..5].iter().map(String::as_str).collect();
+    seats.sort_unstable();
+    assert_eq!(seats, ["Full", "Full", "Joined", "Joined"], "{names:?}");
+    assert_eq!(names[5], "Gone");
+    let count = "SELECT COUNT(*) FROM participants WHERE room_id = $1";
+    assert_eq!(t.sql_count(count, &open_id).await, 3);
+
+    if backend == crate::helpers::Backend::Sqlite {
+        let room = t
+            .create_room(json!({ "display_name": "Cy", "max_participants": 2 }))
+            .await;
+        let room_id = t.room_id(&room.code).await;
+        let join = |p| db::rooms::Join {
+            room_id: &room_id,
+            participant: p,
+            seat_cutoff_ms: cutoff,
+            new_expires_at: expiry,
+            touch: true,
+        };
+        // One free seat: the second join of the batch sees the first one's.
+        let (a, b) = (newcomer("a"), newcomer("b"));
+        let got = db::rooms::join_many(&app.db, &[join(&a), join(&b)])
+            .await
+            .expect("a batch");
+        assert_eq!(format!("{got:?}"), "[Joined, Full]");
+        // A failing join (an id that exists) rolls the whole batch back; seats are plenty.
+        t.sql(
+            "UPDATE rooms SET max_participants = 10 WHERE id = $1",
+            &room_id,
+        )
+        .await;
+        let (c, mut bad) = (newcomer("c"), newcomer("bad"));
+        bad.id = a.id.clone();
+        assert!(
+            db::rooms::join_many(&app.db, &[join(&c), join(&bad)])
+                .await
+                .is_err()
+        );
+        assert_eq!(t.sql_count(count, &room_id).await, 2, "c was rolled back");
+    }
+    t.stop().await;
+}
+each_backend!(joins_written_together);
