@@ -1,11 +1,11 @@
-//! Group commit for chat lines and, on SQLite, joins. On SQLite every statement is a hop to the one writer thread
-//! and back, and under load those hops, not the writing, are the cost: `perf` of a server
-//! storing 1,500 lines a second while 15,000 clients reconnected after a restart
-//! (`scripts/bench.sh restart`) had a third of its core in the SQLite threads and in waking
-//! them. So lines posted at the same moment queue here and are written together: whatever
-//! queued while the previous write ran goes into one multi-row `INSERT`
-//! ([`super::messages::insert_many`]). An idle server writes each line at once, alone, so
-//! nothing waits for a batch to fill.
+//! Group commit for chat lines and, on SQLite, joins ([`JoinWriter`]). On SQLite every
+//! statement is a hop to the one writer thread and back, and under load those hops, not the
+//! writing, are the cost: `perf` of a server storing 1,500 lines a second while 15,000 clients
+//! reconnected after a restart (`scripts/bench.sh restart`) had a third of its core in the
+//! SQLite threads and in waking them. So lines posted at the same moment queue here and are
+//! written together: whatever queued while the previous write ran goes into one multi-row
+//! `INSERT` ([`super::messages::insert_many`]). An idle server writes each line at once, alone,
+//! so nothing waits for a batch to fill.
 
 use tokio::sync::{mpsc, oneshot};
 
@@ -124,7 +124,8 @@ const MAX_JOIN_BATCH: usize = 64;
 /// previous ones are written go into one transaction ([`rooms::join_many`]), where each still
 /// sees the seats the ones before it took. If the batch fails, its joins are retried one by
 /// one, so a bad join fails alone. An idle server writes each join at once. On PostgreSQL
-/// joins go straight to [`rooms::join`] (concurrent transactions there already share fsyncs).
+/// joins go straight to [`rooms::join`]: they are transactions side by side on a pool, with no
+/// one writer to queue in front of.
 #[derive(Clone, Debug)]
 pub struct JoinWriter {
     db: Db,

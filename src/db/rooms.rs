@@ -196,6 +196,9 @@ pub async fn device_kicked(db: &Db, room_id: &str, device_id: &str) -> anyhow::R
 ///   to a room are serialised and the seat count that follows sees every committed join.
 /// - SQLite: all writes go through one connection, so a single conditional `INSERT … SELECT …
 ///   WHERE seats < max` is already atomic; the transaction's extra round trips are not needed.
+///
+/// The server calls it through [`super::group_commit::JoinWriter`], which on SQLite writes joins
+/// that arrive together in one transaction ([`join_many`]).
 pub async fn join(
     db: &Db,
     room_id: &str,
