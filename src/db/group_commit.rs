@@ -51,7 +51,7 @@ impl MessageWriter {
     /// Starts the writer task on the current runtime; it ends when every clone is dropped.
     pub fn start(db: Db) -> MessageWriter {
         let (queue, jobs) = mpsc::channel(4 * MAX_BATCH);
-        tokio::spawn(run(db, jobs));
+        tokio::spawn(run(db, jobs, MAX_BATCH));
         MessageWriter { queue }
     }
 
@@ -77,20 +77,32 @@ impl MessageWriter {
     }
 }
 
-async fn run(db: Db, mut jobs: mpsc::Receiver<Job>) {
-    let mut batch = Vec::with_capacity(MAX_BATCH);
-    while jobs.recv_many(&mut batch, MAX_BATCH).await > 0 {
-        write(&db, &mut batch).await;
+/// A writer task: whatever queued while the previous batch was written, up to `max`, is the
+/// next batch.
+async fn run<J: Queued>(db: Db, mut jobs: mpsc::Receiver<J>, max: usize) {
+    let mut batch = Vec::with_capacity(max);
+    while jobs.recv_many(&mut batch, max).await > 0 {
+        write_batch(&db, &mut batch).await;
     }
 }
 
-/// Writes one batch and answers every job in it (the batch is left empty).
-async fn write(db: &Db, batch: &mut Vec<Job>) {
-    if batch.len() > 1 {
-        let lines: Vec<NewMessage<'_>> = batch.iter().map(Job::message).collect();
+/// A queued write: how several are written together, how one is written alone, and where its
+/// result goes.
+trait Queued: Sized {
+    type Row;
+    async fn together(db: &Db, jobs: &[Self]) -> anyhow::Result<Vec<Self::Row>>;
+    async fn alone(db: &Db, job: &Self) -> anyhow::Result<Self::Row>;
+    fn answer(self, row: anyhow::Result<Self::Row>);
+}
+
+impl Queued for Job {
+    type Row = MessageRow;
+
+    async fn together(db: &Db, jobs: &[Job]) -> anyhow::Result<Vec<MessageRow>> {
+        let lines: Vec<NewMessage<'_>> = jobs.iter().map(Job::message).collect();
         // One expiry update per room, the latest.
         let mut touches: Vec<(&str, i64)> = Vec::new();
-        for job in batch.iter() {
+        for job in jobs {
             if let Some(t) = job.touch {
                 match touches.iter_mut().find(|(room, _)| *room == job.room_id) {
                     Some(found) => found.1 = found.1.max(t),
@@ -98,20 +110,33 @@ async fn write(db: &Db, batch: &mut Vec<Job>) {
                 }
             }
         }
-        let stored = messages::insert_many(db, &lines, &touches).await;
-        drop(lines);
-        drop(touches);
-        if let Ok(rows) = stored {
-            for (job, row) in batch.drain(..).zip(rows) {
-                let _ = job.done.send(Ok(row));
-            }
-            return;
+        messages::insert_many(db, &lines, &touches).await
+    }
+
+    async fn alone(db: &Db, job: &Job) -> anyhow::Result<MessageRow> {
+        messages::insert(db, &job.message(), job.touch).await
+    }
+
+    fn answer(self, row: anyhow::Result<MessageRow>) {
+        let _ = self.done.send(row);
+    }
+}
+
+/// Answers every job of `batch` (leaving it empty): several are written together; if that
+/// fails, or there is only one, each is written alone, so one bad job (say, its room was
+/// deleted meanwhile) fails alone.
+async fn write_batch<J: Queued>(db: &Db, batch: &mut Vec<J>) {
+    if batch.len() > 1
+        && let Ok(rows) = J::together(db, batch).await
+    {
+        for (job, row) in batch.drain(..).zip(rows) {
+            job.answer(Ok(row));
         }
-        // One bad line (say, its room was deleted meanwhile) must not fail the others.
+        return;
     }
     for job in batch.drain(..) {
-        let row = messages::insert(db, &job.message(), job.touch).await;
-        let _ = job.done.send(row);
+        let row = J::alone(db, &job).await;
+        job.answer(row);
     }
 }
 
@@ -160,7 +185,7 @@ impl JoinWriter {
     pub fn start(db: Db) -> JoinWriter {
         let queue = matches!(db, Db::Sqlite { .. }).then(|| {
             let (queue, jobs) = mpsc::channel(4 * MAX_JOIN_BATCH);
-            tokio::spawn(run_joins(db.clone(), jobs));
+            tokio::spawn(run(db.clone(), jobs, MAX_JOIN_BATCH));
             queue
         });
         JoinWriter { db, queue }
@@ -176,15 +201,14 @@ impl JoinWriter {
         touch: bool,
     ) -> anyhow::Result<JoinOutcome> {
         let Some(queue) = &self.queue else {
-            return rooms::join(
-                &self.db,
+            let join = Join {
                 room_id,
-                &participant,
+                participant: &participant,
                 seat_cutoff_ms,
                 new_expires_at,
                 touch,
-            )
-            .await;
+            };
+            return rooms::join(&self.db, &join).await;
         };
         let (done, outcome) = oneshot::channel();
         let job = JoinJob {
@@ -201,32 +225,19 @@ impl JoinWriter {
     }
 }
 
-async fn run_joins(db: Db, mut jobs: mpsc::Receiver<JoinJob>) {
-    let mut batch = Vec::with_capacity(MAX_JOIN_BATCH);
-    while jobs.recv_many(&mut batch, MAX_JOIN_BATCH).await > 0 {
-        if batch.len() > 1 {
-            let joins: Vec<Join<'_>> = batch.iter().map(JoinJob::join).collect();
-            let written = rooms::join_many(&db, &joins).await;
-            drop(joins);
-            if let Ok(outcomes) = written {
-                for (job, outcome) in batch.drain(..).zip(outcomes) {
-                    let _ = job.done.send(Ok(outcome));
-                }
-                continue;
-            }
-        }
-        for job in batch.drain(..) {
-            let j = job.join();
-            let outcome = rooms::join(
-                &db,
-                j.room_id,
-                j.participant,
-                j.seat_cutoff_ms,
-                j.new_expires_at,
-                j.touch,
-            )
-            .await;
-            let _ = job.done.send(outcome);
-        }
+impl Queued for JoinJob {
+    type Row = JoinOutcome;
+
+    async fn together(db: &Db, jobs: &[JoinJob]) -> anyhow::Result<Vec<JoinOutcome>> {
+        let joins: Vec<Join<'_>> = jobs.iter().map(JoinJob::join).collect();
+        rooms::join_many(db, &joins).await
+    }
+
+    async fn alone(db: &Db, job: &JoinJob) -> anyhow::Result<JoinOutcome> {
+        rooms::join(db, &job.join()).await
+    }
+
+    fn answer(self, outcome: anyhow::Result<JoinOutcome>) {
+        let _ = self.done.send(outcome);
     }
 }

@@ -199,26 +199,19 @@ pub async fn device_kicked(db: &Db, room_id: &str, device_id: &str) -> anyhow::R
 ///
 /// The server calls it through [`super::group_commit::JoinWriter`], which on SQLite writes joins
 /// that arrive together in one transaction ([`join_many`]).
-pub async fn join(
-    db: &Db,
-    room_id: &str,
-    p: &NewParticipant,
-    seat_cutoff_ms: i64,
-    new_expires_at: i64,
-    touch: bool,
-) -> anyhow::Result<JoinOutcome> {
+pub async fn join(db: &Db, j: &Join<'_>) -> anyhow::Result<JoinOutcome> {
     let now = now_ms();
+    let Join {
+        room_id,
+        participant: p,
+        seat_cutoff_ms,
+        new_expires_at,
+        ..
+    } = *j;
     match db {
         Db::Sqlite { write, .. } => {
             let mut conn = write.acquire().await?;
-            let join = Join {
-                room_id,
-                participant: p,
-                seat_cutoff_ms,
-                new_expires_at,
-                touch,
-            };
-            join_sqlite(&mut conn, &join, now).await
+            join_sqlite(&mut conn, j, now).await
         }
         Db::Postgres(pool) => {
             let run = async {
@@ -257,7 +250,7 @@ pub async fn join(
     }
 }
 
-/// One join for [`join_sqlite`] and [`join_many`].
+/// One join for [`join`] and [`join_many`].
 pub struct Join<'a> {
     pub room_id: &'a str,
     pub participant: &'a NewParticipant,
