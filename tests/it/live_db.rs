@@ -153,6 +153,25 @@ async fn timer_compare_and_set(setup: Setup) {
             .expect("due")
             .is_empty()
     );
+    // The poll runs every 100 ms: on SQLite it must visit only rooms whose phase has ended (the
+    // timer index), not every active room (the status index SQLite's planner prefers).
+    if let db::Db::Sqlite { read, .. } = &app.db {
+        let plan: Vec<(i64, i64, i64, String)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "EXPLAIN QUERY PLAN {}",
+            db::live::TIMERS_DUE_SQLITE
+        )))
+        .bind(0_i64)
+        .fetch_all(read)
+        .await
+        .expect("plan");
+        assert!(
+            plan.len() == 1
+                && plan[0]
+                    .3
+                    .starts_with("SEARCH rooms USING INDEX rooms_timer_ends_at"),
+            "the timer poll's plan: {plan:?}"
+        );
+    }
     t.stop().await;
 }
 each_backend!(timer_compare_and_set);
