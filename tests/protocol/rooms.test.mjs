@@ -257,6 +257,26 @@ test("malformed payloads get error acks; nothing crashes; others keep working", 
     assert.equal(ack.ok, false, `${event} ${JSON.stringify(payload)}`);
     assert.ok(["VALIDATION", "NOT_IN_ROOM"].includes(ack.error.code), `${event}: ${ack.error.code}`);
   }
+  // Broken JSON after a valid event name (only a hand-made client sends it) gets an error
+  // acknowledgement like any payload of the wrong shape, and the socket stays: the patched
+  // parser reads only the event name to dispatch (docs/upstream/socketioxide-parser-common-*).
+  const engine = h.socket.io.engine;
+  const rawAck = new Promise((resolve, reject) => {
+    setTimeout(() => reject(new Error("no acknowledgement for broken JSON")), 5000).unref();
+    const onPacket = (packet) => {
+      if (packet.type === "message" && typeof packet.data === "string" && packet.data.startsWith("3987")) {
+        engine.off("packet", onPacket);
+        resolve(JSON.parse(packet.data.slice(4))[0]);
+      }
+    };
+    engine.on("packet", onPacket);
+  });
+  engine.write('2987["offer",{"to":"p_x","offer":{"sdp":"v=0');
+  const broken = await rawAck;
+  assert.equal(broken.ok, false);
+  assert.equal(broken.error.code, "VALIDATION");
+  assert.equal(h.socket.connected, true);
+  assert.equal((await call(h.socket, "clock", { client_time: 1 })).ok, true);
   // A huge payload is refused by the transport (the socket is dropped), not by a crash.
   const bob = await joinRoom(server, host.room_code, { display_name: "Bob" });
   const big = connect(server, bob.token);
