@@ -9,10 +9,16 @@
 #
 #   scripts/bench-instructions.sh [BIN ...]   (default: the release binary)
 #
-# Environment: BENCH_SERVER=bare (the bare socketioxide server of scripts/bench.sh instead, built
-# next to BIN: cargo build --release --example bare_socketioxide; BIN still runs the bench), DURATION (measurement, default 20s), RATE (relays per room per second, default
-# 5: 500/s in all, well below what the server manages under callgrind), KEEP (a directory to keep
-# the callgrind files in, for callgrind_annotate; use a binary with symbols to read them).
+# Environment:
+#   BENCH_SERVER=bare  measure the bare socketioxide server of scripts/bench.sh instead (built next
+#                      to BIN: cargo build --release --example bare_socketioxide; BIN runs the bench)
+#   DURATION           measurement, default 20s
+#   RATE               relays per room per second, default 5: 500/s in all, well below what the
+#                      server manages under callgrind
+#   KEEP               a directory to keep the callgrind files in, for callgrind_annotate (build
+#                      with symbols to read them: CARGO_PROFILE_RELEASE_STRIP=none
+#                      CARGO_PROFILE_RELEASE_DEBUG=line-tables-only)
+#   BENCH_PORT         default 18090
 set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v valgrind > /dev/null || { echo "valgrind is missing: apt-get install valgrind" >&2; exit 2; }
@@ -35,10 +41,16 @@ measure() {
     "${cpu0[@]}" valgrind --tool=callgrind --callgrind-out-file="$root/callgrind.out" \
     "${server[@]}" 2> "$root/valgrind.log" &
   pid=$!
+  local ready=''
   for _ in $(seq 1 300); do
-    curl -fsS "http://127.0.0.1:$PORT/readyz" > /dev/null 2>&1 && break
+    curl -fsS "http://127.0.0.1:$PORT/readyz" > /dev/null 2>&1 && { ready=1; break; }
     sleep 0.1
   done
+  if [ -z "$ready" ]; then
+    kill "$pid" 2> /dev/null || true
+    echo "$bin: the server under valgrind did not become ready (log: $root/valgrind.log)" >&2
+    return 1
+  fi
   # The counters are zeroed when bench starts measuring and dumped when it stops.
   "${cpu1[@]}" "$bin" bench --url "http://127.0.0.1:$PORT" --server-pid "$pid" --rooms 100 \
     --per-room 5 --rate "${RATE:-5}" --connect-rate 200 --duration "${DURATION:-20s}" --json \
@@ -48,6 +60,11 @@ measure() {
         "bench: disconnecting") callgrind_control -d measured "$pid" > /dev/null 2>&1 ;;
       esac
     done) > "$root/bench.json"
+  # The dump is requested while bench disconnects; let it land before the server stops.
+  for _ in $(seq 1 100); do
+    grep -qs '^desc: Trigger: dump measured' "$root"/callgrind.out.* && break
+    sleep 0.1
+  done
   kill -TERM "$pid"
   wait "$pid" 2> /dev/null || true
   # callgrind numbers its dumps (callgrind.out.1, ...); ours is the one the bench's end triggered.
