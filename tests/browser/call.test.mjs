@@ -112,8 +112,15 @@ async function assertVideoFrom(page, names, timeout = 20000) {
     const seen = await Promise.all(pages.filter((p) => !p.isClosed()).map(async (p) => `${p.who}: ${JSON.stringify(await remoteTiles(p).catch(() => null))}`));
     throw new Error(`${page.who} never decoded video from ${names.join(", ")}: ${err.message}\n${seen.join("\n")}`);
   });
+  // Frames decoded are sampled once a second. On a machine running at half speed (seen in CI,
+  // with three browsers and the server on two cores) a sample can come late and ICE can report
+  // a call `disconnected` for a moment before it recovers by itself, so the count has a few
+  // seconds to move on while connected; a call that stays down still fails below.
   const first = await remoteTiles(page);
-  await page.waitForTimeout(1600);
+  await page.waitForFunction((want) => want.every(([n, was]) => [...document.querySelectorAll(".tile-remote")].some(
+    (t) => t.querySelector(".tile-name").textContent === n && t.dataset.conn === "connected"
+      && Number(t.dataset.frames) > was)),
+  names.map((n) => [n, first[n].frames]), { timeout: 15000 }).catch(() => {});
   const then = await remoteTiles(page);
   for (const n of names) {
     assert.equal(then[n].conn, "connected", `${page.who} ↔ ${n}`);
