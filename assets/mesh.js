@@ -46,10 +46,30 @@ export function rateQuality(rtt, loss) {
   return 'good';
 }
 
+/**
+ * A counter that only grows for the life of a call. Chrome recreates a receive stream when a
+ * renegotiation changes its parameters (an ICE restart offered by the other side, say), and that
+ * stream's `framesDecoded` starts again from 0; this keeps counting from where it was.
+ */
+class Running {
+  constructor() {
+    this.base = 0;
+    this.last = 0;
+  }
+
+  update(raw) {
+    if (raw < this.last) this.base += this.last;
+    this.last = raw;
+    return this.base + raw;
+  }
+}
+
 class Peer {
   constructor(mesh, id, { initiate, remoteSession = null }) {
     this.mesh = mesh;
     this.id = id;
+    /** Which call of this page this is (1, 2, …): a replaced call gets a new number. */
+    this.serial = ++mesh.calls;
     this.polite = mesh.selfId < id;
     this.remoteSession = remoteSession;
     this.makingOffer = false;
@@ -67,6 +87,8 @@ class Peer {
     this.quality = 'unknown';
     this.stats = { rtt: null, loss: null, framesDecoded: 0, screenFramesDecoded: 0, fps: 0, relayed: false };
     this.prev = null;
+    this.frames = new Running();
+    this.screenFrames = new Running();
     this.level = 0;
     this.disconnectedTimer = null;
 
@@ -137,6 +159,7 @@ class Peer {
       this.makingOffer = true;
       await this.pc.setLocalDescription();
       this.offerAt = Date.now();
+      this.mesh.debug(`call ${this.serial} with ${this.id}: offering`);
       this.sendDescription();
     } catch (err) {
       this.mesh.warn(`offer to ${this.id} failed`, err);
@@ -169,6 +192,7 @@ class Peer {
     // Our offer went unanswered for a while (lost with a dropped connection): let theirs win.
     const stale = collision && pc.signalingState === 'have-local-offer' && Date.now() - this.offerAt > STALE_OFFER_MS;
     this.ignoreOffer = !this.polite && collision && !stale;
+    this.mesh.debug(`call ${this.serial} with ${this.id}: ${event} received${collision ? (this.ignoreOffer ? ', crossing ours: ignored' : ', crossing ours: taken') : ''}`);
     if (this.ignoreOffer) return;
     if (event === 'answer' && pc.signalingState !== 'have-local-offer') return; // a late duplicate
     if (msg.roles && typeof msg.roles === 'object') this.remoteRoles = { ...msg.roles };
@@ -187,6 +211,7 @@ class Peer {
 
   onTrack({ track, transceiver }) {
     const role = this.remoteRoles[transceiver.mid] || (track.kind === 'audio' ? 'audio' : 'camera');
+    this.mesh.debug(`call ${this.serial} with ${this.id}: receiving ${role} on m-line ${transceiver.mid}`);
     const target = role === 'screen' ? this.screen : this.stream;
     for (const old of target.getTracks()) if (old.kind === track.kind && old !== track) target.removeTrack(old);
     if (!target.getTracks().includes(track)) target.addTrack(track);
@@ -206,6 +231,7 @@ class Peer {
 
   onIceState() {
     const s = this.pc.iceConnectionState;
+    this.mesh.debug(`call ${this.serial} with ${this.id}: ICE ${s}`);
     clearTimeout(this.disconnectedTimer);
     if (s === 'failed') {
       this.restartIce();
@@ -309,7 +335,14 @@ class Peer {
       if (dl + dr > 0) loss = Math.max(0, dl) / (Math.max(0, dl) + Math.max(0, dr));
     }
     this.prev = { lost, received };
-    this.stats = { rtt, loss, framesDecoded: frames, screenFramesDecoded: screenFrames, fps, relayed: !!(local && local.candidateType === 'relay') };
+    this.stats = {
+      rtt,
+      loss,
+      framesDecoded: this.frames.update(frames),
+      screenFramesDecoded: this.screenFrames.update(screenFrames),
+      fps,
+      relayed: !!(local && local.candidateType === 'relay'),
+    };
     const quality = this.state === 'connected' ? rateQuality(rtt, loss) : this.state === 'failed' ? 'poor' : 'unknown';
     this.quality = quality;
     this.mesh.emit('state', { id: this.id });
@@ -359,12 +392,19 @@ export class Mesh extends EventTarget {
     this.peers = new Map();
     this.screenTrack = null;
     this.warn = warn || ((what, err) => console.warn(`[mesh] ${what}`, err || ''));
+    /** Calls created so far (each call's `serial`). */
+    this.calls = 0;
     this.statsTimer = setInterval(() => this.sampleAll(), STATS_MS);
     this.levelsTimer = setInterval(() => this.readLevels(), LEVELS_MS);
   }
 
   emit(type, detail) {
     this.dispatchEvent(new CustomEvent(type, { detail }));
+  }
+
+  /** The mesh's decisions, at the console's verbose level (for "why did my call restart?"). */
+  debug(what) {
+    console.debug(`[mesh] ${what}`);
   }
 
   rtcConfig() {
@@ -389,6 +429,7 @@ export class Mesh extends EventTarget {
 
   create(id, opts) {
     const peer = new Peer(this, id, opts);
+    this.debug(`call ${peer.serial} with ${id}: ${opts.initiate ? 'calling' : 'answering'}`);
     this.peers.set(id, peer);
     this.emit('peer', { id });
     this.applyEncodingsAll();
@@ -402,13 +443,14 @@ export class Mesh extends EventTarget {
    */
   sync(ids) {
     const want = new Set(ids.filter((id) => id && id !== this.selfId));
-    for (const id of [...this.peers.keys()]) if (!want.has(id)) this.remove(id);
+    for (const id of [...this.peers.keys()]) if (!want.has(id)) this.remove(id, 'not in the room');
     for (const id of want) if (!this.peers.has(id)) this.create(id, { initiate: true });
   }
 
-  remove(id) {
+  remove(id, why = 'they left') {
     const p = this.peers.get(id);
     if (!p) return;
+    this.debug(`call ${p.serial} with ${id}: closed (${why})`);
     p.close();
     this.peers.delete(id);
     this.emit('peer', { id });
@@ -424,7 +466,7 @@ export class Mesh extends EventTarget {
     let peer = this.peers.get(from);
     if (peer && msg.session && peer.remoteSession && msg.session !== peer.remoteSession) {
       if (event !== 'offer') return; // from the other side's previous page
-      this.remove(from); // they reloaded: a new call replaces the old one
+      this.remove(from, 'they reloaded'); // a new call replaces the old one
       peer = null;
     }
     if (!peer) {

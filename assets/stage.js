@@ -160,6 +160,7 @@ export class Stage {
         t.el.dataset.conn = peer ? peer.state : 'none';
         t.el.dataset.quality = q;
         t.el.dataset.frames = String(peer ? peer.stats.framesDecoded : 0);
+        t.el.dataset.call = String(peer ? peer.serial : 0);
         t.el.dataset.relayed = peer && peer.stats.relayed ? '1' : '0';
         t.dot.dataset.quality = q;
         const words = peer && peer.state !== 'connected'

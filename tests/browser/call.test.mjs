@@ -68,7 +68,12 @@ async function newPage(name, viewport = DESKTOP) {
   const page = await context.newPage();
   page.who = name;
   page.problems = [];
+  // The page's recent console lines, shown when a video assertion fails (the mesh logs its
+  // decisions at the debug level).
+  page.log = [];
   page.on("console", (m) => {
+    page.log.push(`${new Date().toISOString().slice(11, 23)} [${m.type()}] ${m.text()}`);
+    if (page.log.length > 300) page.log.shift();
     // The browser's own network log line for a refusal the page handles (wrong password, removed)
     // is not a script error.
     if (m.type() === "error" && !/^Failed to load resource: the server responded with a status of 4\d\d/.test(m.text())) {
@@ -95,12 +100,16 @@ async function shot(page, name) {
 
 const connected = (page) => page.waitForFunction(() => document.querySelector("#conn-text")?.textContent.includes("Connected"));
 
-/** {name: {conn, frames}} for every remote camera tile on a page. */
+/** {name: {conn, frames, call}} for every remote camera tile on a page. */
 function remoteTiles(page) {
   return page.$$eval(".tile-remote", (tiles) => Object.fromEntries(tiles.map((t) => [
-    t.querySelector(".tile-name").textContent, { conn: t.dataset.conn, frames: Number(t.dataset.frames || 0), quality: t.dataset.quality },
+    t.querySelector(".tile-name").textContent,
+    { conn: t.dataset.conn, frames: Number(t.dataset.frames || 0), quality: t.dataset.quality, call: Number(t.dataset.call || 0) },
   ])));
 }
+
+/** The mesh's recent decisions on a page, for an assertion's message. */
+const meshLog = (page) => `${page.who}'s mesh:\n${page.log.filter((l) => l.includes("[mesh]")).slice(-40).join("\n")}`;
 
 /** Waits until a page shows `names` connected and decoding, then checks frames keep coming. */
 async function assertVideoFrom(page, names, timeout = 20000) {
@@ -110,7 +119,7 @@ async function assertVideoFrom(page, names, timeout = 20000) {
       && t.dataset.conn === "connected" && Number(t.dataset.frames) > 0));
   }, names, { timeout }).catch(async (err) => {
     const seen = await Promise.all(pages.filter((p) => !p.isClosed()).map(async (p) => `${p.who}: ${JSON.stringify(await remoteTiles(p).catch(() => null))}`));
-    throw new Error(`${page.who} never decoded video from ${names.join(", ")}: ${err.message}\n${seen.join("\n")}`);
+    throw new Error(`${page.who} never decoded video from ${names.join(", ")}: ${err.message}\n${seen.join("\n")}\n${meshLog(page)}`);
   });
   // Frames decoded are sampled once a second. On a machine running at half speed (seen in CI,
   // with three browsers and the server on two cores) a sample can come late and ICE can report
@@ -123,8 +132,8 @@ async function assertVideoFrom(page, names, timeout = 20000) {
   names.map((n) => [n, first[n].frames]), { timeout: 15000 }).catch(() => {});
   const then = await remoteTiles(page);
   for (const n of names) {
-    assert.equal(then[n].conn, "connected", `${page.who} ↔ ${n}`);
-    assert.ok(then[n].frames > first[n].frames, `${page.who} decodes frames from ${n}: ${first[n].frames} → ${then[n].frames}`);
+    assert.equal(then[n].conn, "connected", `${page.who} ↔ ${n}\n${meshLog(page)}`);
+    assert.ok(then[n].frames > first[n].frames, `${page.who} decodes frames from ${n}: ${first[n].frames} → ${then[n].frames}\n${meshLog(page)}`);
   }
 }
 
@@ -253,17 +262,24 @@ test("three people: video mesh, chat, timer, screen share, reconnect, reload, ki
   // just switched back on, must reach Ada again, or the drop would race the switch.
   await assertVideoFrom(ada, ["Cy"]);
   const before = await remoteTiles(ada);
+  const cyBefore = await remoteTiles(cy);
   await cy.evaluate(() => window.__sockets.filter((s) => s.readyState === WebSocket.OPEN).forEach((s) => s.close()));
   await cy.waitForFunction(() => !document.querySelector("#conn-text").textContent.includes("Connected"), null, { timeout: 5000 });
   await connected(cy);
   await assertVideoFrom(cy, ["Ada", "Bob"]);
-  // The same call goes on: Ada's count of Cy's frames continues from where it was (a new call
-  // would start again from 0). Stats are sampled once a second, so allow a few samples.
+  // The same calls go on: no page replaced a call (each call has its own number on the tile),
+  // and Ada's count of Cy's frames continues from where it was (a call's count only grows).
+  // Stats are sampled once a second, so allow a few samples.
+  const cyAfter = await remoteTiles(cy);
+  for (const n of ["Ada", "Bob"]) {
+    assert.equal(cyAfter[n].call, cyBefore[n].call, `Cy's call with ${n} was replaced\n${meshLog(cy)}`);
+  }
   const kept = await ada.waitForFunction((was) => [...document.querySelectorAll(".tile-remote")].some(
     (t) => t.querySelector(".tile-name").textContent === "Cy" && Number(t.dataset.frames) > was), before.Cy.frames, { timeout: 5000 })
     .then(() => true, () => false);
   const afterDrop = await remoteTiles(ada);
-  assert.ok(kept, `Ada kept receiving Cy's video: ${before.Cy.frames} → ${afterDrop.Cy && afterDrop.Cy.frames} frames`);
+  assert.equal(afterDrop.Cy && afterDrop.Cy.call, before.Cy.call, `Ada's call with Cy was replaced\n${meshLog(ada)}`);
+  assert.ok(kept, `Ada kept receiving Cy's video: ${before.Cy.frames} → ${afterDrop.Cy && afterDrop.Cy.frames} frames\n${meshLog(ada)}`);
 
   // A reload resumes the same participant (no ghost) and rebuilds the calls.
   await bob.reload();
