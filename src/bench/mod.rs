@@ -931,13 +931,76 @@ pub fn rss_kib(pid: u32) -> u64 {
         .unwrap_or(0)
 }
 
-fn cpu_ticks(pid: u32) -> u64 {
+/// A process's CPU time in ticks: user and kernel (system calls, and the network stack's work
+/// the kernel charges to it).
+#[derive(Debug, Clone, Copy, Default)]
+struct ProcessTicks {
+    user: u64,
+    system: u64,
+}
+
+impl ProcessTicks {
+    fn total(self) -> u64 {
+        self.user + self.system
+    }
+}
+
+fn process_ticks(pid: u32) -> ProcessTicks {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
     // Fields after the parenthesised command name: utime is the 12th, stime the 13th.
     let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
     let f: Vec<&str> = rest.split_whitespace().collect();
     let n = |i: usize| f.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
-    n(11) + n(12)
+    ProcessTicks {
+        user: n(11),
+        system: n(12),
+    }
+}
+
+fn cpu_ticks(pid: u32) -> u64 {
+    process_ticks(pid).total()
+}
+
+/// The one CPU a process is pinned to (`taskset -c N`), from `Cpus_allowed_list`.
+fn pinned_cpu(pid: u32) -> Option<usize> {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()?
+        .lines()
+        .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))?
+        .trim()
+        .parse()
+        .ok()
+}
+
+/// One CPU's counters from `/proc/stat`: user nice system idle iowait irq softirq steal.
+fn core_ticks(cpu: usize) -> Option<[u64; 8]> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    let prefix = format!("cpu{cpu} ");
+    let line = stat.lines().find_map(|l| l.strip_prefix(prefix.as_str()))?;
+    let mut out = [0u64; 8];
+    for (slot, v) in out.iter_mut().zip(line.split_whitespace()) {
+        *slot = v.parse().ok()?;
+    }
+    Some(out)
+}
+
+/// How the server's core spent the window, from two [`core_ticks`] readings.
+fn core_use(cpu: usize, a: [u64; 8], b: [u64; 8]) -> report::CoreUse {
+    let d: Vec<f64> = a
+        .iter()
+        .zip(b)
+        .map(|(x, y)| y.saturating_sub(*x) as f64)
+        .collect();
+    let all: f64 = d.iter().sum::<f64>().max(1.0);
+    let pct = |v: f64| v / all * 100.0;
+    report::CoreUse {
+        cpu,
+        user_percent: pct(d[0] + d[1]),
+        system_percent: pct(d[2]),
+        irq_percent: pct(d[5] + d[6]),
+        idle_percent: pct(d[3] + d[4]),
+        steal_percent: pct(d[7]),
+    }
 }
 
 /// How late this generator's runtime wakes a 1 ms timer, until `stop`: the delay the generator
@@ -1189,7 +1252,9 @@ pub async fn run(s: Scenario, progress: Arc<dyn Progress>) -> Result<Report, Ben
         s.duration.as_secs(),
     );
     let window_start = Instant::now();
-    let cpu_start = pid.map(cpu_ticks);
+    let cpu_start = pid.map(process_ticks);
+    let core = pid.and_then(pinned_cpu);
+    let core_start = core.and_then(core_ticks);
     let own_start = cpu_ticks(std::process::id());
     let steal_start = steal_ticks();
     shared
@@ -1222,7 +1287,8 @@ pub async fn run(s: Scenario, progress: Arc<dyn Progress>) -> Result<Report, Ben
     if let Some(d) = rest_driver {
         let _ = d.await;
     }
-    let cpu_end = pid.map(cpu_ticks);
+    let cpu_end = pid.map(process_ticks);
+    let core_end = core.and_then(core_ticks);
     let own_cpu = cpu_ticks(std::process::id()).saturating_sub(own_start) as f64
         / ticks_per_s()
         / window.as_secs_f64()
@@ -1256,8 +1322,12 @@ pub async fn run(s: Scenario, progress: Arc<dyn Progress>) -> Result<Report, Ben
         srv.rss_per_socket_kib =
             srv.rss_connected_kib.saturating_sub(srv.rss_before_kib) as f64 / open;
         if let (Some(a), Some(b)) = (cpu_start, cpu_end) {
-            srv.cpu_percent =
-                b.saturating_sub(a) as f64 / ticks_per_s() / window.as_secs_f64() * 100.0;
+            let share = |t: u64| t as f64 / ticks_per_s() / window.as_secs_f64() * 100.0;
+            srv.cpu_percent = share(b.total().saturating_sub(a.total()));
+            srv.cpu_kernel_percent = share(b.system.saturating_sub(a.system));
+        }
+        if let (Some(cpu), Some(a), Some(b)) = (core, core_start, core_end) {
+            srv.core = Some(core_use(cpu, a, b));
         }
     }
     progress.finish();
@@ -1336,4 +1406,35 @@ pub async fn run(s: Scenario, progress: Arc<dyn Progress>) -> Result<Report, Ben
     };
     report.slo = s.slos.iter().map(|slo| slo.judge(&report)).collect();
     Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn core_use_is_each_counter_s_share_of_the_window() {
+        // user nice system idle iowait irq softirq steal
+        let a = [100, 0, 50, 1000, 0, 0, 10, 0];
+        let b = [130, 10, 90, 1010, 0, 2, 18, 0];
+        let c = core_use(0, a, b);
+        assert_eq!(c.cpu, 0);
+        assert!((c.user_percent - 40.0).abs() < 1e-9, "{c:?}");
+        assert!((c.system_percent - 40.0).abs() < 1e-9, "{c:?}");
+        assert!((c.irq_percent - 10.0).abs() < 1e-9, "{c:?}");
+        assert!((c.idle_percent - 10.0).abs() < 1e-9, "{c:?}");
+        assert_eq!(c.steal_percent, 0.0);
+    }
+
+    #[test]
+    fn this_process_has_ticks_and_maybe_a_pinned_cpu() {
+        let me = std::process::id();
+        let t = process_ticks(me);
+        assert_eq!(t.total(), cpu_ticks(me));
+        // Pinned or not, the answer must name a CPU that /proc/stat lists.
+        if let Some(cpu) = pinned_cpu(me) {
+            assert!(core_ticks(cpu).is_some());
+        }
+        assert!(core_ticks(0).is_some(), "cpu0 in /proc/stat");
+    }
 }

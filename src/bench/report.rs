@@ -180,6 +180,18 @@ impl Stalls {
     }
 }
 
+/// How one CPU spent the measured window (`/proc/stat`), in percent of that CPU. Interrupt and
+/// softirq time is the network stack's work that no process is charged for.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct CoreUse {
+    pub cpu: usize,
+    pub user_percent: f64,
+    pub system_percent: f64,
+    pub irq_percent: f64,
+    pub idle_percent: f64,
+    pub steal_percent: f64,
+}
+
 /// Server resource use, sampled from `/proc` when the server runs on this machine.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct ServerUse {
@@ -197,6 +209,12 @@ pub struct ServerUse {
     pub fds_after: u64,
     /// CPU time over the measured window, as a share of one core.
     pub cpu_percent: f64,
+    /// The part of `cpu_percent` spent in the kernel (system calls; on loopback that includes
+    /// the receiving side's TCP work for what the server sends).
+    pub cpu_kernel_percent: f64,
+    /// How the server's core spent the window, when the server is pinned to one CPU.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub core: Option<CoreUse>,
     /// (seconds since start, RSS KiB, CPU % of one core) once a second.
     pub samples: Vec<(f64, u64, f64)>,
 }
@@ -543,7 +561,7 @@ impl Report {
         ));
         if let Some(s) = &self.server {
             out.push_str(&format!(
-                "server (pid {})  RSS {} → {} KiB (peak {}), {:.2} KiB per socket; fds {} → {} → {}; CPU {:.0} % of a core\n",
+                "server (pid {})  RSS {} → {} KiB (peak {}), {:.2} KiB per socket; fds {} → {} → {}; CPU {:.0} % of a core ({:.0} % in the kernel)\n",
                 s.pid,
                 s.rss_before_kib,
                 s.rss_connected_kib,
@@ -552,8 +570,15 @@ impl Report {
                 s.fds_before,
                 s.fds_connected,
                 s.fds_after,
-                s.cpu_percent
+                s.cpu_percent,
+                s.cpu_kernel_percent
             ));
+            if let Some(c) = &s.core {
+                out.push_str(&format!(
+                    "server's core    cpu{}: user {:.0} %, kernel {:.0} %, interrupts {:.0} %, idle {:.0} %, steal {:.1} %\n",
+                    c.cpu, c.user_percent, c.system_percent, c.irq_percent, c.idle_percent, c.steal_percent
+                ));
+            }
         }
         for e in &self.errors {
             out.push_str(&format!("error            {e}\n"));

@@ -135,6 +135,13 @@ async fn bench_drives_a_real_server_end_to_end() {
     // The server runs in this test process and is found by its port.
     assert_eq!(r["server"]["pid"], std::process::id(), "{r:#}");
     assert!(r["server"]["fds_connected"].as_u64().unwrap() >= 200);
+    // The server's CPU, and the kernel's part of it, over the window (the test process is the
+    // server here, and it did work: 200 sockets relaying).
+    let (cpu, kernel) = (
+        r["server"]["cpu_percent"].as_f64().unwrap(),
+        r["server"]["cpu_kernel_percent"].as_f64().unwrap(),
+    );
+    assert!(cpu > 0.0 && (0.0..=cpu).contains(&kernel), "{r:#}");
     assert!(
         r["slo"]
             .as_array()
