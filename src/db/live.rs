@@ -402,15 +402,23 @@ pub async fn timer_save(
     .context("saving the timer")
 }
 
+// The condition both backends' queries share, so they cannot drift apart.
+macro_rules! timers_due_where {
+    () => {
+        " WHERE timer_ends_at IS NOT NULL AND timer_ends_at <= $1 AND status = 'active' LIMIT 200"
+    };
+}
+
 /// The timer poll's query (every 100 ms, see `signaling::timer`), per backend. Without
 /// statistics SQLite's planner prefers the equality on `status` (index `rooms_status_expires`),
 /// which visits every active room on every poll (callgrind: 140,000 instructions a poll with 100
 /// rooms); the partial index on `timer_ends_at` visits only the rooms whose phase has ended.
 /// PostgreSQL plans from its statistics and finds that index by itself.
-pub const TIMERS_DUE_SQLITE: &str = "SELECT id FROM rooms INDEXED BY rooms_timer_ends_at \
-     WHERE timer_ends_at IS NOT NULL AND timer_ends_at <= $1 AND status = 'active' LIMIT 200";
-const TIMERS_DUE_POSTGRES: &str = "SELECT id FROM rooms \
-     WHERE timer_ends_at IS NOT NULL AND timer_ends_at <= $1 AND status = 'active' LIMIT 200";
+pub const TIMERS_DUE_SQLITE: &str = concat!(
+    "SELECT id FROM rooms INDEXED BY rooms_timer_ends_at",
+    timers_due_where!()
+);
+const TIMERS_DUE_POSTGRES: &str = concat!("SELECT id FROM rooms", timers_due_where!());
 
 /// Active rooms whose running timer phase has ended by `now`.
 pub async fn timers_due(db: &Db, now: i64) -> anyhow::Result<Vec<String>> {
