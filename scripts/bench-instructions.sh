@@ -12,6 +12,9 @@
 # Environment:
 #   BENCH_SERVER=bare  measure the bare socketioxide server of scripts/bench.sh instead (built next
 #                      to BIN: cargo build --release --example bare_socketioxide; BIN runs the bench)
+#   MEASURE=generator  count the load generator's instructions instead (`flowsync bench` under
+#                      callgrind, the server running normally): what sending and reading one
+#                      relayed message costs the generator, which must not be the bottleneck
 #   DURATION           measurement, default 20s
 #   RATE               relays per room per second, default 5: 500/s in all, well below what the
 #                      server manages under callgrind
@@ -35,11 +38,13 @@ measure() {
   if [ "${BENCH_SERVER:-flowsync}" = bare ]; then
     server=("$(dirname "$bin")/examples/bare_socketioxide" "127.0.0.1:$PORT")
   fi
+  # Which side runs under callgrind; callgrind_control then finds the one such process itself.
+  local vg=(valgrind --tool=callgrind --callgrind-out-file="$root/callgrind.out") server_vg=() bench_vg=()
+  if [ "${MEASURE:-server}" = generator ]; then bench_vg=("${vg[@]}"); else server_vg=("${vg[@]}"); fi
   FLOWSYNC_ROOMS__CREATE_RATE_PER_IP=1000000/second \
   FLOWSYNC_ROOMS__JOIN_RATE_PER_IP=1000000/second \
   FLOWSYNC_LOG__LEVEL=warn \
-    "${cpu0[@]}" valgrind --tool=callgrind --callgrind-out-file="$root/callgrind.out" \
-    "${server[@]}" 2> "$root/valgrind.log" &
+    "${cpu0[@]}" "${server_vg[@]}" "${server[@]}" 2> "$root/valgrind.log" &
   pid=$!
   local ready=''
   for _ in $(seq 1 300); do
@@ -52,12 +57,12 @@ measure() {
     return 1
   fi
   # The counters are zeroed when bench starts measuring and dumped when it stops.
-  "${cpu1[@]}" "$bin" bench --url "http://127.0.0.1:$PORT" --server-pid "$pid" --rooms 100 \
+  "${cpu1[@]}" "${bench_vg[@]}" "$bin" bench --url "http://127.0.0.1:$PORT" --server-pid "$pid" --rooms 100 \
     --per-room 5 --rate "${RATE:-5}" --connect-rate 200 --duration "${DURATION:-20s}" --json \
     2> >(while read -r line; do
       case "$line" in
-        "bench: measuring") callgrind_control -z "$pid" > /dev/null 2>&1 ;;
-        "bench: disconnecting") callgrind_control -d measured "$pid" > /dev/null 2>&1 ;;
+        "bench: measuring") callgrind_control -z > /dev/null 2>&1 ;;
+        "bench: disconnecting") callgrind_control -d measured > /dev/null 2>&1 ;;
       esac
     done) > "$root/bench.json"
   # The dump is requested while bench disconnects; let it land before the server stops.
@@ -75,7 +80,7 @@ measure() {
     echo "$bin: no measurement (valgrind log: $root/valgrind.log)" >&2
     return 1
   fi
-  echo "$bin: $delivered deliveries, $ir instructions while measuring, $((ir / delivered)) per delivery"
+  echo "$bin (${MEASURE:-server}): $delivered deliveries, $ir instructions while measuring, $((ir / delivered)) per delivery"
   if [ -n "${KEEP:-}" ]; then mkdir -p "$KEEP" && cp "$root"/callgrind.out* "$KEEP"/; fi
   rm -rf "$root"
 }

@@ -350,9 +350,28 @@ fn sdp(bytes: usize) -> String {
     s
 }
 
+/// A steady relay's offer as JSON text, around an SDP escaped once (`Value::to_string` of it):
+/// the same JSON as `{"to", "offer": {"type": "offer", "sdp", "t", "bench": "steady"}}`, without
+/// copying and escaping a few KiB per message.
+fn steady_offer(to: &str, t: u64, sdp_json: &str) -> String {
+    let to = Value::from(to);
+    format!(r#"{{"to":{to},"offer":{{"type":"offer","sdp":{sdp_json},"t":{t},"bench":"steady"}}}}"#)
+}
+
+/// A steady relay's ICE candidate as JSON text; `candidate_json` is [`CANDIDATE`] escaped once.
+fn steady_candidate(to: &str, t: u64, candidate_json: &str) -> String {
+    let to = Value::from(to);
+    format!(
+        r#"{{"to":{to},"candidate":{{"candidate":{candidate_json},"sdpMid":"0","sdpMLineIndex":0,"t":{t},"bench":"steady"}}}}"#
+    )
+}
+
+/// A browser's ICE candidate line.
+const CANDIDATE: &str = "candidate:842163049 1 udp 1677729535 192.0.2.7 61523 typ srflx raddr 10.0.0.7 rport 61523 generation 0 ufrag sEMT network-cost 999";
+
 fn candidate(t: u64, kind: &str) -> Value {
     json!({
-        "candidate": "candidate:842163049 1 udp 1677729535 192.0.2.7 61523 typ srflx raddr 10.0.0.7 rport 61523 generation 0 ufrag sEMT network-cost 999",
+        "candidate": CANDIDATE,
         "sdpMid": "0",
         "sdpMLineIndex": 0,
         "t": t,
@@ -515,6 +534,9 @@ async fn participant(shared: Arc<Shared>, room: Arc<Room>, me: usize, source: Op
     let mut rng =
         0x9E37_79B9_7F4A_7C15u64 ^ ((me as u64 + 1) * 0x2545_F491_4F6C_DD1D) ^ shared.now_us();
     let big_sdp = sdp(s.sdp_bytes);
+    // The steady relays' text, escaped once (see the relay tick below).
+    let sdp_json = Value::from(big_sdp.as_str()).to_string();
+    let candidate_json = Value::from(CANDIDATE).to_string();
 
     // The join burst: offer + candidates to everyone already here; done when every one of them
     // has answered with its answer and candidates.
@@ -656,9 +678,9 @@ async fn participant(shared: Arc<Shared>, room: Arc<Room>, me: usize, source: Op
                 let t = shared.now_us();
                 sent_n += 1;
                 let r = if sent_n.is_multiple_of(10) {
-                    conn.emit("offer", &json!({"to": to, "offer": {"type": "offer", "sdp": big_sdp, "t": t, "bench": "steady"}})).await
+                    conn.emit_json("offer", &steady_offer(to, t, &sdp_json)).await
                 } else {
-                    conn.emit("ice-candidate", &json!({"to": to, "candidate": candidate(t, "steady")})).await
+                    conn.emit_json("ice-candidate", &steady_candidate(to, t, &candidate_json)).await
                 };
                 // Messages to a slow consumer are sent (they load the server) but not expected.
                 if r.is_ok() && !to_slow {
@@ -1411,6 +1433,31 @@ pub async fn run(s: Scenario, progress: Arc<dyn Progress>) -> Result<Report, Ben
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn steady_relays_are_the_json_they_stand_for() {
+        let big = sdp(3000) + "\"quoted\" \\ é";
+        let offer: Value = serde_json::from_str(&steady_offer(
+            "p_1",
+            7,
+            &Value::from(big.as_str()).to_string(),
+        ))
+        .unwrap();
+        assert_eq!(
+            offer,
+            json!({"to": "p_1", "offer": {"type": "offer", "sdp": big, "t": 7, "bench": "steady"}})
+        );
+        let cand: Value = serde_json::from_str(&steady_candidate(
+            "p_2",
+            8,
+            &Value::from(CANDIDATE).to_string(),
+        ))
+        .unwrap();
+        assert_eq!(
+            cand,
+            json!({"to": "p_2", "candidate": candidate(8, "steady")})
+        );
+    }
 
     #[test]
     fn core_use_is_each_counter_s_share_of_the_window() {

@@ -10,7 +10,9 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use futures_util::{SinkExt, StreamExt};
+use serde::Deserialize;
 use serde_json::Value;
+use serde_json::value::RawValue;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpSocket, TcpStream};
 use tokio_tungstenite::WebSocketStream;
@@ -71,6 +73,83 @@ fn id_and_args(rest: &str) -> Option<(Option<u64>, std::vec::IntoIter<Value>)> {
     }
 }
 
+/// The relayed events, whose payloads are read lean (see [`relay_marks`]).
+const RELAYS: [&str; 3] = ["offer", "answer", "ice-candidate"];
+
+/// What the bench reads of a relayed message's body: its send time and its kind.
+#[derive(Deserialize)]
+struct Marks {
+    #[serde(default)]
+    t: Option<u64>,
+    #[serde(default)]
+    bench: Option<String>,
+}
+
+/// A relayed `offer` / `answer` / `ice-candidate` as the bench reads it: the sender, and the
+/// marks of whichever body it carries. The SDP or candidate text is skipped by serde, never
+/// allocated or copied: relays are most of what the generator receives, and an offer's SDP is
+/// a few KiB, so this keeps the generator's cost per message well below the server's.
+#[derive(Deserialize)]
+struct RelayIn {
+    #[serde(default)]
+    from: Option<String>,
+    #[serde(default)]
+    offer: Option<Marks>,
+    #[serde(default)]
+    answer: Option<Marks>,
+    #[serde(default)]
+    candidate: Option<Marks>,
+}
+
+/// A relay's payload reduced to `{from, <body>: {t, bench}}`; `None` when it does not have
+/// that shape (the caller then parses it whole).
+fn relay_marks(raw: &str) -> Option<Value> {
+    let r: RelayIn = serde_json::from_str(raw).ok()?;
+    let mut out = serde_json::Map::new();
+    if let Some(from) = r.from {
+        out.insert("from".into(), Value::String(from));
+    }
+    for (key, marks) in [
+        ("offer", r.offer),
+        ("answer", r.answer),
+        ("candidate", r.candidate),
+    ] {
+        if let Some(m) = marks {
+            let mut body = serde_json::Map::new();
+            if let Some(t) = m.t {
+                body.insert("t".into(), t.into());
+            }
+            if let Some(b) = m.bench {
+                body.insert("bench".into(), Value::String(b));
+            }
+            out.insert(key.into(), Value::Object(body));
+        }
+    }
+    Some(Value::Object(out))
+}
+
+/// An event packet's rest, `<id?>[name, arg, …]`, as its name and first argument. The common
+/// shape `[name, arg]` is split without parsing the argument first, so a relay is read lean.
+fn event(rest: &str) -> Option<(String, Value)> {
+    let json = rest.trim_start_matches(|c: char| c.is_ascii_digit());
+    if let Ok((name, arg)) = serde_json::from_str::<(String, &RawValue)>(json) {
+        let lean = RELAYS
+            .contains(&name.as_str())
+            .then(|| relay_marks(arg.get()));
+        let v = match lean.flatten() {
+            Some(v) => v,
+            None => serde_json::from_str(arg.get()).ok()?,
+        };
+        return Some((name, v));
+    }
+    // Other shapes (a name alone, several arguments): the general path.
+    let (_, mut args) = id_and_args(rest)?;
+    let Some(Value::String(name)) = args.next() else {
+        return None;
+    };
+    Some((name, args.next().unwrap_or(Value::Null)))
+}
+
 /// One Socket.IO connection to the default namespace.
 pub struct Conn {
     ws: WebSocketStream<Box<dyn Io>>,
@@ -79,7 +158,8 @@ pub struct Conn {
 /// Something received.
 #[derive(Debug)]
 pub enum Incoming {
-    /// An event: name and first argument.
+    /// An event: name and first argument. For `offer`, `answer` and `ice-candidate` the
+    /// argument holds only `from` and the body's `t` and `bench` (see [`relay_marks`]).
     Event(String, Value),
     /// The server refused the namespace connection (`connect_error`).
     Refused(Value),
@@ -169,6 +249,19 @@ impl Conn {
         Ok(())
     }
 
+    /// Emits `event` with one argument given as JSON text (the caller's: not checked), for the
+    /// steady relays, whose SDP is escaped once per participant instead of once per message.
+    pub async fn emit_json(&mut self, event: &str, data_json: &str) -> anyhow::Result<()> {
+        let mut frame = String::with_capacity(event.len() + data_json.len() + 8);
+        frame.push_str("42[\"");
+        frame.push_str(event);
+        frame.push_str("\",");
+        frame.push_str(data_json);
+        frame.push(']');
+        self.ws.send(Message::text(frame)).await?;
+        Ok(())
+    }
+
     /// Emits `event` with one argument and asks for an acknowledgement with this `id`; it
     /// arrives from [`Conn::next`] as [`Incoming::Ack`].
     pub async fn emit_with_ack(
@@ -204,13 +297,10 @@ impl Conn {
                     let body = &text[1..];
                     if let Some(rest) = body.strip_prefix('2') {
                         // An event: an optional ack id, then [name, arg, …].
-                        let Some((_, mut args)) = id_and_args(rest) else {
+                        let Some((name, arg)) = event(rest) else {
                             continue;
                         };
-                        let Some(Value::String(name)) = args.next() else {
-                            continue;
-                        };
-                        return Ok(Incoming::Event(name, args.next().unwrap_or(Value::Null)));
+                        return Ok(Incoming::Event(name, arg));
                     } else if let Some(rest) = body.strip_prefix('3') {
                         // An acknowledgement: its id, then [arg, …].
                         let Some((Some(id), mut args)) = id_and_args(rest) else {
@@ -234,5 +324,58 @@ impl Conn {
     pub async fn close(mut self) {
         let _ = self.ws.send(Message::text("41")).await;
         let _ = self.ws.close(None).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn relays_are_read_lean_and_everything_else_whole() {
+        let sdp = "v=0\\r\\na=candidate:1 1 udp 1 192.0.2.1 1 typ host\\r\\n";
+        let (name, v) = event(&format!(
+            r#"["offer",{{"from":"p_a","offer":{{"type":"offer","sdp":"{sdp}","t":42,"bench":"burst"}}}}]"#
+        ))
+        .unwrap();
+        assert_eq!(name, "offer");
+        assert_eq!(
+            v,
+            serde_json::json!({"from": "p_a", "offer": {"t": 42, "bench": "burst"}})
+        );
+
+        let (_, v) = event(
+            r#"["ice-candidate",{"from":"p_b","candidate":{"candidate":"candidate:1","sdpMid":"0","t":7,"bench":"steady"}}]"#,
+        )
+        .unwrap();
+        assert_eq!(
+            v,
+            serde_json::json!({"from": "p_b", "candidate": {"t": 7, "bench": "steady"}})
+        );
+
+        // A browser's candidate (a string where the bench puts an object) is read whole.
+        let (_, v) =
+            event(r#"["ice-candidate",{"from":"p_c","candidate":"candidate:1"}]"#).unwrap();
+        assert_eq!(
+            v,
+            serde_json::json!({"from": "p_c", "candidate": "candidate:1"})
+        );
+
+        // Other events keep their whole payload; an ack id before the array is skipped.
+        let (name, v) =
+            event(r#"12["room-joined",{"participants":[{"participant_id":"p_a"}]}]"#).unwrap();
+        assert_eq!(name, "room-joined");
+        assert_eq!(v["participants"][0]["participant_id"], "p_a");
+
+        // A name alone, or more than one argument: the general path.
+        assert_eq!(
+            event(r#"["kicked"]"#).unwrap(),
+            ("kicked".to_owned(), Value::Null)
+        );
+        assert_eq!(
+            event(r#"["x",1,2]"#).unwrap(),
+            ("x".to_owned(), Value::from(1))
+        );
+        assert!(event("not json").is_none());
     }
 }
