@@ -967,20 +967,21 @@ impl ProcessTicks {
     }
 }
 
-fn process_ticks(pid: u32) -> ProcessTicks {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+/// `None` when the process is gone (a server restarted during the run).
+fn process_ticks(pid: u32) -> Option<ProcessTicks> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // Fields after the parenthesised command name: utime is the 12th, stime the 13th.
     let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
     let f: Vec<&str> = rest.split_whitespace().collect();
-    let n = |i: usize| f.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
-    ProcessTicks {
-        user: n(11),
-        system: n(12),
-    }
+    let n = |i: usize| f.get(i).and_then(|v| v.parse::<u64>().ok());
+    Some(ProcessTicks {
+        user: n(11)?,
+        system: n(12)?,
+    })
 }
 
 fn cpu_ticks(pid: u32) -> u64 {
-    process_ticks(pid).total()
+    process_ticks(pid).map_or(0, ProcessTicks::total)
 }
 
 /// The one CPU a process is pinned to (`taskset -c N`), from `Cpus_allowed_list`.
@@ -1274,7 +1275,7 @@ pub async fn run(s: Scenario, progress: Arc<dyn Progress>) -> Result<Report, Ben
         s.duration.as_secs(),
     );
     let window_start = Instant::now();
-    let cpu_start = pid.map(process_ticks);
+    let cpu_start = pid.and_then(process_ticks);
     let core = pid.and_then(pinned_cpu);
     let core_start = core.and_then(core_ticks);
     let own_start = cpu_ticks(std::process::id());
@@ -1309,7 +1310,7 @@ pub async fn run(s: Scenario, progress: Arc<dyn Progress>) -> Result<Report, Ben
     if let Some(d) = rest_driver {
         let _ = d.await;
     }
-    let cpu_end = pid.map(process_ticks);
+    let cpu_end = pid.and_then(process_ticks);
     let core_end = core.and_then(core_ticks);
     let own_cpu = cpu_ticks(std::process::id()).saturating_sub(own_start) as f64
         / ticks_per_s()
@@ -1345,8 +1346,8 @@ pub async fn run(s: Scenario, progress: Arc<dyn Progress>) -> Result<Report, Ben
             srv.rss_connected_kib.saturating_sub(srv.rss_before_kib) as f64 / open;
         if let (Some(a), Some(b)) = (cpu_start, cpu_end) {
             let share = |t: u64| t as f64 / ticks_per_s() / window.as_secs_f64() * 100.0;
-            srv.cpu_percent = share(b.total().saturating_sub(a.total()));
-            srv.cpu_kernel_percent = share(b.system.saturating_sub(a.system));
+            srv.cpu_percent = Some(share(b.total().saturating_sub(a.total())));
+            srv.cpu_kernel_percent = Some(share(b.system.saturating_sub(a.system)));
         }
         if let (Some(cpu), Some(a), Some(b)) = (core, core_start, core_end) {
             srv.core = Some(core_use(cpu, a, b));
@@ -1476,8 +1477,10 @@ mod tests {
     #[test]
     fn this_process_has_ticks_and_maybe_a_pinned_cpu() {
         let me = std::process::id();
-        let t = process_ticks(me);
+        let t = process_ticks(me).expect("this process has a /proc/self/stat");
         assert_eq!(t.total(), cpu_ticks(me));
+        // A process that is gone has no figures (not zeros).
+        assert!(process_ticks(u32::MAX).is_none());
         // Pinned or not, the answer must name a CPU that /proc/stat lists.
         if let Some(cpu) = pinned_cpu(me) {
             assert!(core_ticks(cpu).is_some());

@@ -207,11 +207,14 @@ pub struct ServerUse {
     pub fds_before: u64,
     pub fds_connected: u64,
     pub fds_after: u64,
-    /// CPU time over the measured window, as a share of one core.
-    pub cpu_percent: f64,
+    /// CPU time over the measured window, as a share of one core; absent when the process
+    /// exited during the window (a restart), rather than a misleading 0.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cpu_percent: Option<f64>,
     /// The part of `cpu_percent` spent in the kernel (system calls; on loopback that includes
     /// the receiving side's TCP work for what the server sends).
-    pub cpu_kernel_percent: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cpu_kernel_percent: Option<f64>,
     /// How the server's core spent the window, when the server is pinned to one CPU.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub core: Option<CoreUse>,
@@ -560,8 +563,14 @@ impl Report {
             self.messages_per_s, self.generator_cpu_percent, self.steal_percent
         ));
         if let Some(s) = &self.server {
+            let cpu = match (s.cpu_percent, s.cpu_kernel_percent) {
+                (Some(all), Some(kernel)) => {
+                    format!("CPU {all:.0} % of a core ({kernel:.0} % in the kernel)")
+                }
+                _ => "CPU not known (the process exited during the run)".to_owned(),
+            };
             out.push_str(&format!(
-                "server (pid {})  RSS {} → {} KiB (peak {}), {:.2} KiB per socket; fds {} → {} → {}; CPU {:.0} % of a core ({:.0} % in the kernel)\n",
+                "server (pid {})  RSS {} → {} KiB (peak {}), {:.2} KiB per socket; fds {} → {} → {}; {cpu}\n",
                 s.pid,
                 s.rss_before_kib,
                 s.rss_connected_kib,
@@ -570,8 +579,6 @@ impl Report {
                 s.fds_before,
                 s.fds_connected,
                 s.fds_after,
-                s.cpu_percent,
-                s.cpu_kernel_percent
             ));
             if let Some(c) = &s.core {
                 out.push_str(&format!(
