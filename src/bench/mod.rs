@@ -995,16 +995,23 @@ fn pinned_cpu(pid: u32) -> Option<usize> {
         .ok()
 }
 
-/// One CPU's counters from `/proc/stat`: user nice system idle iowait irq softirq steal.
-fn core_ticks(cpu: usize) -> Option<[u64; 8]> {
+/// A `/proc/stat` CPU line's first counters (`label` is `cpu` for the whole machine, `cpuN` for
+/// one CPU): user nice system idle iowait irq softirq steal (guest time is already in user).
+fn stat_ticks(label: &str) -> Option<[u64; 8]> {
     let stat = std::fs::read_to_string("/proc/stat").ok()?;
-    let prefix = format!("cpu{cpu} ");
-    let line = stat.lines().find_map(|l| l.strip_prefix(prefix.as_str()))?;
+    let line = stat
+        .lines()
+        .find_map(|l| l.strip_prefix(label)?.strip_prefix(' '))?;
     let mut out = [0u64; 8];
     for (slot, v) in out.iter_mut().zip(line.split_whitespace()) {
         *slot = v.parse().ok()?;
     }
     Some(out)
+}
+
+/// One CPU's counters (see [`stat_ticks`]).
+fn core_ticks(cpu: usize) -> Option<[u64; 8]> {
+    stat_ticks(&format!("cpu{cpu}"))
 }
 
 /// How the server's core spent the window, from two [`core_ticks`] readings.
@@ -1045,17 +1052,7 @@ async fn generator_lag(stop: CancellationToken) -> Latency {
 /// when unreadable. A run whose tail latencies jump while steal is high measured the host, not
 /// the server.
 fn steal_ticks() -> (u64, u64) {
-    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
-    let Some(cpu) = stat.lines().find_map(|l| l.strip_prefix("cpu ")) else {
-        return (0, 0);
-    };
-    // user nice system idle iowait irq softirq steal (guest time is already in user).
-    let f: Vec<u64> = cpu
-        .split_whitespace()
-        .take(8)
-        .map(|v| v.parse().unwrap_or(0))
-        .collect();
-    (f.get(7).copied().unwrap_or(0), f.iter().sum())
+    stat_ticks("cpu").map_or((0, 0), |f| (f[7], f.iter().sum()))
 }
 
 fn fds(pid: u32) -> u64 {
@@ -1486,5 +1483,9 @@ mod tests {
             assert!(core_ticks(cpu).is_some());
         }
         assert!(core_ticks(0).is_some(), "cpu0 in /proc/stat");
+        // The machine's line (`cpu  …`) is not taken for a CPU's (`cpu0 …`) or the reverse.
+        let (steal, all) = steal_ticks();
+        assert!(all > 0 && steal <= all);
+        assert_ne!(stat_ticks("cpu"), core_ticks(0));
     }
 }
