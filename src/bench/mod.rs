@@ -1335,7 +1335,12 @@ pub async fn run(s: Scenario, progress: Arc<dyn Progress>) -> Result<Report, Ben
     if let Some(srv) = server.as_mut() {
         // Give the server a moment to close its side, then count again.
         tokio::time::sleep(Duration::from_secs(2)).await;
-        srv.fds_after = fds(srv.pid);
+        // After a restart the sampled process is gone: count the one that listens now, so
+        // "back to baseline" is read off the server that is running.
+        if !std::path::Path::new(&format!("/proc/{}", srv.pid)).exists() {
+            srv.pid_after = find_server(&shared.targets[0], None).filter(|p| *p != srv.pid);
+        }
+        srv.fds_after = fds(srv.pid_after.unwrap_or(srv.pid));
         srv.samples = samples.lock().map(|v| v.clone()).unwrap_or_default();
         srv.rss_peak_kib = srv.samples.iter().map(|s| s.1).max().unwrap_or(0);
         let open = shared.connects_ok.load(Ordering::Relaxed).max(1) as f64;

@@ -207,6 +207,10 @@ pub struct ServerUse {
     pub fds_before: u64,
     pub fds_connected: u64,
     pub fds_after: u64,
+    /// The server process that listened at the end, when the one sampled at the start had
+    /// exited (a restart); `fds_after` is that process's count.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pid_after: Option<u32>,
     /// CPU time over the measured window, as a share of one core; absent when the process
     /// exited during the window (a restart), rather than a misleading 0.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -569,8 +573,12 @@ impl Report {
                 }
                 _ => "CPU not known (the process exited during the run)".to_owned(),
             };
+            let after = match s.pid_after {
+                Some(pid) => format!("{} (pid {pid}, after the restart)", s.fds_after),
+                None => s.fds_after.to_string(),
+            };
             out.push_str(&format!(
-                "server (pid {})  RSS {} → {} KiB (peak {}), {:.2} KiB per socket; fds {} → {} → {}; {cpu}\n",
+                "server (pid {})  RSS {} → {} KiB (peak {}), {:.2} KiB per socket; fds {} → {} → {after}; {cpu}\n",
                 s.pid,
                 s.rss_before_kib,
                 s.rss_connected_kib,
@@ -578,7 +586,6 @@ impl Report {
                 s.rss_per_socket_kib,
                 s.fds_before,
                 s.fds_connected,
-                s.fds_after,
             ));
             if let Some(c) = &s.core {
                 out.push_str(&format!(
