@@ -127,6 +127,9 @@ struct Room {
 /// Late relay deliveries kept for [`report::Stalls`] (16 bytes each): a run where everything
 /// is late still fits.
 const MAX_LATE: usize = 4_000_000;
+/// One steady relay in this many is an offer (an SDP of `--sdp-bytes`); the rest are ICE
+/// candidates.
+const OFFER_EVERY: u64 = 10;
 
 /// Counters and histograms shared by every connection.
 struct Shared {
@@ -339,6 +342,17 @@ fn next_rand(state: &mut u64) -> u64 {
     *state
 }
 
+/// A participant's random state: different for every seat of a room and every run.
+fn participant_seed(me: usize, now_us: u64) -> u64 {
+    0x9E37_79B9_7F4A_7C15u64 ^ ((me as u64 + 1) * 0x2545_F491_4F6C_DD1D) ^ now_us
+}
+
+/// Where in the cycle of [`OFFER_EVERY`] steady relays a participant starts, from its random
+/// phase (bits the tick offset hardly uses).
+fn offer_cycle_start(phase: u64) -> u64 {
+    (phase >> 40) % OFFER_EVERY
+}
+
 fn sdp(bytes: usize) -> String {
     let line = "a=candidate:1 1 udp 2122260223 192.0.2.1 54321 typ host generation 0\r\n";
     let mut s = String::with_capacity(bytes + line.len());
@@ -531,8 +545,7 @@ async fn participant(shared: Arc<Shared>, room: Arc<Room>, me: usize, source: Op
         .filter(|x| x.participant_id != seat.participant_id)
         .map(|x| (x.participant_id.as_str(), x.slow))
         .collect();
-    let mut rng =
-        0x9E37_79B9_7F4A_7C15u64 ^ ((me as u64 + 1) * 0x2545_F491_4F6C_DD1D) ^ shared.now_us();
+    let mut rng = participant_seed(me, shared.now_us());
     let big_sdp = sdp(s.sdp_bytes);
     // The steady relays' text, escaped once (see the relay tick below).
     let sdp_json = Value::from(big_sdp.as_str()).to_string();
@@ -579,6 +592,11 @@ async fn participant(shared: Arc<Shared>, room: Arc<Room>, me: usize, source: Op
             _ = shared.go.cancelled(), if !sending && !s.idle && !shared.stop_sending.is_cancelled() => {
                 sending = true;
                 let phase = next_rand(&mut rng);
+                // Every tenth steady relay is an offer; where in that cycle each participant
+                // starts is random, or every participant's tenth message would be an offer at
+                // the same moment: a wave of 15,000 offers (60 MB) in one tick period, every ten
+                // periods, which is not a steady state but was what the 24,000/s tail measured.
+                sent_n = offer_cycle_start(phase);
                 relay_tick = ticker(period(s.rate, s.per_room), phase);
                 chat_tick = ticker(period(s.chat_rate, s.per_room), phase >> 8);
                 churn_tick = ticker(period(s.churn, s.per_room), phase >> 16);
@@ -677,7 +695,7 @@ async fn participant(shared: Arc<Shared>, room: Arc<Room>, me: usize, source: Op
                 let (to, to_slow) = others[(next_rand(&mut rng) % others.len() as u64) as usize];
                 let t = shared.now_us();
                 sent_n += 1;
-                let r = if sent_n.is_multiple_of(10) {
+                let r = if sent_n.is_multiple_of(OFFER_EVERY) {
                     conn.emit_json("offer", &steady_offer(to, t, &sdp_json)).await
                 } else {
                     conn.emit_json("ice-candidate", &steady_candidate(to, t, &candidate_json)).await
@@ -1435,6 +1453,24 @@ pub async fn run(s: Scenario, progress: Arc<dyn Progress>) -> Result<Report, Ben
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn offers_are_spread_over_the_participants_cycles() {
+        // 15,000 participants connected 1 ms apart, as the relay scenario ramps them: at any
+        // one position of the cycle about a tenth of them send an offer, never all at once.
+        let mut starts = [0u32; super::OFFER_EVERY as usize];
+        for i in 0..15_000u64 {
+            let mut rng = super::participant_seed((i % 5) as usize, 1_000_000 + i * 1_000);
+            let phase = super::next_rand(&mut rng);
+            starts[super::offer_cycle_start(phase) as usize] += 1;
+        }
+        for (k, n) in starts.iter().enumerate() {
+            assert!(
+                (1_200..=1_800).contains(n),
+                "{n} participants start at {k}: {starts:?}"
+            );
+        }
+    }
+
     use super::*;
 
     #[test]
