@@ -347,8 +347,8 @@ fn participant_seed(me: usize, now_us: u64) -> u64 {
     0x9E37_79B9_7F4A_7C15u64 ^ ((me as u64 + 1) * 0x2545_F491_4F6C_DD1D) ^ now_us
 }
 
-/// Where in the cycle of [`OFFER_EVERY`] steady relays a participant starts, from its random
-/// phase (bits the tick offset hardly uses).
+/// Where in the cycle of [`OFFER_EVERY`] steady relays a participant starts, from the high
+/// bits of its random phase.
 fn offer_cycle_start(phase: u64) -> u64 {
     (phase >> 40) % OFFER_EVERY
 }
@@ -1453,15 +1453,17 @@ pub async fn run(s: Scenario, progress: Arc<dyn Progress>) -> Result<Report, Ben
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
     #[test]
     fn offers_are_spread_over_the_participants_cycles() {
         // 15,000 participants connected 1 ms apart, as the relay scenario ramps them: at any
         // one position of the cycle about a tenth of them send an offer, never all at once.
-        let mut starts = [0u32; super::OFFER_EVERY as usize];
+        let mut starts = [0u32; OFFER_EVERY as usize];
         for i in 0..15_000u64 {
-            let mut rng = super::participant_seed((i % 5) as usize, 1_000_000 + i * 1_000);
-            let phase = super::next_rand(&mut rng);
-            starts[super::offer_cycle_start(phase) as usize] += 1;
+            let mut rng = participant_seed((i % 5) as usize, 1_000_000 + i * 1_000);
+            let phase = next_rand(&mut rng);
+            starts[offer_cycle_start(phase) as usize] += 1;
         }
         for (k, n) in starts.iter().enumerate() {
             assert!(
@@ -1470,8 +1472,6 @@ mod tests {
             );
         }
     }
-
-    use super::*;
 
     #[test]
     fn steady_relays_are_the_json_they_stand_for() {
