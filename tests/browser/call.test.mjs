@@ -29,7 +29,17 @@ let server, browser;
 before(async () => {
   mkdirSync(ARTIFACTS, { recursive: true });
   // Short timer phases so a phase change happens during the test.
-  server = await startServer({ env: { FLOWSYNC_ROOMS__TIMER_WORK_SECONDS: "6", FLOWSYNC_ROOMS__TIMER_SHORT_BREAK_SECONDS: "30" } });
+  // The reconnect grace as in production (60 s by default), not the protocol tests' 2 s: the
+  // socket-drop step checks that calls carry on across a reconnect, and on a loaded 2-core
+  // machine Chromium's reconnect once took longer than 2 s, so the server rightly told the
+  // others Cy had left (CI, 2026-11-28). Nothing here waits for a grace to run out.
+  server = await startServer({
+    env: {
+      FLOWSYNC_ROOMS__TIMER_WORK_SECONDS: "6",
+      FLOWSYNC_ROOMS__TIMER_SHORT_BREAK_SECONDS: "30",
+      FLOWSYNC_ROOMS__RECONNECT_GRACE: "30s",
+    },
+  });
   browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS });
 });
 after(async () => {
