@@ -255,14 +255,19 @@ async fn joins_written_together(setup: Setup) {
         .create_room(json!({ "display_name": "Ada", "max_participants": 3 }))
         .await;
     let ended = t.create_room(json!({ "display_name": "Bo" })).await;
+    // The duplicate goes to a room with free seats, so it fails on the id alone whichever
+    // order the joins run in (on PostgreSQL they run side by side; in the full room it could
+    // come back `Full` after two newcomers took the seats).
+    let roomy = t.create_room(json!({ "display_name": "Di" })).await;
     let (open_id, ended_id) = (t.room_id(&open.code).await, t.room_id(&ended.code).await);
+    let roomy_id = t.room_id(&roomy.code).await;
     t.sql("UPDATE rooms SET status = 'ended' WHERE id = $1", &ended_id)
         .await;
     let cutoff = now_ms() - 60_000;
     let expiry = now_ms() + 3_600_000;
     let mut duplicate = newcomer("Dup");
     duplicate.id = open.participant_id.clone();
-    let mut jobs = vec![(open_id.as_str(), duplicate)];
+    let mut jobs = vec![(roomy_id.as_str(), duplicate)];
     jobs.extend((0..4).map(|i| (open_id.as_str(), newcomer(&format!("p{i}")))));
     jobs.push((ended_id.as_str(), newcomer("late")));
     let outcomes = futures::future::join_all(
