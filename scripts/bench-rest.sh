@@ -3,10 +3,13 @@
 # GET /api/rooms/{code} and password-less joins into 100 pre-created rooms, with wrk.
 # The server is pinned to core 0 and wrk to core 1; rate limits are raised and the reconnect
 # grace set to 0 s so seats free at once (the figure is the database write path, not a full room).
-# Usage: scripts/bench-rest.sh [path/to/flowsync]   (default: target/release/flowsync)
+# Usage: scripts/bench-rest.sh [path/to/flowsync]   (default: $FLOWSYNC_BIN, else
+# $CARGO_TARGET_DIR or target, /release/flowsync; CONNECTIONS: wrk's connections, default 16)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-BIN=${1:-${CARGO_TARGET_DIR:-target}/release/flowsync}
+BIN=${1:-${FLOWSYNC_BIN:-${CARGO_TARGET_DIR:-target}/release/flowsync}}
+# serve refuses FLOWSYNC_* variables it does not know: this one is only the script's.
+unset FLOWSYNC_BIN
 command -v wrk >/dev/null || apt-get install -y -qq wrk >/dev/null
 DIR=$(mktemp -d)
 trap 'kill "$PID" 2>/dev/null || true; rm -rf "$DIR"' EXIT
@@ -16,7 +19,10 @@ export FLOWSYNC_ROOMS__RECONNECT_GRACE=0s FLOWSYNC_LOG__LEVEL=warn
 START=$(date +%s%N)
 taskset -c 0 "$BIN" serve --listen 127.0.0.1:$PORT --data-dir "$DIR/data" &
 PID=$!
-until curl -sf "http://127.0.0.1:$PORT/readyz" >/dev/null; do sleep 0.005; done
+until curl -sf "http://127.0.0.1:$PORT/readyz" >/dev/null; do
+  kill -0 "$PID" 2>/dev/null || { echo "the server exited before it was ready (its error is above)" >&2; exit 1; }
+  sleep 0.005
+done
 echo "start-up to ready (fresh data dir, includes migration): $(( ($(date +%s%N) - START) / 1000000 )) ms"
 CODES=()
 for _ in $(seq 1 100); do
