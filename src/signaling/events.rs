@@ -8,9 +8,10 @@ use serde_json::{Value, json};
 use socketioxide::SocketIo;
 use socketioxide::adapter::Adapter;
 use socketioxide::extract::{AckSender, Event, SocketRef, State, TryData};
-use socketioxide::{BroadcastError, SocketError};
+use socketioxide::{BroadcastError, SendError, SocketError};
 
 use super::connection::{Charge, Session, depart};
+use super::presence::Presence;
 use super::protocol::{self, client, server};
 use super::{Hub, participant_key, room_key};
 use crate::db::models::AuthRow;
@@ -165,7 +166,7 @@ async fn relay<A: Adapter>(
     }
     let from = serde_json::value::to_raw_value(&me.participant_id).map_err(ApiError::internal)?;
     body.insert("from".into(), from);
-    match io.to(participant_key(&to)).emit(event, &body).await {
+    match deliver(hub, io, &participant_key(&to), event, &body).await {
         Ok(()) => Ok(json!({})),
         // The receiver stopped reading and its queue is full: it is dropped (its client
         // reconnects and renegotiates), never allowed to hold up or fail the sender.
@@ -187,6 +188,39 @@ async fn relay<A: Adapter>(
             Ok(json!({}))
         }
         Err(e) => Err(ApiError::internal(e)),
+    }
+}
+
+/// Sends a relay to the sockets of participant room `target`. With the Redis adapter every
+/// emit is published to every instance, so a target connected to this instance gets it
+/// directly instead: with two instances half the relays never touch Redis, and with a room's
+/// participants on one instance none do (`scripts/bench.sh scaleout`, README → Performance).
+async fn deliver<A: Adapter>(
+    hub: &Hub,
+    io: &SocketIo<A>,
+    target: &str,
+    event: &'static str,
+    body: &protocol::RelayBody,
+) -> Result<(), BroadcastError> {
+    if !matches!(hub.live, Presence::Redis(_)) {
+        return io.to(target.to_owned()).emit(event, body).await;
+    }
+    let here = io.local().to(target.to_owned()).sockets();
+    if here.is_empty() {
+        return io.to(target.to_owned()).emit(event, body).await;
+    }
+    let mut failed = Vec::new();
+    for sock in here {
+        match sock.emit(event, body) {
+            Ok(()) => {}
+            Err(SendError::Socket(e)) => failed.push(e),
+            Err(SendError::Serialize(e)) => return Err(BroadcastError::Serialize(e)),
+        }
+    }
+    if failed.is_empty() {
+        Ok(())
+    } else {
+        Err(BroadcastError::Socket(failed))
     }
 }
 

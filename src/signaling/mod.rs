@@ -67,6 +67,13 @@ impl Hub {
     }
 }
 
+/// Messages from other instances (broadcasts, relays) that may wait for this one to handle
+/// them. socketioxide-redis drops what does not fit, with a warning per message; its default
+/// of 1,024 is a tenth of a second at 12,000 relays/s, so a pause of this instance lost relays
+/// (`scripts/bench.sh scaleout`: 95 % delivered and thousands of warnings in a few seconds).
+/// Slots are allocated as they fill, so the bound costs nothing until a backlog needs it.
+const REDIS_STREAM_BUFFER: usize = 16 * 1024;
+
 /// Handshakes and goodbyes doing database work at once (see [`Hub::connection_work`]).
 const CONNECTION_WORK: usize = 32;
 
@@ -161,7 +168,8 @@ pub async fn attach(
                 .unwrap_or_default();
             let client = redis::Client::open(url.as_str()).context("redis.url")?;
             let config = socketioxide_redis::RedisAdapterConfig::new()
-                .with_prefix(format!("{}sio", redis_state.prefix()));
+                .with_prefix(format!("{}sio", redis_state.prefix()))
+                .with_stream_buffer(REDIS_STREAM_BUFFER);
             let adapter = socketioxide_redis::RedisAdapterCtr::new_with_redis_config(&client, config)
                 .await
                 .context("cannot start the Socket.io Redis adapter (Redis must be 7+ and the URL must ask for ?protocol=resp3)")?;

@@ -41,6 +41,17 @@ test("participants on different instances see, call and chat with each other", a
   assert.equal((await call(g.socket, "answer", { to: host.participant_id, answer: { type: "answer", sdp: "v=0" } })).ok, true);
   assert.equal((await next(h.socket, "answer")).from, guest.participant_id);
 
+  // Between two sockets of one instance the relay goes straight to the socket instead of
+  // through Redis: it still arrives exactly once, and only at the addressee.
+  const mate = await joinRoom(a, host.room_code, { display_name: "Local" });
+  const m = await enter(a, mate.token);
+  await next(h.socket, "user-joined", (p) => p.participant_id === mate.participant_id);
+  const offersAtGuest = g.socket.received.filter((r) => r.event === "offer").length;
+  assert.equal((await call(h.socket, "offer", { to: mate.participant_id, offer: { type: "offer", sdp: "v=0" } })).ok, true);
+  assert.equal((await next(m.socket, "offer")).from, host.participant_id);
+  assert.ok(await quiet(m.socket, "offer", 300), "the same-instance relay arrives once");
+  assert.equal(g.socket.received.filter((r) => r.event === "offer").length, offersAtGuest, "nobody else gets it");
+
   // Chat and hands reach the other instance.
   assert.equal((await call(g.socket, "chat-message", { message: "hi from b" })).ok, true);
   assert.equal((await next(h.socket, "chat-message", (m) => m.type === "text")).message, "hi from b");
@@ -70,6 +81,7 @@ test("participants on different instances see, call and chat with each other", a
   assert.ok(await quiet(h.socket, "user-left", 300), "the departure is announced once");
   h.socket.close();
   g.socket.close();
+  m.socket.close();
 });
 
 test("a crashed instance's participants are reaped after the grace; their seats free up", async () => {
