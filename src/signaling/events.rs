@@ -187,6 +187,10 @@ async fn relay<A: Adapter>(
             }
             Ok(json!({}))
         }
+        // Another instance could not be reached through Redis in time: the client may retry.
+        Err(BroadcastError::Adapter(e)) => {
+            Err(ApiError::unavailable("the relay to another instance", e))
+        }
         Err(e) => Err(ApiError::internal(e)),
     }
 }
