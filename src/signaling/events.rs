@@ -197,8 +197,9 @@ async fn relay<A: Adapter>(
 
 /// Sends a relay to the sockets of participant room `target`. With the Redis adapter every
 /// emit is published to every instance, so a target connected to this instance gets it
-/// directly instead: with two instances half the relays never touch Redis, and with a room's
-/// participants on one instance none do (`scripts/bench.sh scaleout`, README → Performance).
+/// directly instead: with a room spread evenly over two instances about half its relays never
+/// touch Redis (40 % in `scripts/bench.sh scaleout`, whose rooms of five are split three and
+/// two), and with a room's participants on one instance none do (README → Performance).
 async fn deliver<A: Adapter>(
     hub: &Hub,
     io: &SocketIo<A>,
