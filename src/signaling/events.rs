@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use socketioxide::SocketIo;
 use socketioxide::adapter::Adapter;
 use socketioxide::extract::{AckSender, Event, SocketRef, State, TryData};
-use socketioxide::{BroadcastError, SendError, SocketError};
+use socketioxide::{BroadcastError, SocketError};
 
 use super::connection::{Charge, Session, depart};
 use super::presence::Presence;
@@ -166,7 +166,7 @@ async fn relay<A: Adapter>(
     }
     let from = serde_json::value::to_raw_value(&me.participant_id).map_err(ApiError::internal)?;
     body.insert("from".into(), from);
-    match deliver(hub, io, &participant_key(&to), event, &body).await {
+    match deliver(hub, io, participant_key(&to), event, &body).await {
         Ok(()) => Ok(json!({})),
         // The receiver stopped reading and its queue is full: it is dropped (its client
         // reconnects and renegotiates), never allowed to hold up or fail the sender.
@@ -203,29 +203,16 @@ async fn relay<A: Adapter>(
 async fn deliver<A: Adapter>(
     hub: &Hub,
     io: &SocketIo<A>,
-    target: &str,
+    target: String,
     event: &'static str,
     body: &protocol::RelayBody,
 ) -> Result<(), BroadcastError> {
-    if !matches!(hub.live, Presence::Redis(_)) {
-        return io.to(target.to_owned()).emit(event, body).await;
-    }
-    let here = io.local().to(target.to_owned()).sockets();
-    if here.is_empty() {
-        return io.to(target.to_owned()).emit(event, body).await;
-    }
-    let mut failed = Vec::new();
-    for sock in here {
-        match sock.emit(event, body) {
-            Ok(()) => {}
-            Err(SendError::Socket(e)) => failed.push(e),
-            Err(SendError::Serialize(e)) => return Err(BroadcastError::Serialize(e)),
-        }
-    }
-    if failed.is_empty() {
-        Ok(())
+    let here = matches!(hub.live, Presence::Redis(_))
+        && !io.local().to(target.clone()).sockets().is_empty();
+    if here {
+        io.local().to(target).emit(event, body).await
     } else {
-        Err(BroadcastError::Socket(failed))
+        io.to(target).emit(event, body).await
     }
 }
 
