@@ -149,6 +149,11 @@ const live = {
   role: 'guest',
   /** participant_id → {participant_id, display_name, role, hand_raised, audio, video, presenting} */
   participants: new Map(),
+  /**
+   * Seats taken over REST whose connection has not arrived ("joining…"): participant_id →
+   * {participant_id, display_name, timer}. Everyone who can read the room is shown in People.
+   */
+  pending: new Map(),
   presenterId: null,
   timer: null,
   /** Server − client milliseconds. */
@@ -483,6 +488,7 @@ function startLive() {
   }
   socket.on('user-joined', onUserJoined);
   socket.on('user-left', onUserLeft);
+  socket.on('participant-pending', onPending);
   socket.on('hand-raised', onHandRaised);
   socket.on('media-state', onMediaState);
   socket.on('presenter-changed', onPresenterChanged);
@@ -666,6 +672,8 @@ function onRoomJoined(d) {
   const list = Array.isArray(d.participants) ? d.participants : [];
   live.selfId = (d.self && d.self.participant_id) || state.session.participant_id;
   live.participants = new Map(list.map((p) => [p.participant_id, { ...p }]));
+  clearPending();
+  for (const p of Array.isArray(d.pending) ? d.pending : []) addPending(p);
   if (d.self && !live.participants.has(live.selfId)) live.participants.set(live.selfId, { ...d.self });
   const presenting = list.find((p) => p.presenting);
   live.presenterId = d.presenter_id ?? (presenting ? presenting.participant_id : null);
@@ -701,14 +709,52 @@ function onRoomJoined(d) {
 
 function onUserJoined(p) {
   if (!p || !p.participant_id) return;
+  dropPending(p.participant_id);
   live.participants.set(p.participant_id, { ...p });
+  renderParticipants();
+}
+
+/** A seat taken over REST: shown as "joining…" until its connection arrives or it lapses. */
+function addPending(p) {
+  if (!p || typeof p.participant_id !== 'string' || live.participants.has(p.participant_id)) return;
+  dropPending(p.participant_id);
+  const ms = Math.max(0, Math.min(Number(p.expires_in_ms) || 0, 10 * 60 * 1000));
+  const timer = setTimeout(() => {
+    if (live.pending.delete(p.participant_id)) renderParticipants();
+  }, ms + 500);
+  live.pending.set(p.participant_id, {
+    participant_id: p.participant_id,
+    display_name: String(p.display_name || ''),
+    timer,
+  });
+}
+
+function dropPending(id) {
+  const p = live.pending.get(id);
+  if (!p) return false;
+  clearTimeout(p.timer);
+  live.pending.delete(id);
+  return true;
+}
+
+function clearPending() {
+  for (const p of live.pending.values()) clearTimeout(p.timer);
+  live.pending.clear();
+}
+
+function onPending(p) {
+  addPending(p);
   renderParticipants();
 }
 
 function onUserLeft(d) {
   const id = d && d.participant_id;
   call.mesh?.remove(id);
-  if (!live.participants.delete(id)) return;
+  const wasPending = dropPending(id);
+  if (!live.participants.delete(id)) {
+    if (wasPending) renderParticipants();
+    return;
+  }
   if (live.presenterId === id) live.presenterId = null;
   renderParticipants();
 }
@@ -843,6 +889,27 @@ function participantItem(p, amHost) {
   return li;
 }
 
+/** A pending seat in People: its name, "joining…", and Remove for the host. */
+function pendingItem(p, amHost) {
+  const li = document.createElement('li');
+  li.className = 'participant pending';
+  li.dataset.id = p.participant_id;
+  const name = document.createElement('span');
+  name.className = 'participant-name';
+  name.textContent = p.display_name;
+  const badges = document.createElement('span');
+  badges.className = 'badges';
+  badges.append(badge('joining…', 'joining'));
+  li.append(name, badges);
+  if (amHost) {
+    const actions = document.createElement('span');
+    actions.className = 'participant-actions';
+    actions.append(actionButton('kick', p.participant_id, 'Remove', p.display_name, 'danger'));
+    li.append(actions);
+  }
+  return li;
+}
+
 function renderParticipants() {
   const amHost = live.role === 'host';
   const people = [...live.participants.values()];
@@ -851,7 +918,10 @@ function renderParticipants() {
   const focused = active && el.participants.contains(active) && active.dataset.action
     ? { action: active.dataset.action, id: active.dataset.id } : null;
 
-  el.participants.replaceChildren(...people.map((p) => participantItem(p, amHost)));
+  el.participants.replaceChildren(
+    ...people.map((p) => participantItem(p, amHost)),
+    ...[...live.pending.values()].map((p) => pendingItem(p, amHost)),
+  );
   setText(el.peopleCount, people.length ? `(${people.length})` : '');
 
   if (focused) {
@@ -896,7 +966,7 @@ async function participantAction(event) {
   const button = event.target.closest('button[data-action]');
   if (!button) return;
   const id = button.dataset.id;
-  const p = live.participants.get(id);
+  const p = live.participants.get(id) || live.pending.get(id);
   const name = p ? p.display_name : 'this participant';
   el.peopleError.textContent = '';
   if (button.dataset.action === 'kick') {

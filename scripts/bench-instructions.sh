@@ -43,6 +43,8 @@ measure() {
   if [ "${MEASURE:-server}" = generator ]; then bench_vg=("${vg[@]}"); else server_vg=("${vg[@]}"); fi
   FLOWSYNC_ROOMS__CREATE_RATE_PER_IP=1000000/second \
   FLOWSYNC_ROOMS__JOIN_RATE_PER_IP=1000000/second \
+  FLOWSYNC_ROOMS__LOOKUP_RATE_PER_IP=1000000/second \
+  FLOWSYNC_ROOMS__MESSAGE_RATE_PER_PARTICIPANT=1000000/second \
   FLOWSYNC_LOG__LEVEL=warn \
     "${cpu0[@]}" "${server_vg[@]}" "${server[@]}" 2> "$root/valgrind.log" &
   pid=$!

@@ -15,6 +15,7 @@ DIR=$(mktemp -d)
 trap 'kill "$PID" 2>/dev/null || true; rm -rf "$DIR"' EXIT
 PORT=18080
 export FLOWSYNC_ROOMS__CREATE_RATE_PER_IP=1000000/second FLOWSYNC_ROOMS__JOIN_RATE_PER_IP=1000000/second
+export FLOWSYNC_ROOMS__LOOKUP_RATE_PER_IP=1000000/second FLOWSYNC_ROOMS__MESSAGE_RATE_PER_PARTICIPANT=1000000/second
 export FLOWSYNC_ROOMS__RECONNECT_GRACE=0s FLOWSYNC_LOG__LEVEL=warn
 START=$(date +%s%N)
 taskset -c 0 "$BIN" serve --listen 127.0.0.1:$PORT --data-dir "$DIR/data" &

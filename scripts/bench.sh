@@ -53,6 +53,8 @@ data=$root second='' pgdb='' restarting=''
 start_flowsync() {
   FLOWSYNC_ROOMS__CREATE_RATE_PER_IP=1000000/second \
   FLOWSYNC_ROOMS__JOIN_RATE_PER_IP=1000000/second \
+  FLOWSYNC_ROOMS__LOOKUP_RATE_PER_IP=1000000/second \
+  FLOWSYNC_ROOMS__MESSAGE_RATE_PER_PARTICIPANT=1000000/second \
   FLOWSYNC_SERVER__MAX_CONNECTIONS=30000 \
   FLOWSYNC_LOG__LEVEL="${BENCH_LOG_LEVEL:-warn}" \
     "${cpu0[@]}" "$BIN" serve --listen "127.0.0.1:$1" --data-dir "$2" --quiet &

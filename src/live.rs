@@ -4,6 +4,7 @@
 use tokio::sync::broadcast;
 
 use crate::db::models::MessageRow;
+use crate::rooms::service::PendingView;
 
 /// Something every live participant of a room must hear about.
 #[derive(Debug, Clone)]
@@ -18,6 +19,9 @@ pub enum LiveEvent {
         room_id: String,
         message: MessageRow,
     },
+    /// Someone took a seat over REST; the room sees them "joining…" until their socket arrives
+    /// or the pending seat lapses.
+    Pending { room_id: String, seat: PendingView },
 }
 
 #[derive(Debug, Clone)]

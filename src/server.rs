@@ -33,6 +33,9 @@ pub enum StartError {
 
 /// Opens the database and brings its schema up to date (or refuses, per `auto_migrate`).
 pub async fn open_database(config: &Config) -> Result<Db, StartError> {
+    crate::db::create_private_dir(&config.server.data_dir).map_err(|e| {
+        StartError::Other(e.context("check server.data_dir and the permissions of its parent"))
+    })?;
     let db = Db::connect(&config.database).await?;
     let status = migrate::status(&db).await.map_err(StartError::Dependency)?;
     let pending = status.pending();
@@ -197,9 +200,8 @@ pub async fn start(config: Config) -> Result<Server, StartError> {
     let close_sockets = attached.shutdown;
     // On stop, the listener stops accepting at once (clients coming back must find the next
     // process, not this one), while the sockets are told and closed; the serve task ends when
-    // both are done. Upgraded WebSockets are not connections axum waits for, so without the
-    // closing they would be cut without a goodbye.
-    let drain = stop.clone().cancelled_owned();
+    // both are done. Upgraded WebSockets are not connections `http::serve` waits for, so
+    // without the closing they would be cut without a goodbye.
     let closing = {
         let stop = stop.clone();
         async move {
@@ -208,22 +210,22 @@ pub async fn start(config: Config) -> Result<Server, StartError> {
         }
     };
     let mut redirect_addr = None;
+    let conns = crate::http::serve::Connections::new(crate::http::serve::Limits::from_config(
+        &app.config(),
+    ));
+    tokio::spawn(conns.clone().sweep_until(stop.clone()));
     let task = match (tls_on, certificate) {
-        (false, _) => tokio::spawn(async move {
-            use axum::serve::ListenerExt;
-            // Signaling is many small writes: without TCP_NODELAY, Nagle and delayed ACKs hold
-            // some of them back ~40 ms (measured with `flowsync bench`).
-            let serve = axum::serve(
-                listener.tap_io(|tcp| {
-                    let _ = tcp.set_nodelay(true);
-                }),
-                router.into_make_service_with_connect_info::<SocketAddr>(),
-            )
-            .with_graceful_shutdown(drain);
-            tokio::join!(serve, closing).0
-        }),
+        (false, _) => {
+            let serve = crate::http::serve::serve(
+                listener,
+                crate::http::serve::Plain,
+                router,
+                conns,
+                stop.clone(),
+            );
+            tokio::spawn(async move { tokio::join!(serve, closing).0 })
+        }
         (true, certificate) => {
-            use axum::serve::ListenerExt;
             let acme = app.config().tls.mode == crate::config::TlsMode::Acme;
             let paths = crate::tls::acme::Paths::new(&app.config());
             let resolver = Arc::new(crate::tls::CertResolver::new(
@@ -239,13 +241,8 @@ pub async fn start(config: Config) -> Result<Server, StartError> {
                 ));
             }
             let tls_config = crate::tls::server_config(resolver).map_err(StartError::Other)?;
-            let tls_listener = crate::tls::listener::TlsListener::spawn(
-                listener,
-                tls_config,
-                turn.clone(),
-                stop.clone(),
-            )
-            .map_err(|e| StartError::Other(e.into()))?;
+            let handshake =
+                crate::tls::listener::TlsHandshake::new(tls_config, turn.clone(), stop.clone());
             // The redirect target: the public URL, derived with the port really bound.
             let public_url = {
                 let mut c = (*app.config()).clone();
@@ -258,20 +255,15 @@ pub async fn start(config: Config) -> Result<Server, StartError> {
                 redirect,
                 public_url,
                 acme.then(|| paths.http01.clone()),
+                conns.clone(),
                 stop.clone(),
             ));
             let router = router.layer(tower_http::set_header::SetResponseHeaderLayer::overriding(
                 axum::http::header::STRICT_TRANSPORT_SECURITY,
                 axum::http::HeaderValue::from_static(crate::tls::HSTS),
             ));
-            tokio::spawn(async move {
-                let serve = axum::serve(
-                    tls_listener.tap_io(|_| {}),
-                    router.into_make_service_with_connect_info::<SocketAddr>(),
-                )
-                .with_graceful_shutdown(drain);
-                tokio::join!(serve, closing).0
-            })
+            let serve = crate::http::serve::serve(listener, handshake, router, conns, stop.clone());
+            tokio::spawn(async move { tokio::join!(serve, closing).0 })
         }
     };
     let server = Server {

@@ -83,6 +83,15 @@ pub struct ServerConfig {
     /// SHA-256 of the admin token; the token itself is never kept.
     pub admin_token_sha256: Option<Secret<[u8; 32]>>,
     pub max_connections: u32,
+    /// IPv6 clients share per-address limits by this prefix (a /64 is one subscriber).
+    pub rate_limit_ipv6_prefix: u8,
+    /// See `http::serve` and docs/security.md.
+    pub header_timeout: Duration,
+    pub idle_timeout: Duration,
+    pub max_connections_per_ip: u32,
+    pub connection_cap_exempt: Vec<IpNet>,
+    pub unauthenticated_sockets_per_ip: u32,
+    pub max_unauthenticated_sockets: u32,
 }
 
 #[derive(Debug, Clone)]
@@ -196,9 +205,14 @@ pub struct RoomsConfig {
     pub max_participants: u8,
     pub idle_expiry: Duration,
     pub reconnect_grace: Duration,
+    /// A seat taken over REST (create, join) whose socket never arrives lapses this soon.
+    pub pending_seat_grace: Duration,
     pub tombstone_ttl: Duration,
     pub create_rate_per_ip: Rate,
     pub join_rate_per_ip: Rate,
+    pub lookup_rate_per_ip: Rate,
+    pub message_rate_per_participant: Rate,
+    pub password_failures_per_room: Rate,
     pub message_max_chars: usize,
     pub timer: TimerSettings,
 }
@@ -339,18 +353,38 @@ impl Config {
                     .map_err(|_| "expected ADDRESS:PORT, e.g. [::]:443".into())
             },
         )?;
-        let trusted_proxies = s
-            .trusted_proxies
-            .unwrap_or_default()
-            .into_iter()
-            .map(|p| {
-                v.parse("server.trusted_proxies", p, |t| {
-                    t.parse::<IpNet>()
-                        .or_else(|_| t.parse::<std::net::IpAddr>().map(IpNet::from))
-                        .map_err(|_| format!("{t:?} is not an IP address or CIDR"))
+        let nets = |key: &str, list: Vec<String>| {
+            list.into_iter()
+                .map(|p| {
+                    v.parse(key, p, |t| {
+                        t.parse::<IpNet>()
+                            .or_else(|_| t.parse::<std::net::IpAddr>().map(IpNet::from))
+                            .map_err(|_| format!("{t:?} is not an IP address or CIDR"))
+                    })
                 })
-            })
-            .collect::<Result<Vec<_>, _>>()?;
+                .collect::<Result<Vec<_>, _>>()
+        };
+        let trusted_proxies = nets(
+            "server.trusted_proxies",
+            s.trusted_proxies.unwrap_or_default(),
+        )?;
+        let connection_cap_exempt = nets(
+            "server.connection_cap_exempt",
+            s.connection_cap_exempt
+                .unwrap_or_else(|| vec!["127.0.0.0/8".into(), "::1/128".into()]),
+        )?;
+        let header_timeout = v.duration("server.header_timeout", s.header_timeout, "10s")?;
+        let idle_timeout = v.duration("server.idle_timeout", s.idle_timeout, "60s")?;
+        v.check(
+            "server.header_timeout",
+            header_timeout >= Duration::from_secs(1),
+            "must be at least 1s",
+        )?;
+        v.check(
+            "server.idle_timeout",
+            idle_timeout >= Duration::from_secs(1),
+            "must be at least 1s (and above 45s, Socket.IO's heartbeat, unless sockets should be cut)",
+        )?;
         let admin_token_sha256 = s
             .admin_token
             .map(|t| v.parse("server.admin_token", t, |t| admin_token_hash(&t)))
@@ -378,6 +412,37 @@ impl Config {
             data_dir: data_dir.clone(),
             trusted_proxies,
             admin_token_sha256,
+            rate_limit_ipv6_prefix: v.int_range(
+                "server.rate_limit_ipv6_prefix",
+                s.rate_limit_ipv6_prefix,
+                64,
+                32,
+                128,
+            )? as u8,
+            header_timeout,
+            idle_timeout,
+            max_connections_per_ip: v.int_range(
+                "server.max_connections_per_ip",
+                s.max_connections_per_ip,
+                64,
+                1,
+                10_000_000,
+            )? as u32,
+            connection_cap_exempt,
+            unauthenticated_sockets_per_ip: v.int_range(
+                "server.unauthenticated_sockets_per_ip",
+                s.unauthenticated_sockets_per_ip,
+                16,
+                1,
+                10_000_000,
+            )? as u32,
+            max_unauthenticated_sockets: v.int_range(
+                "server.max_unauthenticated_sockets",
+                s.max_unauthenticated_sockets,
+                1024,
+                1,
+                10_000_000,
+            )? as u32,
         };
 
         let d = raw.database;
@@ -612,6 +677,11 @@ impl Config {
             )? as u8,
             idle_expiry: v.duration("rooms.idle_expiry", ro.idle_expiry, "24h")?,
             reconnect_grace: v.duration("rooms.reconnect_grace", ro.reconnect_grace, "60s")?,
+            pending_seat_grace: v.duration(
+                "rooms.pending_seat_grace",
+                ro.pending_seat_grace,
+                "15s",
+            )?,
             tombstone_ttl,
             create_rate_per_ip: v.rate(
                 "rooms.create_rate_per_ip",
@@ -619,6 +689,21 @@ impl Config {
                 "10/hour",
             )?,
             join_rate_per_ip: v.rate("rooms.join_rate_per_ip", ro.join_rate_per_ip, "30/minute")?,
+            lookup_rate_per_ip: v.rate(
+                "rooms.lookup_rate_per_ip",
+                ro.lookup_rate_per_ip,
+                "60/minute",
+            )?,
+            message_rate_per_participant: v.rate(
+                "rooms.message_rate_per_participant",
+                ro.message_rate_per_participant,
+                "30/minute",
+            )?,
+            password_failures_per_room: v.rate(
+                "rooms.password_failures_per_room",
+                ro.password_failures_per_room,
+                "30/hour",
+            )?,
             message_max_chars: v.int_range(
                 "rooms.message_max_chars",
                 ro.message_max_chars,
@@ -726,6 +811,27 @@ impl Config {
                         .as_ref()
                         .and_then(|_| masked()),
                     ("server", "max_connections") => Some(self.server.max_connections.to_string()),
+                    ("server", "rate_limit_ipv6_prefix") => {
+                        Some(self.server.rate_limit_ipv6_prefix.to_string())
+                    }
+                    ("server", "header_timeout") => d(self.server.header_timeout),
+                    ("server", "idle_timeout") => d(self.server.idle_timeout),
+                    ("server", "max_connections_per_ip") => {
+                        Some(self.server.max_connections_per_ip.to_string())
+                    }
+                    ("server", "connection_cap_exempt") => list(
+                        self.server
+                            .connection_cap_exempt
+                            .iter()
+                            .map(|p| p.to_string())
+                            .collect(),
+                    ),
+                    ("server", "unauthenticated_sockets_per_ip") => {
+                        Some(self.server.unauthenticated_sockets_per_ip.to_string())
+                    }
+                    ("server", "max_unauthenticated_sockets") => {
+                        Some(self.server.max_unauthenticated_sockets.to_string())
+                    }
                     ("database", "url") => s(&redact_url(self.database.url.expose())),
                     ("database", "max_connections") => {
                         Some(self.database.max_connections.to_string())
@@ -767,11 +873,21 @@ impl Config {
                     ("rooms", "max_participants") => Some(self.rooms.max_participants.to_string()),
                     ("rooms", "idle_expiry") => d(self.rooms.idle_expiry),
                     ("rooms", "reconnect_grace") => d(self.rooms.reconnect_grace),
+                    ("rooms", "pending_seat_grace") => d(self.rooms.pending_seat_grace),
                     ("rooms", "tombstone_ttl") => d(self.rooms.tombstone_ttl),
                     ("rooms", "create_rate_per_ip") => {
                         s(&rate_string(self.rooms.create_rate_per_ip))
                     }
                     ("rooms", "join_rate_per_ip") => s(&rate_string(self.rooms.join_rate_per_ip)),
+                    ("rooms", "lookup_rate_per_ip") => {
+                        s(&rate_string(self.rooms.lookup_rate_per_ip))
+                    }
+                    ("rooms", "message_rate_per_participant") => {
+                        s(&rate_string(self.rooms.message_rate_per_participant))
+                    }
+                    ("rooms", "password_failures_per_room") => {
+                        s(&rate_string(self.rooms.password_failures_per_room))
+                    }
                     ("rooms", "message_max_chars") => {
                         Some(self.rooms.message_max_chars.to_string())
                     }

@@ -43,6 +43,13 @@ pub struct RawServer {
     pub trusted_proxies: Option<Vec<String>>,
     pub admin_token: Option<String>,
     pub max_connections: Option<i64>,
+    pub rate_limit_ipv6_prefix: Option<i64>,
+    pub header_timeout: Option<String>,
+    pub idle_timeout: Option<String>,
+    pub max_connections_per_ip: Option<i64>,
+    pub connection_cap_exempt: Option<Vec<String>>,
+    pub unauthenticated_sockets_per_ip: Option<i64>,
+    pub max_unauthenticated_sockets: Option<i64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -94,9 +101,13 @@ pub struct RawRooms {
     pub max_participants: Option<i64>,
     pub idle_expiry: Option<String>,
     pub reconnect_grace: Option<String>,
+    pub pending_seat_grace: Option<String>,
     pub tombstone_ttl: Option<String>,
     pub create_rate_per_ip: Option<String>,
     pub join_rate_per_ip: Option<String>,
+    pub lookup_rate_per_ip: Option<String>,
+    pub message_rate_per_participant: Option<String>,
+    pub password_failures_per_room: Option<String>,
     pub message_max_chars: Option<i64>,
     pub timer_work_seconds: Option<i64>,
     pub timer_short_break_seconds: Option<i64>,

@@ -90,6 +90,61 @@ pub struct ConnectError {
     pub hint: &'static str,
 }
 
+/// Creates a directory (and missing parents) readable by its owner only (0700), whatever the
+/// umask; an existing one is left as it is.
+pub fn create_private_dir(dir: &std::path::Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    if dir.exists() {
+        return Ok(());
+    }
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .with_context(|| format!("cannot create {}", dir.display()))
+}
+
+/// Makes the SQLite file's directory (0700) and the file itself (0600) when they do not exist
+/// yet, whatever the umask: the database holds the link-signing key and the embedded TURN
+/// secret. SQLite gives its `-wal` and `-shm` files the database file's mode. A database file
+/// (or its `-wal`/`-shm`) that others may read, left by an older run, loses the others' bits;
+/// group bits are left alone (the package shares the data directory with the `flowsync`
+/// group on purpose). An existing directory keeps its mode (the package and `init` set it).
+fn private_database_file(path: &std::path::Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    if path.as_os_str().is_empty() || path.to_str() == Some(":memory:") {
+        return Ok(());
+    }
+    if let Some(dir) = path.parent()
+        && !dir.as_os_str().is_empty()
+    {
+        create_private_dir(dir)?;
+    }
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+    {
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(e).with_context(|| format!("cannot create {}", path.display())),
+    }
+    for suffix in ["", "-wal", "-shm"] {
+        let mut name = path.as_os_str().to_owned();
+        name.push(suffix);
+        let file = std::path::PathBuf::from(name);
+        if let Ok(meta) = std::fs::metadata(&file)
+            && meta.permissions().mode() & 0o007 != 0
+        {
+            let mode = meta.permissions().mode() & 0o770;
+            std::fs::set_permissions(&file, std::fs::Permissions::from_mode(mode))
+                .with_context(|| format!("cannot restrict {} to its owner", file.display()))?;
+        }
+    }
+    Ok(())
+}
+
 impl Db {
     /// Opens the pool and checks the database answers. SQLite files (and their directory) are
     /// created on first use.
@@ -109,16 +164,12 @@ impl Db {
                     .synchronous(SqliteSynchronous::Normal)
                     .busy_timeout(Duration::from_secs(5))
                     .foreign_keys(true);
-                if let Some(dir) = opts.get_filename().parent()
-                    && !dir.as_os_str().is_empty()
-                {
-                    std::fs::create_dir_all(dir).map_err(|e| {
-                        fail(
-                            format!("cannot create {}: {e}", dir.display()),
-                            "check server.data_dir and its permissions",
-                        )
-                    })?;
-                }
+                private_database_file(opts.get_filename()).map_err(|e| {
+                    fail(
+                        format!("{e:#}"),
+                        "check server.data_dir and its permissions",
+                    )
+                })?;
                 let hint = "check server.data_dir / database.url and that the file is writable";
                 // The writer first: it creates the file and switches it to WAL.
                 // Readers are nearly always active, so the automatic checkpoint after a commit

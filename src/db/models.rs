@@ -93,6 +93,11 @@ pub struct NewParticipant {
     pub role: &'static str,
     pub device_id: Option<String>,
     pub token_hash: String,
+    /// The `last_seen_at` it starts with. Until its first live connection a participant holds
+    /// a *pending* seat: the service back-dates this so that the reconnect grace counted from
+    /// it ends `rooms.pending_seat_grace` after the join, and a seat taken over REST but never
+    /// connected lapses in seconds instead of a whole grace.
+    pub last_seen_at: i64,
 }
 
 /// A new room about to be inserted (its code is chosen by [`super::rooms::create`]).

@@ -7,7 +7,9 @@ use super::models::{AuthRow, NewParticipant, NewRoom, ParticipantRow, RoomRow};
 use super::{Db, now_ms, with_pool};
 
 /// `last_seen_at` of a participant with a live connection: connected participants always hold
-/// their seat, and one indexed range `last_seen_at >= cutoff` counts every seat.
+/// their seat, and one indexed range `last_seen_at >= cutoff` counts every seat (connected,
+/// disconnected within the reconnect grace, and pending: joined over REST, not yet connected,
+/// see [`super::models::NewParticipant::last_seen_at`]).
 pub const CONNECTED: i64 = i64::MAX;
 
 /// Selects a room with its seat count; `$1` is the lookup value, `$2` the seat cutoff
@@ -99,7 +101,7 @@ macro_rules! insert_participant {
     ($exec:expr, $room_id:expr, $p:expr, $now:expr) => {
         sqlx::query(
             "INSERT INTO participants (id, room_id, display_name, role, device_id, token_hash, \
-             created_at, last_seen_at, connections) VALUES ($1, $2, $3, $4, $5, $6, $7, $7, 0)",
+             created_at, last_seen_at, connections) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0)",
         )
         .bind(&$p.id)
         .bind($room_id)
@@ -108,6 +110,7 @@ macro_rules! insert_participant {
         .bind(&$p.device_id)
         .bind(&$p.token_hash)
         .bind($now)
+        .bind($p.last_seen_at)
         .execute($exec)
         .await?
     };
@@ -270,7 +273,7 @@ async fn join_sqlite(
     let inserted = sqlx::query(
         "INSERT INTO participants (id, room_id, display_name, role, device_id, token_hash, \
          created_at, last_seen_at, connections) \
-         SELECT $1, $2, $3, $4, $5, $6, $7, $7, 0 \
+         SELECT $1, $2, $3, $4, $5, $6, $7, $9, 0 \
          WHERE (SELECT max_participants FROM rooms WHERE id = $2 AND status = 'active' AND expires_at > $7) \
          > (SELECT COUNT(*) FROM participants s WHERE s.room_id = $2 AND s.revoked_at IS NULL \
             AND s.left_at IS NULL AND s.last_seen_at >= $8)",
@@ -283,6 +286,7 @@ async fn join_sqlite(
     .bind(&j.participant.token_hash)
     .bind(now)
     .bind(j.seat_cutoff_ms)
+    .bind(j.participant.last_seen_at)
     .execute(&mut *conn)
     .await
     .context("joining room")?
@@ -352,6 +356,58 @@ pub async fn auth(db: &Db, token_hash: &str) -> anyhow::Result<Option<AuthRow>> 
         .await
     })
     .context("checking token")
+}
+
+/// Whether a participant is in its room, and so may read and write its chat: not revoked, not
+/// left, and either connected now or connected before and still within its reconnect grace
+/// (`seat_cutoff_ms`). A participant that joined over REST and never connected is not: it
+/// would read the room unseen.
+pub async fn in_room(db: &Db, participant_id: &str, seat_cutoff_ms: i64) -> anyhow::Result<bool> {
+    let n: i64 = with_pool!(db.read(), |pool| {
+        sqlx::query_scalar(
+            "SELECT COUNT(*) FROM participants p WHERE p.id = $1 AND p.revoked_at IS NULL \
+             AND p.left_at IS NULL AND (p.connections > 0 OR (p.last_seen_at >= $2 \
+             AND EXISTS (SELECT 1 FROM room_sessions s WHERE s.participant_id = p.id)))",
+        )
+        .bind(participant_id)
+        .bind(seat_cutoff_ms)
+        .fetch_one(pool)
+        .await
+    })
+    .context("checking that the participant is in the room")?;
+    Ok(n > 0)
+}
+
+/// A seat taken over REST whose live connection has not arrived yet.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct PendingSeat {
+    pub participant_id: String,
+    pub display_name: String,
+    /// `last_seen_at`: the seat lapses at this plus the reconnect grace.
+    pub last_seen_at: i64,
+}
+
+/// The pending seats of a room (joined, never connected, not lapsed), oldest first: the room
+/// shows them ("joining…") so nobody holds a seat unseen.
+pub async fn pending_seats(
+    db: &Db,
+    room_id: &str,
+    seat_cutoff_ms: i64,
+) -> anyhow::Result<Vec<PendingSeat>> {
+    with_pool!(db.read(), |pool| {
+        sqlx::query_as::<_, PendingSeat>(
+            "SELECT p.id AS participant_id, p.display_name, p.last_seen_at FROM participants p \
+             WHERE p.room_id = $1 AND p.revoked_at IS NULL AND p.left_at IS NULL \
+             AND p.connections = 0 AND p.last_seen_at >= $2 \
+             AND NOT EXISTS (SELECT 1 FROM room_sessions s WHERE s.participant_id = p.id) \
+             ORDER BY p.created_at, p.id",
+        )
+        .bind(room_id)
+        .bind(seat_cutoff_ms)
+        .fetch_all(pool)
+        .await
+    })
+    .context("listing pending seats")
 }
 
 /// The participants of a room that have not been revoked, oldest first.

@@ -16,6 +16,7 @@ use crate::db::{self, now_ms};
 use crate::errors::{ApiError, ErrorCode};
 use crate::rooms::MessageType;
 use crate::rooms::service::{MessageView, db_error};
+use crate::rooms::text::transcript_body;
 use crate::timefmt::{human, rfc3339};
 
 /// How long a signed export link works.
@@ -36,6 +37,7 @@ pub async fn list(
     ApiQuery(p): ApiQuery<ListParams>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     same_room(&who, &code)?;
+    app.require_in_room(&who.participant_id).await?;
     let limit = p.limit.unwrap_or(50);
     if !(1..=200).contains(&limit) {
         return Err(ApiError::validation("limit must be between 1 and 200"));
@@ -69,6 +71,7 @@ pub async fn post(
     ApiJson(body): ApiJson<PostBody>,
 ) -> Result<impl IntoResponse, ApiError> {
     same_room(&who, &code)?;
+    app.require_in_room(&who.participant_id).await?;
     let kind = MessageType::parse(&body.kind)
         .filter(|k| *k != MessageType::System)
         .ok_or_else(|| ApiError::validation("type must be \"text\" or \"emoji\""))?;
@@ -98,6 +101,7 @@ pub async fn export_link(
     Participant(who): Participant,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     same_room(&who, &code)?;
+    app.require_in_room(&who.participant_id).await?;
     let exp = now_ms() / 1000 + LINK_TTL.as_secs() as i64;
     let sig = crate::auth::sign(
         &app.link_key,
@@ -120,10 +124,15 @@ pub async fn export(
     ApiQuery(q): ApiQuery<ExportParams>,
 ) -> Result<Response, ApiError> {
     let room = app.find_active_room(&code).await?;
-    match who {
-        Some(who) => same_room(&who, &code)?,
-        None => check_signed_link(&app, &room, &q).await?,
-    }
+    let participant = match who {
+        Some(who) => {
+            same_room(&who, &code)?;
+            who.participant_id
+        }
+        None => check_signed_link(&app, &room, &q)?,
+    };
+    // Whoever exports is in the room now (the link dies with its participant's seat).
+    app.require_in_room(&participant).await?;
     let rows = db::messages::all(&app.db, &room.id)
         .await
         .map_err(db_error)?;
@@ -160,11 +169,12 @@ pub async fn export(
     Ok(res)
 }
 
-async fn check_signed_link(
+/// The participant a signed export link names, if its signature holds and it has not expired.
+fn check_signed_link(
     app: &SharedApp,
     room: &crate::db::models::RoomRow,
     q: &ExportParams,
-) -> Result<(), ApiError> {
+) -> Result<String, ApiError> {
     let unauthorized = || {
         ApiError::new(
             ErrorCode::Unauthorized,
@@ -186,23 +196,11 @@ async fn check_signed_link(
             "this export link has expired; create a new one",
         ));
     }
-    // The link dies with its participant (kicked, or the room ended).
-    let live = db::rooms::participants(&app.db, &room.id)
-        .await
-        .map_err(db_error)?
-        .iter()
-        .any(|x| &x.id == p && x.revoked_at.is_none());
-    if live {
-        Ok(())
-    } else {
-        Err(ApiError::new(
-            ErrorCode::InvalidToken,
-            "this export link's participant left the room",
-        ))
-    }
+    Ok(p.clone())
 }
 
-/// A plain-text transcript, one line per message.
+/// A plain-text transcript, one entry per message; a message's further lines are indented
+/// ([`transcript_body`]), so only the server starts a line with `[time]`.
 pub fn transcript_text(name: &str, code: &str, rows: &[crate::db::models::MessageRow]) -> String {
     let mut out = format!(
         "FlowSync chat transcript: {name} ({code})\nExported {}\n\n",
@@ -210,9 +208,14 @@ pub fn transcript_text(name: &str, code: &str, rows: &[crate::db::models::Messag
     );
     for m in rows {
         let line = if m.kind == "system" {
-            format!("[{}] * {}\n", human(m.created_at), m.body)
+            format!("[{}] * {}\n", human(m.created_at), transcript_body(&m.body))
         } else {
-            format!("[{}] {}: {}\n", human(m.created_at), m.sender_name, m.body)
+            format!(
+                "[{}] {}: {}\n",
+                human(m.created_at),
+                m.sender_name,
+                transcript_body(&m.body)
+            )
         };
         out.push_str(&line);
     }

@@ -10,6 +10,7 @@ mod health;
 mod messages;
 pub mod redirect;
 mod rooms;
+pub mod serve;
 
 pub use admin::{AdminParticipant, AdminRoom, AdminRoomDetail, list_rooms};
 pub use messages::transcript_text;
@@ -120,7 +121,29 @@ async fn common_headers(State(app): State<SharedApp>, req: Request, next: Next) 
         500..=599 => Metrics::inc(&app.metrics.http_errors_5xx),
         _ => {}
     }
-    let h = res.headers_mut();
+    set_security_headers(res.headers_mut());
+    if is_api {
+        res.headers_mut()
+            .entry(header::CACHE_CONTROL)
+            .or_insert(HeaderValue::from_static("no-store"));
+    }
+    res
+}
+
+/// The same security headers on Socket.IO's answers (`/socket.io/`), which the Socket.IO layer
+/// gives before the router (and so [`common_headers`]) sees the request. Long-polling answers
+/// are live data: never stored.
+pub async fn socket_io_headers(mut res: Response) -> Response {
+    set_security_headers(res.headers_mut());
+    res.headers_mut()
+        .entry(header::CACHE_CONTROL)
+        .or_insert(HeaderValue::from_static("no-store"));
+    res
+}
+
+/// CSP, framing, sniffing, referrer, permissions and opener policies; a handler that set one
+/// itself keeps its own.
+fn set_security_headers(h: &mut axum::http::HeaderMap) {
     let set = |h: &mut axum::http::HeaderMap, name: HeaderName, value: &'static str| {
         h.entry(name).or_insert(HeaderValue::from_static(value));
     };
@@ -139,8 +162,4 @@ async fn common_headers(State(app): State<SharedApp>, req: Request, next: Next) 
         HeaderName::from_static("cross-origin-opener-policy"),
         "same-origin",
     );
-    if is_api {
-        set(h, header::CACHE_CONTROL, "no-store");
-    }
-    res
 }

@@ -1,9 +1,11 @@
 //! With TLS on, the plain-HTTP listener (`server.http_listen`, port 80 after init) sends every
 //! request to HTTPS with a 308 (method and body kept). The target origin is the configured
 //! public URL, so a forged `Host` header cannot redirect anyone elsewhere. ACME HTTP-01
-//! challenges are answered here from the files an issuer left (see `tls::acme`).
+//! challenges are answered here from the files an issuer left (see `tls::acme`). It is held to the
+//! same connection limits as the other listeners (`http::serve`).
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::{Path, Request, State};
@@ -12,6 +14,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
+
+use super::serve::Connections;
 
 #[derive(Clone)]
 struct Target {
@@ -25,6 +29,7 @@ pub async fn serve(
     listener: TcpListener,
     origin: String,
     challenges: Option<PathBuf>,
+    conns: Arc<Connections>,
     stop: CancellationToken,
 ) {
     let app = Router::new()
@@ -34,9 +39,7 @@ pub async fn serve(
             origin: origin.trim_end_matches('/').to_owned(),
             challenges,
         });
-    let result = axum::serve(listener, app)
-        .with_graceful_shutdown(async move { stop.cancelled().await })
-        .await;
+    let result = super::serve::serve(listener, super::serve::Plain, app, conns, stop).await;
     if let Err(e) = result {
         tracing::error!(error = %e, "the HTTP → HTTPS redirect listener stopped");
     }

@@ -25,10 +25,14 @@ pub async fn create(
 }
 
 /// `GET /api/rooms/{code}`: public facts about a room; 404 unknown, 410 ended/expired.
+/// Rate-limited per address, so codes cannot be guessed by trying them.
 pub async fn get(
     State(app): State<SharedApp>,
+    ip: ClientIp,
     Path(code): Path<String>,
 ) -> Result<Json<RoomView>, ApiError> {
+    app.check_rate("lookup", ip.ip, app.config().rooms.lookup_rate_per_ip)
+        .await?;
     let room = app.find_active_room(&code).await?;
     Ok(Json(RoomView::from_row(&room)))
 }

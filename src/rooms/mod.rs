@@ -2,6 +2,7 @@
 //! the REST API, signaling and the CLI share one definition of what is valid.
 
 pub mod service;
+pub mod text;
 pub mod timer;
 
 use serde::{Deserialize, Serialize};
@@ -95,39 +96,32 @@ impl TimerInput {
     }
 }
 
-/// Display names: 1–50 characters after trimming, no control characters.
+/// Display names: 1–50 characters once cleaned ([`text::clean_name`]: no invisible or control
+/// characters, whitespace runs as one space, trimmed).
 pub fn display_name(input: &str) -> Result<String, ApiError> {
-    let name = input.trim();
-    let len = name.chars().count();
-    if len == 0 || len > 50 {
+    let name = text::clean_name(input);
+    if name.is_empty() {
+        return Err(ApiError::validation(
+            "display_name must have visible characters (1 to 50)",
+        ));
+    }
+    if name.chars().count() > 50 {
         return Err(ApiError::validation(
             "display_name must be 1 to 50 characters",
         ));
     }
-    if name.chars().any(char::is_control) {
-        return Err(ApiError::validation(
-            "display_name must not contain control characters",
-        ));
-    }
-    Ok(name.to_owned())
+    Ok(name)
 }
 
-/// Room names: optional, at most 80 characters; empty means "Room ABC123"-style default.
-pub fn room_name(input: Option<&str>, code: &str) -> Result<String, ApiError> {
-    let name = input.map(str::trim).unwrap_or("");
+/// Room names: optional, at most 80 characters once cleaned like display names. `None` when
+/// none was given (or nothing visible): the room is then called "Room ABC123" after its code,
+/// chosen on insert.
+pub fn room_name(input: Option<&str>) -> Result<Option<String>, ApiError> {
+    let name = text::clean_name(input.unwrap_or(""));
     if name.chars().count() > 80 {
         return Err(ApiError::validation("name must be at most 80 characters"));
     }
-    if name.chars().any(char::is_control) {
-        return Err(ApiError::validation(
-            "name must not contain control characters",
-        ));
-    }
-    Ok(if name.is_empty() {
-        format!("Room {code}")
-    } else {
-        name.to_owned()
-    })
+    Ok(Some(name).filter(|n| !n.is_empty()))
 }
 
 /// Room passwords: optional; when given, 4–128 characters.
@@ -184,17 +178,20 @@ impl MessageType {
     }
 }
 
-/// Validates a participant's chat message: trimmed, 1..=max characters; emoji ≤ 16 characters.
+/// Validates a participant's chat message: cleaned ([`text::clean_chat`]: line breaks kept,
+/// other control and invisible characters removed), 1..=max characters; emoji ≤ 16 characters.
 pub fn chat_message(input: &str, kind: MessageType, max_chars: usize) -> Result<String, ApiError> {
     if kind == MessageType::System {
         return Err(ApiError::validation(
             "type must be \"text\" or \"emoji\"; system lines are written by the server",
         ));
     }
-    let text = input.trim();
+    let text = text::clean_chat(input);
     let len = text.chars().count();
     if len == 0 {
-        return Err(ApiError::validation("message must not be empty"));
+        return Err(ApiError::validation(
+            "message must not be empty (invisible characters do not count)",
+        ));
     }
     let max = if kind == MessageType::Emoji {
         16
@@ -206,7 +203,7 @@ pub fn chat_message(input: &str, kind: MessageType, max_chars: usize) -> Result<
             "message must be at most {max} characters"
         )));
     }
-    Ok(text.to_owned())
+    Ok(text)
 }
 
 /// Capacity check on seats (connected, or disconnected within the grace period).
@@ -242,7 +239,14 @@ mod tests {
         assert!(display_name("   ").is_err());
         assert!(display_name(&"x".repeat(51)).is_err());
         assert!(display_name(&"é".repeat(50)).is_ok());
-        assert!(display_name("a\u{0007}b").is_err());
+        assert_eq!(display_name("a\u{0007}b").ok().as_deref(), Some("ab"));
+        assert!(display_name("\u{200B}\u{200D}").is_err(), "nothing visible");
+        assert_eq!(display_name("Host\u{200D}").ok().as_deref(), Some("Host"));
+        assert_eq!(room_name(Some("  ")).ok(), Some(None));
+        assert_eq!(
+            room_name(Some(" Focus\u{202E} ")).ok(),
+            Some(Some("Focus".into()))
+        );
     }
 
     #[test]

@@ -110,6 +110,37 @@ impl From<&MessageRow> for MessageView {
     }
 }
 
+/// What a per-address limit counts: the address itself for IPv4 (and IPv4-mapped IPv6), the
+/// network of `v6_prefix` bits for IPv6, where one subscriber usually holds a whole /64.
+pub fn rate_subject(ip: std::net::IpAddr, v6_prefix: u8) -> String {
+    match ip {
+        std::net::IpAddr::V4(v4) => v4.to_string(),
+        std::net::IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => v4.to_string(),
+            None => ipnet::Ipv6Net::new(v6, v6_prefix.min(128))
+                .map(|n| n.trunc().to_string())
+                .unwrap_or_else(|_| v6.to_string()),
+        },
+    }
+}
+
+/// A seat taken over REST whose live connection has not arrived: shown to the room as
+/// "joining…" until it arrives (`user-joined`) or lapses after `expires_in_ms`.
+#[derive(Debug, Clone, Serialize)]
+pub struct PendingView {
+    pub participant_id: String,
+    pub display_name: String,
+    pub expires_in_ms: i64,
+}
+
+fn not_in_room() -> ApiError {
+    ApiError::new(
+        ErrorCode::NotInRoom,
+        "you are not in the room: connect to it first (the room page does); a seat that was never \
+         connected, or that lapsed or left, cannot read or post",
+    )
+}
+
 /// A token that names no live participant of an active room.
 pub fn invalid_token() -> ApiError {
     ApiError::new(
@@ -158,19 +189,46 @@ impl App {
         now_ms() - ms(self.config().rooms.reconnect_grace)
     }
 
+    /// The `last_seen_at` a participant joining over REST starts with: its seat lapses
+    /// `rooms.pending_seat_grace` from now unless its live connection arrives first (see
+    /// [`NewParticipant::last_seen_at`]).
+    /// `last_seen_at` for a seat taken over REST: back-dated so that, until its socket
+    /// arrives, the seat lapses after `rooms.pending_seat_grace` (never later than a
+    /// disconnected seat would, when the reconnect grace is the shorter of the two).
+    fn pending_seen_at(&self) -> i64 {
+        let rooms = &self.config().rooms;
+        let grace = ms(rooms.reconnect_grace);
+        now_ms() - grace + ms(rooms.pending_seat_grace).min(grace)
+    }
+
     fn next_expiry(&self) -> i64 {
         now_ms() + ms(self.config().rooms.idle_expiry)
     }
 
-    /// Counts a hit against a per-address limit; 429 with `Retry-After` when over.
+    /// Counts a hit against a per-address limit; 429 with `Retry-After` when over. IPv6
+    /// addresses count by their `server.rate_limit_ipv6_prefix` network (a subscriber's /64
+    /// is one address).
     pub async fn check_rate(
         &self,
         scope: &str,
         ip: std::net::IpAddr,
         rate: crate::config::Rate,
     ) -> Result<(), ApiError> {
-        let key = format!("{scope}:{ip}");
-        match self.state.rate_limit(&key, rate).await {
+        let who = rate_subject(ip, self.config().server.rate_limit_ipv6_prefix);
+        self.check_rate_key(&format!("{scope}:{who}"), rate).await
+    }
+
+    /// Counts a hit against the limit named `key` (an address, a participant, a room).
+    pub async fn check_rate_key(
+        &self,
+        key: &str,
+        rate: crate::config::Rate,
+    ) -> Result<(), ApiError> {
+        self.rate_decision(self.state.rate_limit(key, rate).await)
+    }
+
+    fn rate_decision(&self, decision: anyhow::Result<RateDecision>) -> Result<(), ApiError> {
+        match decision {
             Ok(RateDecision::Allowed) => Ok(()),
             Ok(RateDecision::Limited { retry_after_secs }) => {
                 Metrics::inc(&self.metrics.rate_limited);
@@ -178,6 +236,14 @@ impl App {
             }
             Err(e) => Err(ApiError::unavailable("the state store", format!("{e:#}"))),
         }
+    }
+
+    /// A participant's chat message budget (`rooms.message_rate_per_participant`), shared by
+    /// REST posts and Socket.io `chat-message`.
+    pub async fn check_message_rate(&self, participant_id: &str) -> Result<(), ApiError> {
+        let rate = self.config().rooms.message_rate_per_participant;
+        self.check_rate_key(&format!("chat:{participant_id}"), rate)
+            .await
     }
 
     /// Looks a room up by a code as typed; 404 for unknown or malformed codes.
@@ -228,14 +294,7 @@ impl App {
             )));
         }
         let timer = req.timer.unwrap_or_default().resolve(rooms_cfg.timer)?;
-        // Validate the name's shape now; the default name needs the code, chosen on insert.
-        super::room_name(req.name.as_deref(), "")?;
-        let name = req
-            .name
-            .as_deref()
-            .map(str::trim)
-            .filter(|n| !n.is_empty())
-            .map(str::to_owned);
+        let name = super::room_name(req.name.as_deref())?;
         let password_hash = match super::password(req.password.as_deref())? {
             Some(p) => Some(self.passwords.hash(p).await?),
             None => None,
@@ -247,6 +306,7 @@ impl App {
             role: "host",
             device_id,
             token_hash: crate::auth::token_hash(&token),
+            last_seen_at: self.pending_seen_at(),
         };
         let room = NewRoom {
             id: crate::auth::new_id("r"),
@@ -314,9 +374,20 @@ impl App {
             ));
         }
         if let Some(phc) = &room.password_hash {
+            // Wrong passwords from every address together are capped per room: once the
+            // room's budget is spent, every attempt waits (even a right one, which cannot be
+            // told apart without checking it), so guessing from many addresses is as slow.
+            let failures = self.config().rooms.password_failures_per_room;
+            let key = format!("pwfail:{}", room.id);
+            self.rate_decision(self.state.rate_peek(&key, failures).await)?;
             let given = req.password.unwrap_or_default();
             if given.is_empty() || !self.passwords.verify(given, phc.clone()).await? {
                 Metrics::inc(&self.metrics.password_failures);
+                if let Ok(RateDecision::Limited { .. }) =
+                    self.state.rate_limit(&key, failures).await
+                {
+                    tracing::warn!(room = %room.code, "wrong passwords reached rooms.password_failures_per_room; attempts now wait");
+                }
                 return Err(ApiError::new(
                     ErrorCode::WrongPassword,
                     "wrong room password",
@@ -330,12 +401,14 @@ impl App {
             role: "guest",
             device_id,
             token_hash: crate::auth::token_hash(&token),
+            last_seen_at: self.pending_seen_at(),
         };
         let expires_at = self.next_expiry();
         // Activity is recorded at most once a minute per room: expiry is measured in hours,
         // and this keeps a join to one write on the hot path.
         let touch = room.last_activity_at < now_ms() - ACTIVITY_RESOLUTION_MS;
         let participant_id = p.id.clone();
+        let p_name = p.display_name.clone();
         let outcome = self
             .joins
             .join(&room.id, p, self.seat_cutoff(), expires_at, touch)
@@ -344,6 +417,14 @@ impl App {
         match outcome {
             JoinOutcome::Joined => {
                 Metrics::inc(&self.metrics.rooms_joined);
+                self.live.publish(LiveEvent::Pending {
+                    room_id: room.id.clone(),
+                    seat: PendingView {
+                        participant_id: participant_id.clone(),
+                        display_name: p_name.clone(),
+                        expires_in_ms: ms(self.config().rooms.pending_seat_grace),
+                    },
+                });
                 let row = RoomRow {
                     seats: (room.seats + 1).min(room.max_participants),
                     expires_at: if touch { expires_at } else { room.expires_at },
@@ -381,7 +462,37 @@ impl App {
         Ok(row)
     }
 
-    /// Stores a participant's chat message and tells the room.
+    /// Refuses a participant that is not in the room ([`db::rooms::in_room`]): a seat taken over
+    /// REST and never connected, or one that lapsed or left, does not read or write the chat.
+    pub async fn require_in_room(&self, participant_id: &str) -> Result<(), ApiError> {
+        if db::rooms::in_room(&self.db, participant_id, self.seat_cutoff())
+            .await
+            .map_err(db_error)?
+        {
+            Ok(())
+        } else {
+            Err(not_in_room())
+        }
+    }
+
+    /// The room's pending seats, with how long each has left (for `room-joined`).
+    pub async fn pending_seats(&self, room_id: &str) -> Result<Vec<PendingView>, ApiError> {
+        let grace = ms(self.config().rooms.reconnect_grace);
+        let now = now_ms();
+        Ok(db::rooms::pending_seats(&self.db, room_id, now - grace)
+            .await
+            .map_err(db_error)?
+            .into_iter()
+            .map(|p| PendingView {
+                expires_in_ms: (p.last_seen_at + grace - now).max(0),
+                participant_id: p.participant_id,
+                display_name: p.display_name,
+            })
+            .collect())
+    }
+
+    /// Stores a participant's chat message and tells the room (within the participant's
+    /// message budget).
     pub async fn post_message(
         &self,
         who: &AuthRow,
@@ -389,6 +500,7 @@ impl App {
         kind: super::MessageType,
     ) -> Result<MessageRow, ApiError> {
         let body = super::chat_message(text, kind, self.config().rooms.message_max_chars)?;
+        self.check_message_rate(&who.participant_id).await?;
         let row = self
             .store_message(&NewMessage {
                 room_id: &who.room_id,

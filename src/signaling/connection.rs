@@ -143,6 +143,15 @@ pub async fn authenticate<A: Adapter>(
             crate::rooms::service::invalid_token()
         }));
     };
+    // Authenticated: the session no longer counts against the caps on unauthenticated ones.
+    let parts = s.req_parts();
+    if let Some(axum::extract::ConnectInfo(peer)) = parts
+        .extensions
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        && let Some(key) = hub.admission.key(*peer, &parts.headers)
+    {
+        hub.admission.authenticated(key);
+    }
     // Behind an Arc: every event reads it, and extensions hand out clones.
     s.extensions.insert(Arc::new(Session {
         participant_id: who.participant_id,
@@ -267,6 +276,13 @@ async fn send_snapshot<A: Adapter>(
         .iter()
         .find(|p| p.participant_id == session.participant_id)
         .cloned();
+    // Seats taken over REST whose sockets have not arrived: only when the room counts more
+    // seats than people present is there any to look up.
+    let pending = if room.seats > participants.len() as i64 {
+        hub.app.pending_seats(&session.room_id).await?
+    } else {
+        Vec::new()
+    };
     let ice = crate::ice::ice_servers(
         &hub.app.config().turn,
         &session.participant_id,
@@ -275,6 +291,7 @@ async fn send_snapshot<A: Adapter>(
     let body = serde_json::json!({
         "self": me,
         "participants": participants,
+        "pending": pending,
         "timer": timer,
         "presenter_id": presenter,
         "room": RoomView::from_row(&room),

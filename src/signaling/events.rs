@@ -337,12 +337,24 @@ async fn handle<A: Adapter>(
                     ApiError::new(ErrorCode::NotInRoom, "no such participant in your room")
                 })?;
             let _ = hub.app.state.auth_invalidate(&[hash]).await;
-            let name = hub
+            let present = hub
                 .live
                 .participant(&me.room_id, &t.participant_id)
                 .await
                 .ok()
-                .flatten()
+                .flatten();
+            if present.is_none() {
+                // A pending seat (joined over REST, never connected): the room showed it as
+                // "joining…"; it is gone now. There was no arrival, so there is no departure.
+                let _ = io
+                    .to(room_key(&me.room_id))
+                    .emit(
+                        server::USER_LEFT,
+                        &json!({ "participant_id": t.participant_id }),
+                    )
+                    .await;
+            }
+            let name = present
                 .map(|p| p.display_name)
                 .unwrap_or_else(|| "a participant".into());
             let target = Session::departed(me.room_id.clone(), t.participant_id.clone(), name);

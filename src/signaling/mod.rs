@@ -6,6 +6,7 @@
 //! Socket.io rooms used: `r:<room id>` (everyone in a FlowSync room) and `p:<participant id>`
 //! (every socket of one participant), so a relay addresses a participant, never a socket id.
 
+pub mod admission;
 mod connection;
 mod events;
 pub mod head;
@@ -54,11 +55,14 @@ pub struct Hub {
     /// Set when this process, alone with its connections (no Redis), closes every socket to
     /// stop: disconnects then skip their per-socket work and the seats are released at once.
     pub stopping: std::sync::atomic::AtomicBool,
+    /// Sessions that have not authenticated yet (see [`admission`]).
+    pub admission: Arc<admission::Admission>,
 }
 
 impl Hub {
     fn new(app: SharedApp, live: Presence) -> Hub {
         Hub {
+            admission: admission::Admission::new(&app.config()),
             app,
             live,
             connection_work: tokio::sync::Semaphore::new(CONNECTION_WORK),
@@ -101,15 +105,27 @@ fn builder(hub: Arc<Hub>) -> socketioxide::SocketIoBuilder {
         .ws_max_frame_size(MAX_MESSAGE)
         .ws_read_buffer_size(WS_READ_BUFFER)
         .transports([TransportType::Polling, TransportType::Websocket])
+        .connect_timeout(admission::AUTH_TIMEOUT)
 }
 
 /// `routes` behind the Socket.io layer, Socket.io request heads detached from hyper's read
-/// buffer first (see [`head`]).
+/// buffer first (see [`head`]), new sessions counted until they authenticate (see
+/// [`admission`]), and the security headers on Socket.io's own answers.
 fn with_socket_io<A: Adapter>(
     routes: axum::Router,
     layer: socketioxide::layer::SocketIoLayer<A>,
+    hub: &Hub,
 ) -> axum::Router {
-    routes.layer(layer).layer(head::layer())
+    let admission = hub.admission.clone();
+    routes
+        .layer(layer)
+        .layer(head::layer())
+        .layer(axum::middleware::from_fn(move |req, next| {
+            admission::limit(admission.clone(), req, next)
+        }))
+        .layer(axum::middleware::map_response(
+            crate::http::socket_io_headers,
+        ))
 }
 
 /// Puts Socket.io in front of `routes` and starts the background work that belongs to it
@@ -139,7 +155,7 @@ pub async fn attach(
             io.ns("/", connection::on_connect.with(connection::authenticate));
             spawn_background(hub.clone(), io.clone(), stop);
             Ok(Attached {
-                router: with_socket_io(outer, layer),
+                router: with_socket_io(outer, layer, &hub),
                 shutdown: Box::new(move || {
                     Box::pin(async move {
                         // The goodbyes are one statement instead of one per socket: what the
@@ -190,9 +206,10 @@ pub async fn attach(
                 })?;
             tokio::spawn(heartbeat(hub.clone(), stop.clone()));
             tokio::spawn(reap_crashed(hub.clone(), io.clone(), stop.clone()));
+            let router = with_socket_io(outer, layer, &hub);
             spawn_background(hub, io.clone(), stop);
             Ok(Attached {
-                router: with_socket_io(outer, layer),
+                router,
                 shutdown: Box::new(move || Box::pin(async move { shut_down(&io).await })),
             })
         }
@@ -278,6 +295,12 @@ async fn forward_room_events<A: Adapter>(hub: Arc<Hub>, io: SocketIo<A>, stop: C
                 let _ = io
                     .to(room_key(&room_id))
                     .emit(server::CHAT_MESSAGE, &view)
+                    .await;
+            }
+            Ok(LiveEvent::Pending { room_id, seat }) => {
+                let _ = io
+                    .to(room_key(&room_id))
+                    .emit(server::PARTICIPANT_PENDING, &seat)
                     .await;
             }
             Ok(LiveEvent::RoomEnded { room_id, reason }) => {

@@ -55,6 +55,8 @@ pub mod server {
     pub const ROOM_JOINED: &str = "room-joined";
     pub const USER_JOINED: &str = "user-joined";
     pub const USER_LEFT: &str = "user-left";
+    /// A seat was taken over REST; its socket has not arrived yet (`PendingView`).
+    pub const PARTICIPANT_PENDING: &str = "participant-pending";
     pub const CHAT_MESSAGE: &str = "chat-message";
     pub const MEDIA_STATE: &str = "media-state";
     pub const HAND_RAISED: &str = "hand-raised";

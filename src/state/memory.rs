@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use super::{RateDecision, retry_after_secs, window};
+use super::{RateDecision, gcra};
 use crate::config::Rate;
 use crate::db::models::AuthRow;
 use crate::db::{ms, now_ms};
@@ -17,8 +17,8 @@ pub struct MemoryState {
 
 #[derive(Default)]
 struct Inner {
-    /// key → (window index, hits, window end)
-    rates: Mutex<HashMap<String, (i64, u32, i64)>>,
+    /// key → theoretical arrival time (see `super::gcra`)
+    rates: Mutex<HashMap<String, i64>>,
     /// token hash → (row, expires at)
     auth: Mutex<HashMap<String, (AuthRow, i64)>>,
     /// room → participant → expires at
@@ -34,22 +34,14 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl MemoryState {
-    pub async fn rate_limit(&self, key: &str, rate: Rate) -> anyhow::Result<RateDecision> {
+    pub async fn rate(&self, key: &str, rate: Rate, charge: bool) -> anyhow::Result<RateDecision> {
         let now = now_ms();
-        let (index, end) = window(now, rate.per);
         let mut rates = lock(&self.inner.rates);
-        let entry = rates.entry(key.to_owned()).or_insert((index, 0, end));
-        if entry.0 != index {
-            *entry = (index, 0, end);
+        let (decision, tat) = gcra(rates.get(key).copied(), now, rate, charge);
+        if tat > now {
+            rates.insert(key.to_owned(), tat);
         }
-        entry.1 = entry.1.saturating_add(1);
-        Ok(if entry.1 > rate.count {
-            RateDecision::Limited {
-                retry_after_secs: retry_after_secs(end, now),
-            }
-        } else {
-            RateDecision::Allowed
-        })
+        Ok(decision)
     }
 
     pub async fn auth_get(&self, token_hash: &str) -> anyhow::Result<Option<AuthRow>> {
@@ -144,7 +136,7 @@ impl MemoryState {
 
     pub fn purge_expired(&self) {
         let now = now_ms();
-        lock(&self.inner.rates).retain(|_, (_, _, end)| *end > now);
+        lock(&self.inner.rates).retain(|_, tat| *tat > now);
         lock(&self.inner.auth).retain(|_, (_, exp)| *exp > now);
         lock(&self.inner.presence).retain(|_, room| {
             room.retain(|_, exp| *exp > now);

@@ -65,9 +65,16 @@ impl StateStore {
         }
     }
 
-    /// Counts a hit on `key` in a fixed window of `rate.per`.
+    /// Counts a hit on `key` against `rate` (a token bucket, see [`gcra`]), shared by every
+    /// instance using this store.
     pub async fn rate_limit(&self, key: &str, rate: Rate) -> anyhow::Result<RateDecision> {
-        dispatch!(self, s => s.rate_limit(key, rate).await)
+        dispatch!(self, s => s.rate(key, rate, true).await)
+    }
+
+    /// Whether a hit on `key` would be refused now, without counting one (a cap that only
+    /// failures charge, such as a room's wrong passwords).
+    pub async fn rate_peek(&self, key: &str, rate: Rate) -> anyhow::Result<RateDecision> {
+        dispatch!(self, s => s.rate(key, rate, false).await)
     }
 
     /// A cached token lookup.
@@ -133,15 +140,81 @@ impl StateStore {
     }
 }
 
-/// Position and end of the fixed window containing `now_ms`.
-pub(crate) fn window(now_ms: i64, per: Duration) -> (i64, i64) {
-    let len = crate::db::ms(per).max(1);
-    let index = now_ms / len;
-    (index, (index + 1) * len)
+/// One decision of the generic cell rate algorithm (GCRA, a token bucket kept as one number):
+/// `tat` is the key's "theoretical arrival time", when the bucket would be full again. A rate
+/// of `count/per` lets `count` hits through at once and then one every `per / count`; unlike a
+/// fixed window it never lets twice the count through across a window's boundary, and a
+/// refusal says exactly when the next hit would pass. `charge = false` only asks.
+///
+/// Returns the decision and the new `tat` to store (the same one when refused or not charged).
+pub(crate) fn gcra(
+    stored_tat: Option<i64>,
+    now: i64,
+    rate: Rate,
+    charge: bool,
+) -> (RateDecision, i64) {
+    let (interval, tolerance) = gcra_params(rate);
+    let tat = stored_tat.unwrap_or(now).max(now);
+    if tat - now > tolerance {
+        let wait = tat - now - tolerance;
+        return (
+            RateDecision::Limited {
+                retry_after_secs: wait_secs(wait),
+            },
+            tat,
+        );
+    }
+    let next = if charge { tat + interval } else { tat };
+    (RateDecision::Allowed, next)
 }
 
-pub(crate) fn retry_after_secs(window_end_ms: i64, now_ms: i64) -> u64 {
-    ((window_end_ms - now_ms).max(0) as u64)
-        .div_ceil(1000)
-        .max(1)
+/// A rate's emission interval (ms between hits at the steady rate) and burst tolerance (ms).
+pub(crate) fn gcra_params(rate: Rate) -> (i64, i64) {
+    let per = crate::db::ms(rate.per).max(1);
+    let interval = (per / i64::from(rate.count.max(1))).max(1);
+    (interval, per - interval)
+}
+
+/// Milliseconds to wait as a `Retry-After` in whole seconds, at least one.
+pub(crate) fn wait_secs(wait_ms: i64) -> u64 {
+    (wait_ms.max(0) as u64).div_ceil(1000).max(1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gcra_allows_a_burst_then_the_steady_rate() {
+        let rate: Rate = "3/minute".parse().expect("rate");
+        let mut tat = None;
+        for _ in 0..3 {
+            let (d, t) = gcra(tat, 0, rate, true);
+            assert_eq!(d, RateDecision::Allowed);
+            tat = Some(t);
+        }
+        let (d, _) = gcra(tat, 0, rate, true);
+        assert_eq!(
+            d,
+            RateDecision::Limited {
+                retry_after_secs: 20
+            }
+        );
+        // One hit per 20 s after the burst, never a fresh burst at a window boundary.
+        assert_eq!(
+            gcra(tat, 19_000, rate, true).0,
+            RateDecision::Limited {
+                retry_after_secs: 1
+            }
+        );
+        let (d, t) = gcra(tat, 20_000, rate, true);
+        assert_eq!(d, RateDecision::Allowed);
+        assert!(matches!(
+            gcra(Some(t), 20_000, rate, true).0,
+            RateDecision::Limited { .. }
+        ));
+        // Asking does not charge.
+        let (d, t2) = gcra(Some(t), 60_000, rate, false);
+        assert_eq!((d, t2), (RateDecision::Allowed, t.max(60_000)));
+    }
 }

@@ -7,7 +7,7 @@ use anyhow::Context;
 use redis::AsyncCommands;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
-use super::{RateDecision, retry_after_secs, window};
+use super::{RateDecision, gcra_params, wait_secs};
 use crate::config::{Rate, redact_url};
 use crate::db::models::AuthRow;
 use crate::db::{ms, now_ms};
@@ -17,6 +17,22 @@ pub struct RedisState {
     conn: ConnectionManager,
     prefix: String,
 }
+
+/// `super::gcra` in one atomic step shared by every instance: KEYS[1] holds the theoretical
+/// arrival time; ARGV: now, emission interval, burst tolerance (ms), charge (1/0). Returns how
+/// many ms to wait (0: allowed). The key lives until the bucket is full again.
+const GCRA: &str = r"
+local now = tonumber(ARGV[1])
+local tat = tonumber(redis.call('GET', KEYS[1]) or ARGV[1])
+if tat < now then tat = now end
+local wait = tat - now - tonumber(ARGV[3])
+if wait > 0 then return wait end
+if ARGV[4] == '1' then
+  tat = tat + tonumber(ARGV[2])
+  redis.call('SET', KEYS[1], tat, 'PX', tat - now + 1000)
+end
+return 0
+";
 
 /// Deletes a lock only if this owner still holds it.
 const UNLOCK: &str = r"if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end";
@@ -62,22 +78,21 @@ impl RedisState {
         k
     }
 
-    pub async fn rate_limit(&self, key: &str, rate: Rate) -> anyhow::Result<RateDecision> {
-        let now = now_ms();
-        let (index, end) = window(now, rate.per);
-        let k = self.key(&["rl", key, &index.to_string()]);
+    pub async fn rate(&self, key: &str, rate: Rate, charge: bool) -> anyhow::Result<RateDecision> {
+        let (interval, tolerance) = gcra_params(rate);
         let mut conn = self.conn.clone();
-        let (hits,): (u64,) = redis::pipe()
-            .atomic()
-            .incr(&k, 1u64)
-            .pexpire(&k, (end - now).max(1) + 1000)
-            .ignore()
-            .query_async(&mut conn)
+        let wait_ms: i64 = redis::Script::new(GCRA)
+            .key(self.key(&["rl", key]))
+            .arg(now_ms())
+            .arg(interval)
+            .arg(tolerance)
+            .arg(i64::from(charge))
+            .invoke_async(&mut conn)
             .await
             .context("redis rate limit")?;
-        Ok(if hits > u64::from(rate.count) {
+        Ok(if wait_ms > 0 {
             RateDecision::Limited {
-                retry_after_secs: retry_after_secs(end, now),
+                retry_after_secs: wait_secs(wait_ms),
             }
         } else {
             RateDecision::Allowed

@@ -359,28 +359,31 @@ async fn responder(config: &Config, paths: &Paths) -> anyhow::Result<Responder> 
         }
         Err(e) => bail!("cannot listen on {addr} to answer the {what} challenge: {e}"),
     };
+    let conns =
+        crate::http::serve::Connections::new(crate::http::serve::Limits::from_config(config));
+    tokio::spawn(conns.clone().sweep_until(stop.clone()));
     match config.tls.challenge {
         Challenge::Http01 => {
             tokio::spawn(crate::http::redirect::serve(
                 listener,
                 config.public_url(),
                 Some(paths.http01.clone()),
+                conns,
                 stop.clone(),
             ));
         }
         Challenge::TlsAlpn01 => {
             let resolver = Arc::new(super::CertResolver::challenges_only(paths.alpn01.clone()));
             let tls = super::server_config(resolver)?;
-            // Validation handshakes end inside the listener; nothing else is served.
-            let mut l = super::listener::TlsListener::spawn(listener, tls, None, stop.clone())?;
-            let s = stop.clone();
-            tokio::spawn(async move {
-                use axum::serve::Listener;
-                tokio::select! {
-                    _ = s.cancelled() => {}
-                    _ = async { loop { drop(l.accept().await); } } => {}
-                }
-            });
+            // Validation handshakes end inside the handshake; nothing else is served.
+            let handshake = super::listener::TlsHandshake::new(tls, None, stop.clone());
+            tokio::spawn(crate::http::serve::serve(
+                listener,
+                handshake,
+                axum::Router::new(),
+                conns,
+                stop.clone(),
+            ));
         }
     }
     Ok(Responder {

@@ -5,7 +5,7 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { chromium } from "playwright-core";
 
-import { startServer } from "../protocol/harness.mjs";
+import { joinRoom, startServer } from "../protocol/harness.mjs";
 
 const CHROMIUM = process.env.FLOWSYNC_CHROMIUM || "/usr/bin/chromium";
 // Flags from the machine notes: no sandbox as root, no background networking (the network is closed).
@@ -77,4 +77,22 @@ test("create, join by invite link, chat, share the timer, end", async () => {
 
   assert.deepEqual(host.problems, [], "no console errors on the host page");
   assert.deepEqual(guest.problems, [], "no console errors on the guest page");
+});
+
+test("a seat taken without connecting shows as joining…, and the host can remove it", async () => {
+  const host = await newPage();
+  await host.goto(server.url + "/");
+  await host.fill("#create-display-name", "Ada");
+  await host.click("#create-form button[type=submit]");
+  await host.waitForURL(/\/room\/[A-Z0-9]{6}$/);
+  await host.waitForFunction(() => document.querySelector("#conn-text")?.textContent.includes("Connected"));
+  const code = host.url().split("/").pop();
+
+  // Someone joins over the API and never connects: they cannot read the chat, and they are seen.
+  await joinRoom(server, code, { display_name: "Eve" });
+  await host.waitForFunction(() => [...document.querySelectorAll("#participants li")].some((li) => /Eve.*joining/.test(li.textContent)), null, { timeout: 5000 });
+  host.once("dialog", (d) => d.accept());
+  await host.click("#participants li.pending button[data-action=kick]");
+  await host.waitForFunction(() => ![...document.querySelectorAll("#participants li")].some((li) => li.textContent.includes("Eve")), null, { timeout: 5000 });
+  assert.deepEqual(host.problems, [], "no console errors on the host page");
 });

@@ -137,6 +137,7 @@ async fn filled(backend: Backend) -> (crate::helpers::TestApp, String, PathBuf) 
                 .await;
             assert!(status.is_success());
         }
+        let _live = app.connect(&room).await;
         for m in 0..20 {
             let (status, _) = app
                 .post(

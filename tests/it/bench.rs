@@ -23,6 +23,8 @@ async fn server(raise_limits: bool) -> (flowsync::server::Server, Setup) {
                 // The documented benchmark settings: every participant joins from this host.
                 c.rooms.create_rate_per_ip = "100000/second".parse().unwrap();
                 c.rooms.join_rate_per_ip = "100000/second".parse().unwrap();
+                c.rooms.lookup_rate_per_ip = "100000/second".parse().unwrap();
+                c.rooms.message_rate_per_participant = "100000/second".parse().unwrap();
             }
         });
     let server = flowsync::server::start(setup.config.clone())

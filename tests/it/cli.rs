@@ -409,6 +409,14 @@ fn sighup_reloads_what_can_change_and_survives_a_broken_file() {
     );
     let code = room["room_code"].as_str().expect("code").to_owned();
     let token = room["token"].as_str().expect("token").to_owned();
+    // Only a participant in the room (connected, as the room page is) posts.
+    let live_rt = tokio::runtime::Runtime::new().expect("rt");
+    let _live = live_rt
+        .block_on(async {
+            let target = flowsync::bench::sio::Target::from_url(&served.url).await?;
+            flowsync::bench::sio::Conn::connect(&target, None, &token).await
+        })
+        .expect("the socket connects");
     let post = |text: &str| -> u16 {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()

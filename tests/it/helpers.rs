@@ -248,6 +248,28 @@ impl TestApp {
         seat(b)
     }
 
+    /// Opens a live connection (Socket.io) for a seat, as the room page does right after
+    /// joining: until then a seat taken over REST is pending and cannot read or post the chat.
+    /// Keep the connection while the seat is used; it answers no pings, which is fine for the
+    /// half minute before the server would miss them.
+    /// Returns once the snapshot (`room-joined`) has arrived, so the arrival's "joined" line
+    /// is stored before anything the test does next.
+    pub async fn connect(&self, seat: &Seat) -> flowsync::bench::sio::Conn {
+        self.connect_snapshot(seat).await.0
+    }
+
+    /// [`Self::connect`], with the `room-joined` snapshot.
+    pub async fn connect_snapshot(&self, seat: &Seat) -> (flowsync::bench::sio::Conn, Value) {
+        let target = flowsync::bench::sio::Target::from_url(&self.base)
+            .await
+            .expect("target");
+        let mut conn = flowsync::bench::sio::Conn::connect(&target, None, &seat.token)
+            .await
+            .expect("the socket connects");
+        let snapshot = next_event(&mut conn, "room-joined").await;
+        (conn, snapshot)
+    }
+
     /// Runs a statement against the server's own database (to age rows in time-based tests).
     pub async fn sql(&self, sql: &'static str, arg: &str) {
         match self.app().db.write() {
@@ -313,6 +335,45 @@ pub fn seat(b: Value) -> Seat {
             .expect("participant_id")
             .to_owned(),
         body: b,
+    }
+}
+
+/// Waits (up to 10 s) for the event `name` on a live connection and returns its payload;
+/// events before it are skipped. Acknowledgements come back as the event `ack:<id>`.
+pub async fn next_event(conn: &mut flowsync::bench::sio::Conn, name: &str) -> Value {
+    use flowsync::bench::sio::Incoming;
+    let wait = async {
+        loop {
+            match conn.next().await.expect("socket") {
+                Incoming::Event(n, v) if n == name => return v,
+                Incoming::Ack(id, v) if name == format!("ack:{id}") => return v,
+                Incoming::Closed => panic!("the socket closed while waiting for {name}"),
+                _ => {}
+            }
+        }
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(10), wait)
+        .await
+        .unwrap_or_else(|_| panic!("no {name} within 10 s"))
+}
+
+/// Polls `check` every 50 ms until it returns `Some` (up to `within`), for conditions that
+/// become true by the passing of configured time (a grace running out).
+pub async fn eventually<T, F, Fut>(within: std::time::Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the condition did not hold within {within:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
 }
 

@@ -240,6 +240,7 @@ fn newcomer(name: &str) -> db::models::NewParticipant {
         role: "guest",
         device_id: None,
         token_hash: flowsync::auth::token_hash(&flowsync::auth::new_token()),
+        last_seen_at: flowsync::db::now_ms(),
     }
 }
 

@@ -12,6 +12,8 @@ mod backup;
 mod bench;
 mod cli;
 mod config;
+mod connections;
+mod hardening;
 mod init_doctor;
 mod live_db;
 mod messages_api;

@@ -1,4 +1,5 @@
-//! Chat over REST: posting, newest-first cursor pages, export (token and signed link).
+//! Chat over REST: posting, newest-first cursor pages, export (token and signed link), by
+//! participants who are in the room (connected, as the room page is).
 
 use reqwest::StatusCode;
 use serde_json::json;
@@ -9,6 +10,7 @@ async fn history_pages_newest_first(setup: Setup) {
     let t = setup.spawn().await;
     let host = t.create_simple().await;
     let guest = t.join_ok(&host.code, "Bob").await;
+    let _live = (t.connect(&host).await, t.connect(&guest).await);
     let path = format!("/api/rooms/{}/messages", host.code);
     for i in 1..=7 {
         let who = if i % 2 == 0 { &guest } else { &host };
@@ -63,7 +65,15 @@ async fn history_pages_newest_first(setup: Setup) {
             Some(&guest.token),
         )
         .await;
-    assert_eq!(texts(&page), ["m1", "m2"]);
+    assert_eq!(texts(&page), ["Bob joined", "m1", "m2"]);
+    let cursor = page["next_before"].as_i64().expect("more pages");
+    let (_, page) = t
+        .get(
+            &format!("{path}?limit=3&before={cursor}"),
+            Some(&guest.token),
+        )
+        .await;
+    assert_eq!(texts(&page), ["Host joined"], "the arrivals' lines");
     assert!(page["next_before"].is_null(), "no older page");
 
     for bad in [
@@ -95,6 +105,7 @@ async fn export_transcripts(setup: Setup) {
     let host = t
         .create_room(json!({ "display_name": "Ada", "name": "Standup" }))
         .await;
+    let live = t.connect(&host).await;
     let path = format!("/api/rooms/{}/messages", host.code);
     t.post(&path, json!({ "message": "first" }), Some(&host.token))
         .await;
@@ -106,7 +117,11 @@ async fn export_transcripts(setup: Setup) {
         .await;
     assert_eq!(s, StatusCode::OK);
     assert_eq!(doc["room"]["name"], "Standup");
-    assert_eq!(doc["messages"].as_array().map(Vec::len), Some(2));
+    assert_eq!(
+        doc["messages"].as_array().map(Vec::len),
+        Some(3),
+        "Ada's arrival and two messages"
+    );
 
     let res = t
         .client
@@ -151,6 +166,14 @@ async fn export_transcripts(setup: Setup) {
         .get(&format!("{path}/export?format=pdf"), Some(&host.token))
         .await;
     assert_eq!((s.as_u16(), code(&b)), (422, "VALIDATION"));
+    // The link dies with its participant's seat: after leaving, it downloads nothing.
+    let mut live = live;
+    live.emit("leave-room", &json!({})).await.expect("leave");
+    crate::helpers::eventually(std::time::Duration::from_secs(5), || async {
+        let (s, b) = t.get(&url, None).await;
+        ((s.as_u16(), code(&b)) == (409, "NOT_IN_ROOM")).then_some(())
+    })
+    .await;
     t.stop().await;
 }
 each_backend!(export_transcripts);

@@ -121,7 +121,15 @@ async fn security_headers_and_pages() {
         .await
         .spawn()
         .await;
-    for path in ["/", "/room/ABCDEF", "/api/rooms/ABCDEF", "/healthz"] {
+    // Socket.IO answers (a long-polling handshake, and a refused one) carry them too.
+    for path in [
+        "/",
+        "/room/ABCDEF",
+        "/api/rooms/ABCDEF",
+        "/healthz",
+        "/socket.io/?EIO=4&transport=polling",
+        "/socket.io/?EIO=9&transport=polling",
+    ] {
         let res = t.client.get(t.url(path)).send().await.expect("sent");
         let h = res.headers();
         let csp = h["content-security-policy"].to_str().unwrap_or("");
@@ -244,4 +252,51 @@ async fn create_rate_limit_is_per_address_behind_trusted_proxies() {
         "another client behind the proxy has its own budget"
     );
     t.stop().await;
+}
+
+/// The data directory and the database (which holds the link-signing key and the TURN secret)
+/// are private to the account that runs `serve`, whatever its umask; an older database file
+/// that others could read loses their bits.
+#[tokio::test]
+async fn data_files_are_private_whatever_the_umask() {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |p: &std::path::Path| {
+        std::fs::metadata(p)
+            .unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+            .permissions()
+            .mode()
+            & 0o777
+    };
+    // The test process's umask is the usual 022, under which the directory would be 0755.
+    let old = nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o022));
+    let setup = Setup::new(Backend::Sqlite, StateKind::Memory).await;
+    let data = setup.config.server.data_dir.clone();
+    let _keep = setup.dir.clone();
+    let t = setup.spawn().await;
+    t.create_simple().await;
+    assert_eq!(mode(&data), 0o700, "{}", data.display());
+    for f in ["flowsync.db", "flowsync.db-wal", "flowsync.db-shm"] {
+        assert_eq!(mode(&data.join(f)), 0o600, "{f}");
+    }
+    t.stop().await;
+    // A database left world-readable by an older run is tightened at the next start.
+    std::fs::set_permissions(
+        data.join("flowsync.db"),
+        std::fs::Permissions::from_mode(0o644),
+    )
+    .expect("chmod");
+    let again = Setup::new(Backend::Sqlite, StateKind::Memory)
+        .await
+        .with(|c| {
+            c.server.data_dir = data.clone();
+            c.database.url = flowsync::config::Secret::new(format!(
+                "sqlite://{}",
+                data.join("flowsync.db").display()
+            ));
+        })
+        .spawn()
+        .await;
+    assert_eq!(mode(&data.join("flowsync.db")), 0o640);
+    again.stop().await;
+    nix::sys::stat::umask(old);
 }

@@ -343,6 +343,7 @@ async fn expiry_sweep_and_tombstones(setup: Setup) {
     let t = setup.spawn().await;
     let host = t.create_simple().await;
     let other = t.create_simple().await;
+    let _live = t.connect(&host).await;
     let before = t
         .sql_count("SELECT expires_at FROM rooms WHERE code = $1", &host.code)
         .await;
@@ -440,3 +441,109 @@ async fn rate_limits(setup: Setup) {
     t.stop().await;
 }
 each_backend!(rate_limits);
+
+/// The status, error code and `Retry-After` of a request sent from `from` through a trusted
+/// proxy on 127.0.0.1 (which names the client in `X-Forwarded-For`).
+async fn from_address(
+    t: &crate::helpers::TestApp,
+    from: &str,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<serde_json::Value>,
+) -> (u16, String, Option<u64>) {
+    let mut req = t
+        .client
+        .request(method, t.url(path))
+        .header("x-forwarded-for", from);
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    let res = req.send().await.expect("sent");
+    let status = res.status().as_u16();
+    let retry = res
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok()?.parse().ok());
+    let b: serde_json::Value = res.json().await.unwrap_or_default();
+    (status, code(&b).to_owned(), retry)
+}
+
+/// Every door has a limit: room lookups per address (codes cannot be enumerated), IPv6 counted
+/// by its /64, wrong passwords per room whatever the address, all answered 429 `RATE_LIMITED`
+/// with `Retry-After`.
+async fn limits_on_every_door(setup: Setup) {
+    use reqwest::Method;
+    let t = setup
+        .with(|c| {
+            c.server.trusted_proxies = vec!["127.0.0.1/32".parse().expect("cidr")];
+            c.rooms.lookup_rate_per_ip = "4/minute".parse().expect("rate");
+            c.rooms.password_failures_per_room = "3/hour".parse().expect("rate");
+        })
+        .spawn()
+        .await;
+    let room = t
+        .create_room(json!({ "display_name": "Host", "password": "opensesame" }))
+        .await;
+    // Lookups: four at once from one address, then one every 15 s; misses count as much as hits.
+    let lookup = |from: &'static str, code: &'static str| {
+        let t = &t;
+        async move { from_address(t, from, Method::GET, &format!("/api/rooms/{code}"), None).await }
+    };
+    for _ in 0..4 {
+        assert_eq!(lookup("198.51.100.7", "ZZZZZZ").await.0, 404);
+    }
+    let (s, c, retry) = lookup("198.51.100.7", "ZZZZZZ").await;
+    assert_eq!((s, c.as_str()), (429, "RATE_LIMITED"));
+    assert!(retry.is_some_and(|r| (1..=15).contains(&r)), "{retry:?}");
+    assert_eq!(lookup("198.51.100.8", "ZZZZZZ").await.0, 404, "per address");
+    // IPv6: one /64 is one subscriber; another /64 has its own budget.
+    for i in 1..=4 {
+        let from: &'static str = [
+            "2001:db8:0:1::1",
+            "2001:db8:0:1::2",
+            "2001:db8:0:1::3",
+            "2001:db8:0:1:ffff::9",
+        ][i - 1];
+        assert_eq!(lookup(from, "ZZZZZZ").await.0, 404);
+    }
+    assert_eq!(
+        lookup("2001:db8:0:1::77", "ZZZZZZ").await.0,
+        429,
+        "same /64"
+    );
+    assert_eq!(
+        lookup("2001:db8:0:2::1", "ZZZZZZ").await.0,
+        404,
+        "another /64"
+    );
+
+    // Wrong passwords: three in the room's budget, from three addresses; then every attempt
+    // waits, the right password too, whatever the address.
+    let join = |from: &'static str, password: &'static str| {
+        let t = &t;
+        let path = format!("/api/rooms/{}/join", room.code);
+        async move {
+            from_address(
+                t,
+                from,
+                Method::POST,
+                &path,
+                Some(json!({ "display_name": "Guess", "password": password })),
+            )
+            .await
+        }
+    };
+    for from in ["203.0.113.1", "203.0.113.2", "203.0.113.3"] {
+        let (s, c, _) = join(from, "wrong").await;
+        assert_eq!((s, c.as_str()), (401, "WRONG_PASSWORD"));
+    }
+    let (s, c, retry) = join("203.0.113.4", "opensesame").await;
+    assert_eq!(
+        (s, c.as_str()),
+        (429, "RATE_LIMITED"),
+        "the room's budget is spent"
+    );
+    assert!(retry.is_some_and(|r| r > 0), "{retry:?}");
+    t.stop().await;
+}
+each_backend!(limits_on_every_door);

@@ -22,7 +22,8 @@ fn memory_store() -> StateStore {
 }
 
 async fn contract(a: StateStore, b: StateStore) {
-    // Rate limits: a fixed window, shared by every handle on the same store.
+    // Rate limits: a token bucket (3 at once, then one every 20 s), shared by every handle on
+    // the same store; asking whether a hit would pass charges nothing.
     let rate = "3/minute".parse().expect("rate");
     for _ in 0..2 {
         assert_eq!(
@@ -34,9 +35,28 @@ async fn contract(a: StateStore, b: StateStore) {
         b.rate_limit("join:192.0.2.1", rate).await.expect("rl"),
         RateDecision::Allowed
     );
+    match a.rate_peek("join:192.0.2.1", rate).await.expect("rl") {
+        RateDecision::Limited { retry_after_secs } => {
+            assert!((19..=20).contains(&retry_after_secs))
+        }
+        RateDecision::Allowed => panic!("the bucket is empty"),
+    }
     match a.rate_limit("join:192.0.2.1", rate).await.expect("rl") {
-        RateDecision::Limited { retry_after_secs } => assert!((1..=60).contains(&retry_after_secs)),
-        RateDecision::Allowed => panic!("the fourth hit in the window is refused"),
+        RateDecision::Limited { retry_after_secs } => {
+            assert!((19..=20).contains(&retry_after_secs))
+        }
+        RateDecision::Allowed => panic!("the fourth hit at once is refused"),
+    }
+    assert_eq!(
+        b.rate_peek("join:192.0.2.9", rate).await.expect("rl"),
+        RateDecision::Allowed
+    );
+    for _ in 0..3 {
+        assert_eq!(
+            b.rate_limit("join:192.0.2.9", rate).await.expect("rl"),
+            RateDecision::Allowed,
+            "peeking took nothing from the bucket"
+        );
     }
     assert_eq!(
         a.rate_limit("join:192.0.2.2", rate).await.expect("rl"),
@@ -130,9 +150,9 @@ async fn memory_store_contract() {
     if let StateStore::Memory(inner) = &m {
         tokio::time::sleep(Duration::from_millis(1100)).await;
         m.purge_expired();
-        // Only the 3/minute rate windows (live for up to a minute) may remain.
+        // Only the three 3/minute buckets (full again within a minute) may remain.
         assert!(
-            inner.len() <= 2,
+            inner.len() <= 3,
             "expired entries are purged: {}",
             inner.len()
         );

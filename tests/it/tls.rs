@@ -17,7 +17,7 @@ use tokio_rustls::client::TlsStream;
 
 use crate::helpers::{Backend, Setup, StateKind};
 
-async fn config(f: impl FnOnce(&mut Config)) -> (Config, Arc<tempfile::TempDir>) {
+pub(crate) async fn config(f: impl FnOnce(&mut Config)) -> (Config, Arc<tempfile::TempDir>) {
     let setup = Setup::new(Backend::Sqlite, StateKind::Memory)
         .await
         .with(|c| {
@@ -27,7 +27,7 @@ async fn config(f: impl FnOnce(&mut Config)) -> (Config, Arc<tempfile::TempDir>)
     (setup.config, setup.dir)
 }
 
-fn client(
+pub(crate) fn client(
     ca_pem: &[u8],
     versions: &[&'static rustls::SupportedProtocolVersion],
     alpn: &[&[u8]],
@@ -47,7 +47,7 @@ fn client(
     TlsConnector::from(Arc::new(cfg))
 }
 
-async fn connect(c: &TlsConnector, addr: SocketAddr) -> TlsStream<TcpStream> {
+pub(crate) async fn connect(c: &TlsConnector, addr: SocketAddr) -> TlsStream<TcpStream> {
     let tcp = TcpStream::connect(addr).await.unwrap();
     c.connect(ServerName::try_from("localhost").unwrap(), tcp)
         .await
