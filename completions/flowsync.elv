@@ -145,7 +145,7 @@ set edit:completion:arg-completer[flowsync] = {|@words|
             cand --version 'Print version'
         }
         &'flowsync;rooms;end'= {
-            cand --server 'Base URL of the running server (default: from server.http_listen)'
+            cand --server 'Base URL of the running server, reached with FLOWSYNC_ADMIN_TOKEN (default: the admin socket in server.data_dir, then server.http_listen)'
             cand --config 'Config file (default: /etc/flowsync/flowsync.toml when it exists, else built-in defaults)'
             cand --json 'json'
             cand -v 'More log output (-v debug, -vv trace)'

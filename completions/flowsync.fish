@@ -112,7 +112,7 @@ complete -c flowsync -n "__fish_flowsync_using_subcommand rooms; and __fish_seen
 complete -c flowsync -n "__fish_flowsync_using_subcommand rooms; and __fish_seen_subcommand_from show" -s q -l quiet -d 'Only errors'
 complete -c flowsync -n "__fish_flowsync_using_subcommand rooms; and __fish_seen_subcommand_from show" -s h -l help -d 'Print help'
 complete -c flowsync -n "__fish_flowsync_using_subcommand rooms; and __fish_seen_subcommand_from show" -s V -l version -d 'Print version'
-complete -c flowsync -n "__fish_flowsync_using_subcommand rooms; and __fish_seen_subcommand_from end" -l server -d 'Base URL of the running server (default: from server.http_listen)' -r
+complete -c flowsync -n "__fish_flowsync_using_subcommand rooms; and __fish_seen_subcommand_from end" -l server -d 'Base URL of the running server, reached with FLOWSYNC_ADMIN_TOKEN (default: the admin socket in server.data_dir, then server.http_listen)' -r
 complete -c flowsync -n "__fish_flowsync_using_subcommand rooms; and __fish_seen_subcommand_from end" -l config -d 'Config file (default: /etc/flowsync/flowsync.toml when it exists, else built-in defaults)' -r -F
 complete -c flowsync -n "__fish_flowsync_using_subcommand rooms; and __fish_seen_subcommand_from end" -l json
 complete -c flowsync -n "__fish_flowsync_using_subcommand rooms; and __fish_seen_subcommand_from end" -s v -l verbose -d 'More log output (-v debug, -vv trace)'

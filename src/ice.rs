@@ -76,6 +76,7 @@ mod tests {
             allow_peers: vec![],
             max_allocations: 10,
             user_quota: 2,
+            room_quota: 4,
         }
     }
 

@@ -122,6 +122,16 @@ async fn start_turn(
     config.turn.shared_secret = Some(crate::config::Secret::new(secret.clone()));
     let mut settings = crate::turn::settings(config, secret.into_bytes());
     settings.tls_listen = https;
+    // Only participants of live rooms are relayed (see `turn`). The reconnect grace is read at
+    // start: a reload that changes it reaches the relay at the next start.
+    let grace = crate::db::ms(config.rooms.reconnect_grace);
+    let db_for_turn = db.clone();
+    settings.authorize = Some(crate::turn::Authorizer::new(move |participant: String| {
+        let db = db_for_turn.clone();
+        async move {
+            crate::db::rooms::live_room_of(&db, &participant, crate::db::now_ms() - grace).await
+        }
+    }));
     let listen = settings.listen;
     let turn = crate::turn::Turn::start(settings, stop)
         .await
@@ -210,6 +220,12 @@ pub async fn start(config: Config) -> Result<Server, StartError> {
         }
     };
     let mut redirect_addr = None;
+    tokio::spawn({
+        let data_dir = app.config().server.data_dir.clone();
+        let router = router.clone();
+        let stop = stop.clone();
+        async move { crate::http::local::serve(&data_dir, router, stop).await }
+    });
     let conns = crate::http::serve::Connections::new(crate::http::serve::Limits::from_config(
         &app.config(),
     ));

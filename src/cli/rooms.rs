@@ -39,7 +39,8 @@ enum RoomsCmd {
     /// End a room for everyone in it
     End {
         code: String,
-        /// Base URL of the running server (default: from server.http_listen)
+        /// Base URL of the running server, reached with FLOWSYNC_ADMIN_TOKEN (default: the
+        /// admin socket in server.data_dir, then server.http_listen)
         #[arg(long, value_name = "URL")]
         server: Option<String>,
         #[arg(long)]
@@ -176,7 +177,17 @@ async fn end(config: &Config, db: &Db, code: &str, server: Option<&str>, json: b
     let base = server
         .map(str::to_owned)
         .unwrap_or_else(|| local_url(config));
-    let via_server = match end_via_server(&base, &code).await {
+    // The local server first, over its admin socket (no token needed); else over TCP, which
+    // needs FLOWSYNC_ADMIN_TOKEN.
+    let local = match server {
+        Some(_) => Err(EndError::NotRunning),
+        None => end_via_socket(config, &code).await,
+    };
+    let outcome = match local {
+        Err(EndError::NotRunning) => end_via_server(&base, &code).await,
+        other => other,
+    };
+    let via_server = match outcome {
         Ok(outcome) => Some(outcome),
         Err(EndError::NotRunning) => None,
         Err(EndError::Failed(e)) => return Err(Failure::new(3, e)),
@@ -240,6 +251,20 @@ enum EndError {
     Failed(anyhow::Error),
 }
 
+/// [`end_via_server`] over the admin socket in the data directory (`http::local`).
+async fn end_via_socket(config: &Config, code: &str) -> Result<bool, EndError> {
+    let path = format!("/api/admin/rooms/{code}");
+    match crate::http::local::request(&config.server.data_dir, "DELETE", &path).await {
+        Ok((200, _)) => Ok(true),
+        Ok((410, _)) => Ok(false),
+        Ok((s, body)) => Err(EndError::Failed(anyhow::anyhow!(
+            "the server answered {s} on its admin socket: {body}"
+        ))),
+        // No socket (no server, or one without it), or not ours to open: try TCP.
+        Err(_) => Err(EndError::NotRunning),
+    }
+}
+
 /// `Ok(true)` ended, `Ok(false)` was already closed.
 async fn end_via_server(base: &str, code: &str) -> Result<bool, EndError> {
     let client = reqwest::Client::builder()
@@ -266,7 +291,7 @@ async fn end_via_server(base: &str, code: &str) -> Result<bool, EndError> {
         200 => Ok(true),
         410 => Ok(false),
         401 | 403 => Err(EndError::Failed(anyhow::anyhow!(
-            "the server at {base} refused the admin request; run this on the server host or set FLOWSYNC_ADMIN_TOKEN"
+            "the server at {base} refused the admin request; run this on the server host as root or the service user (it then uses the admin socket in server.data_dir), or set FLOWSYNC_ADMIN_TOKEN"
         ))),
         s => Err(EndError::Failed(anyhow::anyhow!(
             "the server at {base} answered {s}: {}",

@@ -163,6 +163,7 @@ pub struct TurnConfig {
     /// Embedded: allocations in total, and per credential.
     pub max_allocations: u32,
     pub user_quota: u32,
+    pub room_quota: u32,
 }
 
 /// A rate limit such as `10/hour`.
@@ -595,7 +596,18 @@ impl Config {
             mode,
             urls: t.urls.unwrap_or_default(),
             shared_secret: t.shared_secret.map(Secret::new),
-            credential_ttl: v.duration("turn.credential_ttl", t.credential_ttl, "6h")?,
+            // Embedded TURN keeps refreshing the allocations of participants still in the room
+            // whatever their credential's age; coturn does not, so its credentials must
+            // outlast a call.
+            credential_ttl: v.duration(
+                "turn.credential_ttl",
+                t.credential_ttl,
+                if mode == TurnMode::External {
+                    "6h"
+                } else {
+                    "10m"
+                },
+            )?,
             listen,
             relay_ports,
             external_ip,
@@ -608,6 +620,7 @@ impl Config {
                 1_000_000,
             )? as u32,
             user_quota: v.int_range("turn.user_quota", t.user_quota, 10, 1, 1000)? as u32,
+            room_quota: v.int_range("turn.room_quota", t.room_quota, 50, 1, 100_000)? as u32,
         };
         if turn.mode == TurnMode::External {
             v.check(
@@ -870,6 +883,7 @@ impl Config {
                     ),
                     ("turn", "max_allocations") => Some(self.turn.max_allocations.to_string()),
                     ("turn", "user_quota") => Some(self.turn.user_quota.to_string()),
+                    ("turn", "room_quota") => Some(self.turn.room_quota.to_string()),
                     ("rooms", "max_participants") => Some(self.rooms.max_participants.to_string()),
                     ("rooms", "idle_expiry") => d(self.rooms.idle_expiry),
                     ("rooms", "reconnect_grace") => d(self.rooms.reconnect_grace),

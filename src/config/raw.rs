@@ -93,6 +93,7 @@ pub struct RawTurn {
     pub allow_peers: Option<Vec<String>>,
     pub max_allocations: Option<i64>,
     pub user_quota: Option<i64>,
+    pub room_quota: Option<i64>,
 }
 
 #[derive(Debug, Default, Deserialize)]

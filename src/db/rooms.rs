@@ -378,6 +378,28 @@ pub async fn in_room(db: &Db, participant_id: &str, seat_cutoff_ms: i64) -> anyh
     Ok(n > 0)
 }
 
+/// The room of a participant who is in a live room, as [`in_room`] has it and the room still
+/// active: who may use the embedded TURN relay.
+pub async fn live_room_of(
+    db: &Db,
+    participant_id: &str,
+    seat_cutoff_ms: i64,
+) -> anyhow::Result<Option<String>> {
+    with_pool!(db.read(), |pool| {
+        sqlx::query_scalar(
+            "SELECT p.room_id FROM participants p JOIN rooms r ON r.id = p.room_id \
+             WHERE p.id = $1 AND r.status = 'active' AND p.revoked_at IS NULL \
+             AND p.left_at IS NULL AND (p.connections > 0 OR (p.last_seen_at >= $2 \
+             AND EXISTS (SELECT 1 FROM room_sessions s WHERE s.participant_id = p.id)))",
+        )
+        .bind(participant_id)
+        .bind(seat_cutoff_ms)
+        .fetch_optional(pool)
+        .await
+    })
+    .context("checking that the participant is in a live room")
+}
+
 /// A seat taken over REST whose live connection has not arrived yet.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct PendingSeat {

@@ -169,29 +169,110 @@ impl FromRequestParts<SharedApp> for MaybeParticipant {
     }
 }
 
-/// Operator access for `/metrics` and `/api/admin`: a direct loopback connection that was not
-/// forwarded by a proxy, or the admin token.
+/// Operator access for `/api/admin`: a request over the local channel (`http::local`, the
+/// socket `flowsync rooms end` uses), or `Authorization: Bearer <server.admin_token>`. A
+/// loopback TCP connection is not enough: a local proxy that adds no `X-Forwarded-For`, or a
+/// DNS-rebinding page in a browser on the server, would pass for the operator.
 pub struct Operator;
+
+/// Checks the bearer token, if one was sent: Some(result), or None without one.
+fn admin_token(parts: &Parts, app: &SharedApp) -> Option<Result<(), ApiError>> {
+    let token = bearer(parts)?;
+    use sha2::Digest;
+    let given: [u8; 32] = sha2::Sha256::digest(token.as_bytes()).into();
+    Some(match &app.config().server.admin_token_sha256 {
+        Some(want) if crate::auth::constant_time_eq(&given, want.expose()) => Ok(()),
+        _ => Err(ApiError::new(ErrorCode::Forbidden, "wrong admin token")),
+    })
+}
 
 impl FromRequestParts<SharedApp> for Operator {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, app: &SharedApp) -> Result<Self, ApiError> {
-        let client = ClientIp::from_request_parts(parts, app).await?;
-        if let Some(token) = bearer(parts) {
-            use sha2::Digest;
-            let given: [u8; 32] = sha2::Sha256::digest(token.as_bytes()).into();
-            return match &app.config().server.admin_token_sha256 {
-                Some(want) if crate::auth::constant_time_eq(&given, want.expose()) => Ok(Operator),
-                _ => Err(ApiError::new(ErrorCode::Forbidden, "wrong admin token")),
-            };
-        }
-        if client.ip.is_loopback() && !client.forwarded {
+        if parts
+            .extensions
+            .get::<super::local::LocalChannel>()
+            .is_some()
+        {
             return Ok(Operator);
+        }
+        match admin_token(parts, app) {
+            Some(r) => r.map(|_| Operator),
+            None => Err(ApiError::new(
+                ErrorCode::Unauthorized,
+                "the admin API needs Authorization: Bearer <server.admin_token>, or the local socket (run `flowsync rooms` on the server as root or the service user)",
+            )),
+        }
+    }
+}
+
+/// Read access to `/metrics` (counters, no room data): the operator, or a direct loopback
+/// connection (not forwarded by a proxy) whose `Host` names this server, so a local Prometheus
+/// scrapes without a token while a DNS-rebinding page (its own host name) does not.
+pub struct MetricsReader;
+
+impl FromRequestParts<SharedApp> for MetricsReader {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, app: &SharedApp) -> Result<Self, ApiError> {
+        if parts
+            .extensions
+            .get::<super::local::LocalChannel>()
+            .is_some()
+        {
+            return Ok(MetricsReader);
+        }
+        if let Some(r) = admin_token(parts, app) {
+            return r.map(|_| MetricsReader);
+        }
+        let client = ClientIp::from_request_parts(parts, app).await?;
+        if client.ip.is_loopback()
+            && !client.forwarded
+            && host_is_ours(&parts.headers, &app.config())
+        {
+            return Ok(MetricsReader);
         }
         Err(ApiError::new(
             ErrorCode::Unauthorized,
-            "operator endpoints need a loopback connection or Authorization: Bearer <server.admin_token>",
+            "/metrics needs a loopback connection addressed to this server, or Authorization: Bearer <server.admin_token>",
         ))
     }
+}
+
+/// Whether the `Host` header names this server: `localhost`, a loopback address, the host of
+/// the public URL, a `tls.domains` name, or a listen address.
+pub fn host_is_ours(headers: &axum::http::HeaderMap, config: &crate::config::Config) -> bool {
+    let Some(host) = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .map(str::to_ascii_lowercase)
+    else {
+        return false;
+    };
+    let name = match host.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or_default().to_owned(),
+        None => host
+            .rsplit_once(':')
+            .map_or(host.as_str(), |(h, _)| h)
+            .to_owned(),
+    };
+    if name == "localhost" || name.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback()) {
+        return true;
+    }
+    let public = reqwest::Url::parse(&config.public_url())
+        .ok()
+        .and_then(|u| {
+            u.host_str()
+                .map(|h| h.trim_matches(['[', ']']).to_ascii_lowercase())
+        });
+    public.as_deref() == Some(name.as_str())
+        || config
+            .tls
+            .domains
+            .iter()
+            .any(|d| d.eq_ignore_ascii_case(&name))
+        || [config.server.http_listen, config.server.https_listen]
+            .iter()
+            .any(|a| a.ip().to_string() == name)
 }

@@ -7,7 +7,7 @@ use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-use super::extract::Operator;
+use super::extract::MetricsReader;
 use crate::app::SharedApp;
 
 pub async fn healthz() -> Json<serde_json::Value> {
@@ -46,8 +46,8 @@ pub async fn readyz(State(app): State<SharedApp>) -> Response {
     (status, Json(body)).into_response()
 }
 
-/// Prometheus text format; loopback or the admin token.
-pub async fn metrics(State(app): State<SharedApp>, _op: Operator) -> Response {
+/// Prometheus text format; see [`MetricsReader`] for who may read it.
+pub async fn metrics(State(app): State<SharedApp>, _op: MetricsReader) -> Response {
     let active = crate::db::rooms::count_active(&app.db)
         .await
         .map(|n| n as f64)

@@ -7,6 +7,7 @@ use tower_http::compression::CompressionLayer;
 pub mod error;
 pub mod extract;
 mod health;
+pub mod local;
 mod messages;
 pub mod redirect;
 mod rooms;

@@ -11,8 +11,18 @@
 //! - credentials are only TURN REST ones: `expiry:participant` with
 //!   base64(HMAC-SHA1(secret, username)). An expired or malformed username is refused before
 //!   the protocol sees it, and a forged password fails the message integrity check;
-//! - allocations are bounded per credential (`turn.user_quota`) and in total
-//!   (`turn.max_allocations`); beyond that the answer is 508 Insufficient Capacity;
+//! - only participants of live rooms are relayed: Allocate, Refresh, CreatePermission and
+//!   ChannelBind are checked against the database (the username carries the participant id;
+//!   answers are cached for [`LIVE_CHECK_TTL`]), a kicked or departed participant or an ended
+//!   room gets 403, and every participant holding allocations is checked again every
+//!   [`RECHECK_EVERY`], its allocations released when it is no longer in a live room. A
+//!   credential only has to be unexpired to allocate: refreshing an allocation it made keeps
+//!   working while its participant is in the room, so `turn.credential_ttl` can be short.
+//!   Usernames whose participant starts with `~` are the operator's (doctor's checks), minted
+//!   with the shared secret and not tied to a room;
+//! - allocations are bounded per credential (`turn.user_quota`), per room (`turn.room_quota`)
+//!   and in total (`turn.max_allocations`); beyond that the answer is 508 Insufficient
+//!   Capacity;
 //! - the relay never exchanges data with loopback, private or link-local addresses, nor with
 //!   this host's own addresses, except its own relayed addresses and `turn.allow_peers` (see
 //!   [`policy`]). Permissions and channels to such peers get 403 Forbidden (signed with the
@@ -42,7 +52,7 @@ use tokio_util::sync::CancellationToken;
 use turn_server_proto::api::{SocketAllocateError, Transmit, TurnServerApi, TurnServerPollRet};
 use turn_server_proto::server::TurnServer;
 use turn_server_proto::types::attribute::XorPeerAddress;
-use turn_server_proto::types::message::{ALLOCATE, CHANNEL_BIND, CREATE_PERMISSION, SEND};
+use turn_server_proto::types::message::{ALLOCATE, CHANNEL_BIND, CREATE_PERMISSION, REFRESH, SEND};
 use turn_server_proto::types::stun::attribute::{
     ErrorCode, MessageIntegrity, Nonce, Realm, Userhash, Username, XorMappedAddress,
 };
@@ -92,6 +102,41 @@ fn participant_of(username: &str) -> &str {
     username.split_once(':').map(|(_, p)| p).unwrap_or(username)
 }
 
+/// Operator credentials (doctor's checks) name a participant starting with this; only holders
+/// of the shared secret can mint them, and they are not tied to a room.
+pub const OPERATOR_PREFIX: char = '~';
+
+/// How long an answer about a participant is trusted before the database is asked again.
+pub const LIVE_CHECK_TTL: Duration = Duration::from_secs(10);
+
+/// How often participants holding allocations are checked again.
+pub const RECHECK_EVERY: Duration = Duration::from_secs(30);
+
+type BoxFuture<T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send>>;
+
+/// Asks whether a participant is in a live room: its room id if so, None if not (kicked, left,
+/// lapsed, unknown, or the room ended). An error counts as "not now" and is asked again.
+#[derive(Clone)]
+pub struct Authorizer(
+    Arc<dyn Fn(String) -> BoxFuture<anyhow::Result<Option<String>>> + Send + Sync>,
+);
+
+impl Authorizer {
+    pub fn new<F, Fut>(f: F) -> Self
+    where
+        F: Fn(String) -> Fut + Send + Sync + 'static,
+        Fut: std::future::Future<Output = anyhow::Result<Option<String>>> + Send + 'static,
+    {
+        Authorizer(Arc::new(move |p| Box::pin(f(p))))
+    }
+}
+
+impl std::fmt::Debug for Authorizer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Authorizer")
+    }
+}
+
 /// What to do with a client's message.
 enum Admit {
     /// Hand it to the protocol.
@@ -100,6 +145,9 @@ enum Admit {
     Drop,
     /// Answered here.
     Reply(Vec<u8>),
+    /// Waiting for the database to say whether its participant is in a live room; handled
+    /// again when the answer comes.
+    Defer,
 }
 
 /// A Binding success response (XOR-MAPPED-ADDRESS, FINGERPRINT). Answered here because
@@ -171,6 +219,9 @@ pub struct Settings {
     pub realm: String,
     pub max_allocations: u32,
     pub user_quota: u32,
+    pub room_quota: u32,
+    /// Whether a participant is in a live room (None: everyone with a valid credential is).
+    pub authorize: Option<Authorizer>,
     /// Longest credential lifetime accepted (turn.credential_ttl plus a minute of clock skew).
     pub max_ttl: u64,
     pub policy: PeerPolicy,
@@ -232,6 +283,12 @@ enum Event {
     },
     /// Moves the protocol clock forward (tests of allocation lifetimes).
     Advance(Duration),
+    /// The database's answer about a participant, and the message that waited for it.
+    Checked {
+        participant: String,
+        room: Option<String>,
+        replay: Option<(Via, SocketAddr, Vec<u8>)>,
+    },
 }
 
 /// The host name browsers reach this server by, for ICE URLs.
@@ -310,6 +367,8 @@ pub fn settings(config: &Config, secret: Vec<u8>) -> Settings {
         realm: public_host(config),
         max_allocations: config.turn.max_allocations,
         user_quota: config.turn.user_quota,
+        room_quota: config.turn.room_quota,
+        authorize: None,
         max_ttl: config.turn.credential_ttl.as_secs() + 60,
         policy: PeerPolicy::new(vec![advertise], own, config.turn.allow_peers.clone()),
     }
@@ -473,6 +532,8 @@ struct RelaySocket {
     /// The client the allocation belongs to.
     client: SocketAddr,
     user: String,
+    /// The room its participant is in (per-room quota), when checked.
+    room: Option<String>,
     stop: CancellationToken,
 }
 
@@ -495,6 +556,12 @@ struct Actor {
     /// The credential each client last authenticated with (allocation quotas).
     client_user: HashMap<(Via, SocketAddr), String>,
     per_user: HashMap<String, u32>,
+    per_room: HashMap<String, u32>,
+    /// What the database last said about each participant, and when (protocol clock).
+    live: HashMap<String, (Option<String>, Instant)>,
+    /// Participants being checked now (messages for them wait in `Event::Checked` replays).
+    checking: HashSet<String>,
+    last_recheck: Instant,
     known_users: HashSet<String>,
     next_port: u16,
     stats: Arc<Stats>,
@@ -534,6 +601,10 @@ impl Actor {
             last_reap: Instant::ZERO,
             client_user: HashMap::new(),
             per_user: HashMap::new(),
+            per_room: HashMap::new(),
+            live: HashMap::new(),
+            checking: HashSet::new(),
+            last_recheck: Instant::ZERO,
             known_users: HashSet::new(),
             next_port,
             stats,
@@ -609,7 +680,17 @@ impl Actor {
             let expiry = name.split(':').next().and_then(|e| e.parse::<u64>().ok());
             let valid_time =
                 expiry.is_some_and(|exp| exp > now && exp <= now + self.settings.max_ttl);
-            if !valid_time {
+            // Past its expiry, a credential still keeps up the allocations it made (browsers
+            // refresh with the credential they allocated with); its participant is checked.
+            let keeps_allocation = verified.is_some()
+                && msg.method() != ALLOCATE
+                && self.client_user.get(&(via, from)).map(String::as_str)
+                    == Some(participant_of(name))
+                && self
+                    .relays
+                    .values()
+                    .any(|r| r.via == via && r.client == from);
+            if !valid_time && !keeps_allocation {
                 self.stats
                     .refused_credentials
                     .fetch_add(1, Ordering::Relaxed);
@@ -640,26 +721,56 @@ impl Actor {
                 }
                 self.known_users.insert(name.to_owned());
             }
-            if msg.method() == ALLOCATE {
-                self.client_user
-                    .insert((via, from), participant_of(name).to_owned());
+            let method = msg.method();
+            let participant = participant_of(name);
+            if let Some(key) = &verified
+                && [ALLOCATE, REFRESH, CREATE_PERMISSION, CHANNEL_BIND].contains(&method)
+                && self.settings.authorize.is_some()
+                && !participant.starts_with(OPERATOR_PREFIX)
+            {
+                match self.live_answer(participant) {
+                    Some(Some(_)) => {}
+                    Some(None) => {
+                        self.stats
+                            .refused_credentials
+                            .fetch_add(1, Ordering::Relaxed);
+                        tracing::debug!(%from, "turn: refused a participant not in a live room");
+                        return refuse(
+                            &msg,
+                            ErrorCode::FORBIDDEN,
+                            "Not in a live room",
+                            Some(key.clone()),
+                        );
+                    }
+                    None => {
+                        self.check(participant.to_owned(), Some((via, from, data.to_vec())));
+                        return Admit::Defer;
+                    }
+                }
+            }
+            if method == ALLOCATE {
+                self.client_user.insert((via, from), participant.to_owned());
             }
         }
         let method = msg.method();
-        if (method == CREATE_PERMISSION || method == CHANNEL_BIND || method == SEND)
-            && let Ok(peer) = msg.attribute::<XorPeerAddress>()
-        {
-            let addr = canonical(peer.addr(msg.transaction_id()));
-            if !self.peer_allowed(addr) {
-                self.stats.refused_peers.fetch_add(1, Ordering::Relaxed);
-                tracing::debug!(%from, peer = %addr, "turn: refused a peer on the server's side");
-                // Only a client whose integrity checks out learns why; the protocol answers the
-                // others (401) itself.
-                return match verified {
-                    Some(key) => refuse(&msg, ErrorCode::FORBIDDEN, "Forbidden peer", Some(key)),
-                    None => Admit::Drop,
-                };
-            }
+        // Every XOR-PEER-ADDRESS counts: CreatePermission may carry several.
+        let peers = (0..)
+            .map_while(|n| msg.nth_attribute::<XorPeerAddress>(n).ok())
+            .map(|p| canonical(p.addr(msg.transaction_id())));
+        let refused = if method == CREATE_PERMISSION || method == CHANNEL_BIND || method == SEND {
+            peers.into_iter().find(|a| !self.peer_allowed(*a))
+        } else {
+            None
+        };
+        if let Some(addr) = refused {
+            self.stats.refused_peers.fetch_add(1, Ordering::Relaxed);
+            tracing::debug!(%from, peer = %addr, "turn: refused a peer on the server's side");
+            // Only a client whose integrity checks out learns why; the protocol answers the
+            // others (401) itself.
+            return match verified {
+                Some(key) => refuse(&msg, ErrorCode::FORBIDDEN, "Forbidden peer", Some(key)),
+                None => Admit::Drop,
+            };
         }
         Admit::Pass
     }
@@ -670,7 +781,7 @@ impl Actor {
             Event::Udp { from, data } => {
                 let to = self.listen[Via::Udp as usize];
                 match self.admit(Via::Udp, from, &data) {
-                    Admit::Drop => {}
+                    Admit::Drop | Admit::Defer => {}
                     Admit::Reply(r) => {
                         self.send(Via::Udp, Transmit::new(r, TransportType::Udp, to, from))
                             .await
@@ -700,7 +811,7 @@ impl Actor {
                 }
                 let to = self.listen[via as usize];
                 match self.admit(via, peer, &data) {
-                    Admit::Drop => {}
+                    Admit::Drop | Admit::Defer => {}
                     Admit::Reply(r) => {
                         self.send(via, Transmit::new(r, TransportType::Tcp, to, peer))
                             .await
@@ -735,6 +846,26 @@ impl Actor {
                     .recv(Transmit::new(empty, TransportType::Tcp, peer, to), now);
             }
             Event::Advance(by) => self.skew += by,
+            Event::Checked {
+                participant,
+                room,
+                replay,
+            } => {
+                self.checking.remove(&participant);
+                if room.is_none() {
+                    self.release_participant(&participant);
+                }
+                self.live.insert(participant, (room, now));
+                match replay {
+                    Some((Via::Udp, from, data)) => {
+                        Box::pin(self.handle(Event::Udp { from, data })).await
+                    }
+                    Some((via, peer, data)) => {
+                        Box::pin(self.handle(Event::StreamFrame { via, peer, data })).await
+                    }
+                    None => {}
+                }
+            }
             Event::Relay { relay, from, data } => {
                 let Some(via) = self.relays.get(&relay).map(|r| r.via) else {
                     return;
@@ -803,6 +934,9 @@ impl Actor {
     /// Lets every protocol instance make progress; returns when to come back.
     async fn drive(&mut self) -> tokio::time::Instant {
         self.reap_idle_streams();
+        if self.settings.authorize.is_some() {
+            self.recheck_holders();
+        }
         let mut next = self.now() + Duration::from_secs(1);
         for via in VIAS {
             loop {
@@ -896,8 +1030,15 @@ impl Actor {
             .cloned()
             .unwrap_or_default();
         let used = self.per_user.get(&user).copied().unwrap_or(0);
+        let room = self.live.get(&user).and_then(|(r, _)| r.clone());
+        let room_used = room
+            .as_ref()
+            .and_then(|r| self.per_room.get(r))
+            .copied()
+            .unwrap_or(0);
         if self.relays.len() as u32 >= self.settings.max_allocations
             || used >= self.settings.user_quota
+            || room_used >= self.settings.room_quota
         {
             self.stats.refused_quota.fetch_add(1, Ordering::Relaxed);
             tracing::info!(%client, user = %user, "turn: allocation quota reached");
@@ -926,16 +1067,93 @@ impl Actor {
                     via,
                     client,
                     user: user.clone(),
+                    room: room.clone(),
                     stop,
                 },
             );
             *self.per_user.entry(user).or_insert(0) += 1;
+            if let Some(room) = room {
+                *self.per_room.entry(room).or_insert(0) += 1;
+            }
             self.stats.allocations.fetch_add(1, Ordering::Relaxed);
             tracing::debug!(%client, relayed = %public, "turn: allocation");
             return Ok(public);
         }
         tracing::warn!("turn: no free port in turn.relay_ports");
         Err(SocketAllocateError::InsufficientCapacity)
+    }
+
+    /// What the database last said about `participant`, if recent enough to trust.
+    fn live_answer(&self, participant: &str) -> Option<Option<String>> {
+        let (room, at) = self.live.get(participant)?;
+        (self.now().saturating_duration_since(*at) < LIVE_CHECK_TTL).then(|| room.clone())
+    }
+
+    /// Asks the database about `participant` in the background; the answer comes back as
+    /// `Event::Checked`, with `replay` (the message that waited) handled again then. Messages
+    /// arriving while a check runs are dropped: clients retransmit.
+    fn check(&mut self, participant: String, replay: Option<(Via, SocketAddr, Vec<u8>)>) {
+        let Some(authorize) = self.settings.authorize.clone() else {
+            return;
+        };
+        if !self.checking.insert(participant.clone()) {
+            return;
+        }
+        let tx = self.tx.clone();
+        tokio::spawn(async move {
+            let room = match (authorize.0)(participant.clone()).await {
+                Ok(room) => room,
+                Err(e) => {
+                    tracing::warn!(error = %format!("{e:#}"), "turn: cannot check a participant; refusing for now");
+                    None
+                }
+            };
+            let _ = tx
+                .send(Event::Checked {
+                    participant,
+                    room,
+                    replay,
+                })
+                .await;
+        });
+    }
+
+    /// Checks again every participant holding allocations (at most every [`RECHECK_EVERY`]).
+    fn recheck_holders(&mut self) {
+        let now = self.now();
+        if now.saturating_duration_since(self.last_recheck) < RECHECK_EVERY {
+            return;
+        }
+        self.last_recheck = now;
+        let holders: HashSet<String> = self
+            .relays
+            .values()
+            .filter(|r| !r.user.starts_with(OPERATOR_PREFIX))
+            .map(|r| r.user.clone())
+            .collect();
+        for p in holders {
+            self.check(p, None);
+        }
+    }
+
+    /// Ends every allocation of a participant who is no longer in a live room.
+    fn release_participant(&mut self, participant: &str) {
+        let gone: Vec<SocketAddr> = self
+            .relays
+            .iter()
+            .filter(|(_, r)| r.user == participant)
+            .map(|(a, _)| *a)
+            .collect();
+        if !gone.is_empty() {
+            tracing::info!(
+                allocations = gone.len(),
+                "turn: ending the allocations of a participant no longer in a live room"
+            );
+        }
+        for relayed in gone {
+            self.release(relayed);
+            self.lingering.insert(relayed);
+        }
     }
 
     fn release(&mut self, relayed: SocketAddr) {
@@ -945,6 +1163,14 @@ impl Actor {
                 *n = n.saturating_sub(1);
                 if *n == 0 {
                     self.per_user.remove(&r.user);
+                }
+            }
+            if let Some(room) = &r.room
+                && let Some(n) = self.per_room.get_mut(room)
+            {
+                *n = n.saturating_sub(1);
+                if *n == 0 {
+                    self.per_room.remove(room);
                 }
             }
             self.stats.allocations.fetch_sub(1, Ordering::Relaxed);

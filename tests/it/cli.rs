@@ -185,6 +185,7 @@ fn serve_runs_the_embedded_default_and_stops_on_sigterm() {
     let show: Value = serde_json::from_slice(&o.stdout).expect("json");
     assert_eq!(show["participants"][0]["role"], "host");
     let port = served.url.rsplit(':').next().unwrap_or_default();
+    // Over TCP the admin API needs the token; without --server the CLI uses the admin socket.
     let o = run(
         dir.path(),
         &[
@@ -193,9 +194,14 @@ fn serve_runs_the_embedded_default_and_stops_on_sigterm() {
             &code,
             "--server",
             &format!("http://127.0.0.1:{port}"),
-            "--json",
         ],
     );
+    assert_fails(
+        &o,
+        3,
+        &["refused the admin request", "FLOWSYNC_ADMIN_TOKEN"],
+    );
+    let o = run(dir.path(), &["rooms", "end", &code, "--json"]);
     assert!(o.status.success(), "{}", stderr(&o));
     let ended: Value = serde_json::from_slice(&o.stdout).expect("json");
     assert_eq!(
@@ -204,16 +210,7 @@ fn serve_runs_the_embedded_default_and_stops_on_sigterm() {
     );
     let (status, _) = http("GET", &format!("{}/api/rooms/{code}", served.url), None);
     assert_eq!(status, 410);
-    let o = run(
-        dir.path(),
-        &[
-            "rooms",
-            "end",
-            &code,
-            "--server",
-            &format!("http://127.0.0.1:{port}"),
-        ],
-    );
+    let o = run(dir.path(), &["rooms", "end", &code]);
     assert_fails(&o, 4, &["already ended"]);
 
     let status = served.terminate();

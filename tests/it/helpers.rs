@@ -270,6 +270,19 @@ impl TestApp {
         (conn, snapshot)
     }
 
+    /// An operator request over the server's admin socket (`http::local`), as `flowsync rooms`
+    /// makes it: status and JSON body.
+    pub async fn admin(&self, method: &str, path: &str) -> (StatusCode, Value) {
+        let dir = self.app().config().server.data_dir.clone();
+        let (status, body) = flowsync::http::local::request(&dir, method, path)
+            .await
+            .expect("the admin socket answers");
+        (
+            StatusCode::from_u16(status).expect("status"),
+            serde_json::from_str(&body).unwrap_or(Value::Null),
+        )
+    }
+
     /// Runs a statement against the server's own database (to age rows in time-based tests).
     pub async fn sql(&self, sql: &'static str, arg: &str) {
         match self.app().db.write() {

@@ -39,15 +39,44 @@ async fn admin_api_and_metrics(setup: Setup) {
     let room = t.create_simple().await;
     t.join_ok(&room.code, "Bob").await;
 
-    let (s, rooms) = t.get("/api/admin/rooms", None).await;
-    assert_eq!(s, StatusCode::OK, "loopback is trusted: {rooms}");
+    // Loopback TCP is not the operator (a local proxy or a DNS-rebinding page would be); the
+    // admin socket and the admin token are.
+    let (s, b) = t.get("/api/admin/rooms", None).await;
+    assert_eq!((s.as_u16(), code(&b)), (401, "UNAUTHORIZED"), "{b}");
+    let (s, rooms) = t.admin("GET", "/api/admin/rooms").await;
+    assert_eq!(s, StatusCode::OK, "the admin socket: {rooms}");
     assert_eq!(rooms[0]["code"], room.code.as_str());
     assert_eq!(rooms[0]["participant_count"], 2);
     assert!(rooms[0]["expires_at"].as_str().is_some());
-    let (_, detail) = t
-        .get(&format!("/api/admin/rooms/{}", room.code), None)
-        .await;
+    let mode = std::os::unix::fs::PermissionsExt::mode(
+        &std::fs::metadata(t.app().config().server.data_dir.join("admin.sock"))
+            .expect("admin.sock")
+            .permissions(),
+    );
+    assert_eq!(mode & 0o777, 0o660);
+    let with_token = t
+        .client
+        .get(t.url(&format!("/api/admin/rooms/{}", room.code)))
+        .bearer_auth("admin-token-for-tests")
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(with_token.status(), StatusCode::OK);
+    let detail: serde_json::Value = with_token.json().await.expect("json");
     assert_eq!(detail["participants"].as_array().map(Vec::len), Some(2));
+
+    // /metrics from loopback: only when addressed to this server (a rebinding page sends its
+    // own host name).
+    let local = t.client.get(t.url("/metrics")).send().await.expect("sent");
+    assert_eq!(local.status(), StatusCode::OK);
+    let rebound = t
+        .client
+        .get(t.url("/metrics"))
+        .header("host", "attacker.example:8080")
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(rebound.status().as_u16(), 401);
 
     // A forwarded request is not trusted as loopback; the admin token is.
     let forwarded = t
@@ -85,12 +114,7 @@ async fn admin_api_and_metrics(setup: Setup) {
 
     let mut live = t.app().live.subscribe();
     let (s, b) = t
-        .call(
-            reqwest::Method::DELETE,
-            &format!("/api/admin/rooms/{}", room.code),
-            None,
-            None,
-        )
+        .admin("DELETE", &format!("/api/admin/rooms/{}", room.code))
         .await;
     assert_eq!(s, StatusCode::OK, "{b}");
     assert!(matches!(
@@ -98,12 +122,7 @@ async fn admin_api_and_metrics(setup: Setup) {
         Ok(flowsync::live::LiveEvent::RoomEnded { .. })
     ));
     let (s, b) = t
-        .call(
-            reqwest::Method::DELETE,
-            &format!("/api/admin/rooms/{}", room.code),
-            None,
-            None,
-        )
+        .admin("DELETE", &format!("/api/admin/rooms/{}", room.code))
         .await;
     assert_eq!((s.as_u16(), code(&b)), (410, "ROOM_EXPIRED"));
     t.stop().await;

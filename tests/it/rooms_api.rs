@@ -372,7 +372,7 @@ async fn expiry_sweep_and_tombstones(setup: Setup) {
     let (s, b) = t.get(&format!("/api/rooms/{}", host.code), None).await;
     assert_eq!((s.as_u16(), code(&b)), (410, "ROOM_EXPIRED"));
 
-    let (s, report) = t.post("/api/admin/sweep", json!({}), None).await;
+    let (s, report) = t.admin("POST", "/api/admin/sweep").await;
     assert_eq!(s, StatusCode::OK, "{report}");
     assert_eq!(report["expired"], json!([host.code]));
     let msgs = t.sql_count("SELECT COUNT(*) FROM room_messages m JOIN rooms r ON r.id = m.room_id WHERE r.code = $1", &host.code).await;
@@ -390,7 +390,7 @@ async fn expiry_sweep_and_tombstones(setup: Setup) {
         &host.code,
     )
     .await;
-    let (_, report) = t.post("/api/admin/sweep", json!({}), None).await;
+    let (_, report) = t.admin("POST", "/api/admin/sweep").await;
     assert_eq!(report["tombstones_deleted"], 1);
     let (s, _) = t.get(&format!("/api/rooms/{}", host.code), None).await;
     assert_eq!(s.as_u16(), 404);

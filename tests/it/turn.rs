@@ -146,8 +146,11 @@ fn http() -> reqwest::Client {
         .unwrap()
 }
 
-/// Creates a room and returns the creator's ICE servers.
-async fn ice_servers(server: &flowsync::server::Server) -> Value {
+/// Creates a room, connects its creator (only participants in a live room are relayed) and
+/// returns the creator's ICE servers, the room's code and token, and the live connection.
+async fn live_creator(
+    server: &flowsync::server::Server,
+) -> (Value, Value, flowsync::bench::sio::Conn) {
     let res = http()
         .post(format!("{}/api/rooms", server.url()))
         .json(&json!({"name": "Relay", "display_name": "Ada"}))
@@ -156,7 +159,15 @@ async fn ice_servers(server: &flowsync::server::Server) -> Value {
         .unwrap();
     assert!(res.status().is_success(), "{}", res.status());
     let body: Value = res.json().await.unwrap();
-    body["ice_servers"].clone()
+    let target = flowsync::bench::sio::Target::from_url(&server.url())
+        .await
+        .unwrap();
+    let mut conn =
+        flowsync::bench::sio::Conn::connect(&target, None, body["token"].as_str().unwrap())
+            .await
+            .expect("the socket connects");
+    crate::helpers::next_event(&mut conn, "room-joined").await;
+    (body["ice_servers"].clone(), body, conn)
 }
 
 fn port_of(urls: &Value, prefix: &str) -> u16 {
@@ -201,7 +212,7 @@ async fn relays_over_udp_tcp_and_tls_on_the_https_port() {
         c.server.https_listen = "127.0.0.1:0".parse().unwrap();
     })
     .await;
-    let ice = ice_servers(&server).await;
+    let (ice, _room, _live) = live_creator(&server).await;
     let urls = &ice[0]["urls"];
     let udp = port_of(urls, "turn:localhost:");
     assert!(
@@ -224,8 +235,8 @@ async fn relays_over_udp_tcp_and_tls_on_the_https_port() {
         .unwrap()
         .as_secs();
     assert!(
-        expiry > now && expiry <= now + 6 * 3600 + 5,
-        "ttl 6h: {user}"
+        expiry > now && expiry <= now + 600 + 5,
+        "ttl 10 min: {user}"
     );
     let peer = echo_peer();
 
@@ -270,7 +281,7 @@ async fn refuses_forged_and_expired_credentials_loopback_peers_and_over_quota() 
         c.turn.shared_secret = Some(flowsync::config::Secret::new("s3cret-for-tests".into()));
     })
     .await;
-    let ice = ice_servers(&server).await;
+    let (ice, _room, _live) = live_creator(&server).await;
     let udp = port_of(&ice[0]["urls"], "turn:");
     let (user, pass) = creds(&ice);
     let peer = echo_peer();
@@ -367,7 +378,7 @@ async fn coturn_accepts_the_credentials_of_external_mode() {
             c.turn.shared_secret = Some(flowsync::config::Secret::new("interop-secret".into()));
         });
     let server = flowsync::server::start(setup.config.clone()).await.unwrap();
-    let ice = ice_servers(&server).await;
+    let (ice, _room, _live) = live_creator(&server).await;
     let (user, pass) = creds(&ice);
     let peer = echo_peer();
     let peer_port = peer.1;
@@ -443,7 +454,7 @@ async fn answers_refusals_expires_allocations_and_frees_closed_connections() {
     let now = flowsync::timefmt::unix_now();
 
     // An expired credential is answered 401 at once (a final answer, not a timeout).
-    let late = rest(&server, "late", now - 10);
+    let late = rest(&server, "~late", now - 10);
     let mut c = client(turn.udp_addr, Transport::Udp, &late).await;
     let t = std::time::Instant::now();
     let r = c.allocate(Duration::from_secs(5)).await;
@@ -454,7 +465,7 @@ async fn answers_refusals_expires_allocations_and_frees_closed_connections() {
     );
 
     // A peer on the server's side (loopback): 403 at once; a public address is fine.
-    let ada = rest(&server, "ada", now + 600);
+    let ada = rest(&server, "~ada", now + 600);
     let mut a = client(turn.udp_addr, Transport::Udp, &ada).await;
     a.allocate(Duration::from_secs(5)).await.expect("allocates");
     let t = std::time::Instant::now();
@@ -466,7 +477,7 @@ async fn answers_refusals_expires_allocations_and_frees_closed_connections() {
         t.elapsed() < Duration::from_secs(2),
         "answered, not dropped"
     );
-    let public: std::net::IpAddr = "192.0.2.7".parse().unwrap();
+    let public: std::net::IpAddr = "93.184.216.34".parse().unwrap();
     a.permit(public, Duration::from_secs(5))
         .await
         .expect("a public peer is permitted");
@@ -483,7 +494,7 @@ async fn answers_refusals_expires_allocations_and_frees_closed_connections() {
     assert!(r.is_err(), "the expired allocation is gone: {r:?}");
 
     // Closing a TCP connection frees its allocation at once, not after 600 s.
-    let bob = rest(&server, "bob", now + 600);
+    let bob = rest(&server, "~bob", now + 600);
     let mut b = client(turn.tcp_addr, Transport::Tcp, &bob).await;
     b.allocate(Duration::from_secs(5)).await.expect("allocates");
     let mut other = client(turn.tcp_addr, Transport::Tcp, &bob).await;
@@ -554,5 +565,136 @@ async fn doctor_allocates_through_every_url() {
         "{}",
         f.detail
     );
+    server.stop_token().cancel();
+}
+
+/// The relay serves participants of live rooms only: a seat never connected is refused, a
+/// connected participant is relayed, a room's allocations are capped together, and a kicked
+/// participant or an ended room loses the relay at its next request (the check is cached for
+/// ten seconds of the relay's clock, which the test moves on).
+#[tokio::test(flavor = "multi_thread")]
+async fn relays_only_participants_of_live_rooms() {
+    let (server, _setup) = server(|c| c.turn.room_quota = 2).await;
+    let turn = server.turn.clone().expect("embedded TURN runs");
+    let (ice, room, mut host_live) = live_creator(&server).await;
+    let code = room["room_code"].as_str().unwrap().to_owned();
+    let joined: Value = http()
+        .post(format!("{}/api/rooms/{code}/join", server.url()))
+        .json(&json!({"display_name": "Gus"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let gus_cred = creds(&joined["ice_servers"]);
+    let mut gus = client(turn.udp_addr, Transport::Udp, &gus_cred).await;
+    let r = gus.allocate(Duration::from_secs(5)).await;
+    assert!(r.is_err(), "a seat never connected is not relayed: {r:?}");
+
+    // Connected, Gus is relayed.
+    let target = flowsync::bench::sio::Target::from_url(&server.url())
+        .await
+        .unwrap();
+    let mut gus_live =
+        flowsync::bench::sio::Conn::connect(&target, None, joined["token"].as_str().unwrap())
+            .await
+            .expect("the socket connects");
+    crate::helpers::next_event(&mut gus_live, "room-joined").await;
+    turn.advance_clock(flowsync::turn::LIVE_CHECK_TTL + Duration::from_secs(1))
+        .await;
+    let mut gus = client(turn.udp_addr, Transport::Udp, &gus_cred).await;
+    gus.allocate(Duration::from_secs(5))
+        .await
+        .expect("a connected participant is relayed");
+    let loopback: std::net::IpAddr = "127.0.0.1".parse().unwrap();
+    gus.permit(loopback, Duration::from_secs(5))
+        .await
+        .expect("permitted");
+
+    // The room's quota is two allocations: the host's first fits, its second does not.
+    let host_cred = creds(&ice);
+    let mut host = client(turn.udp_addr, Transport::Udp, &host_cred).await;
+    host.allocate(Duration::from_secs(5))
+        .await
+        .expect("the host is relayed");
+    let mut again = client(turn.udp_addr, Transport::Udp, &host_cred).await;
+    let r = again.allocate(Duration::from_secs(5)).await;
+    assert!(matches!(r, Err(ClientError::AllocationRefused)), "{r:?}");
+
+    // Kicked, Gus loses the relay at his next request, and cannot allocate again.
+    host_live
+        .emit_with_ack(
+            "kick-participant",
+            &json!({ "participant_id": joined["participant_id"] }),
+            7,
+        )
+        .await
+        .expect("kick");
+    crate::helpers::next_event(&mut host_live, "ack:7").await;
+    turn.advance_clock(flowsync::turn::LIVE_CHECK_TTL + Duration::from_secs(1))
+        .await;
+    let r = gus.permit(loopback, Duration::from_secs(5)).await;
+    assert!(r.is_err(), "a kicked participant keeps no relay: {r:?}");
+    let mut gus = client(turn.udp_addr, Transport::Udp, &gus_cred).await;
+    let r = gus.allocate(Duration::from_secs(5)).await;
+    assert!(r.is_err(), "a kicked participant cannot allocate: {r:?}");
+
+    // The room ends: the host's allocation goes the same way.
+    host_live
+        .emit_with_ack("end-room", &json!({}), 8)
+        .await
+        .expect("end");
+    crate::helpers::next_event(&mut host_live, "ack:8").await;
+    turn.advance_clock(flowsync::turn::LIVE_CHECK_TTL + Duration::from_secs(1))
+        .await;
+    let r = host.permit(loopback, Duration::from_secs(5)).await;
+    assert!(r.is_err(), "an ended room keeps no relay: {r:?}");
+    server.stop_token().cancel();
+}
+
+/// CreatePermission may name several peers: every one is checked, not only the first.
+#[tokio::test(flavor = "multi_thread")]
+async fn create_permission_checks_every_peer() {
+    use turn_server_proto::types::attribute::XorPeerAddress;
+    use turn_server_proto::types::message::CREATE_PERMISSION;
+    use turn_server_proto::types::stun::attribute::{ErrorCode, Nonce, Realm, Username};
+    use turn_server_proto::types::stun::message::{
+        IntegrityAlgorithm, LongTermKeyCredentials, Message, MessageWriteVec,
+    };
+    use turn_server_proto::types::stun::prelude::{MessageWrite, MessageWriteExt};
+
+    let (server, _setup) = server(|c| c.turn.allow_peers = vec![]).await;
+    let turn = server.turn.clone().expect("embedded TURN runs");
+    let now = flowsync::timefmt::unix_now();
+    let (user, pass) = rest(&server, "~multi", now + 600);
+    let mut req = Message::builder_request(CREATE_PERMISSION, MessageWriteVec::new());
+    let tid = req.transaction_id();
+    req.add_attribute(&Username::new(&user).unwrap()).unwrap();
+    req.add_attribute(&Realm::new("localhost").unwrap())
+        .unwrap();
+    req.add_attribute(&Nonce::new("n0nce").unwrap()).unwrap();
+    req.add_attribute(&XorPeerAddress::new(
+        "93.184.216.34:4000".parse().unwrap(),
+        tid,
+    ))
+    .unwrap();
+    req.add_attribute(&XorPeerAddress::new("127.0.0.1:5432".parse().unwrap(), tid))
+        .unwrap();
+    let key = LongTermKeyCredentials::new(user, pass, "localhost".into());
+    req.add_message_integrity(&key.into(), IntegrityAlgorithm::Sha1)
+        .unwrap();
+    req.add_fingerprint().unwrap();
+    let bytes = req.finish();
+    let sock = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    sock.send_to(&bytes, turn.udp_addr).await.unwrap();
+    let mut buf = [0u8; 1500];
+    let (n, _) = tokio::time::timeout(Duration::from_secs(5), sock.recv_from(&mut buf))
+        .await
+        .expect("an answer")
+        .unwrap();
+    let answer = Message::from_bytes(&buf[..n]).expect("STUN");
+    let code = answer.attribute::<ErrorCode>().expect("an error").code();
+    assert_eq!(code, 403, "the second peer (loopback) is refused");
     server.stop_token().cancel();
 }

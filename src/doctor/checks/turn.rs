@@ -195,7 +195,7 @@ async fn allocate(
         .map_err(|e| format!("{host} does not resolve: {e}"))?
         .collect();
     let (username, password) =
-        crate::ice::rest_credential(secret, "doctor", crate::timefmt::unix_now() + 60);
+        crate::ice::rest_credential(secret, "~doctor", crate::timefmt::unix_now() + 60);
     let mut errors = Vec::new();
     for addr in addrs {
         match probe(
