@@ -251,6 +251,12 @@ impl Conn {
 
     /// Emits `event` with one argument given as JSON text (the caller's: not checked), for the
     /// steady relays, whose SDP is escaped once per participant instead of once per message.
+    /// Sends `frame` as one WebSocket text frame, as it is (protocol tests of malformed input).
+    pub async fn send_raw(&mut self, frame: &str) -> anyhow::Result<()> {
+        self.ws.send(Message::text(frame.to_owned())).await?;
+        Ok(())
+    }
+
     pub async fn emit_json(&mut self, event: &str, data_json: &str) -> anyhow::Result<()> {
         let mut frame = String::with_capacity(event.len() + data_json.len() + 8);
         frame.push_str("42[\"");

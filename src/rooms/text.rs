@@ -89,16 +89,20 @@ pub fn clean_chat(input: &str) -> String {
         match c {
             '\n' | '\r' | '\u{2028}' | '\u{2029}' => {
                 breaks += 1;
+                // A line's trailing spaces go with it.
+                while out.ends_with(' ') {
+                    out.pop();
+                }
                 if breaks <= MAX_LINE_BREAKS {
-                    // A line's trailing spaces go with it.
-                    while out.ends_with(' ') {
-                        out.pop();
-                    }
                     out.push('\n');
                 }
                 continue;
             }
-            '\t' => out.push(' '),
+            // Spaces between line breaks do not end a run of blank lines.
+            '\t' | ' ' => {
+                out.push(' ');
+                continue;
+            }
             c if invisible(c) && !keeps(&chars, i, out.chars().last(), true) => continue,
             c => out.push(c),
         }
@@ -125,6 +129,16 @@ pub fn transcript_body(body: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn blank_lines_stay_collapsed_when_spaces_or_invisibles_sit_between_breaks() {
+        // Found by tests/it/fuzz.rs: a tab between breaks let a third line break through, so
+        // cleaning twice gave a different message.
+        let once = clean_chat("👩\n\u{2066}\n\t\na");
+        assert_eq!(once, "👩\n\na");
+        assert_eq!(clean_chat(&once), once);
+        assert_eq!(clean_chat("a\n \n \n \nb"), "a\n\nb");
+    }
 
     #[test]
     fn names_lose_invisible_characters() {

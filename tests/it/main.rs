@@ -13,6 +13,7 @@ mod bench;
 mod cli;
 mod config;
 mod connections;
+mod fuzz;
 mod hardening;
 mod init_doctor;
 mod live_db;
