@@ -186,18 +186,24 @@ fn admin_token(parts: &Parts, app: &SharedApp) -> Option<Result<(), ApiError>> {
     })
 }
 
+/// The operator's own credentials, if the request has any: the local channel, or a bearer
+/// token (Err when it is the wrong one). None: the request claims nothing.
+fn operator(parts: &Parts, app: &SharedApp) -> Option<Result<(), ApiError>> {
+    if parts
+        .extensions
+        .get::<super::local::LocalChannel>()
+        .is_some()
+    {
+        return Some(Ok(()));
+    }
+    admin_token(parts, app)
+}
+
 impl FromRequestParts<SharedApp> for Operator {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, app: &SharedApp) -> Result<Self, ApiError> {
-        if parts
-            .extensions
-            .get::<super::local::LocalChannel>()
-            .is_some()
-        {
-            return Ok(Operator);
-        }
-        match admin_token(parts, app) {
+        match operator(parts, app) {
             Some(r) => r.map(|_| Operator),
             None => Err(ApiError::new(
                 ErrorCode::Unauthorized,
@@ -216,14 +222,7 @@ impl FromRequestParts<SharedApp> for MetricsReader {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, app: &SharedApp) -> Result<Self, ApiError> {
-        if parts
-            .extensions
-            .get::<super::local::LocalChannel>()
-            .is_some()
-        {
-            return Ok(MetricsReader);
-        }
-        if let Some(r) = admin_token(parts, app) {
+        if let Some(r) = operator(parts, app) {
             return r.map(|_| MetricsReader);
         }
         let client = ClientIp::from_request_parts(parts, app).await?;

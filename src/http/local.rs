@@ -5,13 +5,11 @@
 //! TCP is not enough for `/api/admin` (a local proxy without `X-Forwarded-For`, or a
 //! DNS-rebinding page in a browser on the server, would pass for the operator).
 
-use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use axum::extract::ConnectInfo;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::{UnixListener, UnixStream};
 use tokio_util::sync::CancellationToken;
@@ -66,25 +64,14 @@ pub async fn serve(data_dir: &Path, router: axum::Router, stop: CancellationToke
                 }
             },
         };
-        let router = router.clone();
+        // Local processes have no address; rate limits see loopback.
         let conn = http.serve_connection(
             TokioIo::new(stream),
-            hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
-                // Local processes have no address; rate limits see loopback.
-                req.extensions_mut()
-                    .insert(ConnectInfo(SocketAddr::from(([127, 0, 0, 1], 0))));
-                req.extensions_mut().insert(LocalChannel);
-                let router = router.clone();
-                async move {
-                    use tower::ServiceExt;
-                    Ok::<_, Infallible>(
-                        router
-                            .oneshot(req.map(axum::body::Body::new))
-                            .await
-                            .unwrap_or_else(|e| match e {}),
-                    )
-                }
-            }),
+            super::serve::router_service(
+                router.clone(),
+                SocketAddr::from(([127, 0, 0, 1], 0)),
+                Some(LocalChannel),
+            ),
         );
         let stop = stop.clone();
         tokio::spawn(async move {

@@ -353,20 +353,17 @@ impl<S: AsyncRead + Unpin> AsyncRead for Tracked<S> {
     }
 }
 
-impl<S: AsyncWrite + Unpin> AsyncWrite for Tracked<S> {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
+impl<S> Tracked<S> {
+    /// What a write on the inner stream gave, with the bookkeeping: bytes written mark the
+    /// connection active; a write that has to wait registers for closing.
+    fn after_write(
+        &self,
         cx: &mut Context<'_>,
-        data: &[u8],
+        r: Poll<std::io::Result<usize>>,
     ) -> Poll<std::io::Result<usize>> {
-        if self.conn.is_closing() {
-            return Poll::Ready(Err(closed_error()));
-        }
-        match Pin::new(&mut self.inner).poll_write(cx, data) {
-            Poll::Ready(Ok(n)) => {
-                if n > 0 {
-                    self.touch();
-                }
+        match r {
+            Poll::Ready(Ok(n)) if n > 0 => {
+                self.touch();
                 Poll::Ready(Ok(n))
             }
             Poll::Pending => {
@@ -379,6 +376,20 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Tracked<S> {
             other => other,
         }
     }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for Tracked<S> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        data: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        if self.conn.is_closing() {
+            return Poll::Ready(Err(closed_error()));
+        }
+        let r = Pin::new(&mut self.inner).poll_write(cx, data);
+        self.after_write(cx, r)
+    }
 
     fn poll_write_vectored(
         mut self: Pin<&mut Self>,
@@ -388,22 +399,8 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Tracked<S> {
         if self.conn.is_closing() {
             return Poll::Ready(Err(closed_error()));
         }
-        match Pin::new(&mut self.inner).poll_write_vectored(cx, bufs) {
-            Poll::Ready(Ok(n)) => {
-                if n > 0 {
-                    self.touch();
-                }
-                Poll::Ready(Ok(n))
-            }
-            Poll::Pending => {
-                self.conn.write_waker.register(cx.waker());
-                if self.conn.is_closing() {
-                    return Poll::Ready(Err(closed_error()));
-                }
-                Poll::Pending
-            }
-            other => other,
-        }
+        let r = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
+        self.after_write(cx, r)
     }
 
     fn is_write_vectored(&self) -> bool {
@@ -471,6 +468,38 @@ mod libc_errno {
     pub const ENFILE: i32 = 23;
     pub const EMFILE: i32 = 24;
     pub const ENOBUFS: i32 = 105;
+}
+
+/// `router` as a hyper service for one connection from `peer`: each request carries
+/// `ConnectInfo(peer)` (and `mark`, the local channel's marker), as axum's own serving adds.
+pub fn router_service<M: Clone + Send + Sync + 'static>(
+    router: axum::Router,
+    peer: SocketAddr,
+    mark: Option<M>,
+) -> impl hyper::service::Service<
+    hyper::Request<hyper::body::Incoming>,
+    Response = axum::response::Response,
+    Error = Infallible,
+    Future = impl Future<Output = Result<axum::response::Response, Infallible>> + Send + 'static,
+> + Clone
++ Send
++ 'static {
+    hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
+        req.extensions_mut().insert(ConnectInfo(peer));
+        if let Some(m) = &mark {
+            req.extensions_mut().insert(m.clone());
+        }
+        let router = router.clone();
+        async move {
+            use tower::ServiceExt;
+            Ok::<_, Infallible>(
+                router
+                    .oneshot(req.map(axum::body::Body::new))
+                    .await
+                    .unwrap_or_else(|e| match e {}),
+            )
+        }
+    })
 }
 
 /// Serves `router` on `listener` until `stop` fires; then stops accepting, lets requests in
@@ -541,21 +570,7 @@ pub async fn serve<H: Handshake>(
                 },
                 _ = closed(conn.clone()) => return,
             };
-            let service = hyper::service::service_fn(
-                move |mut req: hyper::Request<hyper::body::Incoming>| {
-                    req.extensions_mut().insert(ConnectInfo(peer));
-                    let router = router.clone();
-                    async move {
-                        use tower::ServiceExt;
-                        Ok::<_, Infallible>(
-                            router
-                                .oneshot(req.map(axum::body::Body::new))
-                                .await
-                                .unwrap_or_else(|e| match e {}),
-                        )
-                    }
-                },
-            );
+            let service = router_service(router, peer, None::<()>);
             let connection = http.serve_connection_with_upgrades(TokioIo::new(io), service);
             tokio::pin!(connection);
             tokio::select! {
