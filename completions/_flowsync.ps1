@@ -204,7 +204,7 @@ Register-ArgumentCompleter -Native -CommandName 'flowsync' -ScriptBlock {
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
             [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
-            [CompletionResult]::new('verify', 'verify', [CompletionResultType]::ParameterValue, 'Check an archive: manifest, every checksum and row count (and optionally a test restore)')
+            [CompletionResult]::new('verify', 'verify', [CompletionResultType]::ParameterValue, 'Check an archive: manifest, every checksum, row and row count, and a test restore')
             [CompletionResult]::new('list', 'list', [CompletionResultType]::ParameterValue, 'List the archives in backup.dir with age, size and verification state')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
@@ -212,7 +212,8 @@ Register-ArgumentCompleter -Native -CommandName 'flowsync' -ScriptBlock {
         'flowsync;backup;verify' {
             [CompletionResult]::new('--passphrase-file', '--passphrase-file', [CompletionResultType]::ParameterName, 'Passphrase file for an encrypted archive')
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file (default: /etc/flowsync/flowsync.toml when it exists, else built-in defaults)')
-            [CompletionResult]::new('--restore-test', '--restore-test', [CompletionResultType]::ParameterName, 'Also restore into a scratch SQLite database and compare row counts')
+            [CompletionResult]::new('--quick', '--quick', [CompletionResultType]::ParameterName, 'Skip the test restore into a scratch SQLite database (which checks keys, references and required fields the way a restore will)')
+            [CompletionResult]::new('--restore-test', '--restore-test', [CompletionResultType]::ParameterName, 'The test restore is the default now; accepted for existing scripts')
             [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'json')
             [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More log output (-v debug, -vv trace)')
             [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More log output (-v debug, -vv trace)')
@@ -239,7 +240,7 @@ Register-ArgumentCompleter -Native -CommandName 'flowsync' -ScriptBlock {
             break
         }
         'flowsync;backup;help' {
-            [CompletionResult]::new('verify', 'verify', [CompletionResultType]::ParameterValue, 'Check an archive: manifest, every checksum and row count (and optionally a test restore)')
+            [CompletionResult]::new('verify', 'verify', [CompletionResultType]::ParameterValue, 'Check an archive: manifest, every checksum, row and row count, and a test restore')
             [CompletionResult]::new('list', 'list', [CompletionResultType]::ParameterValue, 'List the archives in backup.dir with age, size and verification state')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
@@ -503,7 +504,7 @@ Register-ArgumentCompleter -Native -CommandName 'flowsync' -ScriptBlock {
             break
         }
         'flowsync;help;backup' {
-            [CompletionResult]::new('verify', 'verify', [CompletionResultType]::ParameterValue, 'Check an archive: manifest, every checksum and row count (and optionally a test restore)')
+            [CompletionResult]::new('verify', 'verify', [CompletionResultType]::ParameterValue, 'Check an archive: manifest, every checksum, row and row count, and a test restore')
             [CompletionResult]::new('list', 'list', [CompletionResultType]::ParameterValue, 'List the archives in backup.dir with age, size and verification state')
             break
         }

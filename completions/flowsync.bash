@@ -337,7 +337,7 @@ _flowsync() {
             return 0
             ;;
         flowsync__subcmd__backup__subcmd__verify)
-            opts="-v -q -h -V --restore-test --passphrase-file --json --config --verbose --quiet --help --version"
+            opts="-v -q -h -V --quick --restore-test --passphrase-file --json --config --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

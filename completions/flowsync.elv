@@ -188,14 +188,15 @@ set edit:completion:arg-completer[flowsync] = {|@words|
             cand --help 'Print help'
             cand -V 'Print version'
             cand --version 'Print version'
-            cand verify 'Check an archive: manifest, every checksum and row count (and optionally a test restore)'
+            cand verify 'Check an archive: manifest, every checksum, row and row count, and a test restore'
             cand list 'List the archives in backup.dir with age, size and verification state'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'flowsync;backup;verify'= {
             cand --passphrase-file 'Passphrase file for an encrypted archive'
             cand --config 'Config file (default: /etc/flowsync/flowsync.toml when it exists, else built-in defaults)'
-            cand --restore-test 'Also restore into a scratch SQLite database and compare row counts'
+            cand --quick 'Skip the test restore into a scratch SQLite database (which checks keys, references and required fields the way a restore will)'
+            cand --restore-test 'The test restore is the default now; accepted for existing scripts'
             cand --json 'json'
             cand -v 'More log output (-v debug, -vv trace)'
             cand --verbose 'More log output (-v debug, -vv trace)'
@@ -220,7 +221,7 @@ set edit:completion:arg-completer[flowsync] = {|@words|
             cand --version 'Print version'
         }
         &'flowsync;backup;help'= {
-            cand verify 'Check an archive: manifest, every checksum and row count (and optionally a test restore)'
+            cand verify 'Check an archive: manifest, every checksum, row and row count, and a test restore'
             cand list 'List the archives in backup.dir with age, size and verification state'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
@@ -454,7 +455,7 @@ set edit:completion:arg-completer[flowsync] = {|@words|
         &'flowsync;help;rooms;end'= {
         }
         &'flowsync;help;backup'= {
-            cand verify 'Check an archive: manifest, every checksum and row count (and optionally a test restore)'
+            cand verify 'Check an archive: manifest, every checksum, row and row count, and a test restore'
             cand list 'List the archives in backup.dir with age, size and verification state'
         }
         &'flowsync;help;backup;verify'= {

@@ -135,12 +135,13 @@ complete -c flowsync -n "__fish_flowsync_using_subcommand backup; and not __fish
 complete -c flowsync -n "__fish_flowsync_using_subcommand backup; and not __fish_seen_subcommand_from verify list help" -s q -l quiet -d 'Only errors'
 complete -c flowsync -n "__fish_flowsync_using_subcommand backup; and not __fish_seen_subcommand_from verify list help" -s h -l help -d 'Print help'
 complete -c flowsync -n "__fish_flowsync_using_subcommand backup; and not __fish_seen_subcommand_from verify list help" -s V -l version -d 'Print version'
-complete -c flowsync -n "__fish_flowsync_using_subcommand backup; and not __fish_seen_subcommand_from verify list help" -f -a "verify" -d 'Check an archive: manifest, every checksum and row count (and optionally a test restore)'
+complete -c flowsync -n "__fish_flowsync_using_subcommand backup; and not __fish_seen_subcommand_from verify list help" -f -a "verify" -d 'Check an archive: manifest, every checksum, row and row count, and a test restore'
 complete -c flowsync -n "__fish_flowsync_using_subcommand backup; and not __fish_seen_subcommand_from verify list help" -f -a "list" -d 'List the archives in backup.dir with age, size and verification state'
 complete -c flowsync -n "__fish_flowsync_using_subcommand backup; and not __fish_seen_subcommand_from verify list help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c flowsync -n "__fish_flowsync_using_subcommand backup; and __fish_seen_subcommand_from verify" -l passphrase-file -d 'Passphrase file for an encrypted archive' -r -F
 complete -c flowsync -n "__fish_flowsync_using_subcommand backup; and __fish_seen_subcommand_from verify" -l config -d 'Config file (default: /etc/flowsync/flowsync.toml when it exists, else built-in defaults)' -r -F
-complete -c flowsync -n "__fish_flowsync_using_subcommand backup; and __fish_seen_subcommand_from verify" -l restore-test -d 'Also restore into a scratch SQLite database and compare row counts'
+complete -c flowsync -n "__fish_flowsync_using_subcommand backup; and __fish_seen_subcommand_from verify" -l quick -d 'Skip the test restore into a scratch SQLite database (which checks keys, references and required fields the way a restore will)'
+complete -c flowsync -n "__fish_flowsync_using_subcommand backup; and __fish_seen_subcommand_from verify" -l restore-test -d 'The test restore is the default now; accepted for existing scripts'
 complete -c flowsync -n "__fish_flowsync_using_subcommand backup; and __fish_seen_subcommand_from verify" -l json
 complete -c flowsync -n "__fish_flowsync_using_subcommand backup; and __fish_seen_subcommand_from verify" -s v -l verbose -d 'More log output (-v debug, -vv trace)'
 complete -c flowsync -n "__fish_flowsync_using_subcommand backup; and __fish_seen_subcommand_from verify" -s q -l quiet -d 'Only errors'
@@ -153,7 +154,7 @@ complete -c flowsync -n "__fish_flowsync_using_subcommand backup; and __fish_see
 complete -c flowsync -n "__fish_flowsync_using_subcommand backup; and __fish_seen_subcommand_from list" -s q -l quiet -d 'Only errors'
 complete -c flowsync -n "__fish_flowsync_using_subcommand backup; and __fish_seen_subcommand_from list" -s h -l help -d 'Print help'
 complete -c flowsync -n "__fish_flowsync_using_subcommand backup; and __fish_seen_subcommand_from list" -s V -l version -d 'Print version'
-complete -c flowsync -n "__fish_flowsync_using_subcommand backup; and __fish_seen_subcommand_from help" -f -a "verify" -d 'Check an archive: manifest, every checksum and row count (and optionally a test restore)'
+complete -c flowsync -n "__fish_flowsync_using_subcommand backup; and __fish_seen_subcommand_from help" -f -a "verify" -d 'Check an archive: manifest, every checksum, row and row count, and a test restore'
 complete -c flowsync -n "__fish_flowsync_using_subcommand backup; and __fish_seen_subcommand_from help" -f -a "list" -d 'List the archives in backup.dir with age, size and verification state'
 complete -c flowsync -n "__fish_flowsync_using_subcommand backup; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c flowsync -n "__fish_flowsync_using_subcommand restore" -l passphrase-file -d 'Passphrase file for an encrypted archive' -r -F
@@ -299,7 +300,7 @@ complete -c flowsync -n "__fish_flowsync_using_subcommand help; and not __fish_s
 complete -c flowsync -n "__fish_flowsync_using_subcommand help; and __fish_seen_subcommand_from rooms" -f -a "list" -d 'List rooms'
 complete -c flowsync -n "__fish_flowsync_using_subcommand help; and __fish_seen_subcommand_from rooms" -f -a "show" -d 'Show one room and its participants'
 complete -c flowsync -n "__fish_flowsync_using_subcommand help; and __fish_seen_subcommand_from rooms" -f -a "end" -d 'End a room for everyone in it'
-complete -c flowsync -n "__fish_flowsync_using_subcommand help; and __fish_seen_subcommand_from backup" -f -a "verify" -d 'Check an archive: manifest, every checksum and row count (and optionally a test restore)'
+complete -c flowsync -n "__fish_flowsync_using_subcommand help; and __fish_seen_subcommand_from backup" -f -a "verify" -d 'Check an archive: manifest, every checksum, row and row count, and a test restore'
 complete -c flowsync -n "__fish_flowsync_using_subcommand help; and __fish_seen_subcommand_from backup" -f -a "list" -d 'List the archives in backup.dir with age, size and verification state'
 complete -c flowsync -n "__fish_flowsync_using_subcommand help; and __fish_seen_subcommand_from cert" -f -a "issue" -d 'Obtain a certificate for tls.domains from the ACME CA (tls.mode = acme)'
 complete -c flowsync -n "__fish_flowsync_using_subcommand help; and __fish_seen_subcommand_from cert" -f -a "renew" -d 'Renew the ACME certificate when a third of its lifetime is left (or now with --force)'

@@ -28,7 +28,7 @@ pub mod tables;
 
 use std::collections::BTreeMap;
 use std::fs::{self, File};
-use std::io::{self, BufReader, BufWriter, Read, Write};
+use std::io::{self, BufReader, BufWriter, Read, Seek, Write};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -209,10 +209,15 @@ pub async fn create(db: &Db, opts: CreateOptions<'_>) -> anyhow::Result<Created>
         )
     })?;
     clean_leftovers(&dir);
-    let spool = tempfile::Builder::new()
-        .prefix(".flowsync-backup-")
-        .tempdir_in(&dir)
-        .with_context(|| format!("creating a work directory in {}", dir.display()))?;
+    // Tables (and the config) are spooled before the archive is written, since the manifest,
+    // which comes first, holds their checksums. Spooled into unnamed files: they are plaintext
+    // even when the archive is encrypted, and an unnamed file disappears with the process
+    // however it ends (a killed backup leaves nothing readable behind).
+    let spool = || {
+        tempfile::tempfile_in(&dir)
+            .with_context(|| format!("creating a work file in {}", dir.display()))
+    };
+    let mut spooled: Vec<(String, File)> = Vec::new();
 
     // 1. The snapshot, spooled table by table.
     let status = migrate::status(db)
@@ -234,8 +239,7 @@ pub async fn create(db: &Db, opts: CreateOptions<'_>) -> anyhow::Result<Created>
         }
         let total = tx.count(t.name).await?;
         let member = format!("data/{}.jsonl", t.name);
-        let path = spool.path().join(format!("{}.jsonl", t.name));
-        let file = create_private(&path)?;
+        let file = spool()?;
         let mut out = HashingWriter::new(BufWriter::with_capacity(1 << 20, file));
         opts.progress.start(t.name, total);
         let progress = &mut *opts.progress;
@@ -244,7 +248,11 @@ pub async fn create(db: &Db, opts: CreateOptions<'_>) -> anyhow::Result<Created>
             .await
             .map_err(|e| disk_hint(e, &dir))?;
         opts.progress.finish();
-        let (digest, bytes) = out.finish().map_err(|e| disk_hint(e.into(), &dir))?;
+        let (digest, bytes, file) = out.finish().map_err(|e| disk_hint(e.into(), &dir))?;
+        let file = file
+            .into_inner()
+            .map_err(|e| disk_hint(e.into_error().into(), &dir))?;
+        spooled.push((member.clone(), file));
         members.insert(
             member.clone(),
             Member {
@@ -274,9 +282,13 @@ pub async fn create(db: &Db, opts: CreateOptions<'_>) -> anyhow::Result<Created>
             strip_secrets(&text).with_context(|| format!("reading {}", cfg.display()))?
         };
         omitted.extend(left_out.into_iter().map(|k| format!("config key {k}")));
-        let path = spool.path().join("flowsync.toml");
-        fs::write(&path, body).map_err(|e| disk_hint(e.into(), &dir))?;
-        extra.push(("config/flowsync.toml".into(), path));
+        let mut out = HashingWriter::new(spool()?);
+        out.write_all(body.as_bytes())
+            .map_err(|e| disk_hint(e.into(), &dir))?;
+        let (sha256, bytes, file) = out.finish().map_err(|e| disk_hint(e.into(), &dir))?;
+        let member = "config/flowsync.toml".to_owned();
+        members.insert(member.clone(), Member { sha256, bytes });
+        spooled.push((member, file));
     }
     let tls = opts.data_dir.join("tls");
     if tls.is_dir() {
@@ -328,7 +340,7 @@ pub async fn create(db: &Db, opts: CreateOptions<'_>) -> anyhow::Result<Created>
     let result = write_archive(
         &partial,
         &manifest,
-        spool.path(),
+        spooled,
         &extra,
         opts.passphrase.as_ref(),
     );
@@ -339,7 +351,6 @@ pub async fn create(db: &Db, opts: CreateOptions<'_>) -> anyhow::Result<Created>
     fs::rename(&partial, &final_path)
         .with_context(|| format!("renaming {} to {}", partial.display(), final_path.display()))?;
     sync_dir(&dir);
-    drop(spool);
 
     // 4. Read it back before anything old is deleted.
     let verified = verify(&final_path, opts.passphrase.as_ref(), &mut Quiet);
@@ -386,7 +397,7 @@ async fn begin_snapshot(db: &Db) -> anyhow::Result<Tx> {
 fn write_archive(
     partial: &Path,
     manifest: &Manifest,
-    spool: &Path,
+    spooled: Vec<(String, File)>,
     extra: &[(String, PathBuf)],
     passphrase: Option<&SecretString>,
 ) -> anyhow::Result<()> {
@@ -411,13 +422,12 @@ fn write_archive(
         mtime,
         &manifest_json[..],
     )?;
-    for t in &manifest.tables {
-        let path = spool.join(format!("{}.jsonl", t.name));
-        let f = File::open(&path).with_context(|| format!("opening {}", path.display()))?;
+    for (member, mut f) in spooled {
+        f.seek(io::SeekFrom::Start(0))?;
         let len = f.metadata()?.len();
         append(
             &mut tar,
-            &t.member,
+            &member,
             len,
             mtime,
             BufReader::with_capacity(1 << 20, f),
@@ -562,8 +572,19 @@ fn corrupt(e: impl std::fmt::Display, path: &Path) -> anyhow::Error {
     )
 }
 
-/// Checks an archive end to end: the manifest comes first and is ours, every member's SHA-256
-/// and size match it, every table has the rows it claims, nothing is missing or extra.
+/// Largest manifest read (a real one is a few KiB, growing with the TLS files listed).
+const MAX_MANIFEST: u64 = 1 << 20;
+/// Most members an archive may list: the tables, the config and TLS files.
+const MAX_MEMBERS: usize = 1024;
+
+/// Checks an archive end to end, reading at most what its manifest declares: the manifest
+/// comes first, is ours and is at most 1 MiB; it lists every table this flowsync knows once,
+/// each with its member; every member appears once, with the size and SHA-256 the manifest
+/// gives; every table's rows are JSON objects whose values fit their columns (no row longer
+/// than [`tables::MAX_LINE`]) and number what the manifest says; nothing is missing or extra.
+/// What only a database can check (keys, references, required fields) is checked by loading
+/// the archive: `backup verify` does that in a scratch database, and `restore` in one
+/// transaction that changes nothing when it fails.
 pub fn verify(
     path: &Path,
     passphrase: Option<&SecretString>,
@@ -582,7 +603,15 @@ pub fn verify(
             path.display()
         );
     }
-    let manifest: Manifest = serde_json::from_reader(first)
+    let declared = first.header().size().map_err(|e| corrupt(e, path))?;
+    if declared > MAX_MANIFEST {
+        bail!(
+            "{}: the manifest is {declared} bytes; a FlowSync manifest is at most {} KiB: not a FlowSync backup",
+            path.display(),
+            MAX_MANIFEST / 1024
+        );
+    }
+    let manifest: Manifest = serde_json::from_reader(first.take(MAX_MANIFEST))
         .map_err(|e| anyhow::anyhow!("{}: the manifest is not valid ({e})", path.display()))?;
     if manifest.format != FORMAT {
         bail!(
@@ -591,6 +620,7 @@ pub fn verify(
             manifest.format
         );
     }
+    check_manifest(&manifest).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
     let total: u64 = manifest.members.values().map(|m| m.bytes).sum();
     progress.start("verify", total);
     let mut seen = BTreeMap::new();
@@ -601,25 +631,62 @@ pub fn verify(
         let Some(expected) = manifest.members.get(&name) else {
             bail!("{}: {name} is not listed in the manifest", path.display());
         };
-        let mut hasher = Sha256::new();
-        let mut lines = 0u64;
-        let mut bytes = 0u64;
-        let mut buf = vec![0u8; 1 << 16];
-        loop {
-            let k = entry.read(&mut buf).map_err(|e| corrupt(e, path))?;
-            if k == 0 {
-                break;
-            }
-            hasher.update(&buf[..k]);
-            lines += buf[..k].iter().filter(|b| **b == b'\n').count() as u64;
-            bytes += k as u64;
-            done += k as u64;
-            progress.update(done);
+        if seen.insert(name.clone(), ()).is_some() {
+            bail!("{}: {name} appears twice in the archive", path.display());
         }
-        let got = Member {
-            sha256: hex::encode(hasher.finalize()),
-            bytes,
-        };
+        let size = entry.header().size().map_err(|e| corrupt(e, path))?;
+        if size != expected.bytes {
+            bail!(
+                "{}: {name} is {size} bytes but the manifest says {}",
+                path.display(),
+                expected.bytes
+            );
+        }
+        let mut hashing = HashingReader::new((&mut entry).take(expected.bytes), |n| {
+            done += n;
+            progress.update(done);
+        });
+        match table_member(&manifest, &name)? {
+            Some((t, spec)) => {
+                let checked = tables::check_rows(
+                    spec,
+                    &t.columns,
+                    BufReader::with_capacity(1 << 16, &mut hashing),
+                    false,
+                );
+                let rows = match checked {
+                    Ok(rows) => rows,
+                    Err(e) => {
+                        // A bad row in a member that does not match its checksum is damage
+                        // (say so); in one that does, the archive was made that way. Only a
+                        // bounded rest is read to tell.
+                        let _ = io::copy(&mut (&mut hashing).take(64 << 20), &mut io::sink());
+                        let got = hashing.finish();
+                        if got.bytes == expected.bytes && &got != expected {
+                            bail!(
+                                "{}: {name} does not match its checksum (damaged: {e:#})",
+                                path.display()
+                            );
+                        }
+                        if e.chain().any(|c| c.is::<io::Error>()) {
+                            return Err(corrupt(format!("{name}: {e:#}"), path));
+                        }
+                        bail!("{}: {name}: {e:#}", path.display());
+                    }
+                };
+                if rows != t.rows {
+                    bail!(
+                        "{}: {name} holds {rows} rows but the manifest says {}",
+                        path.display(),
+                        t.rows
+                    );
+                }
+            }
+            None => {
+                io::copy(&mut hashing, &mut io::sink()).map_err(|e| corrupt(e, path))?;
+            }
+        }
+        let got = hashing.finish();
         if &got != expected {
             bail!(
                 "{}: {name} does not match its checksum (manifest: {} bytes, sha256 {}; archive: {} bytes, sha256 {})",
@@ -630,16 +697,6 @@ pub fn verify(
                 got.sha256
             );
         }
-        if let Some(t) = manifest.tables.iter().find(|t| t.member == name)
-            && t.rows != lines
-        {
-            bail!(
-                "{}: {name} holds {lines} rows but the manifest says {}",
-                path.display(),
-                t.rows
-            );
-        }
-        seen.insert(name, ());
     }
     progress.finish();
     if let Some(missing) = manifest.members.keys().find(|m| !seen.contains_key(*m)) {
@@ -649,6 +706,77 @@ pub fn verify(
         );
     }
     Ok(manifest)
+}
+
+/// What a manifest must say to be read further: a bounded number of members, and each table
+/// known, listed once, with a member of its own that the manifest lists.
+fn check_manifest(m: &Manifest) -> anyhow::Result<()> {
+    if m.members.len() > MAX_MEMBERS {
+        bail!(
+            "the manifest lists {} members; a FlowSync archive holds at most {MAX_MEMBERS}",
+            m.members.len()
+        );
+    }
+    let mut names = std::collections::BTreeSet::new();
+    let mut members = std::collections::BTreeSet::new();
+    for t in &m.tables {
+        if tables::table(&t.name).is_none() {
+            bail!(
+                "the archive has a table {} this flowsync does not know",
+                t.name
+            );
+        }
+        if !names.insert(t.name.as_str()) {
+            bail!("the manifest lists table {} twice", t.name);
+        }
+        if !members.insert(t.member.as_str()) {
+            bail!("the manifest gives two tables the member {}", t.member);
+        }
+        if !m.members.contains_key(&t.member) {
+            bail!(
+                "table {} is in {}, which the manifest does not list (the archive is incomplete)",
+                t.name,
+                t.member
+            );
+        }
+    }
+    Ok(())
+}
+
+/// A reader that hashes and counts what passes through, reporting progress.
+struct HashingReader<R, F> {
+    inner: R,
+    hasher: Sha256,
+    bytes: u64,
+    progress: F,
+}
+
+impl<R: Read, F: FnMut(u64)> HashingReader<R, F> {
+    fn new(inner: R, progress: F) -> Self {
+        HashingReader {
+            inner,
+            hasher: Sha256::new(),
+            bytes: 0,
+            progress,
+        }
+    }
+
+    fn finish(self) -> Member {
+        Member {
+            sha256: hex::encode(self.hasher.finalize()),
+            bytes: self.bytes,
+        }
+    }
+}
+
+impl<R: Read, F: FnMut(u64)> Read for HashingReader<R, F> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.bytes += n as u64;
+        (self.progress)(n as u64);
+        Ok(n)
+    }
 }
 
 /// Reads a passphrase file (first line, trailing newline removed; must not be empty).
@@ -764,18 +892,19 @@ pub async fn restore(db: &Db, path: &Path, opts: RestoreOptions<'_>) -> anyhow::
         )?;
     }
 
-    // Start from the archive's schema: drop FlowSync's tables (empty, or backed up by the
-    // caller under --force), migrate up to the archive's version, load, migrate forward.
-    drop_schema(db).await?;
-    if let Some(v) = manifest.schema_version {
-        migrate::apply_to(db, v).await?;
-    }
-    let mut tx = match db {
-        Db::Sqlite { write, .. } => {
-            Tx::Sqlite(write.begin().await.context("starting the restore")?)
-        }
-        Db::Postgres(pool) => Tx::Postgres(pool.begin().await.context("starting the restore")?),
-    };
+    // All or nothing, in one transaction: drop FlowSync's tables (empty, or backed up by the
+    // caller under --force), build the schema at the archive's version, load, migrate forward,
+    // commit. Any failure (a row the schema refuses, a full disk, a killed process) leaves the
+    // database as it was.
+    let before: Vec<i64> = status
+        .migrations
+        .iter()
+        .filter(|m| manifest.schema_version.is_none_or(|v| m.version > v))
+        .map(|m| m.version)
+        .collect();
+    let mut tx = Tx::write(db).await?;
+    tx.drop_schema().await?;
+    tx.migrate(manifest.schema_version).await?;
     tx.clear().await?;
     let mut archive = open(path, opts.passphrase.as_ref())?;
     let mut rows = BTreeMap::new();
@@ -799,12 +928,13 @@ pub async fn restore(db: &Db, path: &Path, opts: RestoreOptions<'_>) -> anyhow::
         rows.insert(t.name.clone(), n);
     }
     tx.fix_sequences().await?;
+    tx.migrate(None).await?;
     tx.commit().await.context("committing the restore")?;
-    let migrated_after = migrate::apply(db, |_, _, _| {})
-        .await?
-        .into_iter()
-        .map(|(v, _)| v)
-        .collect();
+    let migrated_after = if manifest.schema_version.is_some() {
+        before
+    } else {
+        Vec::new()
+    };
     Ok(Restored {
         archive: path.to_path_buf(),
         backend_from: manifest.backend,
@@ -839,20 +969,6 @@ fn table_member<'m>(
     "the database already holds rooms or messages; restore into an empty database, or pass --force to replace it (a backup of it is taken first)"
 )]
 pub struct NotEmpty;
-
-async fn drop_schema(db: &Db) -> anyhow::Result<()> {
-    let mut names: Vec<&str> = TABLES.iter().rev().map(|t| t.name).collect();
-    names.push("_sqlx_migrations");
-    crate::db::with_pool!(db.write(), |pool| {
-        for n in &names {
-            sqlx::query(sqlx::AssertSqlSafe(format!("DROP TABLE IF EXISTS {n}")))
-                .execute(pool)
-                .await
-                .with_context(|| format!("dropping {n}"))?;
-        }
-        anyhow::Ok(())
-    })
-}
 
 /// Extracts one member (config or TLS material) to `to`; refuses to overwrite unless `force`.
 pub fn extract(
@@ -1053,7 +1169,8 @@ fn hash_file(path: &Path) -> anyhow::Result<(String, u64)> {
     let mut f = File::open(path).with_context(|| format!("reading {}", path.display()))?;
     let mut h = HashingWriter::new(io::sink());
     io::copy(&mut f, &mut h)?;
-    Ok(h.finish()?)
+    let (sha256, bytes, _) = h.finish()?;
+    Ok((sha256, bytes))
 }
 
 fn walk(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
@@ -1111,9 +1228,9 @@ impl<W: Write> HashingWriter<W> {
         }
     }
 
-    fn finish(mut self) -> io::Result<(String, u64)> {
+    fn finish(mut self) -> io::Result<(String, u64, W)> {
         self.inner.flush()?;
-        Ok((hex::encode(self.hasher.finalize()), self.bytes))
+        Ok((hex::encode(self.hasher.finalize()), self.bytes, self.inner))
     }
 }
 

@@ -4,7 +4,7 @@
 //! `AssertSqlSafe`); values are always bound. Both backends store only TEXT and BIGINT values, so each column's kind is known here
 //! and a row written from SQLite loads into PostgreSQL unchanged (and back).
 
-use std::io::{BufRead, Write};
+use std::io::{BufRead, Read, Write};
 
 use anyhow::Context;
 use futures_util::TryStreamExt;
@@ -89,6 +89,7 @@ pub const TABLES: &[Table] = &[
             ("type", Text),
             ("body", Text),
             ("created_at", Int),
+            ("client_id", Text),
         ],
         secret: false,
         identity: Some("id"),
@@ -274,6 +275,48 @@ impl Tx {
     }
 
     /// Deletes every row of every FlowSync table (children first).
+    /// A write transaction on `db`, for a restore that changes everything or nothing.
+    pub async fn write(db: &crate::db::Db) -> anyhow::Result<Tx> {
+        use crate::db::Db;
+        Ok(match db {
+            Db::Sqlite { write, .. } => {
+                Tx::Sqlite(write.begin().await.context("starting the restore")?)
+            }
+            Db::Postgres(pool) => Tx::Postgres(pool.begin().await.context("starting the restore")?),
+        })
+    }
+
+    /// Drops FlowSync's tables and its migration history (inside this transaction: both
+    /// backends change their schema transactionally, so a failed restore leaves them as they
+    /// were).
+    pub async fn drop_schema(&mut self) -> anyhow::Result<()> {
+        let mut names: Vec<&str> = TABLES.iter().rev().map(|t| t.name).collect();
+        names.push("_sqlx_migrations");
+        for n in names {
+            let sql = sqlx::AssertSqlSafe(format!("DROP TABLE IF EXISTS {n}"));
+            match self {
+                Tx::Sqlite(tx) => sqlx::query(sql).execute(&mut **tx).await.map(|_| ()),
+                Tx::Postgres(tx) => sqlx::query(sql).execute(&mut **tx).await.map(|_| ()),
+            }
+            .with_context(|| format!("dropping {n}"))?;
+        }
+        Ok(())
+    }
+
+    /// Applies this binary's migrations up to `version` (all of them with `None`) inside this
+    /// transaction.
+    pub async fn migrate(&mut self, version: Option<i64>) -> anyhow::Result<()> {
+        use crate::db::migrate::{POSTGRES, SQLITE};
+        match self {
+            Tx::Sqlite(tx) => SQLITE.run_direct(version, &mut **tx, false).await,
+            Tx::Postgres(tx) => POSTGRES.run_direct(version, &mut **tx, false).await,
+        }
+        .with_context(|| match version {
+            Some(v) => format!("building the schema at version {v}"),
+            None => "migrating the restored data forward".to_owned(),
+        })
+    }
+
     pub async fn clear(&mut self) -> anyhow::Result<()> {
         for t in TABLES.iter().rev() {
             if self.columns(t).await?.is_empty() {
@@ -303,7 +346,7 @@ impl Tx {
         }
         let mut batch: Vec<Map<String, Value>> = Vec::with_capacity(BATCH_ROWS);
         let mut n = 0u64;
-        for (lineno, line) in input.lines().enumerate() {
+        for (lineno, line) in bounded_lines(input).enumerate() {
             let line = line.with_context(|| format!("reading {} from the archive", t.name))?;
             if line.is_empty() {
                 continue;
@@ -406,6 +449,46 @@ impl Tx {
     }
 }
 
+/// Longest row an archive may hold (a real one is at most a few KiB: a chat line of 2,000
+/// characters, a certificate chain). A longer line is refused before it is held in memory.
+pub const MAX_LINE: usize = 1 << 20;
+
+/// The lines of `input`, each read only up to [`MAX_LINE`] bytes.
+pub fn bounded_lines<R: BufRead>(mut input: R) -> impl Iterator<Item = std::io::Result<String>> {
+    let mut n = 0usize;
+    std::iter::from_fn(move || {
+        let mut buf = Vec::new();
+        n += 1;
+        match (&mut input)
+            .take(MAX_LINE as u64 + 1)
+            .read_until(b'\n', &mut buf)
+        {
+            Ok(0) => None,
+            Ok(_) if buf.len() > MAX_LINE && buf.last() != Some(&b'\n') => {
+                Some(Err(std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    format!(
+                        "line {n} is longer than {} KiB; not a FlowSync row",
+                        MAX_LINE / 1024
+                    ),
+                )))
+            }
+            Ok(_) => {
+                if buf.last() == Some(&b'\n') {
+                    buf.pop();
+                }
+                Some(String::from_utf8(buf).map_err(|_| {
+                    std::io::Error::new(
+                        std::io::ErrorKind::InvalidData,
+                        format!("line {n} is not UTF-8"),
+                    )
+                }))
+            }
+            Err(e) => Some(Err(e)),
+        }
+    })
+}
+
 enum Bound {
     Text(String),
     Int(i64),
@@ -442,7 +525,7 @@ pub fn check_rows(
 ) -> anyhow::Result<u64> {
     let cols = resolve_columns(t, columns)?;
     let mut n = 0u64;
-    for (lineno, line) in input.lines().enumerate() {
+    for (lineno, line) in bounded_lines(input).enumerate() {
         let line = line.with_context(|| format!("reading {} from the archive", t.name))?;
         if line.is_empty() {
             continue;
@@ -503,7 +586,7 @@ async fn copy_in(
     let mut buf: Vec<u8> = Vec::with_capacity(1 << 20);
     let mut n = 0u64;
     let result: anyhow::Result<()> = async {
-        for (lineno, line) in input.lines().enumerate() {
+        for (lineno, line) in bounded_lines(input).enumerate() {
             let line = line.with_context(|| format!("reading {} from the archive", t.name))?;
             if line.is_empty() {
                 continue;

@@ -9,8 +9,8 @@ use sqlx::migrate::{Migration, Migrator};
 
 use super::{Db, with_pool};
 
-static SQLITE: Migrator = sqlx::migrate!("./migrations/sqlite");
-static POSTGRES: Migrator = sqlx::migrate!("./migrations/postgres");
+pub(crate) static SQLITE: Migrator = sqlx::migrate!("./migrations/sqlite");
+pub(crate) static POSTGRES: Migrator = sqlx::migrate!("./migrations/postgres");
 
 fn migrator(db: &Db) -> &'static Migrator {
     match db {
