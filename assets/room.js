@@ -202,6 +202,13 @@ function iceFor(servers) {
 }
 
 const chat = {
+  /**
+   * Lines sent whose acknowledgement did not come (the connection dropped, the server
+   * restarted): client id → payload. Each is sent again, with the same id, once the room is
+   * joined again; the server stores a line once per id, so a line that did arrive is not
+   * doubled.
+   */
+  outbox: new Map(),
   unread: 0,
   loaded: false,
   loading: false,
@@ -689,6 +696,7 @@ function onRoomJoined(d) {
     live.offset = estimateOffset([{ sent: now, received: now, server: d.server_time }]).offset;
   }
   if (d.timer) setTimer(d.timer, false);
+  if (chat.outbox.size) flushOutbox();
   if (call.mesh) {
     call.mesh.setIceServers(iceFor(d.ice_servers));
     scheduleIceRefresh(d.ice_servers);
@@ -1382,6 +1390,34 @@ async function loadOlder() {
   }
 }
 
+/** Errors after which a chat line may or may not have been stored: resent after reconnecting. */
+const RESEND_CODES = new Set(['TIMEOUT', 'OFFLINE', 'UNAVAILABLE']);
+
+/** A random id for a chat line (crypto.randomUUID needs a secure context; this does not). */
+function clientId() {
+  const bytes = new Uint8Array(16);
+  crypto.getRandomValues(bytes);
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
+}
+
+/** Sends the lines still waiting for an acknowledgement (after the room is joined again). */
+async function flushOutbox() {
+  for (const [id, line] of [...chat.outbox]) {
+    try {
+      const ack = await request('chat-message', line);
+      chat.outbox.delete(id);
+      if (ack.message) insertMessage(ack.message);
+    } catch (err) {
+      if (!RESEND_CODES.has(err.code)) {
+        chat.outbox.delete(id);
+        showFormError(el.chatError, `A message could not be sent: ${err.message}`);
+      }
+      return;
+    }
+  }
+  if (chat.outbox.size === 0 && el.chatError.textContent.startsWith('Not confirmed yet')) showFormError(el.chatError, '');
+}
+
 async function sendMessage(event) {
   event.preventDefault();
   if (chat.sending) return;
@@ -1393,13 +1429,22 @@ async function sendMessage(event) {
   showFormError(el.chatError, '');
   chat.sending = true;
   const done = busy(el.chatForm.querySelector('button[type="submit"]'), 'Sending…');
+  const line = { message: text, type: 'text', client_id: clientId() };
   try {
-    const ack = await request('chat-message', { message: text, type: 'text' });
+    const ack = await request('chat-message', line);
     if (ack.message) insertMessage(ack.message);
     scrollToBottom();
     el.chatInput.value = '';
+    if (ack.warning) showFormError(el.chatError, sentence(ack.warning.message));
   } catch (err) {
-    showFormError(el.chatError, err.message, el.chatInput);
+    if (RESEND_CODES.has(err.code)) {
+      // It may have been stored; it is sent again (once) after reconnecting.
+      chat.outbox.set(line.client_id, line);
+      el.chatInput.value = '';
+      showFormError(el.chatError, 'Not confirmed yet: your message is sent again when the connection is back.');
+    } else {
+      showFormError(el.chatError, err.message, el.chatInput);
+    }
   } finally {
     chat.sending = false;
     done();

@@ -39,6 +39,8 @@ pub struct App {
     /// Serialises sweeps inside this process: the shared lock is re-entrant for one instance,
     /// so without this the timer's sweep and `POST /api/admin/sweep` could run side by side.
     pub sweeping: tokio::sync::Mutex<()>,
+    /// Dependencies `/readyz` checks besides the database and the state store.
+    pub readiness: crate::readiness::Readiness,
     /// When this process last extended each room's expiry (room id → ms); see
     /// [`App::activity_due`].
     touched: std::sync::Mutex<std::collections::HashMap<String, i64>>,
@@ -71,6 +73,7 @@ impl App {
             started_at: Instant::now(),
             tls: std::sync::OnceLock::new(),
             sweeping: tokio::sync::Mutex::new(()),
+            readiness: Default::default(),
             touched: Default::default(),
         }))
     }

@@ -170,12 +170,18 @@ impl ApiError {
     /// Logs `cause` and answers `UNAVAILABLE`.
     pub fn unavailable(what: &str, cause: impl fmt::Display) -> Self {
         tracing::warn!(error = %cause, "{what} unavailable");
-        Self::new(
+        let mut e = Self::new(
             ErrorCode::Unavailable,
             format!("{what} is unavailable; try again shortly"),
-        )
+        );
+        e.retry_after = Some(UNAVAILABLE_RETRY_AFTER);
+        e
     }
 }
+
+/// Seconds a client is asked to wait after `UNAVAILABLE` (a dependency that is restarting, a
+/// disk being freed).
+pub const UNAVAILABLE_RETRY_AFTER: u64 = 5;
 
 impl fmt::Display for ApiError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -17,6 +17,7 @@ pub mod live;
 pub mod metrics;
 pub mod notify;
 pub mod ownership;
+pub mod readiness;
 pub mod rooms;
 pub mod server;
 pub mod signaling;

@@ -19,6 +19,9 @@ pub enum StartError {
     Database(#[from] crate::db::ConnectError),
     #[error("{0:#}")]
     Dependency(anyhow::Error),
+    /// `server.data_dir` cannot be created or written: configuration (or permissions) to fix.
+    #[error("{0:#}")]
+    DataDir(anyhow::Error),
     #[error(
         "{count} database migration(s) pending ({list}) and database.auto_migrate is false; run `flowsync migrate`, then start again"
     )]
@@ -33,9 +36,20 @@ pub enum StartError {
 
 /// Opens the database and brings its schema up to date (or refuses, per `auto_migrate`).
 pub async fn open_database(config: &Config) -> Result<Db, StartError> {
-    crate::db::create_private_dir(&config.server.data_dir).map_err(|e| {
-        StartError::Other(e.context("check server.data_dir and the permissions of its parent"))
+    let dir = &config.server.data_dir;
+    crate::db::create_private_dir(dir).map_err(|e| {
+        StartError::DataDir(e.context("check server.data_dir and the permissions of its parent"))
     })?;
+    if let Err(e) = crate::db::space::try_write(dir) {
+        let what = format!("cannot write to the data directory {}: {e}", dir.display());
+        return Err(if crate::db::space::is_full(&e) {
+            StartError::Dependency(anyhow::anyhow!("{what}; free space on its disk"))
+        } else {
+            StartError::DataDir(anyhow::anyhow!(
+                "{what}; make it writable by the user FlowSync runs as (the package runs it as `flowsync`), or set server.data_dir"
+            ))
+        });
+    }
     let db = Db::connect(&config.database).await?;
     let status = migrate::status(&db).await.map_err(StartError::Dependency)?;
     let pending = status.pending();

@@ -23,7 +23,8 @@ const EXIT_CODES: &str = "\
 Exit codes:
   0  success
   1  the command failed; the message says why and what to do
-  2  usage or configuration error (bad flag, unreadable or invalid config)
+  2  usage or configuration error (bad flag, unreadable or invalid config, a data directory
+     FlowSync cannot write to)
   3  a dependency is unreachable (database, Redis, the running server)
   4  refused: the current state does not allow it (e.g. migrations pending with auto_migrate = false,
      restoring into a database that holds data without --force)
@@ -113,6 +114,7 @@ impl From<crate::server::StartError> for Failure {
         use crate::server::StartError as S;
         let code = match &e {
             S::Database(_) | S::Dependency(_) => 3,
+            S::DataDir(_) => 2,
             S::PendingMigrations { .. } => 4,
             S::Bind { .. } | S::Other(_) => 1,
         };

@@ -30,6 +30,7 @@ struct Job {
     sender_name: String,
     kind: &'static str,
     body: String,
+    client_id: Option<String>,
     /// The room's new expiry, when its activity is due to be recorded.
     touch: Option<i64>,
     done: oneshot::Sender<anyhow::Result<MessageRow>>,
@@ -43,6 +44,7 @@ impl Job {
             sender_name: &self.sender_name,
             kind: self.kind,
             body: &self.body,
+            client_id: self.client_id.as_deref(),
         }
     }
 }
@@ -68,6 +70,7 @@ impl MessageWriter {
             sender_name: m.sender_name.to_owned(),
             kind: m.kind,
             body: m.body.to_owned(),
+            client_id: m.client_id.map(str::to_owned),
             touch,
             done,
         };

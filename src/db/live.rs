@@ -447,3 +447,65 @@ pub async fn is_member(db: &Db, room_id: &str, participant_id: &str) -> anyhow::
     .context("checking membership")?;
     Ok(n == 1)
 }
+
+/// A participant's current role and when its open session began (its creation when none is
+/// open): what presence is rebuilt from after Redis lost it.
+pub async fn seat_role(db: &Db, participant_id: &str) -> anyhow::Result<Option<(String, i64)>> {
+    with_pool!(db.read(), |pool| {
+        sqlx::query_as(
+            "SELECT p.role, COALESCE((SELECT MIN(s.joined_at) FROM room_sessions s \
+             WHERE s.participant_id = p.id AND s.left_at IS NULL), p.created_at) \
+             FROM participants p WHERE p.id = $1",
+        )
+        .bind(participant_id)
+        .fetch_optional(pool)
+        .await
+    })
+    .context("reading a participant's role")
+}
+
+/// Participants whose session was open when this process started: they were in a room when
+/// the previous run stopped. `(room id, participant id, display name)`.
+pub async fn open_sessions(db: &Db) -> anyhow::Result<Vec<(String, String, String)>> {
+    with_pool!(db.read(), |pool| {
+        sqlx::query_as(
+            "SELECT DISTINCT s.room_id, p.id, p.display_name FROM room_sessions s \
+             JOIN participants p ON p.id = s.participant_id \
+             JOIN rooms r ON r.id = s.room_id \
+             WHERE s.left_at IS NULL AND r.status = 'active'",
+        )
+        .fetch_all(pool)
+        .await
+    })
+    .context("reading open sessions")
+}
+
+/// Closes the participant's open session records; true when there was one (its departure has
+/// not been announced yet).
+pub async fn close_open_session(db: &Db, participant_id: &str) -> anyhow::Result<bool> {
+    with_pool!(db.write(), |pool| {
+        sqlx::query(
+            "UPDATE room_sessions SET left_at = $2 WHERE participant_id = $1 AND left_at IS NULL",
+        )
+        .bind(participant_id)
+        .bind(now_ms())
+        .execute(pool)
+        .await
+        .map(|r| r.rows_affected() > 0)
+    })
+    .context("closing a session")
+}
+
+/// Whether the participant holds the host role.
+pub async fn is_host(db: &Db, participant_id: &str) -> anyhow::Result<bool> {
+    with_pool!(db.read(), |pool| {
+        sqlx::query_scalar::<_, i64>(
+            "SELECT COUNT(*) FROM participants WHERE id = $1 AND role = 'host'",
+        )
+        .bind(participant_id)
+        .fetch_one(pool)
+        .await
+    })
+    .map(|n| n > 0)
+    .context("reading the host")
+}

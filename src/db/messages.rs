@@ -13,6 +13,8 @@ pub struct NewMessage<'a> {
     pub sender_name: &'a str,
     pub kind: &'static str,
     pub body: &'a str,
+    /// The id the sender's client chose, unique per participant (see [`by_client_id`]).
+    pub client_id: Option<&'a str>,
 }
 
 /// Stores a message; returns the stored row. With `new_expires_at` (activity is due to be
@@ -56,7 +58,7 @@ pub async fn insert_many(
             }
         }
         let mut q = sqlx::QueryBuilder::new(
-            "INSERT INTO room_messages (room_id, participant_id, sender_name, type, body, created_at) ",
+            "INSERT INTO room_messages (room_id, participant_id, sender_name, type, body, created_at, client_id) ",
         );
         q.push_values(messages, |mut row, m| {
             row.push_bind(m.room_id)
@@ -64,7 +66,8 @@ pub async fn insert_many(
                 .push_bind(m.sender_name)
                 .push_bind(m.kind)
                 .push_bind(m.body)
-                .push_bind(now);
+                .push_bind(now)
+                .push_bind(m.client_id);
         });
         q.push(" RETURNING id, room_id, participant_id, sender_name, type, body, created_at");
         let rows: Vec<MessageRow> = match tx.as_mut() {
@@ -86,6 +89,26 @@ pub async fn insert_many(
         messages.len()
     );
     Ok(rows)
+}
+
+/// The line a participant stored earlier under `client_id`, if any: a resend of it is
+/// acknowledged with this row instead of being stored again.
+pub async fn by_client_id(
+    db: &Db,
+    participant_id: &str,
+    client_id: &str,
+) -> anyhow::Result<Option<MessageRow>> {
+    with_pool!(db.write(), |pool| {
+        sqlx::query_as::<_, MessageRow>(
+            "SELECT id, room_id, participant_id, sender_name, type, body, created_at FROM room_messages \
+             WHERE participant_id = $1 AND client_id = $2",
+        )
+        .bind(participant_id)
+        .bind(client_id)
+        .fetch_optional(pool)
+        .await
+    })
+    .context("reading a message by its client id")
 }
 
 /// One page of history: the newest `limit` messages with `id < before` (or the newest overall),

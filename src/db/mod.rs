@@ -10,6 +10,7 @@ pub mod messages;
 pub mod migrate;
 pub mod models;
 pub mod rooms;
+pub mod space;
 
 use std::path::Path;
 use std::str::FromStr;
@@ -145,6 +146,15 @@ fn private_database_file(path: &std::path::Path) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Whether a write failed on a unique constraint (on either backend).
+pub fn is_unique_violation(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<sqlx::Error>().is_some_and(|s| {
+            matches!(s, sqlx::Error::Database(d) if d.kind() == sqlx::error::ErrorKind::UniqueViolation)
+        })
+    })
+}
+
 impl Db {
     /// Opens the pool and checks the database answers. SQLite files (and their directory) are
     /// created on first use.
@@ -161,7 +171,12 @@ impl Db {
                     .map_err(|e| fail(e.to_string(), "check database.url"))?
                     .create_if_missing(true)
                     .journal_mode(SqliteJournalMode::Wal)
-                    .synchronous(SqliteSynchronous::Normal)
+                    // Every commit is fsynced before it returns, so an acknowledged write
+                    // survives a power loss or a kernel crash, not only a crash of FlowSync
+                    // (with NORMAL the log was synced only at checkpoints, about a second
+                    // later). Chat lines and joins are committed in groups (`group_commit`),
+                    // so one fsync covers every write of a group.
+                    .synchronous(SqliteSynchronous::Full)
                     .busy_timeout(Duration::from_secs(5))
                     .foreign_keys(true);
                 private_database_file(opts.get_filename()).map_err(|e| {

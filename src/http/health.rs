@@ -23,14 +23,24 @@ async fn probe(f: impl Future<Output = anyhow::Result<()>>) -> serde_json::Value
     }
 }
 
-/// Ready when the database (and Redis, when configured) answer; 503 with details otherwise.
+/// Ready when the database answers, the data directory takes writes and, with Redis, every
+/// Redis connection the server depends on answers (state, the link between instances) and
+/// presence is in step; 503 with details otherwise.
 pub async fn readyz(State(app): State<SharedApp>) -> Response {
     let mut checks = serde_json::Map::new();
     let mut db = probe(app.db.ping()).await;
     db["backend"] = serde_json::json!(app.db.backend());
     checks.insert("database".into(), db);
+    let data_dir = app.config().server.data_dir.clone();
+    checks.insert(
+        "data_dir".into(),
+        probe(crate::db::space::probe_writable(data_dir)).await,
+    );
     if matches!(app.state, crate::state::StateStore::Redis(_)) {
         checks.insert("redis".into(), probe(app.state.ping()).await);
+    }
+    for (name, p) in app.readiness.probes() {
+        checks.insert(name.into(), probe(p.check()).await);
     }
     let ready = checks.values().all(|c| c["ok"] == true);
     let status = if ready {

@@ -178,6 +178,21 @@ impl MessageType {
     }
 }
 
+/// Checks the id a client chose for a chat line: 1-64 characters of `A-Z a-z 0-9 _ -`.
+pub fn validate_client_id(id: &str) -> Result<(), ApiError> {
+    let ok = (1..=64).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    if ok {
+        Ok(())
+    } else {
+        Err(ApiError::validation(
+            "client_id must be 1-64 characters of letters, digits, '_' and '-'",
+        ))
+    }
+}
+
 /// Validates a participant's chat message: cleaned ([`text::clean_chat`]: line breaks kept,
 /// other control and invisible characters removed), 1..=max characters; emoji ≤ 16 characters.
 pub fn chat_message(input: &str, kind: MessageType, max_chars: usize) -> Result<String, ApiError> {

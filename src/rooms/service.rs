@@ -164,8 +164,20 @@ fn check_active(room: &RoomRow) -> Result<(), ApiError> {
     }
 }
 
-/// Maps a database failure: connectivity problems are 503, anything else a logged 500.
+/// A chat line as [`App::store_chat`] left it.
+#[derive(Debug)]
+pub struct StoredChat {
+    pub row: MessageRow,
+    /// Stored now (false: a resend of a line stored earlier).
+    pub fresh: bool,
+}
+
+/// Maps a database failure: connectivity problems and a full disk are 503 (retryable), anything
+/// else a logged 500.
 pub fn db_error(e: anyhow::Error) -> ApiError {
+    if db::space::is_disk_full(&e) {
+        return ApiError::unavailable("storage (the server's disk is full)", format!("{e:#}"));
+    }
     let transient = e.chain().any(|c| {
         c.downcast_ref::<sqlx::Error>().is_some_and(|s| {
             matches!(
@@ -499,24 +511,72 @@ impl App {
         text: &str,
         kind: super::MessageType,
     ) -> Result<MessageRow, ApiError> {
+        let stored = self.store_chat(who, text, kind, None).await?;
+        self.live.publish(LiveEvent::Message {
+            room_id: who.room_id.clone(),
+            message: stored.row.clone(),
+        });
+        Ok(stored.row)
+    }
+
+    /// Checks and stores a chat line without telling the room (the caller does: a socket
+    /// sends it itself, to learn whom it reached). With a `client_id` the sender already used,
+    /// nothing is stored and the earlier line is returned (`fresh: false`): a resend after a
+    /// lost acknowledgement, which the room has already been sent.
+    pub async fn store_chat(
+        &self,
+        who: &AuthRow,
+        text: &str,
+        kind: super::MessageType,
+        client_id: Option<&str>,
+    ) -> Result<StoredChat, ApiError> {
+        if let Some(id) = client_id {
+            super::validate_client_id(id)?;
+            if let Some(row) = self.earlier_line(who, id).await? {
+                return Ok(StoredChat { row, fresh: false });
+            }
+        }
         let body = super::chat_message(text, kind, self.config().rooms.message_max_chars)?;
         self.check_message_rate(&who.participant_id).await?;
-        let row = self
+        let stored = self
             .store_message(&NewMessage {
                 room_id: &who.room_id,
                 participant_id: Some(&who.participant_id),
                 sender_name: &who.display_name,
                 kind: kind.as_str(),
                 body: &body,
+                client_id,
             })
-            .await
-            .map_err(db_error)?;
+            .await;
+        let row = match stored {
+            Ok(row) => row,
+            // The same line arrived twice at once (a resend racing the original): the first
+            // stored it.
+            Err(e) if client_id.is_some() && db::is_unique_violation(&e) => {
+                let id = client_id.unwrap_or_default();
+                return match self.earlier_line(who, id).await? {
+                    Some(row) => Ok(StoredChat { row, fresh: false }),
+                    None => Err(db_error(e)),
+                };
+            }
+            Err(e) => return Err(db_error(e)),
+        };
         Metrics::inc(&self.metrics.messages_posted);
-        self.live.publish(LiveEvent::Message {
-            room_id: who.room_id.clone(),
-            message: row.clone(),
-        });
-        Ok(row)
+        Ok(StoredChat { row, fresh: true })
+    }
+
+    /// The line `who` stored under `client_id`, in `who`'s room.
+    async fn earlier_line(
+        &self,
+        who: &AuthRow,
+        client_id: &str,
+    ) -> Result<Option<MessageRow>, ApiError> {
+        Ok(
+            db::messages::by_client_id(&self.db, &who.participant_id, client_id)
+                .await
+                .map_err(db_error)?
+                .filter(|row| row.room_id == who.room_id),
+        )
     }
 
     /// Ends a room: tombstone, purge, revoke every token, tell live participants.

@@ -12,7 +12,7 @@ use socketioxide::extract::{SocketRef, State, TryData};
 
 use super::presence::Present;
 use super::protocol::{Auth, server};
-use super::{Hub, participant_key, room_key};
+use super::{Hub, broadcast, disconnect_all, participant_key, room_key};
 use crate::db::{self, ms, now_ms};
 use crate::errors::{ApiError, ErrorCode};
 use crate::rooms::MessageType;
@@ -215,11 +215,14 @@ pub async fn on_connect<A: Adapter>(s: SocketRef<A>, io: SocketIo<A>, State(hub)
     let me = participant_key(&session.participant_id);
     if arrival.had_sockets > 0 {
         // The same token connected again (a second tab, or a reload racing the old socket).
-        let _ = io
-            .to(me.clone())
-            .emit(server::SESSION_REPLACED, &serde_json::json!({}))
-            .await;
-        let _ = io.to(me.clone()).disconnect().await;
+        broadcast(
+            &io,
+            me.clone(),
+            server::SESSION_REPLACED,
+            &serde_json::json!({}),
+        )
+        .await;
+        disconnect_all(&io, me.clone()).await;
     }
     s.join([room_key(&session.room_id), me]);
     super::events::register(&s, &session);
@@ -232,10 +235,17 @@ pub async fn on_connect<A: Adapter>(s: SocketRef<A>, io: SocketIo<A>, State(hub)
             .await
             .ok()
             .flatten();
-        let _ = s
-            .to(room_key(&session.room_id))
+        if s.to(room_key(&session.room_id))
             .emit(server::USER_JOINED, &view)
-            .await;
+            .await
+            .is_err()
+        {
+            let _ = s
+                .to(room_key(&session.room_id))
+                .local()
+                .emit(server::USER_JOINED, &view)
+                .await;
+        }
         // After a restart, the session its lost connection left open goes on.
         if !seat.session_open
             && let Err(e) =
@@ -312,6 +322,7 @@ pub async fn system_line(hub: &Hub, session: &Session, text: &str) {
             sender_name: &session.display_name,
             kind: MessageType::System.as_str(),
             body: text,
+            client_id: None,
         })
         .await;
     match row {
@@ -350,19 +361,24 @@ async fn on_disconnect<A: Adapter>(s: SocketRef<A>, io: SocketIo<A>, State(hub):
     {
         Ok(c) => c,
         Err(e) => {
+            // Redis missed this close; presence is rebuilt from the sockets still here when
+            // it answers again, and the reaper departs whoever is then gone.
             tracing::warn!(error = %format!("{e:#}"), "presence unavailable at disconnect");
+            if let super::presence::Presence::Redis(p) = &hub.live {
+                p.mark_stale();
+            }
             return;
         }
     };
     if closed.stopped_presenting {
         // A presenter whose connection dropped is no longer sharing a screen.
-        let _ = io
-            .to(room_key(&session.room_id))
-            .emit(
-                server::PRESENTER_CHANGED,
-                &serde_json::json!({ "presenter_id": null }),
-            )
-            .await;
+        broadcast(
+            &io,
+            room_key(&session.room_id),
+            server::PRESENTER_CHANGED,
+            &serde_json::json!({ "presenter_id": null }),
+        )
+        .await;
     }
     if !closed.last {
         return;
@@ -377,7 +393,9 @@ async fn on_disconnect<A: Adapter>(s: SocketRef<A>, io: SocketIo<A>, State(hub):
     });
 }
 
-/// The reconnect grace ran out: unless the participant came back, it departs.
+/// The reconnect grace ran out: unless the participant came back, it departs. Presence that no
+/// longer knows the participant at all (Redis lost its data meanwhile) is not an answer: the
+/// database says whether the departure is still to be announced.
 async fn after_grace<A: Adapter>(
     hub: Arc<Hub>,
     io: SocketIo<A>,
@@ -387,10 +405,78 @@ async fn after_grace<A: Adapter>(
     let still_gone = hub
         .live
         .still_gone(&session.room_id, &session.participant_id, epoch)
+        .await;
+    match still_gone {
+        Ok(true) => depart(&hub, &io, &session, "left").await,
+        Ok(false) => {
+            depart_absent(
+                &hub,
+                &io,
+                &session.room_id,
+                &session.participant_id,
+                &session.display_name,
+            )
+            .await
+        }
+        Err(e) => {
+            tracing::warn!(error = %format!("{e:#}"), "presence unavailable after a reconnect grace")
+        }
+    }
+}
+
+/// Announces the departure of someone presence does not hold and who did not come back: a
+/// participant of a room when the server restarted without Redis (the grace timers died with
+/// the old process), or one whose presence Redis lost. Announced once: only while the
+/// participant's session is still open. A departing host hands the role to the
+/// longest-present participant, as [`depart`] does.
+pub async fn depart_absent<A: Adapter>(
+    hub: &Arc<Hub>,
+    io: &SocketIo<A>,
+    room_id: &str,
+    participant_id: &str,
+    display_name: &str,
+) {
+    if !matches!(
+        hub.live.is_present(room_id, participant_id).await,
+        Ok(false)
+    ) {
+        return;
+    }
+    match db::live::close_open_session(&hub.app.db, participant_id).await {
+        Ok(true) => {}
+        Ok(false) => return,
+        Err(e) => {
+            tracing::warn!(error = %format!("{e:#}"), "could not close a session");
+            return;
+        }
+    }
+    broadcast(
+        io,
+        room_key(room_id),
+        server::USER_LEFT,
+        &serde_json::json!({ "participant_id": participant_id }),
+    )
+    .await;
+    let session = Session::departed(
+        room_id.to_owned(),
+        participant_id.to_owned(),
+        display_name.to_owned(),
+    );
+    system_line(hub, &session, &format!("{display_name} left")).await;
+    if !db::live::is_host(&hub.app.db, participant_id)
         .await
-        .unwrap_or(false);
-    if still_gone {
-        depart(&hub, &io, &session, "left").await;
+        .unwrap_or(false)
+    {
+        return;
+    }
+    let successor = match hub.live.snapshot(room_id).await {
+        Ok((present, _)) => present.into_iter().next(),
+        Err(_) => None,
+    };
+    if let Some(next) = successor
+        && let Err(e) = super::events::make_host(hub, io, room_id, &next.participant_id).await
+    {
+        tracing::warn!(error = %e, "could not hand the host role on");
     }
 }
 
@@ -413,21 +499,21 @@ pub async fn depart<A: Adapter>(hub: &Arc<Hub>, io: &SocketIo<A>, session: &Sess
         return;
     }
     let room = room_key(&session.room_id);
-    let _ = io
-        .to(room.clone())
-        .emit(
-            server::USER_LEFT,
-            &serde_json::json!({ "participant_id": session.participant_id }),
+    broadcast(
+        io,
+        room.clone(),
+        server::USER_LEFT,
+        &serde_json::json!({ "participant_id": session.participant_id }),
+    )
+    .await;
+    if departure.was_presenter {
+        broadcast(
+            io,
+            room.clone(),
+            server::PRESENTER_CHANGED,
+            &serde_json::json!({ "presenter_id": null }),
         )
         .await;
-    if departure.was_presenter {
-        let _ = io
-            .to(room.clone())
-            .emit(
-                server::PRESENTER_CHANGED,
-                &serde_json::json!({ "presenter_id": null }),
-            )
-            .await;
     }
     let line = match how {
         "kicked" => format!("{} was removed by the host", session.display_name),

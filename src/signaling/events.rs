@@ -13,7 +13,7 @@ use socketioxide::{BroadcastError, SocketError};
 use super::connection::{Charge, Session, depart};
 use super::presence::Presence;
 use super::protocol::{self, client, server};
-use super::{Hub, participant_key, room_key};
+use super::{Hub, Reach, broadcast, disconnect_all, participant_key, room_key};
 use crate::db::models::AuthRow;
 use crate::db::{self, now_ms};
 use crate::errors::{ApiError, ErrorCode};
@@ -55,11 +55,20 @@ pub fn register<A: Adapter>(s: &SocketRef<A>, me: &Arc<Session>) {
                     io: SocketIo<A>,
                     State(hub): State<Arc<Hub>>| {
             let data = data.unwrap_or(Value::Null);
-            let result = match client::ALL.iter().find(|e| **e == name) {
-                Some(&event) => Box::pin(handle(&hub, &io, &s, event, data)).await,
-                None => Err(ApiError::validation(format!("unknown event {name}"))),
+            let running = hub.in_flight.enter();
+            let result = if hub.in_flight.closing.load(Ordering::SeqCst) {
+                Err(ApiError::new(
+                    ErrorCode::Unavailable,
+                    "the server is restarting; send this again once reconnected",
+                ))
+            } else {
+                match client::ALL.iter().find(|e| **e == name) {
+                    Some(&event) => Box::pin(handle(&hub, &io, &s, event, data)).await,
+                    None => Err(ApiError::validation(format!("unknown event {name}"))),
+                }
             };
             answer(ack, result);
+            drop(running);
         },
     );
 }
@@ -238,9 +247,18 @@ async fn handle<A: Adapter>(
                 display_name: me.display_name.clone(),
                 role: String::new(),
             };
-            // Stored before anyone hears of it; the room gets it through the live forwarder.
-            let row = hub.app.post_message(&who, &chat.message, kind).await?;
-            Ok(json!({ "message": MessageView::from(&row) }))
+            // Stored before anyone hears of it.
+            let stored = hub
+                .app
+                .store_chat(&who, &chat.message, kind, chat.client_id.as_deref())
+                .await?;
+            let view = MessageView::from(&stored.row);
+            if !stored.fresh {
+                // A resend: the room was sent this line when it was stored.
+                return Ok(json!({ "message": view, "duplicate": true }));
+            }
+            let reach = broadcast(io, room, server::CHAT_MESSAGE, &view).await;
+            Ok(chat_ack(view, reach))
         }
         client::MEDIA_STATE => {
             let m: protocol::MediaState = protocol::parse(event, data)?;
@@ -250,7 +268,7 @@ async fn handle<A: Adapter>(
                 .map_err(presence_error)?;
             let body =
                 json!({ "participant_id": me.participant_id, "audio": m.audio, "video": m.video });
-            let _ = io.to(room).emit(server::MEDIA_STATE, &body).await;
+            broadcast(io, room, server::MEDIA_STATE, &body).await;
             Ok(json!({}))
         }
         client::RAISE_HAND => {
@@ -260,7 +278,7 @@ async fn handle<A: Adapter>(
                 .await
                 .map_err(presence_error)?;
             let body = json!({ "participant_id": me.participant_id, "raised": h.raised });
-            let _ = io.to(room).emit(server::HAND_RAISED, &body).await;
+            broadcast(io, room, server::HAND_RAISED, &body).await;
             Ok(json!({}))
         }
         client::START_PRESENTING => {
@@ -276,13 +294,8 @@ async fn handle<A: Adapter>(
                     "someone else is presenting",
                 ));
             }
-            let _ = io
-                .to(room)
-                .emit(
-                    server::PRESENTER_CHANGED,
-                    &json!({ "presenter_id": me.participant_id }),
-                )
-                .await;
+            let body = json!({ "presenter_id": me.participant_id });
+            broadcast(io, room, server::PRESENTER_CHANGED, &body).await;
             Ok(json!({}))
         }
         client::STOP_PRESENTING => {
@@ -292,10 +305,8 @@ async fn handle<A: Adapter>(
                 .await
                 .map_err(presence_error)?
             {
-                let _ = io
-                    .to(room)
-                    .emit(server::PRESENTER_CHANGED, &json!({ "presenter_id": null }))
-                    .await;
+                let body = json!({ "presenter_id": null });
+                broadcast(io, room, server::PRESENTER_CHANGED, &body).await;
             }
             Ok(json!({}))
         }
@@ -346,23 +357,16 @@ async fn handle<A: Adapter>(
             if present.is_none() {
                 // A pending seat (joined over REST, never connected): the room showed it as
                 // "joining…"; it is gone now. There was no arrival, so there is no departure.
-                let _ = io
-                    .to(room_key(&me.room_id))
-                    .emit(
-                        server::USER_LEFT,
-                        &json!({ "participant_id": t.participant_id }),
-                    )
-                    .await;
+                let body = json!({ "participant_id": t.participant_id });
+                broadcast(io, room_key(&me.room_id), server::USER_LEFT, &body).await;
             }
             let name = present
                 .map(|p| p.display_name)
                 .unwrap_or_else(|| "a participant".into());
             let target = Session::departed(me.room_id.clone(), t.participant_id.clone(), name);
             let key = participant_key(&t.participant_id);
-            let _ = io
-                .to(key.clone())
-                .emit(server::KICKED, &json!({ "reason": "removed by the host" }))
-                .await;
+            let body = json!({ "reason": "removed by the host" });
+            broadcast(io, key.clone(), server::KICKED, &body).await;
             // The kicked sockets must not start a reconnect grace when they close.
             for sock in io.to(key.clone()).sockets() {
                 if let Some(sess) = sock.extensions.get::<Arc<Session>>() {
@@ -370,7 +374,7 @@ async fn handle<A: Adapter>(
                 }
             }
             depart(hub, io, &target, "kicked").await;
-            let _ = io.to(key).disconnect().await;
+            disconnect_all(io, key).await;
             Ok(json!({}))
         }
         client::END_ROOM => {
@@ -435,12 +439,23 @@ pub async fn make_host<A: Adapter>(
         .set_host(room_id, participant_id)
         .await
         .map_err(presence_error)?;
-    let _ = io
-        .to(room_key(room_id))
-        .emit(
-            server::HOST_CHANGED,
-            &json!({ "participant_id": participant_id }),
-        )
-        .await;
+    let body = json!({ "participant_id": participant_id });
+    broadcast(io, room_key(room_id), server::HOST_CHANGED, &body).await;
     Ok(())
+}
+
+/// The acknowledgement of a chat line: the stored message, and a warning when it reached only
+/// the people connected to this instance (the link to the others is down; they see it in the
+/// history when they reconnect).
+fn chat_ack(message: MessageView, reach: Reach) -> Value {
+    match reach {
+        Reach::Everywhere => json!({ "message": message }),
+        Reach::ThisInstance => json!({
+            "message": message,
+            "warning": {
+                "code": "PARTIAL_DELIVERY",
+                "message": "stored, but some participants may not see it until they reconnect",
+            },
+        }),
+    }
 }

@@ -12,6 +12,7 @@ mod events;
 pub mod head;
 pub mod presence;
 pub mod protocol;
+mod pubsub;
 mod timer;
 
 use std::sync::Arc;
@@ -57,6 +58,70 @@ pub struct Hub {
     pub stopping: std::sync::atomic::AtomicBool,
     /// Sessions that have not authenticated yet (see [`admission`]).
     pub admission: Arc<admission::Admission>,
+    /// Client events being handled now; a stop waits (briefly) for them to be answered.
+    pub in_flight: InFlight,
+}
+
+/// How long a stop waits for client events already being handled (a chat line being written)
+/// to be answered before it closes the sockets.
+const DRAIN_IN_FLIGHT: Duration = Duration::from_secs(3);
+
+/// Counts client events being handled, so that a stop answers them before closing sockets: an
+/// acknowledged line is stored, and a line whose acknowledgement never came is resent by the
+/// client after it reconnects (its client id makes the resend harmless).
+#[derive(Default)]
+pub struct InFlight {
+    running: std::sync::atomic::AtomicUsize,
+    /// Set once the server stops: new events are refused (`UNAVAILABLE`), to be resent.
+    pub closing: std::sync::atomic::AtomicBool,
+    idle: tokio::sync::Notify,
+}
+
+/// One event being handled; dropped when it has been answered.
+pub struct Running<'a>(&'a InFlight);
+
+impl Drop for Running<'_> {
+    fn drop(&mut self) {
+        if self
+            .0
+            .running
+            .fetch_sub(1, std::sync::atomic::Ordering::SeqCst)
+            == 1
+        {
+            self.0.idle.notify_waiters();
+        }
+    }
+}
+
+impl InFlight {
+    pub fn enter(&self) -> Running<'_> {
+        self.running
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Running(self)
+    }
+
+    /// Stops taking events and waits until those running have been answered, at most `max`.
+    async fn drain(&self, max: Duration) {
+        self.closing
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+        let deadline = tokio::time::Instant::now() + max;
+        loop {
+            let idle = self.idle.notified();
+            tokio::pin!(idle);
+            idle.as_mut().enable();
+            let n = self.running.load(std::sync::atomic::Ordering::SeqCst);
+            if n == 0 {
+                return;
+            }
+            tokio::select! {
+                _ = idle => {}
+                _ = tokio::time::sleep_until(deadline) => {
+                    tracing::warn!(events = n, "client events still running at shutdown; closing anyway");
+                    return;
+                }
+            }
+        }
+    }
 }
 
 impl Hub {
@@ -67,6 +132,7 @@ impl Hub {
             live,
             connection_work: tokio::sync::Semaphore::new(CONNECTION_WORK),
             stopping: std::sync::atomic::AtomicBool::new(false),
+            in_flight: InFlight::default(),
         }
     }
 }
@@ -143,6 +209,7 @@ pub async fn attach(
         StateStore::Memory(_) => {
             // Alone, this process owned every connection: any still marked open died with an
             // earlier run (a crash skips the goodbyes), so their reconnect grace starts now.
+            let in_rooms = crate::db::live::open_sessions(&app.db).await?;
             let n = crate::db::live::reset_connections(&app.db, None, crate::db::now_ms()).await?;
             if n > 0 {
                 tracing::info!(
@@ -153,6 +220,12 @@ pub async fn attach(
             let hub = Arc::new(Hub::new(app.clone(), Presence::Local(LiveRooms::default())));
             let (layer, io) = builder(hub.clone()).build_layer();
             io.ns("/", connection::on_connect.with(connection::authenticate));
+            tokio::spawn(depart_unreturned(
+                hub.clone(),
+                io.clone(),
+                in_rooms,
+                stop.clone(),
+            ));
             spawn_background(hub.clone(), io.clone(), stop);
             Ok(Attached {
                 router: with_socket_io(outer, layer, &hub),
@@ -161,6 +234,7 @@ pub async fn attach(
                         // The goodbyes are one statement instead of one per socket: what the
                         // next start would do anyway (above), and the drain of 15,000 sockets
                         // took 1.3-2 s of seat releases (`scripts/bench.sh restart`).
+                        hub.in_flight.drain(DRAIN_IN_FLIGHT).await;
                         hub.stopping
                             .store(true, std::sync::atomic::Ordering::SeqCst);
                         shut_down(&io).await;
@@ -182,35 +256,44 @@ pub async fn attach(
                 .clone()
                 .map(|u| u.expose().clone())
                 .unwrap_or_default();
-            let client = redis::Client::open(url.as_str()).context("redis.url")?;
             let config = socketioxide_redis::RedisAdapterConfig::new()
                 .with_prefix(format!("{}sio", redis_state.prefix()))
                 .with_stream_buffer(REDIS_STREAM_BUFFER);
-            let adapter = socketioxide_redis::RedisAdapterCtr::new_with_redis_config(&client, config)
+            let driver = pubsub::PubSub::connect(&url, stop.clone())
                 .await
                 .context("cannot start the Socket.io Redis adapter (Redis must be 7+ and the URL must ask for ?protocol=resp3)")?;
+            app.readiness
+                .register("redis_pubsub", Arc::new(driver.clone()));
+            let adapter = socketioxide_redis::RedisAdapterCtr::new_with_driver(driver, config);
             let presence = RedisPresence::new(
                 redis_state.connection(),
                 redis_state.prefix(),
                 &app.instance_id,
             );
-            presence.heartbeat().await?;
+            let _ = presence.heartbeat().await?;
+            app.readiness
+                .register("presence", Arc::new(presence.sync_state()));
             let hub = Arc::new(Hub::new(app.clone(), Presence::Redis(presence)));
             let (layer, io) = builder(hub.clone())
-                .with_adapter::<socketioxide_redis::RedisAdapter<_>>(adapter)
+                .with_adapter::<socketioxide_redis::CustomRedisAdapter<_, pubsub::PubSub>>(adapter)
                 .build_layer();
             io.ns("/", connection::on_connect.with(connection::authenticate))
                 .await
                 .map_err(|e| {
                     anyhow::anyhow!("cannot start the Socket.io namespace over Redis: {e}")
                 })?;
-            tokio::spawn(heartbeat(hub.clone(), stop.clone()));
+            tokio::spawn(heartbeat(hub.clone(), io.clone(), stop.clone()));
             tokio::spawn(reap_crashed(hub.clone(), io.clone(), stop.clone()));
             let router = with_socket_io(outer, layer, &hub);
-            spawn_background(hub, io.clone(), stop);
+            spawn_background(hub.clone(), io.clone(), stop);
             Ok(Attached {
                 router,
-                shutdown: Box::new(move || Box::pin(async move { shut_down(&io).await })),
+                shutdown: Box::new(move || {
+                    Box::pin(async move {
+                        hub.in_flight.drain(DRAIN_IN_FLIGHT).await;
+                        shut_down(&io).await
+                    })
+                }),
             })
         }
     }
@@ -258,26 +341,149 @@ async fn reap_crashed<A: Adapter>(hub: Arc<Hub>, io: SocketIo<A>, stop: Cancella
     }
 }
 
+/// Without Redis, the reconnect grace of everyone in a room when the previous run stopped
+/// lived in that process. Whoever has not come back once the grace has passed since this start
+/// departs now, as they would have then: the room hears they left, and a departed host's role
+/// passes to the longest-present participant.
+async fn depart_unreturned<A: Adapter>(
+    hub: Arc<Hub>,
+    io: SocketIo<A>,
+    in_rooms: Vec<(String, String, String)>,
+    stop: CancellationToken,
+) {
+    if in_rooms.is_empty() {
+        return;
+    }
+    let grace = hub.app.config().rooms.reconnect_grace;
+    tokio::select! {
+        _ = stop.cancelled() => return,
+        _ = tokio::time::sleep(grace) => {}
+    }
+    for (room_id, participant_id, display_name) in in_rooms {
+        connection::depart_absent(&hub, &io, &room_id, &participant_id, &display_name).await;
+    }
+}
+
 fn spawn_background<A: Adapter>(hub: Arc<Hub>, io: SocketIo<A>, stop: CancellationToken) {
     tokio::spawn(forward_room_events(hub.clone(), io.clone(), stop.clone()));
     tokio::spawn(timer::run(hub, io, stop));
 }
 
-/// Keeps this instance's sockets counted in Redis presence.
-async fn heartbeat(hub: Arc<Hub>, stop: CancellationToken) {
+/// Keeps this instance's sockets counted in Redis presence, and puts them back when Redis lost
+/// them: after Redis restarted (empty, or with counts that missed the sockets that closed while
+/// it was away) the heartbeat finds its key gone or its last attempt failed, and this
+/// instance's participants are written again from the sockets it holds (see
+/// [`RedisPresence::resync`]). Until then `/readyz` reports presence as being rebuilt.
+async fn heartbeat<A: Adapter>(hub: Arc<Hub>, io: SocketIo<A>, stop: CancellationToken) {
     let Presence::Redis(p) = &hub.live else {
         return;
     };
     let mut tick = tokio::time::interval(presence::redis_heartbeat_every());
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             _ = stop.cancelled() => return,
-            _ = tick.tick() => {
-                if let Err(e) = p.heartbeat().await {
-                    tracing::warn!(error = %format!("{e:#}"), "presence heartbeat failed");
+            _ = tick.tick() => {}
+        }
+        match p.heartbeat().await {
+            Ok(true) => {}
+            // The key this instance keeps alive was gone: Redis lost its data.
+            Ok(false) => p.mark_stale(),
+            Err(e) => {
+                if !p.is_stale() {
+                    tracing::warn!(error = %format!("{e:#}"), "presence heartbeat failed; presence is rebuilt when Redis answers again");
                 }
+                p.mark_stale();
+                continue;
             }
         }
+        if !p.is_stale() {
+            continue;
+        }
+        let here = local_seats(&hub, &io).await;
+        match p.resync(&here).await {
+            Ok(()) => {
+                p.mark_synced();
+                tracing::info!(
+                    participants = here.len(),
+                    "presence rebuilt in Redis from this instance's sockets"
+                );
+            }
+            Err(e) => {
+                tracing::warn!(error = %format!("{e:#}"), "could not rebuild presence yet");
+            }
+        }
+    }
+}
+
+/// The participants with sockets on this instance, with their socket counts, role and when
+/// they arrived (from the database, which holds the current role).
+async fn local_seats<A: Adapter>(hub: &Hub, io: &SocketIo<A>) -> Vec<presence::Seat> {
+    let mut counts: std::collections::HashMap<String, (Arc<connection::Session>, u32)> =
+        std::collections::HashMap::new();
+    for s in io.local().sockets() {
+        if let Some(session) = s.extensions.get::<Arc<connection::Session>>()
+            && !session.gone.load(std::sync::atomic::Ordering::SeqCst)
+        {
+            counts
+                .entry(session.participant_id.clone())
+                .or_insert_with(|| (session.clone(), 0))
+                .1 += 1;
+        }
+    }
+    let mut seats = Vec::with_capacity(counts.len());
+    for (pid, (session, sockets)) in counts {
+        let (role, since) = crate::db::live::seat_role(&hub.app.db, &pid)
+            .await
+            .ok()
+            .flatten()
+            .unwrap_or_else(|| ("guest".into(), crate::db::now_ms()));
+        seats.push(presence::Seat {
+            room_id: session.room_id.clone(),
+            participant_id: pid,
+            display_name: session.display_name.clone(),
+            role,
+            since,
+            sockets,
+        });
+    }
+    seats
+}
+
+/// Who a broadcast reached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reach {
+    /// Every instance took it (or there is only this one).
+    Everywhere,
+    /// Only this instance's sockets got it: the link to the other instances (Redis) failed.
+    ThisInstance,
+}
+
+/// Sends an event to Socket.io room `to` on every instance. This instance's sockets get it
+/// whatever happens to Redis (the adapter publishes first and, when that fails, delivers
+/// nothing), and the answer says whether the other instances could be told.
+pub async fn broadcast<A: Adapter, T: serde::Serialize + ?Sized>(
+    io: &SocketIo<A>,
+    to: String,
+    event: &'static str,
+    body: &T,
+) -> Reach {
+    match io.to(to.clone()).emit(event, body).await {
+        Err(socketioxide::BroadcastError::Adapter(e)) => {
+            tracing::debug!(error = %e, event, "broadcast reached only this instance");
+            let _ = io.local().to(to).emit(event, body).await;
+            Reach::ThisInstance
+        }
+        // Delivered; a socket that is closing or not reading is its own client's concern.
+        _ => Reach::Everywhere,
+    }
+}
+
+/// Closes the sockets in Socket.io room `to` on every instance, and on this one even when
+/// Redis cannot carry the request to the others.
+pub async fn disconnect_all<A: Adapter>(io: &SocketIo<A>, to: String) {
+    if io.to(to.clone()).disconnect().await.is_err() {
+        let _ = io.local().to(to).disconnect().await;
     }
 }
 
@@ -292,27 +498,19 @@ async fn forward_room_events<A: Adapter>(hub: Arc<Hub>, io: SocketIo<A>, stop: C
         match event {
             Ok(LiveEvent::Message { room_id, message }) => {
                 let view = MessageView::from(&message);
-                let _ = io
-                    .to(room_key(&room_id))
-                    .emit(server::CHAT_MESSAGE, &view)
-                    .await;
+                broadcast(&io, room_key(&room_id), server::CHAT_MESSAGE, &view).await;
             }
             Ok(LiveEvent::Pending { room_id, seat }) => {
-                let _ = io
-                    .to(room_key(&room_id))
-                    .emit(server::PARTICIPANT_PENDING, &seat)
-                    .await;
+                broadcast(&io, room_key(&room_id), server::PARTICIPANT_PENDING, &seat).await;
             }
             Ok(LiveEvent::RoomEnded { room_id, reason }) => {
                 let room = room_key(&room_id);
-                let _ = io
-                    .to(room.clone())
-                    .emit(server::ROOM_ENDED, &serde_json::json!({ "reason": reason }))
-                    .await;
+                let body = serde_json::json!({ "reason": reason });
+                broadcast(&io, room.clone(), server::ROOM_ENDED, &body).await;
                 let _ = hub.live.remove_room(&room_id).await;
                 // Give the goodbye a moment to leave the socket queues before closing them.
                 tokio::time::sleep(Duration::from_millis(50)).await;
-                let _ = io.to(room).disconnect().await;
+                disconnect_all(&io, room).await;
             }
             Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
                 tracing::warn!(missed = n, "live event forwarder lagged");

@@ -108,6 +108,10 @@ pub struct ChatIn {
     pub message: String,
     #[serde(rename = "type", default = "text")]
     pub kind: String,
+    /// An id the client chose for this line (1-64 of `A-Z a-z 0-9 _ -`), so that resending it
+    /// after a reconnect stores it once.
+    #[serde(default)]
+    pub client_id: Option<String>,
 }
 
 fn text() -> String {

@@ -82,10 +82,7 @@ pub async fn command<A: Adapter>(
             .map_err(|e| ApiError::validation(e.0.to_owned()).with_status(409))?;
         if save(hub, room_id, version, &state).await? {
             let view = state.view(now_ms());
-            let _ = io
-                .to(room_key(room_id))
-                .emit(server::TIMER_UPDATE, &view)
-                .await;
+            super::broadcast(io, room_key(room_id), server::TIMER_UPDATE, &view).await;
             return Ok(view);
         }
     }
@@ -102,10 +99,8 @@ async fn complete<A: Adapter>(hub: &Hub, io: &SocketIo<A>, room_id: &str) -> Res
         return Ok(());
     }
     if save(hub, room_id, version, &state).await? {
-        let _ = io
-            .to(room_key(room_id))
-            .emit(server::TIMER_UPDATE, &state.view(now_ms()))
-            .await;
+        let view = state.view(now_ms());
+        super::broadcast(io, room_key(room_id), server::TIMER_UPDATE, &view).await;
     }
     Ok(())
 }

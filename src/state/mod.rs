@@ -132,10 +132,12 @@ impl StateStore {
         dispatch!(self, s => s.ping().await)
     }
 
-    /// Drops expired in-process entries (Redis expires its own keys).
+    /// Drops expired in-process entries (Redis expires its own keys; its in-process fallback
+    /// does not).
     pub fn purge_expired(&self) {
-        if let StateStore::Memory(m) = self {
-            m.purge_expired();
+        match self {
+            StateStore::Memory(m) => m.purge_expired(),
+            StateStore::Redis(r) => r.purge_fallback(),
         }
     }
 }

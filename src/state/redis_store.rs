@@ -16,6 +16,9 @@ use crate::db::{ms, now_ms};
 pub struct RedisState {
     conn: ConnectionManager,
     prefix: String,
+    /// Rate limits while Redis does not answer: counted in this process, so a limit holds per
+    /// instance instead of across them until Redis is back, rather than refusing everything.
+    fallback: super::MemoryState,
 }
 
 /// `super::gcra` in one atomic step shared by every instance: KEYS[1] holds the theoretical
@@ -60,7 +63,12 @@ impl RedisState {
         Ok(RedisState {
             conn,
             prefix: prefix.to_owned(),
+            fallback: super::MemoryState::default(),
         })
+    }
+
+    pub fn purge_fallback(&self) {
+        self.fallback.purge_expired();
     }
 
     /// The shared connection, for other Redis-backed stores (presence).
@@ -78,7 +86,23 @@ impl RedisState {
         k
     }
 
+    /// [`Self::shared_rate`], or this process's own count while Redis does not answer.
     pub async fn rate(&self, key: &str, rate: Rate, charge: bool) -> anyhow::Result<RateDecision> {
+        match self.shared_rate(key, rate, charge).await {
+            Ok(d) => Ok(d),
+            Err(e) => {
+                tracing::debug!(error = %format!("{e:#}"), "rate limit counted in this process while Redis is unavailable");
+                self.fallback.rate(key, rate, charge).await
+            }
+        }
+    }
+
+    async fn shared_rate(
+        &self,
+        key: &str,
+        rate: Rate,
+        charge: bool,
+    ) -> anyhow::Result<RateDecision> {
         let (interval, tolerance) = gcra_params(rate);
         let mut conn = self.conn.clone();
         let wait_ms: i64 = redis::Script::new(GCRA)

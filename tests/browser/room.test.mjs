@@ -4,6 +4,10 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { chromium } from "playwright-core";
+import { mkdtempSync } from "node:fs";
+import net from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 
 import { joinRoom, startServer } from "../protocol/harness.mjs";
 
@@ -95,4 +99,44 @@ test("a seat taken without connecting shows as joining…, and the host can remo
   await host.click("#participants li.pending button[data-action=kick]");
   await host.waitForFunction(() => ![...document.querySelectorAll("#participants li")].some((li) => li.textContent.includes("Eve")), null, { timeout: 5000 });
   assert.deepEqual(host.problems, [], "no console errors on the host page");
+});
+
+test("a line sent while the server is down is sent again after it returns, and stored once", async () => {
+  const port = await new Promise((resolve) => {
+    const s = net.createServer();
+    s.listen(0, "127.0.0.1", () => { const { port } = s.address(); s.close(() => resolve(port)); });
+  });
+  const dataDir = mkdtempSync(join(tmpdir(), "flowsync-outbox-"));
+  const listen = `127.0.0.1:${port}`;
+  let own = await startServer({ dataDir, listen });
+  const page = await newPage();
+  try {
+    await page.goto(own.url + "/");
+    await page.fill("#create-display-name", "Ada");
+    await page.click("#create-form button[type=submit]");
+    await page.waitForURL(/\/room\/[A-Z0-9]{6}$/);
+    await page.waitForFunction(() => document.querySelector("#conn-text")?.textContent.includes("Connected"));
+    const code = page.url().split("/").pop();
+    const token = await page.evaluate(() => JSON.parse(Object.values(sessionStorage).find((v) => v.includes("token")) || "{}").token);
+
+    await own.stop({ keepData: true, signal: "SIGKILL" });
+    await page.waitForFunction(() => document.querySelector("#conn-status")?.dataset.state !== "live", null, { timeout: 10000 });
+    await page.fill("#chat-input", "sent while down");
+    await page.press("#chat-input", "Enter");
+    await page.waitForFunction(() => /Not confirmed yet/.test(document.querySelector("#chat-error")?.textContent || ""), null, { timeout: 10000 });
+
+    own = await startServer({ dataDir, listen });
+    await page.waitForFunction(
+      () => [...document.querySelectorAll("#messages li")].filter((li) => li.textContent.includes("sent while down")).length === 1,
+      null,
+      { timeout: 20000 },
+    );
+    assert.ok(token, "the page keeps its session token");
+    const r = await fetch(`${own.url}/api/rooms/${code}/messages`, { headers: { authorization: `Bearer ${token}` } });
+    const lines = (await r.json()).messages.filter((m) => m.message === "sent while down");
+    assert.equal(lines.length, 1, "stored once");
+  } finally {
+    await page.context().close();
+    await own.stop();
+  }
 });

@@ -447,8 +447,8 @@ fn doctor_on_a_healthy_install_then_one_breakage_at_a_time() {
     // 4. A pending migration (the database is one version behind this binary).
     stop(server);
     let db = i.data().join("flowsync.db");
-    // Undo the newest migration (20261126000004: an index) and forget it was applied.
-    let sql = "DROP INDEX room_sessions_participant; DELETE FROM _sqlx_migrations WHERE version = (SELECT MAX(version) FROM _sqlx_migrations);";
+    // Undo the newest migration (the chat lines' client ids) and forget it was applied.
+    let sql = "DROP INDEX room_messages_client; ALTER TABLE room_messages DROP COLUMN client_id; DELETE FROM _sqlx_migrations WHERE version = (SELECT MAX(version) FROM _sqlx_migrations);";
     sqlite(&db, sql);
     let (code, r, _) = i.doctor(&["--run", "migrations"]);
     assert_eq!((code, status(&r, "migrations")), (Some(1), "fail"), "{r:#}");

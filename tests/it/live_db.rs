@@ -191,6 +191,7 @@ async fn concurrent_lines_are_committed_together(setup: Setup) {
             sender_name: "Tester",
             kind: "text",
             body: &body,
+            client_id: None,
         };
         app.messages.insert(&m, None).await
     };

@@ -9,13 +9,14 @@ import { io } from "socket.io-client";
 
 export const BIN = process.env.FLOWSYNC_BIN || new URL("../../target/debug/flowsync", import.meta.url).pathname;
 
-/** Starts `flowsync serve`; resolves once it logs its URL. */
-export async function startServer({ env = {}, dataDir } = {}) {
+/** Starts `flowsync serve`; resolves once it logs its URL. `listen` keeps an address across
+ * restarts (clients reconnect to the same URL). */
+export async function startServer({ env = {}, dataDir, listen = "127.0.0.1:0" } = {}) {
   const dir = dataDir || mkdtempSync(join(tmpdir(), "flowsync-proto-"));
   const childEnv = { ...process.env, FLOWSYNC_LOG__LEVEL: "info", FLOWSYNC_ROOMS__RECONNECT_GRACE: "2s", ...env };
   // flowsync refuses FLOWSYNC_* variables that are not configuration keys.
   for (const k of Object.keys(childEnv)) if (k.startsWith("FLOWSYNC_TEST") || k === "FLOWSYNC_BIN") delete childEnv[k];
-  const child = spawn(BIN, ["serve", "--listen", "127.0.0.1:0", "--data-dir", join(dir, "data")], {
+  const child = spawn(BIN, ["serve", "--listen", listen, "--data-dir", join(dir, "data")], {
     env: childEnv,
     stdio: ["ignore", "ignore", "pipe"],
   });
@@ -39,10 +40,10 @@ export async function startServer({ env = {}, dataDir } = {}) {
     log,
     child,
     env,
-    async stop({ keepData = false } = {}) {
+    async stop({ keepData = false, signal = "SIGTERM" } = {}) {
       if (child.exitCode === null && child.signalCode === null) {
         const exited = new Promise((r) => child.once("exit", r));
-        child.kill("SIGTERM");
+        child.kill(signal);
         await exited;
       }
       if (!keepData) rmSync(dir, { recursive: true, force: true });
@@ -58,7 +59,7 @@ export async function api(server, method, path, body, token) {
   const text = await res.text();
   let json = null;
   try { json = JSON.parse(text); } catch { /* not JSON */ }
-  return { status: res.status, body: json };
+  return { status: res.status, body: json, headers: res.headers };
 }
 
 export async function createRoom(server, body = {}) {

@@ -7,11 +7,25 @@ mod local;
 mod redis;
 
 pub use local::{LiveRoom, LiveRooms, Present};
-pub use redis::{RELAY_TARGET_TTL, RedisPresence};
+pub use redis::{RELAY_TARGET_TTL, RedisPresence, SyncState};
 
-/// How often an instance refreshes its presence heartbeat (a third of its lifetime).
+/// How often an instance refreshes its presence heartbeat. Far more often than the key's
+/// lifetime requires: the heartbeat is also how an instance notices that Redis came back
+/// without its data, and presence is rebuilt on the next beat after that.
 pub fn redis_heartbeat_every() -> std::time::Duration {
-    redis::HEARTBEAT_TTL / 3
+    std::time::Duration::from_secs(2)
+}
+
+/// A participant with sockets on this instance, as presence is rebuilt from after an outage.
+#[derive(Debug, Clone)]
+pub struct Seat {
+    pub room_id: String,
+    pub participant_id: String,
+    pub display_name: String,
+    pub role: String,
+    /// When it arrived (ms), which orders succession.
+    pub since: i64,
+    pub sockets: u32,
 }
 
 use super::protocol::ParticipantView;

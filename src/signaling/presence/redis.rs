@@ -4,15 +4,16 @@
 //! while that instance's heartbeat key lives, so a crashed instance's sockets stop holding
 //! anyone present. Every key has a TTL, refreshed on use; Lua scripts make each change atomic.
 
-use std::collections::HashMap;
-use std::sync::{Mutex, MutexGuard};
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use redis::aio::ConnectionManager;
 
 use super::super::protocol::ParticipantView;
-use super::{Arrival, Closed, Departure, Present};
+use super::{Arrival, Closed, Departure, Present, Seat};
 
 /// Presence keys outlive any realistic gap in activity but never linger forever.
 const KEY_TTL_MS: i64 = 24 * 3600 * 1000;
@@ -56,6 +57,27 @@ redis.call('ZADD', KEYS[2], ARGV[6], ARGV[3])
 redis.call('PEXPIRE', KEYS[1], ARGV[7])
 redis.call('PEXPIRE', KEYS[2], ARGV[7])
 return {1, 0}
+";
+
+/// Puts one participant with sockets on this instance back after Redis lost or missed changes:
+/// its hash (recreated with the given name, role and arrival when missing), its exact socket
+/// count for this instance, its place in the room index and the room in the rooms set.
+/// KEYS: participant hash, room index, rooms set. ARGV: instance, pid, name, role, since, ttl,
+/// room, sockets.
+const RESYNC: &str = r"
+redis.call('SADD', KEYS[3], ARGV[7])
+redis.call('PEXPIRE', KEYS[3], ARGV[6])
+local created = 0
+if redis.call('EXISTS', KEYS[1]) == 0 then
+  redis.call('HSET', KEYS[1], 'name', ARGV[3], 'role', ARGV[4], 'since', ARGV[5], 'hand', 0, 'audio', 1, 'video', 1, 'epoch', 1)
+  created = 1
+end
+redis.call('HSET', KEYS[1], 's:' .. ARGV[1], ARGV[8])
+redis.call('HDEL', KEYS[1], 'zero_since')
+redis.call('ZADD', KEYS[2], 'NX', ARGV[5], ARGV[2])
+redis.call('PEXPIRE', KEYS[1], ARGV[6])
+redis.call('PEXPIRE', KEYS[2], ARGV[6])
+return created
 ";
 
 /// KEYS: participant hash, presenter. ARGV: hb prefix, instance, pid.
@@ -186,6 +208,24 @@ pub struct RedisPresence {
     prefix: String,
     instance: String,
     relay_targets: Mutex<RelayTargets>,
+    /// Set while Redis may not hold this instance's participants as they are (it failed or
+    /// lost its data); cleared by [`RedisPresence::resync`].
+    stale: Arc<AtomicBool>,
+}
+
+/// Whether presence in Redis matches this instance's sockets, for `/readyz`.
+pub struct SyncState(Arc<AtomicBool>);
+
+impl crate::readiness::Probe for SyncState {
+    fn check(&self) -> crate::readiness::ProbeFuture<'_> {
+        let stale = self.0.load(Ordering::Relaxed);
+        Box::pin(async move {
+            if stale {
+                anyhow::bail!("presence is being rebuilt in Redis after an outage")
+            }
+            Ok(())
+        })
+    }
 }
 
 impl RedisPresence {
@@ -195,7 +235,76 @@ impl RedisPresence {
             prefix: prefix.to_owned(),
             instance: instance.to_owned(),
             relay_targets: Mutex::default(),
+            stale: Arc::new(AtomicBool::new(false)),
         }
+    }
+
+    /// The readiness probe of this presence.
+    pub fn sync_state(&self) -> SyncState {
+        SyncState(self.stale.clone())
+    }
+
+    /// Redis may have missed changes (an operation failed, or it lost its data).
+    pub fn mark_stale(&self) {
+        self.stale.store(true, Ordering::Relaxed);
+    }
+
+    pub fn is_stale(&self) -> bool {
+        self.stale.load(Ordering::Relaxed)
+    }
+
+    pub fn mark_synced(&self) {
+        self.stale.store(false, Ordering::Relaxed);
+    }
+
+    /// Makes Redis hold this instance's participants as its sockets say: each of `here` with its
+    /// exact socket count (recreated when Redis lost it, with hands down and media on until
+    /// the participant changes them), and no count left for participants whose sockets here
+    /// closed while Redis was away (the reaper departs them after the grace when no other
+    /// instance holds them).
+    pub async fn resync(&self, here: &[Seat]) -> anyhow::Result<()> {
+        let mut conn = self.conn.clone();
+        let script = redis::Script::new(RESYNC);
+        for seat in here {
+            let _created: i64 = script
+                .key(self.participant_key(&seat.room_id, &seat.participant_id))
+                .key(self.index_key(&seat.room_id))
+                .key(self.rooms_key())
+                .arg(&self.instance)
+                .arg(&seat.participant_id)
+                .arg(&seat.display_name)
+                .arg(&seat.role)
+                .arg(seat.since)
+                .arg(KEY_TTL_MS)
+                .arg(&seat.room_id)
+                .arg(seat.sockets)
+                .invoke_async(&mut conn)
+                .await
+                .context("presence resync")?;
+        }
+        let mine: HashSet<(&str, &str)> = here
+            .iter()
+            .map(|s| (s.room_id.as_str(), s.participant_id.as_str()))
+            .collect();
+        let rooms: Vec<String> = redis::cmd("SMEMBERS")
+            .arg(self.rooms_key())
+            .query_async(&mut conn)
+            .await
+            .context("presence resync")?;
+        let field = format!("s:{}", self.instance);
+        for room in rooms {
+            for pid in self.members(&room).await? {
+                if !mine.contains(&(room.as_str(), pid.as_str())) {
+                    let _: i64 = redis::cmd("HDEL")
+                        .arg(self.participant_key(&room, &pid))
+                        .arg(&field)
+                        .query_async(&mut conn)
+                        .await
+                        .context("presence resync")?;
+                }
+            }
+        }
+        Ok(())
     }
 
     fn relay_targets(&self) -> MutexGuard<'_, RelayTargets> {
@@ -266,18 +375,20 @@ impl RedisPresence {
             .context("presence members")
     }
 
-    /// Keeps this instance's sockets counting; call more often than [`HEARTBEAT_TTL`].
-    pub async fn heartbeat(&self) -> anyhow::Result<()> {
+    /// Keeps this instance's sockets counting; call more often than [`HEARTBEAT_TTL`]. False
+    /// when the key was not there any more (the first call, or Redis lost its data).
+    pub async fn heartbeat(&self) -> anyhow::Result<bool> {
         let mut conn = self.conn.clone();
-        let () = redis::cmd("SET")
+        let before: Option<String> = redis::cmd("SET")
             .arg(format!("{}{}", self.heartbeat_prefix(), self.instance))
             .arg(1)
             .arg("PX")
             .arg(HEARTBEAT_TTL.as_millis() as u64)
+            .arg("GET")
             .query_async(&mut conn)
             .await
             .context("presence heartbeat")?;
-        Ok(())
+        Ok(before.is_some())
     }
 
     pub async fn arrive(&self, room: &str, pid: &str, t: Present) -> anyhow::Result<Arrival> {
