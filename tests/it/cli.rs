@@ -347,7 +347,11 @@ fn unreachable_dependencies_exit_3_without_secrets() {
         .output()
         .expect("runs");
     // A data directory FlowSync cannot write to is configuration to fix, not a dependency.
-    assert_fails(&o, 2, &["cannot write to the data directory", "server.data_dir"]);
+    assert_fails(
+        &o,
+        2,
+        &["cannot write to the data directory", "server.data_dir"],
+    );
 }
 
 #[test]
