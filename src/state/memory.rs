@@ -17,7 +17,7 @@ pub struct MemoryState {
 
 #[derive(Default)]
 struct Inner {
-    /// key → theoretical arrival time (see `super::gcra`)
+    /// key → theoretical arrival time in µs (see `super::gcra`)
     rates: Mutex<HashMap<String, i64>>,
     /// token hash → (row, expires at)
     auth: Mutex<HashMap<String, (AuthRow, i64)>>,
@@ -35,7 +35,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 impl MemoryState {
     pub async fn rate(&self, key: &str, rate: Rate, charge: bool) -> anyhow::Result<RateDecision> {
-        let now = now_ms();
+        let now = super::now_us();
         let mut rates = lock(&self.inner.rates);
         let (decision, tat) = gcra(rates.get(key).copied(), now, rate, charge);
         if tat > now {
@@ -135,8 +135,9 @@ impl MemoryState {
     }
 
     pub fn purge_expired(&self) {
+        let now_us = super::now_us();
+        lock(&self.inner.rates).retain(|_, tat| *tat > now_us);
         let now = now_ms();
-        lock(&self.inner.rates).retain(|_, tat| *tat > now);
         lock(&self.inner.auth).retain(|_, (_, exp)| *exp > now);
         lock(&self.inner.presence).retain(|_, room| {
             room.retain(|_, exp| *exp > now);

@@ -148,7 +148,8 @@ impl StateStore {
 /// fixed window it never lets twice the count through across a window's boundary, and a
 /// refusal says exactly when the next hit would pass. `charge = false` only asks.
 ///
-/// Returns the decision and the new `tat` to store (the same one when refused or not charged).
+/// Times are in microseconds. Returns the decision and the new `tat` to store (the same one
+/// when refused or not charged).
 pub(crate) fn gcra(
     stored_tat: Option<i64>,
     now: i64,
@@ -170,16 +171,28 @@ pub(crate) fn gcra(
     (RateDecision::Allowed, next)
 }
 
-/// A rate's emission interval (ms between hits at the steady rate) and burst tolerance (ms).
+/// A rate's emission interval (µs between hits at the steady rate) and burst tolerance (µs).
+/// Microseconds, so that a rate faster than one hit per millisecond (the benchmark settings
+/// raise limits to a million a second) is the rate it says rather than a thousand a second.
 pub(crate) fn gcra_params(rate: Rate) -> (i64, i64) {
-    let per = crate::db::ms(rate.per).max(1);
+    let per = i64::try_from(rate.per.as_micros())
+        .unwrap_or(i64::MAX)
+        .max(1);
     let interval = (per / i64::from(rate.count.max(1))).max(1);
     (interval, per - interval)
 }
 
-/// Milliseconds to wait as a `Retry-After` in whole seconds, at least one.
-pub(crate) fn wait_secs(wait_ms: i64) -> u64 {
-    (wait_ms.max(0) as u64).div_ceil(1000).max(1)
+/// Microseconds to wait as a `Retry-After` in whole seconds, at least one.
+pub(crate) fn wait_secs(wait_us: i64) -> u64 {
+    (wait_us.max(0) as u64).div_ceil(1_000_000).max(1)
+}
+
+/// Now, in microseconds since the Unix epoch (the rate limiters' clock).
+pub(crate) fn now_us() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
 }
 
 #[cfg(test)]
@@ -204,19 +217,31 @@ mod tests {
         );
         // One hit per 20 s after the burst, never a fresh burst at a window boundary.
         assert_eq!(
-            gcra(tat, 19_000, rate, true).0,
+            gcra(tat, 19_000_000, rate, true).0,
             RateDecision::Limited {
                 retry_after_secs: 1
             }
         );
-        let (d, t) = gcra(tat, 20_000, rate, true);
+        let (d, t) = gcra(tat, 20_000_000, rate, true);
         assert_eq!(d, RateDecision::Allowed);
         assert!(matches!(
-            gcra(Some(t), 20_000, rate, true).0,
+            gcra(Some(t), 20_000_000, rate, true).0,
             RateDecision::Limited { .. }
         ));
         // Asking does not charge.
-        let (d, t2) = gcra(Some(t), 60_000, rate, false);
-        assert_eq!((d, t2), (RateDecision::Allowed, t.max(60_000)));
+        let (d, t2) = gcra(Some(t), 60_000_000, rate, false);
+        assert_eq!((d, t2), (RateDecision::Allowed, t.max(60_000_000)));
+    }
+
+    #[test]
+    fn gcra_keeps_rates_faster_than_one_per_millisecond() {
+        let rate: Rate = "1000000/second".parse().expect("rate");
+        let mut tat = None;
+        // 100,000 hits within the same 10 ms are within a million a second's burst.
+        for i in 0..100_000 {
+            let (d, t) = gcra(tat, i / 10_000, rate, true);
+            assert_eq!(d, RateDecision::Allowed, "hit {i}");
+            tat = Some(t);
+        }
     }
 }

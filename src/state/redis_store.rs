@@ -22,17 +22,19 @@ pub struct RedisState {
 }
 
 /// `super::gcra` in one atomic step shared by every instance: KEYS[1] holds the theoretical
-/// arrival time; ARGV: now, emission interval, burst tolerance (ms), charge (1/0). Returns how
-/// many ms to wait (0: allowed). The key lives until the bucket is full again.
+/// arrival time; ARGV: now, emission interval, burst tolerance (µs), charge (1/0). Returns how
+/// many µs to wait (0: allowed). The key lives until the bucket is full again. Lua numbers are
+/// doubles, exact for µs since the epoch; they are written back with `%.0f`, since Lua's own
+/// number formatting would round them.
 const GCRA: &str = r"
 local now = tonumber(ARGV[1])
 local tat = tonumber(redis.call('GET', KEYS[1]) or ARGV[1])
 if tat < now then tat = now end
 local wait = tat - now - tonumber(ARGV[3])
-if wait > 0 then return wait end
+if wait > 0 then return string.format('%.0f', wait) end
 if ARGV[4] == '1' then
   tat = tat + tonumber(ARGV[2])
-  redis.call('SET', KEYS[1], tat, 'PX', tat - now + 1000)
+  redis.call('SET', KEYS[1], string.format('%.0f', tat), 'PX', math.ceil((tat - now) / 1000) + 1000)
 end
 return 0
 ";
@@ -105,18 +107,18 @@ impl RedisState {
     ) -> anyhow::Result<RateDecision> {
         let (interval, tolerance) = gcra_params(rate);
         let mut conn = self.conn.clone();
-        let wait_ms: i64 = redis::Script::new(GCRA)
+        let wait_us: i64 = redis::Script::new(GCRA)
             .key(self.key(&["rl", key]))
-            .arg(now_ms())
+            .arg(super::now_us())
             .arg(interval)
             .arg(tolerance)
             .arg(i64::from(charge))
             .invoke_async(&mut conn)
             .await
             .context("redis rate limit")?;
-        Ok(if wait_ms > 0 {
+        Ok(if wait_us > 0 {
             RateDecision::Limited {
-                retry_after_secs: wait_secs(wait_ms),
+                retry_after_secs: wait_secs(wait_us),
             }
         } else {
             RateDecision::Allowed
