@@ -131,8 +131,17 @@ impl App {
 
     /// Applies the reloadable keys of `new` (see `config::keys`, column "reload") and reports
     /// the others that changed, which keep their running value until a restart.
-    pub fn reload(&self, new: Config) -> ReloadReport {
+    pub fn reload(&self, mut new: Config) -> ReloadReport {
         let old = self.config();
+        // What the server derived at start where the file says nothing (the embedded TURN
+        // server's secret and URLs) is not a change: without this every reload of an unchanged
+        // file warned that those keys need a restart.
+        if new.turn.shared_secret.is_none() {
+            new.turn.shared_secret = old.turn.shared_secret.clone();
+        }
+        if new.turn.urls.is_empty() {
+            new.turn.urls = old.turn.urls.clone();
+        }
         let before = old.render();
         let after = new.render();
         let mut report = ReloadReport::default();

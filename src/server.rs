@@ -27,9 +27,15 @@ pub enum StartError {
     )]
     PendingMigrations { count: usize, list: String },
     #[error(
-        "cannot listen on {addr}: {reason}; free the port or set server.http_listen (or --listen)"
+        "cannot listen on {addr} ({key}): {reason}; free the port or set {key}{flag}",
+        flag = if *key == "server.http_listen" || *key == "server.https_listen" { " (or --listen)" } else { "" }
     )]
-    Bind { addr: SocketAddr, reason: String },
+    Bind {
+        addr: SocketAddr,
+        /// The key that names this address, for the operator to change.
+        key: &'static str,
+        reason: String,
+    },
     #[error("{0:#}")]
     Other(anyhow::Error),
 }
@@ -151,6 +157,7 @@ async fn start_turn(
         .await
         .map_err(|e| StartError::Bind {
             addr: listen,
+            key: "turn.listen",
             reason: format!("{e:#}"),
         })?;
     if config.turn.urls.is_empty() {
@@ -196,13 +203,19 @@ pub async fn start(config: Config) -> Result<Server, StartError> {
         StartError::Other(e.context("TLS is on (tls.mode) but no certificate could be loaded"))
     })?;
     let db = open_database(&config).await?;
-    let bind = |addr: SocketAddr| async move {
+    let bind = |addr: SocketAddr, key: &'static str| async move {
         listen(addr).map_err(|e| StartError::Bind {
             addr,
+            key,
             reason: e.to_string(),
         })
     };
-    let listener = bind(addr).await?;
+    let main_key = if tls_on {
+        "server.https_listen"
+    } else {
+        "server.http_listen"
+    };
+    let listener = bind(addr, main_key).await?;
     let addr = listener
         .local_addr()
         .map_err(|e| StartError::Other(e.into()))?;
@@ -279,7 +292,7 @@ pub async fn start(config: Config) -> Result<Server, StartError> {
                 c.server.https_listen = addr;
                 c.public_url()
             };
-            let redirect = bind(redirect_listen).await?;
+            let redirect = bind(redirect_listen, "server.http_listen").await?;
             redirect_addr = redirect.local_addr().ok();
             tokio::spawn(crate::http::redirect::serve(
                 redirect,

@@ -1090,8 +1090,11 @@ pub fn record_state(dir: &Path, archive: &Path, error: Option<String>) {
     st.archives.retain(|n, _| dir.join(n).exists());
     if let Ok(body) = serde_json::to_vec_pretty(&st) {
         let tmp = dir.join(format!("{STATE_FILE}.tmp"));
-        if fs::write(&tmp, body).is_ok() {
-            let _ = fs::rename(&tmp, &path);
+        let written = create_private(&tmp).and_then(|mut f| Ok(f.write_all(&body)?));
+        if written.is_ok() && fs::rename(&tmp, &path).is_ok() {
+            // Private like the archives it describes, and the service user's like them when
+            // root made it (doctor, run as that user, reads it).
+            let _ = crate::ownership::hand_to_service_user(&[path.as_path()]);
         }
     }
 }

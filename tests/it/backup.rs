@@ -801,6 +801,14 @@ async fn restore_refuses_data_without_force_and_backs_it_up_with_force() {
         &std::fs::metadata(&archive).unwrap().permissions(),
     );
     assert_eq!(mode & 0o777, 0o600, "archives are private");
+    let state = data.join("backups").join(".flowsync-backups.json");
+    let mode =
+        std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&state).unwrap().permissions());
+    assert_eq!(
+        mode & 0o777,
+        0o600,
+        "so is the verification state beside them"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

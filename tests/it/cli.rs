@@ -49,10 +49,11 @@ fn assert_fails(o: &Output, code: i32, words: &[&str]) {
     );
 }
 
-/// A running `flowsync serve` child and its URL.
+/// A running `flowsync serve` child, its URL and what it has logged so far.
 struct Served {
     child: Child,
     url: String,
+    log: std::sync::Arc<std::sync::Mutex<String>>,
 }
 
 impl Served {
@@ -81,8 +82,20 @@ impl Served {
             }
         };
         // Keep draining stderr so the child never blocks on a full pipe.
-        std::thread::spawn(move || for _ in lines {});
-        Served { child, url }
+        let log = std::sync::Arc::new(std::sync::Mutex::new(seen));
+        let sink = log.clone();
+        std::thread::spawn(move || {
+            for line in lines.map_while(Result::ok) {
+                let mut l = sink.lock().unwrap_or_else(|e| e.into_inner());
+                l.push_str(&line);
+                l.push('\n');
+            }
+        });
+        Served { child, url, log }
+    }
+
+    fn log(&self) -> String {
+        self.log.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     fn terminate(mut self) -> std::process::ExitStatus {
@@ -392,11 +405,14 @@ fn sighup_reloads_what_can_change_and_survives_a_broken_file() {
     let dir = tempfile::tempdir().expect("tmp");
     let cfg = dir.path().join("flowsync.toml");
     let data = dir.path().join("data");
+    // The embedded TURN server: its secret and URLs are derived at start.
+    let turn_port = crate::helpers::free_port();
     let write = |max: u32| {
         std::fs::write(
             &cfg,
             format!(
-                "[server]\ndata_dir = \"{}\"\n[rooms]\nmessage_max_chars = {max}\n",
+                "[server]\ndata_dir = \"{}\"\n[rooms]\nmessage_max_chars = {max}\n\
+                 [turn]\nmode = \"embedded\"\nlisten = \"127.0.0.1:{turn_port}\"\n",
                 data.display()
             ),
         )
@@ -439,8 +455,12 @@ fn sighup_reloads_what_can_change_and_survives_a_broken_file() {
     let fifteen = "fifteen chars!!";
     assert_eq!(post(fifteen), 422);
 
-    write(20);
     let pid = nix::unistd::Pid::from_raw(served.child.id() as i32);
+    // The same file again: nothing changes and nothing is said to need a restart (values the
+    // server derives at start, such as the embedded TURN server's, are not changes).
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGHUP).expect("signal");
+    std::thread::sleep(Duration::from_millis(300));
+    write(20);
     nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGHUP).expect("signal");
     let deadline = Instant::now() + Duration::from_secs(10);
     while post(fifteen) != 201 {
@@ -450,6 +470,11 @@ fn sighup_reloads_what_can_change_and_survives_a_broken_file() {
         );
         std::thread::sleep(Duration::from_millis(25));
     }
+    let log = served.log();
+    assert!(
+        !log.contains("only after a restart"),
+        "a reload that changes only a SIGHUP key warns of nothing else:\n{log}"
+    );
 
     std::fs::write(&cfg, "[rooms\nbroken").expect("write");
     nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGHUP).expect("signal");
@@ -644,4 +669,58 @@ fn serve_signals_readiness_and_stopping_over_notify_socket() {
 fn systemd_unit_verifies_and_is_hardened() {
     let score = crate::helpers::check_units(BIN, &["flowsync.service"]);
     assert!(score <= 2.0, "exposure {score} > 2.0");
+}
+
+#[test]
+fn a_port_clash_names_the_key_that_sets_the_port() {
+    let dir = tempfile::tempdir().expect("tmp");
+    // The embedded TURN server's port, held by another program.
+    let held = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
+    let port = held.local_addr().expect("addr").port();
+    let o = flowsync(dir.path())
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .env("FLOWSYNC_TURN__MODE", "embedded")
+        .env("FLOWSYNC_TURN__LISTEN", format!("127.0.0.1:{port}"))
+        .output()
+        .expect("runs");
+    assert_fails(&o, 1, &["cannot listen on", "turn.listen"]);
+    assert!(!stderr(&o).contains("server.http_listen"), "{}", stderr(&o));
+    // The HTTP port, held.
+    let tcp = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = tcp.local_addr().expect("addr").port();
+    let o = flowsync(dir.path())
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .output()
+        .expect("runs");
+    assert_fails(
+        &o,
+        1,
+        &["cannot listen on", "server.http_listen", "--listen"],
+    );
+}
+
+#[test]
+fn the_service_stops_restarting_when_it_cannot_start() {
+    let unit = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("systemd/flowsync.service"),
+    )
+    .expect("unit");
+    let value = |key: &str| {
+        unit.lines()
+            .find_map(|l| l.strip_prefix(key).and_then(|v| v.strip_prefix('=')))
+            .unwrap_or_default()
+            .to_owned()
+    };
+    assert_eq!(value("StartLimitBurst"), "5");
+    assert_eq!(value("StartLimitIntervalSec"), "60s");
+    let no_restart: Vec<&str> = unit
+        .lines()
+        .find_map(|l| l.strip_prefix("RestartPreventExitStatus="))
+        .unwrap_or_default()
+        .split_whitespace()
+        .collect();
+    assert!(
+        no_restart.contains(&"2") && no_restart.contains(&"4"),
+        "configuration (2) and refusal (4) are not retried: {no_restart:?}"
+    );
 }
