@@ -346,8 +346,9 @@ pub async fn open_session(db: &Db, room_id: &str, participant_id: &str) -> anyho
     .context("recording a session")
 }
 
-/// Closes the participant's open session records.
-pub async fn close_session(db: &Db, participant_id: &str) -> anyhow::Result<()> {
+/// Closes the participant's open session records; true when there was one (its departure has
+/// not been announced yet).
+pub async fn close_session(db: &Db, participant_id: &str) -> anyhow::Result<bool> {
     with_pool!(db.write(), |pool| {
         sqlx::query(
             "UPDATE room_sessions SET left_at = $2 WHERE participant_id = $1 AND left_at IS NULL",
@@ -356,7 +357,7 @@ pub async fn close_session(db: &Db, participant_id: &str) -> anyhow::Result<()> 
         .bind(now_ms())
         .execute(pool)
         .await
-        .map(|_| ())
+        .map(|r| r.rows_affected() > 0)
     })
     .context("closing a session")
 }
@@ -478,22 +479,6 @@ pub async fn open_sessions(db: &Db) -> anyhow::Result<Vec<(String, String, Strin
         .await
     })
     .context("reading open sessions")
-}
-
-/// Closes the participant's open session records; true when there was one (its departure has
-/// not been announced yet).
-pub async fn close_open_session(db: &Db, participant_id: &str) -> anyhow::Result<bool> {
-    with_pool!(db.write(), |pool| {
-        sqlx::query(
-            "UPDATE room_sessions SET left_at = $2 WHERE participant_id = $1 AND left_at IS NULL",
-        )
-        .bind(participant_id)
-        .bind(now_ms())
-        .execute(pool)
-        .await
-        .map(|r| r.rows_affected() > 0)
-    })
-    .context("closing a session")
 }
 
 /// Whether the participant holds the host role.

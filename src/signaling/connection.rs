@@ -442,7 +442,7 @@ pub async fn depart_absent<A: Adapter>(
     ) {
         return;
     }
-    match db::live::close_open_session(&hub.app.db, participant_id).await {
+    match db::live::close_session(&hub.app.db, participant_id).await {
         Ok(true) => {}
         Ok(false) => return,
         Err(e) => {

@@ -1017,22 +1017,29 @@ fn measured(mut cmd: Command) -> (i32, String, i64, Duration) {
     )
 }
 
+/// A SQLite database of `n` messages in `dir`, its data directory, and the members of a
+/// backup of it.
+async fn genuine_archive(dir: &Path, n: u64) -> (String, PathBuf, Vec<(String, Vec<u8>)>) {
+    let url = sqlite_with(dir, n).await;
+    let data = dir.join("data");
+    let made = json_of(
+        &flowsync(&url, &data)
+            .args(["backup", "--json", "--output"])
+            .arg(dir.join("b"))
+            .output()
+            .unwrap(),
+    );
+    let members = unpack(&std::fs::read(made["archive"].as_str().unwrap()).unwrap());
+    (url, data, members)
+}
+
 /// Peak RSS a refused archive may cost `verify` or `restore` (the binary itself needs ~20 MiB).
 const REFUSAL_RSS_KIB: i64 = 64 * 1024;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn crafted_archives_are_refused_cheaply_and_completely() {
     let dir = tempfile::tempdir().unwrap();
-    let url = sqlite_with(dir.path(), 50).await;
-    let data = dir.path().join("data");
-    let made = json_of(
-        &flowsync(&url, &data)
-            .args(["backup", "--json", "--output"])
-            .arg(dir.path().join("b"))
-            .output()
-            .unwrap(),
-    );
-    let genuine = unpack(&std::fs::read(made["archive"].as_str().unwrap()).unwrap());
+    let (_, _, genuine) = genuine_archive(dir.path(), 50).await;
     let messages = genuine
         .iter()
         .position(|(n, _)| n == "data/room_messages.jsonl")
@@ -1142,16 +1149,7 @@ async fn message_count(url: &str) -> i64 {
 #[tokio::test(flavor = "multi_thread")]
 async fn verify_checks_what_restore_loads_and_a_failed_restore_changes_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    let url = sqlite_with(dir.path(), 100).await;
-    let data = dir.path().join("data");
-    let made = json_of(
-        &flowsync(&url, &data)
-            .args(["backup", "--json", "--output"])
-            .arg(dir.path().join("b"))
-            .output()
-            .unwrap(),
-    );
-    let genuine = unpack(&std::fs::read(made["archive"].as_str().unwrap()).unwrap());
+    let (url, data, genuine) = genuine_archive(dir.path(), 100).await;
     let cases = [
         (
             "an orphaned message",

@@ -459,7 +459,15 @@ fn sighup_reloads_what_can_change_and_survives_a_broken_file() {
     // The same file again: nothing changes and nothing is said to need a restart (values the
     // server derives at start, such as the embedded TURN server's, are not changes).
     nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGHUP).expect("signal");
-    std::thread::sleep(Duration::from_millis(300));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !served.log().contains("configuration reloaded") {
+        assert!(
+            Instant::now() < deadline,
+            "no reload logged:\n{}",
+            served.log()
+        );
+        std::thread::sleep(Duration::from_millis(25));
+    }
     write(20);
     nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGHUP).expect("signal");
     let deadline = Instant::now() + Duration::from_secs(10);
