@@ -180,8 +180,8 @@ fn import(cli: &Cli, loaded: &crate::config::Loaded, o: &ImportOpts) -> CmdResul
             anyhow::anyhow!("{} exists; pass --force to replace it", cert.display()),
         ));
     }
-    crate::tls::write_private(&key, &key_pem)?;
-    crate::tls::write_private(&cert, &cert_pem)?;
+    crate::tls::write_service_file(&key, &key_pem)?;
+    crate::tls::write_service_file(&cert, &cert_pem)?;
     let updated = match &loaded.file {
         Some(f) => {
             crate::tls::point_config_at(f, &cert, &key)?;
@@ -263,8 +263,8 @@ pub async fn run(cli: &Cli, opts: &Opts) -> CmdResult {
             };
             let (cert_pem, key_pem) = crate::tls::self_signed(&names, o.days)?;
             let (cert, key) = crate::tls::self_signed_paths(&config);
-            crate::tls::write_private(&key, key_pem.as_bytes())?;
-            crate::tls::write_private(&cert, cert_pem.as_bytes())?;
+            crate::tls::write_service_file(&key, key_pem.as_bytes())?;
+            crate::tls::write_service_file(&cert, cert_pem.as_bytes())?;
             let info = crate::tls::inspect(cert_pem.as_bytes())?;
             if o.json {
                 println!(

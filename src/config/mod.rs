@@ -265,9 +265,21 @@ impl Config {
         });
         let path = match explicit {
             Some(p) => Some(p),
+            // The installed configuration is used when it exists. One this user cannot even
+            // look at (/etc/flowsync is root:flowsync 0750) is an error, never the defaults:
+            // those would put a fresh SQLite database in the current directory.
             None => {
                 let p = PathBuf::from(DEFAULT_CONFIG_PATH);
-                p.exists().then_some(p)
+                match p.try_exists() {
+                    Ok(true) => Some(p),
+                    Ok(false) => None,
+                    Err(e) => {
+                        return Err(ConfigError::Unreadable {
+                            reason: sources::unreadable_reason(&e),
+                            path: p,
+                        });
+                    }
+                }
             }
         };
         let file = match &path {

@@ -70,11 +70,24 @@ pub struct FlagValue {
     pub value: Value,
 }
 
+/// Why a config file cannot be read, with what to do when it is a matter of permissions.
+pub fn unreadable_reason(e: &std::io::Error) -> String {
+    if e.kind() == std::io::ErrorKind::PermissionDenied {
+        format!(
+            "{e}; it is readable by root and the {user} group: run the command with sudo, or add \
+             yourself to the group (sudo adduser $USER {user})",
+            user = crate::ownership::SERVICE_USER
+        )
+    } else {
+        e.to_string()
+    }
+}
+
 /// Reads a config file. Errors carry the file, line and column.
 pub fn read_file(path: &Path) -> Result<Table, ConfigError> {
     let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Unreadable {
         path: path.to_owned(),
-        reason: e.to_string(),
+        reason: unreadable_reason(&e),
     })?;
     let table: Table = toml::from_str(&text).map_err(|e| file_error(path, &text, &e))?;
     // Shape check here, so an unknown key is reported with its line in the file.

@@ -78,6 +78,12 @@ pub enum PortState {
         pid: u32,
         name: String,
     },
+    /// In use by a process we cannot look into (it runs with privileges this user lacks, as
+    /// the service does with its one capability), but whose owner the socket table names.
+    HeldByUser {
+        uid: u32,
+        user: String,
+    },
     /// In use, by a process we cannot see (not root, or another namespace).
     HeldUnknown(String),
     /// The address is not one of this host's.
@@ -85,8 +91,14 @@ pub enum PortState {
 }
 
 impl PortState {
+    /// FlowSync holds it: the `flowsync` program, or (seen without the right to name the
+    /// process) a socket of the service account.
     pub fn is_flowsync(&self) -> bool {
-        matches!(self, PortState::Held { name, .. } if name == "flowsync")
+        match self {
+            PortState::Held { name, .. } => name == "flowsync",
+            PortState::HeldByUser { user, .. } => user == crate::ownership::SERVICE_USER,
+            _ => false,
+        }
     }
 }
 
@@ -113,34 +125,51 @@ pub fn udp_port_state(addr: SocketAddr) -> PortState {
     )
 }
 
-fn held_state(err: std::io::Error, inodes: Vec<String>) -> PortState {
+fn held_state(err: std::io::Error, sockets: Vec<Socket>) -> PortState {
     if err.kind() == std::io::ErrorKind::AddrNotAvailable {
         return PortState::NotLocal;
     }
-    if inodes.is_empty() {
+    if sockets.is_empty() {
         return if err.kind() == std::io::ErrorKind::AddrInUse {
             PortState::HeldUnknown(err.to_string())
         } else {
             PortState::Free
         };
     }
+    let inodes: Vec<String> = sockets.iter().map(|s| s.inode.clone()).collect();
     match process_with_socket(&inodes) {
         Some((pid, name)) => PortState::Held { pid, name },
-        None => PortState::HeldUnknown(err.to_string()),
+        None => {
+            let uid = sockets[0].uid;
+            match nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(uid)) {
+                Ok(Some(u)) => PortState::HeldByUser { uid, user: u.name },
+                _ => PortState::HeldUnknown(err.to_string()),
+            }
+        }
     }
 }
 
 /// The pid and command name of the process listening on a TCP port, if visible.
 pub fn listener_process(port: u16) -> Option<(u32, String)> {
-    process_with_socket(&listening_inodes(port))
+    let inodes: Vec<String> = listening_inodes(port)
+        .into_iter()
+        .map(|s| s.inode)
+        .collect();
+    process_with_socket(&inodes)
 }
 
-fn listening_inodes(port: u16) -> Vec<String> {
+fn listening_inodes(port: u16) -> Vec<Socket> {
     socket_inodes(&["/proc/net/tcp", "/proc/net/tcp6"], Some("0A"), port)
 }
 
-/// Socket inodes in `/proc/net` tables on local `port`, in `state` when given (0A: LISTEN).
-fn socket_inodes(tables: &[&str], state: Option<&str>, port: u16) -> Vec<String> {
+/// A socket from a `/proc/net` table: its inode (as `/proc/PID/fd` links name it) and owner.
+struct Socket {
+    inode: String,
+    uid: u32,
+}
+
+/// Sockets in `/proc/net` tables on local `port`, in `state` when given (0A: LISTEN).
+fn socket_inodes(tables: &[&str], state: Option<&str>, port: u16) -> Vec<Socket> {
     let mut inodes = Vec::new();
     for table in tables {
         let Ok(s) = std::fs::read_to_string(table) else {
@@ -148,7 +177,7 @@ fn socket_inodes(tables: &[&str], state: Option<&str>, port: u16) -> Vec<String>
         };
         for line in s.lines().skip(1) {
             let f: Vec<&str> = line.split_whitespace().collect();
-            // local_address is HEX_IP:HEX_PORT, st 0A is LISTEN, inode is field 9.
+            // local_address is HEX_IP:HEX_PORT, st 0A is LISTEN, uid is field 7, inode 9.
             if f.len() > 9
                 && state.is_none_or(|st| f[3] == st)
                 && f[1]
@@ -157,7 +186,10 @@ fn socket_inodes(tables: &[&str], state: Option<&str>, port: u16) -> Vec<String>
                     .and_then(|p| u16::from_str_radix(p, 16).ok())
                     == Some(port)
             {
-                inodes.push(format!("socket:[{}]", f[9]));
+                inodes.push(Socket {
+                    inode: format!("socket:[{}]", f[9]),
+                    uid: f[7].parse().unwrap_or(u32::MAX),
+                });
             }
         }
     }

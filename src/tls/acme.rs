@@ -122,7 +122,7 @@ impl Shared {
             if let Some(v) = self.get(name).await?
                 && std::fs::read(file).ok().as_deref() != Some(v.as_bytes())
             {
-                super::write_private(file, v.as_bytes())?;
+                super::write_service_file(file, v.as_bytes())?;
             }
         }
         let mut wanted = std::collections::HashSet::new();
@@ -136,7 +136,7 @@ impl Shared {
             };
             if let Some(file) = file {
                 if std::fs::read(&file).ok().as_deref() != Some(value.as_bytes()) {
-                    super::write_private(&file, value.as_bytes())?;
+                    super::write_service_file(&file, value.as_bytes())?;
                 }
                 wanted.insert(file.clone());
             }
@@ -275,7 +275,7 @@ async fn account(
         && !paths.account.exists()
         && let Some(v) = sh.get("acme/account").await?
     {
-        super::write_private(&paths.account, v.as_bytes())?;
+        super::write_service_file(&paths.account, v.as_bytes())?;
     }
     let directory = config.tls.acme_directory.clone();
     let builder = || -> anyhow::Result<instant_acme::AccountBuilder> {
@@ -313,7 +313,7 @@ async fn account(
         directory,
         credentials,
     })?;
-    super::write_private(&paths.account, &body)?;
+    super::write_service_file(&paths.account, &body)?;
     Ok((acct, true))
 }
 
@@ -505,7 +505,7 @@ async fn issue_locked(
             match config.tls.challenge {
                 Challenge::Http01 => {
                     let file = paths.http01.join(&ch.token);
-                    super::write_private(&file, ka.as_str().as_bytes())?;
+                    super::write_service_file(&file, ka.as_str().as_bytes())?;
                     written.push(file);
                     if let Some(sh) = shared {
                         let key = format!("challenge/http-01/{}", ch.token);
@@ -522,7 +522,7 @@ async fn issue_locked(
                     let key = rcgen::KeyPair::generate()?;
                     let cert = params.self_signed(&key)?;
                     let file = paths.alpn01.join(format!("{name}.pem"));
-                    super::write_private(
+                    super::write_service_file(
                         &file,
                         format!("{}{}", cert.pem(), key.serialize_pem()).as_bytes(),
                     )?;
@@ -593,8 +593,8 @@ async fn issue_locked(
         .map_err(|e| anyhow::anyhow!("downloading the certificate: {e}"))?;
     super::certified_key(chain.as_bytes(), key_pem.as_bytes())
         .context("the CA's certificate does not match our key")?;
-    super::write_private(&paths.key, key_pem.as_bytes())?;
-    super::write_private(&paths.cert, chain.as_bytes())?;
+    super::write_service_file(&paths.key, key_pem.as_bytes())?;
+    super::write_service_file(&paths.cert, chain.as_bytes())?;
     if let Some(sh) = shared {
         // Key first: an instance that sees the new certificate finds its key already there.
         sh.put("acme/key", &key_pem).await?;

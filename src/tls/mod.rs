@@ -158,7 +158,18 @@ pub fn default_names(config: &Config) -> Vec<String> {
     }
 }
 
-/// Writes a file readable only by its owner (keys, certificates), replacing it atomically.
+/// Writes a file the service reads and renews (keys, certificates, the ACME account): as
+/// [`write_private`], then, when run as root, the file and its directory are handed to the
+/// service user. Only for files under the data directory: never for `/etc/flowsync`.
+pub fn write_service_file(path: &Path, body: &[u8]) -> anyhow::Result<()> {
+    write_private(path, body)?;
+    let dir = path.parent().unwrap_or(Path::new("."));
+    crate::ownership::hand_to_service_user(&[dir, path])?;
+    Ok(())
+}
+
+/// Writes a file readable only by its owner, replacing it atomically. The owner is whoever
+/// runs this (root's admin token stays root's).
 pub fn write_private(path: &Path, body: &[u8]) -> anyhow::Result<()> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
@@ -183,7 +194,6 @@ pub fn write_private(path: &Path, body: &[u8]) -> anyhow::Result<()> {
     f.write_all(body)?;
     f.sync_all()?;
     std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))?;
-    crate::ownership::hand_to_service_user(&[dir, path])?;
     Ok(())
 }
 
@@ -239,8 +249,8 @@ pub fn load(config: &Config) -> anyhow::Result<Option<(CertifiedKey, PathBuf)>> 
                 Some(pair) => pair,
                 None => {
                     let (c, k) = self_signed(&names, 365)?;
-                    write_private(&key, k.as_bytes())?;
-                    write_private(&cert, c.as_bytes())?;
+                    write_service_file(&key, k.as_bytes())?;
+                    write_service_file(&cert, c.as_bytes())?;
                     tracing::info!(path = %cert.display(), names = ?names, "generated a self-signed certificate");
                     (c.into_bytes(), k.into_bytes())
                 }

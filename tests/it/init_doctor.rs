@@ -781,4 +781,16 @@ fn turn_check_sends_a_stun_binding_request() {
     let dead_port = free_port();
     let (code, r, _) = run(env(format!("turn:127.0.0.1:{dead_port}")));
     assert_eq!((code, status(&r, "turn")), (Some(1), "fail"), "{r:#}");
+    // A name that does not resolve is DNS's failure: the turn check warns and points there.
+    let (_, r, _) = run(env(format!("turn:flowsync-doctor.invalid:{port}")));
+    assert_eq!(status(&r, "turn"), "warn", "{r:#}");
+    let turn = check(&r, "turn");
+    assert!(
+        turn["detail"]
+            .as_str()
+            .unwrap()
+            .contains("does not resolve")
+            && turn["hint"].as_str().unwrap().contains("dns check"),
+        "{turn:#}"
+    );
 }

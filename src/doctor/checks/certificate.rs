@@ -200,8 +200,8 @@ async fn repair(ctx: &Context) -> anyhow::Result<String> {
             let (cert, key) = crate::tls::self_signed_paths(config);
             let names = crate::tls::default_names(config);
             let (c, k) = crate::tls::self_signed(&names, 365)?;
-            crate::tls::write_private(&key, k.as_bytes())?;
-            crate::tls::write_private(&cert, c.as_bytes())?;
+            crate::tls::write_service_file(&key, k.as_bytes())?;
+            crate::tls::write_service_file(&cert, c.as_bytes())?;
             crate::ownership::hand_to_service_user(&[cert.as_path(), key.as_path()])?;
             Ok(format!(
                 "made a self-signed certificate for {}",

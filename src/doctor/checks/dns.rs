@@ -51,7 +51,10 @@ async fn check(ctx: &Context) -> Outcome {
         }
         Err(e) => {
             let detail = format!("{name} does not resolve: {e}");
-            let hint = format!("create an A (and AAAA) record for {name} pointing at this host");
+            let hint = format!(
+                "create an A (and AAAA) record for {name} pointing at this host: browsers reach \
+                 the rooms and the TURN server by this name"
+            );
             return if config.tls.mode == TlsMode::Acme {
                 Outcome::fail(detail, hint)
             } else {
@@ -61,6 +64,19 @@ async fn check(ctx: &Context) -> Outcome {
     };
     let local = system::local_addresses();
     let shown: Vec<String> = resolved.iter().map(|a| a.to_string()).collect();
+    // A name in this host's own hosts file pointing at loopback (Debian maps the host name
+    // to 127.0.1.1): this host reaches itself by it, nobody else does.
+    if resolved.iter().all(|a| a.is_loopback()) {
+        return Outcome::warn(
+            format!(
+                "{name} → {} (loopback: only this host reaches itself by that name)",
+                shown.join(", ")
+            ),
+            format!(
+                "point {name} at this host's LAN or public address in DNS (or in the clients' hosts files)"
+            ),
+        );
+    }
     if resolved.iter().any(|a| local.contains(a)) {
         return Outcome::ok(format!("{name} → {} (this host)", shown.join(", ")));
     }
@@ -69,11 +85,15 @@ async fn check(ctx: &Context) -> Outcome {
         .filter(|a| !a.is_loopback())
         .map(|a| a.to_string())
         .collect();
+    let mine = if mine.is_empty() {
+        "this host has loopback only".to_owned()
+    } else {
+        mine.join(", ")
+    };
     Outcome::warn(
         format!(
-            "{name} → {}, none of this host's addresses ({})",
-            shown.join(", "),
-            mine.join(", ")
+            "{name} → {}, none of this host's addresses ({mine})",
+            shown.join(", ")
         ),
         "fine behind 1:1 NAT (set turn.external_ip); otherwise point the A/AAAA records at this host",
     )

@@ -48,10 +48,21 @@ fn check(ctx: &Context) -> Outcome {
         };
         match state {
             PortState::Free => parts.push(format!("{what} {addr} free")),
-            s @ PortState::Held { .. } if s.is_flowsync() => {
-                if let PortState::Held { pid, .. } = s {
-                    parts.push(format!("{what} {addr} held by flowsync (pid {pid})"));
+            s if s.is_flowsync() => match s {
+                PortState::Held { pid, .. } => {
+                    parts.push(format!("{what} {addr} held by flowsync (pid {pid})"))
                 }
+                _ => parts.push(format!("{what} {addr} held by flowsync (the service user)")),
+            },
+            PortState::HeldByUser { uid, user } => {
+                return Outcome::fail(
+                    format!("{what} {addr} is held by a program of user {user} (uid {uid})"),
+                    format!(
+                        "stop it or move it to another port; `sudo ss -l{}np 'sport = :{}'` names it",
+                        if what.ends_with("udp") { "u" } else { "t" },
+                        addr.port()
+                    ),
+                );
             }
             PortState::Held { pid, name } => {
                 return Outcome::fail(

@@ -1,6 +1,8 @@
-//! `systemd`: `flowsync.service` and `flowsync-backup.timer` are installed, enabled and active.
+//! `systemd`: `flowsync.service` and `flowsync-backup.timer` are installed, enabled and active,
+//! the timer has a next run, and the last backup run did not fail. An enabled timer that is
+//! not active runs no backup until the next boot, so it is a warning, as is a failed last run.
 //! Where systemd is not the init system (containers, `--prefix` installs) the unit files are
-//! still looked for and the rest is `skip`. Fix: `systemctl enable --now` the service.
+//! still looked for and the rest is `skip`. Fix: `systemctl enable --now` both units.
 
 use std::path::PathBuf;
 
@@ -34,7 +36,7 @@ pub fn unit_path(ctx: &Context, name: &str) -> Option<PathBuf> {
 }
 
 /// Whether systemctl may be used: systemd runs and the install is this host's own root.
-fn usable(ctx: &Context) -> bool {
+pub fn usable(ctx: &Context) -> bool {
     system::systemd_running() && ctx.prefix == std::path::Path::new("/")
 }
 
@@ -76,12 +78,37 @@ async fn check(ctx: &Context) -> Outcome {
     let enabled = systemctl(&["is-enabled", "flowsync.service"]).await;
     let active = systemctl(&["is-active", "flowsync.service"]).await;
     let timer_enabled = systemctl(&["is-enabled", "flowsync-backup.timer"]).await;
-    let detail =
-        format!("flowsync.service {enabled}/{active}, flowsync-backup.timer {timer_enabled}");
+    let timer_active = systemctl(&["is-active", "flowsync-backup.timer"]).await;
+    let next = systemctl(&[
+        "show",
+        "-P",
+        "NextElapseUSecRealtime",
+        "flowsync-backup.timer",
+    ])
+    .await;
+    let last = systemctl(&["show", "-P", "Result", "flowsync-backup.service"]).await;
+    let mut detail = format!(
+        "flowsync.service {enabled}/{active}, flowsync-backup.timer {timer_enabled}/{timer_active}"
+    );
+    if timer_active == "active" && !next.is_empty() {
+        detail.push_str(&format!(", next backup {next}"));
+    }
     if active != "active" {
         return Outcome::fail(
             detail,
             "`flowsync doctor --fix` (systemctl enable --now flowsync); `journalctl -u flowsync -n 50` says why it stopped",
+        );
+    }
+    if timer_active != "active" || next.is_empty() {
+        return Outcome::warn(
+            format!("{detail}: no daily backup is scheduled"),
+            "`flowsync doctor --fix` (systemctl enable --now flowsync-backup.timer)",
+        );
+    }
+    if !last.is_empty() && last != "success" {
+        return Outcome::warn(
+            format!("{detail}; the last backup run ended with {last}"),
+            "`journalctl -u flowsync-backup -n 50` says why; `systemctl start flowsync-backup` runs it again",
         );
     }
     if enabled != "enabled" || timer_enabled != "enabled" {
