@@ -33,6 +33,7 @@ Register-ArgumentCompleter -Native -CommandName 'flowsync' -ScriptBlock {
             [CompletionResult]::new('init', 'init', [CompletionResultType]::ParameterValue, 'Provision this host: config, user, directories, units, database, certificate, start, doctor')
             [CompletionResult]::new('serve', 'serve', [CompletionResultType]::ParameterValue, 'Run the server: web app, REST API, health, metrics and the expiry sweeper')
             [CompletionResult]::new('migrate', 'migrate', [CompletionResultType]::ParameterValue, 'Apply or inspect database migrations')
+            [CompletionResult]::new('reload', 'reload', [CompletionResultType]::ParameterValue, 'Have the running server re-read its configuration, and wait until it has')
             [CompletionResult]::new('rooms', 'rooms', [CompletionResultType]::ParameterValue, 'List, show or end rooms (operator view)')
             [CompletionResult]::new('backup', 'backup', [CompletionResultType]::ParameterValue, 'Back up the database, config and certificates into one verified archive; verify or list archives')
             [CompletionResult]::new('restore', 'restore', [CompletionResultType]::ParameterValue, 'Restore an archive into an empty database (SQLite or PostgreSQL)')
@@ -101,6 +102,20 @@ Register-ArgumentCompleter -Native -CommandName 'flowsync' -ScriptBlock {
             [CompletionResult]::new('--dry-run', '--dry-run', [CompletionResultType]::ParameterName, 'Show what would be applied without changing the database')
             [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Machine-readable output')
             [CompletionResult]::new('--no-backup', '--no-backup', [CompletionResultType]::ParameterName, 'Do not back up a database with data before migrating it')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More log output (-v debug, -vv trace)')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More log output (-v debug, -vv trace)')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Only errors')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Only errors')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'flowsync;reload' {
+            [CompletionResult]::new('--pid', '--pid', [CompletionResultType]::ParameterName, 'The server''s process id (default: systemd''s main PID of flowsync.service)')
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file (default: /etc/flowsync/flowsync.toml when it exists, else built-in defaults)')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Machine-readable outcome')
             [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More log output (-v debug, -vv trace)')
             [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More log output (-v debug, -vv trace)')
             [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Only errors')
@@ -468,6 +483,7 @@ Register-ArgumentCompleter -Native -CommandName 'flowsync' -ScriptBlock {
             [CompletionResult]::new('init', 'init', [CompletionResultType]::ParameterValue, 'Provision this host: config, user, directories, units, database, certificate, start, doctor')
             [CompletionResult]::new('serve', 'serve', [CompletionResultType]::ParameterValue, 'Run the server: web app, REST API, health, metrics and the expiry sweeper')
             [CompletionResult]::new('migrate', 'migrate', [CompletionResultType]::ParameterValue, 'Apply or inspect database migrations')
+            [CompletionResult]::new('reload', 'reload', [CompletionResultType]::ParameterValue, 'Have the running server re-read its configuration, and wait until it has')
             [CompletionResult]::new('rooms', 'rooms', [CompletionResultType]::ParameterValue, 'List, show or end rooms (operator view)')
             [CompletionResult]::new('backup', 'backup', [CompletionResultType]::ParameterValue, 'Back up the database, config and certificates into one verified archive; verify or list archives')
             [CompletionResult]::new('restore', 'restore', [CompletionResultType]::ParameterValue, 'Restore an archive into an empty database (SQLite or PostgreSQL)')
@@ -486,6 +502,9 @@ Register-ArgumentCompleter -Native -CommandName 'flowsync' -ScriptBlock {
             break
         }
         'flowsync;help;migrate' {
+            break
+        }
+        'flowsync;help;reload' {
             break
         }
         'flowsync;help;rooms' {

@@ -43,6 +43,9 @@ _flowsync() {
             flowsync,migrate)
                 cmd="flowsync__subcmd__migrate"
                 ;;
+            flowsync,reload)
+                cmd="flowsync__subcmd__reload"
+                ;;
             flowsync,restore)
                 cmd="flowsync__subcmd__restore"
                 ;;
@@ -133,6 +136,9 @@ _flowsync() {
             flowsync__subcmd__help,migrate)
                 cmd="flowsync__subcmd__help__subcmd__migrate"
                 ;;
+            flowsync__subcmd__help,reload)
+                cmd="flowsync__subcmd__help__subcmd__reload"
+                ;;
             flowsync__subcmd__help,restore)
                 cmd="flowsync__subcmd__help__subcmd__restore"
                 ;;
@@ -203,7 +209,7 @@ _flowsync() {
 
     case "${cmd}" in
         flowsync)
-            opts="-v -q -h -V --config --verbose --quiet --help --version init serve migrate rooms backup restore cert doctor bench completions manpages help"
+            opts="-v -q -h -V --config --verbose --quiet --help --version init serve migrate reload rooms backup restore cert doctor bench completions manpages help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -723,7 +729,7 @@ _flowsync() {
             return 0
             ;;
         flowsync__subcmd__help)
-            opts="init serve migrate rooms backup restore cert doctor bench completions manpages help"
+            opts="init serve migrate reload rooms backup restore cert doctor bench completions manpages help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -960,6 +966,20 @@ _flowsync() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        flowsync__subcmd__help__subcmd__reload)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         flowsync__subcmd__help__subcmd__restore)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -1143,6 +1163,28 @@ _flowsync() {
                 return 0
             fi
             case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        flowsync__subcmd__reload)
+            opts="-v -q -h -V --pid --json --config --verbose --quiet --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --pid)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --config)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0

@@ -30,6 +30,7 @@ set edit:completion:arg-completer[flowsync] = {|@words|
             cand init 'Provision this host: config, user, directories, units, database, certificate, start, doctor'
             cand serve 'Run the server: web app, REST API, health, metrics and the expiry sweeper'
             cand migrate 'Apply or inspect database migrations'
+            cand reload 'Have the running server re-read its configuration, and wait until it has'
             cand rooms 'List, show or end rooms (operator view)'
             cand backup 'Back up the database, config and certificates into one verified archive; verify or list archives'
             cand restore 'Restore an archive into an empty database (SQLite or PostgreSQL)'
@@ -95,6 +96,19 @@ set edit:completion:arg-completer[flowsync] = {|@words|
             cand --dry-run 'Show what would be applied without changing the database'
             cand --json 'Machine-readable output'
             cand --no-backup 'Do not back up a database with data before migrating it'
+            cand -v 'More log output (-v debug, -vv trace)'
+            cand --verbose 'More log output (-v debug, -vv trace)'
+            cand -q 'Only errors'
+            cand --quiet 'Only errors'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'flowsync;reload'= {
+            cand --pid 'The server''s process id (default: systemd''s main PID of flowsync.service)'
+            cand --config 'Config file (default: /etc/flowsync/flowsync.toml when it exists, else built-in defaults)'
+            cand --json 'Machine-readable outcome'
             cand -v 'More log output (-v debug, -vv trace)'
             cand --verbose 'More log output (-v debug, -vv trace)'
             cand -q 'Only errors'
@@ -427,6 +441,7 @@ set edit:completion:arg-completer[flowsync] = {|@words|
             cand init 'Provision this host: config, user, directories, units, database, certificate, start, doctor'
             cand serve 'Run the server: web app, REST API, health, metrics and the expiry sweeper'
             cand migrate 'Apply or inspect database migrations'
+            cand reload 'Have the running server re-read its configuration, and wait until it has'
             cand rooms 'List, show or end rooms (operator view)'
             cand backup 'Back up the database, config and certificates into one verified archive; verify or list archives'
             cand restore 'Restore an archive into an empty database (SQLite or PostgreSQL)'
@@ -442,6 +457,8 @@ set edit:completion:arg-completer[flowsync] = {|@words|
         &'flowsync;help;serve'= {
         }
         &'flowsync;help;migrate'= {
+        }
+        &'flowsync;help;reload'= {
         }
         &'flowsync;help;rooms'= {
             cand list 'List rooms'

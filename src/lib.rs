@@ -18,6 +18,7 @@ pub mod metrics;
 pub mod notify;
 pub mod ownership;
 pub mod readiness;
+pub mod reload;
 pub mod rooms;
 pub mod server;
 pub mod signaling;

@@ -27,3 +27,10 @@ fn send(path: &std::ffi::OsStr, state: &str) -> std::io::Result<()> {
     }
     Ok(())
 }
+
+/// `CLOCK_MONOTONIC` in microseconds, as `MONOTONIC_USEC=` beside `RELOADING=1` wants it.
+pub fn monotonic_usec() -> u64 {
+    nix::time::clock_gettime(nix::time::ClockId::CLOCK_MONOTONIC)
+        .map(|t| t.tv_sec() as u64 * 1_000_000 + t.tv_nsec() as u64 / 1_000)
+        .unwrap_or(0)
+}

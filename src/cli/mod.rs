@@ -9,6 +9,7 @@ mod doctor;
 mod init;
 mod manpages;
 mod migrate;
+mod reload;
 mod rooms;
 mod serve;
 
@@ -60,6 +61,8 @@ pub enum Command {
     Serve(serve::Opts),
     /// Apply or inspect database migrations
     Migrate(migrate::Opts),
+    /// Have the running server re-read its configuration, and wait until it has
+    Reload(reload::Opts),
     /// List, show or end rooms (operator view)
     Rooms(rooms::Opts),
     /// Back up the database, config and certificates into one verified archive; verify or list archives
@@ -179,6 +182,7 @@ pub fn run(cli: Cli) -> ExitCode {
             Command::Init(opts) => init::run(&cli, opts).await,
             Command::Serve(opts) => serve::run(&cli, opts).await,
             Command::Migrate(opts) => migrate::run(&cli, opts).await,
+            Command::Reload(opts) => reload::run(&cli, opts).await,
             Command::Rooms(opts) => rooms::run(&cli, opts).await,
             Command::Backup(opts) => backup::run(&cli, opts).await,
             Command::Restore(opts) => backup::restore(&cli, opts).await,
@@ -199,7 +203,13 @@ pub fn run(cli: Cli) -> ExitCode {
 /// Prints the error once, as one line, and returns its exit code.
 fn report(f: Failure) -> ExitCode {
     let msg = format!("{:#}", f.error).replace('\n', " ");
-    eprintln!("error: {msg}");
+    // In the journal, at priority err (3), so `journalctl -p warning` shows why it stopped.
+    let priority = if crate::telemetry::stderr_is_journal() {
+        "<3>"
+    } else {
+        ""
+    };
+    eprintln!("{priority}error: {msg}");
     ExitCode::from(f.code)
 }
 

@@ -141,11 +141,27 @@ async fn reload_on_sighup(
         tracing::warn!("cannot listen for SIGHUP; configuration reload is unavailable");
         return;
     };
+    // The data directory cannot change without a restart, so receipts always land here.
+    let data_dir = app.config().server.data_dir.clone();
+    let mut status = crate::reload::Status {
+        pid: std::process::id(),
+        ok: true,
+        ..Default::default()
+    };
+    crate::reload::record(&data_dir, &status);
     while hup.recv().await.is_some() {
-        crate::notify::notify("RELOADING=1");
+        crate::notify::notify(&format!(
+            "RELOADING=1\nMONOTONIC_USEC={}",
+            crate::notify::monotonic_usec()
+        ));
+        status.generation += 1;
         match crate::config::Config::load(&options) {
             Err(e) => {
-                tracing::error!(error = %e, "configuration reload failed; keeping the running configuration")
+                tracing::error!(error = %e, "configuration reload failed; keeping the running configuration");
+                status.ok = false;
+                status.error = Some(e.to_string());
+                status.applied.clear();
+                status.needs_restart.clear();
             }
             Ok(loaded) => {
                 let level = loaded.config.log.level.clone();
@@ -157,8 +173,13 @@ async fn reload_on_sighup(
                 if !report.needs_restart.is_empty() {
                     tracing::warn!(keys = ?report.needs_restart, "changed keys take effect only after a restart");
                 }
+                status.ok = true;
+                status.error = None;
+                status.applied = report.applied;
+                status.needs_restart = report.needs_restart;
             }
         }
+        crate::reload::record(&data_dir, &status);
         crate::notify::notify("READY=1");
     }
 }

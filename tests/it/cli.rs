@@ -468,25 +468,46 @@ fn sighup_reloads_what_can_change_and_survives_a_broken_file() {
         );
         std::thread::sleep(Duration::from_millis(25));
     }
+    // `flowsync reload` (the unit's ExecReload) returns once the server has applied the file.
     write(20);
-    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGHUP).expect("signal");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while post(fifteen) != 201 {
-        assert!(
-            Instant::now() < deadline,
-            "the reload did not apply rooms.message_max_chars"
-        );
-        std::thread::sleep(Duration::from_millis(25));
-    }
+    let cfg_arg = cfg.to_str().expect("utf8");
+    let pid_arg = served.child.id().to_string();
+    let o = run(
+        dir.path(),
+        &["--config", cfg_arg, "reload", "--pid", &pid_arg],
+    );
+    assert!(o.status.success(), "reload: {}", stderr(&o));
+    assert!(
+        stdout(&o).contains("applied rooms.message_max_chars"),
+        "{}",
+        stdout(&o)
+    );
+    assert!(!stdout(&o).contains("restart"), "{}", stdout(&o));
+    assert_eq!(post(fifteen), 201, "applied before reload returned");
     let log = served.log();
     assert!(
         !log.contains("only after a restart"),
         "a reload that changes only a SIGHUP key warns of nothing else:\n{log}"
     );
 
+    // A broken file: `reload` refuses it (exit 2) before signalling; a SIGHUP sent anyway is
+    // refused by the server, which keeps running on the last good configuration.
     std::fs::write(&cfg, "[rooms\nbroken").expect("write");
+    let o = run(
+        dir.path(),
+        &["--config", cfg_arg, "reload", "--pid", &pid_arg],
+    );
+    assert_fails(&o, 2, &["flowsync.toml"]);
     nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGHUP).expect("signal");
-    std::thread::sleep(Duration::from_millis(300));
+    let status_file = data.join(".reload-status.json");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !std::fs::read_to_string(&status_file)
+        .unwrap_or_default()
+        .contains("\"ok\":false")
+    {
+        assert!(Instant::now() < deadline, "the refusal was not recorded");
+        std::thread::sleep(Duration::from_millis(25));
+    }
     let (status, _) = http("GET", &format!("{}/healthz", served.url), None);
     assert_eq!(
         status, 200,
@@ -661,7 +682,14 @@ fn serve_signals_readiness_and_stopping_over_notify_socket() {
     let pid = nix::unistd::Pid::from_raw(child.id() as i32);
     nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGHUP).expect("signal");
     let n = sock.recv(&mut buf).expect("reloading");
-    assert_eq!(String::from_utf8_lossy(&buf[..n]), "RELOADING=1");
+    let reloading = String::from_utf8_lossy(&buf[..n]).into_owned();
+    assert!(
+        reloading.starts_with("RELOADING=1\nMONOTONIC_USEC=")
+            && reloading["RELOADING=1\nMONOTONIC_USEC=".len()..]
+                .parse::<u64>()
+                .is_ok_and(|us| us > 0),
+        "{reloading}"
+    );
     let n = sock.recv(&mut buf).expect("ready again");
     assert_eq!(String::from_utf8_lossy(&buf[..n]), "READY=1");
 
@@ -705,6 +733,62 @@ fn a_port_clash_names_the_key_that_sets_the_port() {
         1,
         &["cannot listen on", "server.http_listen", "--listen"],
     );
+}
+
+/// Under systemd (`JOURNAL_STREAM` naming stderr) each line starts with its syslog priority and
+/// carries no timestamp, so `journalctl -p warning` finds warnings and the fatal error; with
+/// the variable naming another stream, the usual format stays.
+#[test]
+fn journal_lines_carry_priorities_and_no_timestamp() {
+    use std::os::unix::fs::MetadataExt;
+    let dir = tempfile::tempdir().expect("tmp");
+    let held = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = held.local_addr().expect("addr").port();
+    let serve = |journal: bool| -> String {
+        let log = dir.path().join("stderr.log");
+        let file = std::fs::File::create(&log).expect("log file");
+        let meta = file.metadata().expect("stat");
+        let stream = if journal {
+            format!("{}:{}", meta.dev(), meta.ino())
+        } else {
+            format!("{}:{}", meta.dev(), meta.ino() + 1)
+        };
+        let status = flowsync(dir.path())
+            .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+            .env("JOURNAL_STREAM", stream)
+            .stdout(Stdio::null())
+            .stderr(file)
+            .status()
+            .expect("runs");
+        assert_eq!(status.code(), Some(1));
+        std::fs::read_to_string(&log).expect("read log")
+    };
+    let journal = serve(true);
+    let lines: Vec<&str> = journal.lines().collect();
+    assert!(lines.iter().any(|l| l.starts_with("<6>INFO ")), "{journal}");
+    let fatal = lines
+        .iter()
+        .find(|l| l.contains("cannot listen on"))
+        .expect("the fatal line");
+    assert!(fatal.starts_with("<3>error: "), "{fatal}");
+    for l in &lines {
+        assert!(
+            l.len() > 3
+                && l.starts_with('<')
+                && l.as_bytes()[1].is_ascii_digit()
+                && l.as_bytes()[2] == b'>',
+            "every line has a priority: {l}"
+        );
+        assert!(
+            !l[3..]
+                .trim_start()
+                .starts_with(|c: char| c.is_ascii_digit()),
+            "no timestamp of our own: {l}"
+        );
+    }
+    let plain = serve(false);
+    assert!(!plain.contains("<6>") && !plain.contains("<3>"), "{plain}");
+    assert!(plain.lines().any(|l| l.starts_with("error: ")), "{plain}");
 }
 
 #[test]
