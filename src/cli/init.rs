@@ -511,6 +511,7 @@ impl init::Ui for Progress {
             (StepStatus::Skipped, true) => "\x1b[2m-\x1b[0m",
             (StepStatus::Would, true) => "\x1b[36m~\x1b[0m",
             (StepStatus::Warn, true) => "\x1b[33m!\x1b[0m",
+            (StepStatus::Fail, true) => "\x1b[31m!\x1b[0m",
             (StepStatus::Checked, true) => "\x1b[32m✔\x1b[0m",
             (StepStatus::Failed, true) => "\x1b[31m✘\x1b[0m",
             (StepStatus::Done, false) => "done",
@@ -518,6 +519,7 @@ impl init::Ui for Progress {
             (StepStatus::Skipped, false) => "skipped",
             (StepStatus::Would, false) => "would",
             (StepStatus::Warn, false) => "warn",
+            (StepStatus::Fail, false) => "fail",
             (StepStatus::Checked, false) => "checked",
             (StepStatus::Failed, false) => "failed",
         };

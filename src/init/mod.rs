@@ -164,6 +164,8 @@ pub enum StepStatus {
     Checked,
     /// Finished, with something to look at (pre-flight or doctor findings).
     Warn,
+    /// Finished, and a check failed (doctor): the run went on, the finding needs fixing.
+    Fail,
     /// The step stopped the run (the error follows).
     Failed,
 }

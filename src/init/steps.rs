@@ -156,7 +156,9 @@ impl<'a, 'o> Run<'a, 'o> {
             "obtaining the certificate",
             self.certificate().await
         );
-        step!("start", "starting the service", self.start().await);
+        // A run that changed nothing leaves a running service alone.
+        let changed = out.iter().any(|r| r.status == StepStatus::Done);
+        step!("start", "starting the service", self.start(changed).await);
         step!("doctor", "running doctor", self.doctor().await);
         Ok(out)
     }
@@ -484,6 +486,19 @@ impl<'a, 'o> Run<'a, 'o> {
                     .with_context(|| format!("chown root:{SERVICE_USER} {}", p.display()))?;
             }
         }
+        // The admin token is root's alone, whoever wrote it before (an older writer handed it
+        // to the service user along with its directory).
+        let token = &self.layout.admin_token;
+        if is_root() && std::fs::symlink_metadata(token).is_ok_and(|m| m.is_file()) {
+            let root = nix::unistd::Uid::from_raw(0);
+            nix::unistd::chown(
+                token.as_path(),
+                Some(root),
+                Some(nix::unistd::Gid::from_raw(0)),
+            )
+            .with_context(|| format!("chown root:root {}", token.display()))?;
+            std::fs::set_permissions(token, std::fs::Permissions::from_mode(0o600))?;
+        }
         if self.config.is_none() {
             let text = std::fs::read_to_string(&self.layout.config)?;
             self.config = Some(load_text(&text, &self.layout.config_dir)?);
@@ -669,19 +684,44 @@ impl<'a, 'o> Run<'a, 'o> {
                 format!("{detail}; systemd is not running here, so nothing was enabled"),
             ));
         }
+        // What systemd must do: enable both units (so they come back after a reboot) and
+        // start the timer now (enabling alone would leave the first backup to the next boot).
+        let mut actions: Vec<Vec<&str>> = Vec::new();
+        if status != StepStatus::Unchanged {
+            actions.push(vec!["daemon-reload"]);
+        }
+        for unit in ["flowsync.service", "flowsync-backup.timer"] {
+            if systemctl_state(&["is-enabled", unit]) != "enabled" {
+                actions.push(vec!["enable", unit]);
+            }
+        }
+        if systemctl_state(&["is-active", "flowsync-backup.timer"]) != "active" {
+            actions.push(vec!["start", "flowsync-backup.timer"]);
+        }
+        let said: Vec<String> = actions
+            .iter()
+            .filter(|a| a.len() == 2)
+            .map(|a| format!("{} {}", a[0], a[1]))
+            .collect();
         if self.opts.dry_run {
             return Ok(result(
                 "units",
-                StepStatus::Would,
-                format!("{detail}; would enable flowsync.service and flowsync-backup.timer"),
+                if actions.is_empty() {
+                    status
+                } else {
+                    StepStatus::Would
+                },
+                if said.is_empty() {
+                    format!("{detail}; enabled, backup timer active")
+                } else {
+                    format!("{detail}; would {}", said.join(", "))
+                },
             ));
         }
-        for args in [
-            vec!["daemon-reload"],
-            vec!["enable", "flowsync.service", "flowsync-backup.timer"],
-        ] {
+        for args in &actions {
             let out = Command::new("systemctl")
-                .args(&args)
+                .args(args)
+                .stdin(Stdio::null())
                 .output()
                 .context("running systemctl")?;
             if !out.status.success() {
@@ -693,10 +733,28 @@ impl<'a, 'o> Run<'a, 'o> {
                 .into());
             }
         }
+        let next = systemctl_state(&[
+            "show",
+            "-P",
+            "NextElapseUSecRealtime",
+            "flowsync-backup.timer",
+        ]);
+        let timer = if next.is_empty() {
+            "backup timer active".to_owned()
+        } else {
+            format!("next backup {next}")
+        };
+        if actions.is_empty() {
+            return Ok(result(
+                "units",
+                status,
+                format!("{detail}; enabled, {timer}"),
+            ));
+        }
         Ok(result(
             "units",
             StepStatus::Done,
-            format!("{detail}; enabled flowsync.service and flowsync-backup.timer"),
+            format!("{detail}; {}; {timer}", said.join(", ")),
         ))
     }
 
@@ -877,7 +935,9 @@ impl<'a, 'o> Run<'a, 'o> {
         }
     }
 
-    async fn start(&mut self) -> Result<StepResult, InitError> {
+    /// Starts the service, or restarts it when this run changed something (configuration,
+    /// units, schema, certificate). A running service with nothing changed is left alone.
+    async fn start(&mut self, changed: bool) -> Result<StepResult, InitError> {
         let how = format!(
             "start it with `flowsync --config {} serve`",
             self.layout.config.display()
@@ -896,21 +956,30 @@ impl<'a, 'o> Run<'a, 'o> {
                 format!("systemd is not in use here; {how}"),
             ));
         }
+        let running = systemctl_state(&["is-active", "flowsync.service"]) == "active";
+        if running && !changed {
+            return Ok(result(
+                "start",
+                StepStatus::Unchanged,
+                "flowsync.service is running and nothing changed",
+            ));
+        }
+        let action = if running { "restart" } else { "start" };
         if self.opts.dry_run {
             return Ok(result(
                 "start",
                 StepStatus::Would,
-                "would restart flowsync.service",
+                format!("would {action} flowsync.service"),
             ));
         }
         let out = Command::new("systemctl")
-            .args(["restart", "flowsync.service"])
+            .args([action, "flowsync.service"])
             .stdin(Stdio::null())
             .output()
             .context("running systemctl")?;
         if !out.status.success() {
             return Err(anyhow::anyhow!(
-                "systemctl restart flowsync failed: {}; see `journalctl -u flowsync -n 50`",
+                "systemctl {action} flowsync failed: {}; see `journalctl -u flowsync -n 50`",
                 String::from_utf8_lossy(&out.stderr).trim()
             )
             .into());
@@ -925,7 +994,10 @@ impl<'a, 'o> Run<'a, 'o> {
                 return Ok(result(
                     "start",
                     StepStatus::Done,
-                    format!("flowsync.service is running ({url} ready)"),
+                    format!(
+                        "flowsync.service {} ({url} ready)",
+                        if running { "restarted" } else { "started" }
+                    ),
                 ));
             }
             tokio::time::sleep(Duration::from_secs(1)).await;
@@ -964,7 +1036,9 @@ impl<'a, 'o> Run<'a, 'o> {
         }
         Ok(StepResult {
             step: "doctor",
-            status: if s.fail + s.warn > 0 {
+            status: if s.fail > 0 {
+                StepStatus::Fail
+            } else if s.warn > 0 {
                 StepStatus::Warn
             } else {
                 StepStatus::Checked
@@ -976,6 +1050,18 @@ impl<'a, 'o> Run<'a, 'o> {
             lines,
         })
     }
+}
+
+/// `systemctl ARGS` stdout, trimmed: is-enabled/is-active print their answer even when they
+/// exit non-zero; empty when systemctl cannot run.
+fn systemctl_state(args: &[&str]) -> String {
+    Command::new("systemctl")
+        .args(args)
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .unwrap_or_default()
 }
 
 /// Creates (or updates the password of) a login role and its database on the local PostgreSQL
