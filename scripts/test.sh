@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The whole FlowSync test suite, as the README's second command and CI run it:
 # starts PostgreSQL and Redis when they are down, then checks formatting and lints,
-# builds the release binary once and runs every test against it (Rust integration tests, then
-# the Socket.io protocol tests in Node.js with the official client).
+# builds the release binary once and runs every test against it (Rust integration tests, the
+# Socket.io protocol tests in Node.js with the official client, the browser tests in headless
+# Chromium, and the .deb in a throwaway root and in a booted systemd container).
 # Environment: CARGO_TARGET_DIR (optional shared build cache), FLOWSYNC_TEST_PG_URL,
 # FLOWSYNC_TEST_REDIS_URL (defaults: local servers on 127.0.0.1).
 set -euo pipefail
@@ -79,6 +80,14 @@ ensure_packaging_tools() {
   cargo install cargo-deb --version "^3.8" --locked --quiet
 }
 
+ensure_container_tools() {
+  # The booted-systemd package test: systemd-nspawn boots a debootstrap'ed Debian root.
+  if command -v systemd-nspawn >/dev/null && command -v debootstrap >/dev/null; then
+    echo "systemd-nspawn and debootstrap are installed"; return
+  fi
+  as_root apt-get update -qq && as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq systemd-container debootstrap
+}
+
 ensure_coturn() {
   # The TURN tests use coturn's client and echo peer, and coturn itself for interop.
   if command -v turnutils_uclient >/dev/null && command -v turnserver >/dev/null; then echo "coturn is installed"; return; fi
@@ -127,6 +136,11 @@ stage "browser tests" env FLOWSYNC_BIN="${CARGO_TARGET_DIR:-target}/release/flow
   node --test --test-concurrency=1 tests/browser/
 # The .deb from the same release binary: contents, lintian, install/init/doctor/upgrade/purge
 # in a throwaway root (needs root for mount and chroot).
-stage "packaging tools" bash -c "$(declare -f as_root ensure_packaging_tools); ensure_packaging_tools"
+stage "packaging tools" bash -c "$(declare -f as_root ensure_packaging_tools ensure_container_tools); ensure_packaging_tools; ensure_container_tools"
 stage "package tests" as_root env "PATH=$PATH" "CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-target}" bash tests/package/test.sh
+# The same package in a Debian root booted with systemd as PID 1 (systemd-nspawn): every unit
+# directive and maintainer script for real. Its root is cached in ~/.cache/flowsync (the first
+# run builds it with debootstrap, a few minutes); the whole stage has a 20-minute budget.
+stage "package tests (booted systemd)" as_root env "PATH=$PATH" "CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-target}" \
+  timeout --kill-after=30 1200 bash tests/package/systemd.sh
 echo "all stages passed in $(( $(date +%s) - SUITE_START )) s"

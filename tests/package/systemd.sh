@@ -1,0 +1,253 @@
+#!/usr/bin/env bash
+# The .deb under a real systemd: a Debian bookworm root booted with systemd as PID 1
+# (systemd-nspawn --boot, private network), where every unit directive and maintainer script
+# runs for real. It walks an operator's first week: install, init, an HTTPS room, doctor as
+# root and as the service user, a second init, reload (applied, refused), a backup run by its
+# unit, priorities in the journal, upgrade, remove, reinstall and purge.
+#
+# Usage (as root): tests/package/systemd.sh [DEB_V1 DEB_V2] — two builds of the package, the
+# second a newer version; without them it packages the release binary twice (cargo deb
+# --no-build, the second with a bumped --deb-version), as tests/package/test.sh does. The
+# root is built once with
+# debootstrap (Debian's mirror) and cached outside the clone in $FLOWSYNC_SYSTEMD_ROOT
+# (default ~/.cache/flowsync/bookworm-systemd); each run boots an overlay of it and throws the
+# overlay away. Commands run inside with nsenter into the container's namespaces.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+CACHE=${FLOWSYNC_SYSTEMD_ROOT:-$HOME/.cache/flowsync/bookworm-systemd}
+# What the cached root holds; a change here rebuilds it.
+PACKAGES="systemd,systemd-sysv,dbus,ca-certificates,curl,openssl,adduser,passwd,procps,iproute2"
+STAMP="bookworm minbase $PACKAGES"
+
+fail() { printf 'FAIL: %b\n' "$*" >&2; exit 1; }
+ok() { echo "ok   $*"; }
+
+if [ "$(cat "$CACHE/.flowsync-stamp" 2>/dev/null)" != "$STAMP" ]; then
+  echo "building the bookworm root in $CACHE (once; a few minutes)"
+  rm -rf "$CACHE.new"
+  mkdir -p "$(dirname "$CACHE")"
+  debootstrap --variant=minbase --include="$PACKAGES" bookworm "$CACHE.new" \
+    http://deb.debian.org/debian >"$CACHE.log" 2>&1 || fail "debootstrap failed; see $CACHE.log"
+  # No getty on the console: the test talks to the container through nsenter only.
+  ln -sf /dev/null "$CACHE.new/etc/systemd/system/console-getty.service"
+  echo "$STAMP" >"$CACHE.new/.flowsync-stamp"
+  rm -rf "$CACHE"
+  mv "$CACHE.new" "$CACHE"
+fi
+
+WORK=$(mktemp -d /tmp/flowsync-systemd.XXXXXX)
+ROOT="$WORK/root"
+NSPAWN=""
+if [ $# -ge 2 ]; then
+  DEB1=$(realpath "$1")
+  DEB2=$(realpath "$2")
+else
+  [ -x "${CARGO_TARGET_DIR:-target}/release/flowsync" ] || fail "build the release binary first (scripts/test.sh does)"
+  v=$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
+  DEB1="$WORK/flowsync_1.deb"
+  DEB2="$WORK/flowsync_2.deb"
+  cargo deb --no-build --no-strip -o "$DEB1" >/dev/null
+  cargo deb --no-build --no-strip --deb-version "$v-2" -o "$DEB2" >/dev/null
+fi
+cleanup() {
+  if [ -n "$NSPAWN" ]; then
+    kill "$NSPAWN" 2>/dev/null || true
+    for _ in $(seq 50); do kill -0 "$NSPAWN" 2>/dev/null || break; sleep 0.1; done
+    kill -9 "$NSPAWN" 2>/dev/null || true
+  fi
+  umount -l "$ROOT" 2>/dev/null || true
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+mkdir -p "$WORK/upper" "$WORK/work" "$ROOT"
+mount -t overlay overlay -o "lowerdir=$CACHE,upperdir=$WORK/upper,workdir=$WORK/work" "$ROOT"
+cp "$DEB1" "$ROOT/var/tmp/flowsync_1.deb"
+cp "$DEB2" "$ROOT/var/tmp/flowsync_2.deb"
+echo "127.0.0.1 rooms.lan" >>"$ROOT/etc/hosts"
+
+t0=$(date +%s)
+systemd-nspawn -q -D "$ROOT" --boot --register=no --keep-unit --private-network \
+  --machine="flowsync-$$" >"$WORK/console.log" 2>&1 &
+NSPAWN=$!
+PID1=""
+for _ in $(seq 100); do
+  PID1=$(pgrep -P "$NSPAWN" | head -n 1 || true)
+  [ -n "$PID1" ] && [ "$(cat "/proc/$PID1/comm" 2>/dev/null)" = systemd ] && break
+  PID1=""
+  sleep 0.1
+done
+[ -n "$PID1" ] || fail "the container did not boot:\n$(cat "$WORK/console.log")"
+# Inside the container: its namespaces, a clean environment.
+in_ct() {
+  nsenter -t "$PID1" -a env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
+    HOME=/root LANG=C.UTF-8 TERM=dumb "$@"
+}
+# PID 1 answers on its private socket once it has set itself up; then wait for the boot.
+state=""
+for _ in $(seq 300); do
+  state=$(in_ct systemctl is-system-running 2>/dev/null || true)
+  [ -n "$state" ] && break
+  sleep 0.2
+done
+[ -z "$state" ] || state=$(in_ct timeout 60 systemctl is-system-running --wait 2>/dev/null || true)
+[ "$state" = running ] || fail "the container is $state:\n$(in_ct systemctl --failed --no-legend)"
+ok "booted a bookworm root with systemd as PID 1 in $(( $(date +%s) - t0 )) s"
+
+main_pid() { in_ct systemctl show -P MainPID flowsync.service; }
+# journal lines of a unit since a moment: journal_since MOMENT UNIT [journalctl args]. A
+# moment is a microsecond timestamp (journalctl's --after-cursor combined with -p misses
+# entries on bookworm's systemd 252).
+cursor() { in_ct date +@%s.%6N; }
+journal_since() {
+  local c=$1 unit=$2; shift 2
+  in_ct journalctl -q --no-pager -o cat -u "$unit" --since "$c" "$@" || true
+}
+version=$(dpkg-deb -f "$DEB1" Version)
+version2=$(dpkg-deb -f "$DEB2" Version)
+
+# --- install: nothing starts before init ------------------------------------------------------
+out=$(in_ct apt-get install -y /var/tmp/flowsync_1.deb 2>&1) || fail "apt-get install:\n$out"
+grep -q "not configured yet: run 'sudo flowsync init'" <<<"$out" || fail "postinst did not point at init:\n$out"
+[ "$(in_ct systemctl is-active flowsync.service || true)" = inactive ] || fail "an unconfigured service runs"
+ok "install $version: nothing started, postinst points at init"
+
+# --- init: the service runs (Type=notify) and the backup timer is active with a next run --------
+out=$(in_ct flowsync init --yes --tls self-signed --domain rooms.lan 2>&1) || fail "init:\n$out"
+echo "$out" | sed 's/^/     init: /'
+[ "$(in_ct systemctl is-active flowsync.service)" = active ] || fail "flowsync.service is not active after init"
+[ "$(in_ct systemctl show -P Type flowsync.service)" = notify ] || fail "flowsync.service is not Type=notify"
+[ "$(in_ct systemctl is-active flowsync-backup.timer)" = active ] || fail "flowsync-backup.timer is not active after init"
+next=$(in_ct systemctl show -P NextElapseUSecRealtime flowsync-backup.timer)
+[ -n "$next" ] || fail "the backup timer has no next run"
+[ "$(in_ct stat -c '%U:%G %a' /etc/flowsync/admin-token)" = "root:root 600" ] || fail "admin-token: $(in_ct stat -c '%U:%G %a' /etc/flowsync/admin-token)"
+[ "$(in_ct stat -c '%U:%G %a' /etc/flowsync)" = "root:flowsync 750" ] || fail "/etc/flowsync: $(in_ct stat -c '%U:%G %a' /etc/flowsync)"
+ok "init: flowsync.service active (notify), backup timer active (next $next), admin-token root:root 0600"
+
+# --- a user outside the flowsync group: an error (exit 2), not the defaults --------------------
+set +e
+out=$(in_ct sh -c 'cd /tmp && runuser -u nobody -- flowsync rooms list' 2>&1)
+code=$?
+set -e
+[ "$code" = 2 ] || fail "rooms list as nobody exits $code:\n$out"
+grep -q "/etc/flowsync/flowsync.toml" <<<"$out" || fail "the error does not name the config file:\n$out"
+in_ct test ! -e /tmp/flowsync-data || fail "rooms list as nobody created ./flowsync-data"
+ok "unreadable config: exit 2 naming the file, no database made ($(head -c 120 <<<"$out")…)"
+
+# --- an HTTPS room, created and joined with curl against the self-signed certificate ----------
+CERT=/var/lib/flowsync/tls/self-signed.crt
+in_ct test -f "$CERT" || CERT=$(in_ct sh -c 'ls /var/lib/flowsync/tls/*.crt | head -n 1')
+api() { in_ct curl -sS --fail-with-body --cacert "$CERT" -H 'content-type: application/json' "$@"; }
+created=$(api -X POST https://rooms.lan/api/rooms -d '{"display_name":"Ana","name":"Week one"}') \
+  || fail "creating a room over HTTPS: $created"
+code=$(sed -n 's/.*"room_code":"\([A-Z0-9]*\)".*/\1/p' <<<"$created")
+[ -n "$code" ] || fail "no room code in: $created"
+joined=$(api -X POST "https://rooms.lan/api/rooms/$code/join" -d '{"display_name":"Ben"}') \
+  || fail "joining over HTTPS: $joined"
+grep -q '"role":"guest"' <<<"$joined" || fail "join: $joined"
+ok "HTTPS room $code created and joined with curl (certificate verified)"
+
+# --- doctor as root and as the service user: the same verdicts --------------------------------
+doctor_as() {
+  local out code
+  set +e
+  out=$("$@" flowsync doctor --json 2>/dev/null)
+  code=$?
+  set -e
+  echo "$code"
+  echo "$out"
+}
+root_out=$(doctor_as in_ct)
+user_out=$(doctor_as in_ct runuser -u flowsync --)
+verdicts() {
+  tail -n +2 <<<"$1" | python3 -c '
+import json, sys
+r = json.load(sys.stdin)
+for c in r["checks"]:
+    print(c["name"], c["status"])'
+}
+[ "$(head -n 1 <<<"$root_out")" = 0 ] || fail "doctor as root exits $(head -n 1 <<<"$root_out"):\n$root_out"
+[ "$(head -n 1 <<<"$user_out")" = 0 ] || fail "doctor as flowsync exits $(head -n 1 <<<"$user_out"):\n$user_out"
+diff <(verdicts "$root_out") <(verdicts "$user_out") >"$WORK/doctor.diff" \
+  || fail "doctor differs between root and flowsync:\n$(cat "$WORK/doctor.diff")"
+for check in ports open-files systemd; do
+  grep -qx "$check ok" <(verdicts "$root_out") || fail "doctor's $check check is not ok:\n$(verdicts "$root_out")"
+done
+ok "doctor exit 0 as root and as flowsync, same verdicts ($(verdicts "$root_out" | grep -c ' ok$') ok)"
+
+# --- a second init with the same answers changes nothing and restarts nothing ------------------
+pid=$(main_pid)
+out=$(in_ct flowsync init --yes --tls self-signed --domain rooms.lan 2>&1) || fail "second init:\n$out"
+if grep -E '^done ' <<<"$out"; then fail "a second init did something:\n$out"; fi
+[ "$(main_pid)" = "$pid" ] || fail "a second init restarted the service"
+ok "second init: nothing done, service not restarted (pid $pid)"
+
+# --- reload: applied in place, synchronous, nothing else reported; an invalid file fails -----
+c=$(cursor)
+in_ct sed -i 's/^# level = .*/level = "debug"/' /etc/flowsync/flowsync.toml
+grep -q '^level = "debug"' "$ROOT/etc/flowsync/flowsync.toml" || fail "no log.level line to change"
+in_ct systemctl reload flowsync.service || fail "systemctl reload failed"
+[ "$(main_pid)" = "$pid" ] || fail "reload changed the PID"
+log=$(journal_since "$c" flowsync.service)
+grep -q 'configuration reloaded.*log.level' <<<"$log" || fail "reload did not apply log.level (synchronously):\n$log"
+if grep -q 'only after a restart' <<<"$log"; then fail "reload warned about keys nobody changed:\n$log"; fi
+c=$(cursor)
+cp "$ROOT/etc/flowsync/flowsync.toml" "$WORK/good.toml"
+echo 'this is = = not toml' >>"$ROOT/etc/flowsync/flowsync.toml"
+if in_ct systemctl reload flowsync.service 2>"$WORK/reload.err"; then fail "systemctl reload accepted an invalid config"; fi
+[ "$(main_pid)" = "$pid" ] || fail "an invalid reload stopped the server"
+in_ct systemctl is-active --quiet flowsync.service || fail "an invalid reload left the service inactive"
+cp "$WORK/good.toml" "$ROOT/etc/flowsync/flowsync.toml"
+# journald reads the reload command's stderr asynchronously: give it a moment.
+for _ in $(seq 50); do
+  warnings=$(journal_since "$c" flowsync.service -p warning)
+  grep -q 'flowsync.toml' <<<"$warnings" && break
+  sleep 0.1
+done
+grep -q 'flowsync.toml' <<<"$warnings" || fail "the refused reload is not in journalctl -p warning:\n$warnings\nall lines:\n$(journal_since "$c" flowsync.service)"
+if journal_since "$c" flowsync.service | grep -qE '^[0-9]{4}-[0-9]{2}-[0-9]{2}T'; then
+  fail "journal lines carry their own timestamp"
+fi
+ok "reload: same pid, log.level applied before systemctl returned, no restart warning; invalid file: reload fails, reason in journalctl -p warning"
+
+# --- the backup unit writes a verified archive owned by flowsync --------------------------------
+in_ct systemctl start flowsync-backup.service || fail "flowsync-backup.service failed:\n$(in_ct journalctl -q -o cat -u flowsync-backup -n 20)"
+archive=$(in_ct sh -c 'ls -t /var/backups/flowsync/*.tar* 2>/dev/null | head -n 1')
+[ -n "$archive" ] || fail "no archive in /var/backups/flowsync"
+[ "$(in_ct stat -c '%U:%G' "$archive")" = "flowsync:flowsync" ] || fail "archive owner: $(in_ct stat -c '%U:%G' "$archive")"
+in_ct flowsync backup verify "$archive" >/dev/null || fail "the archive does not verify"
+backup_check=$(in_ct flowsync doctor --run backup 2>&1 || true)
+grep -qE '^OK +backup' <<<"$backup_check" || fail "doctor's backup check after the run:\n$backup_check"
+ok "backup unit: $(basename "$archive") owned by flowsync, verifies"
+
+# --- upgrade: one restart, data kept ----------------------------------------------------------
+c=$(cursor)
+out=$(in_ct apt-get install -y /var/tmp/flowsync_2.deb 2>&1) || fail "upgrade:\n$out"
+[ "$(in_ct dpkg-query -W -f '${Version}' flowsync)" = "$version2" ] || fail "not upgraded"
+in_ct systemctl is-active --quiet flowsync.service || fail "not running after the upgrade"
+starts=$(journal_since "$c" flowsync.service | grep -c '^Started flowsync.service' || true)
+stops=$(journal_since "$c" flowsync.service | grep -c '^Stopping flowsync.service' || true)
+[ "$starts" = 1 ] && [ "$stops" = 1 ] || fail "the upgrade stopped $stops and started $starts times:\n$(journal_since "$c" flowsync.service)"
+api "https://rooms.lan/api/rooms/$code" >/dev/null || fail "the room is gone after the upgrade"
+ok "upgrade to $version2: restarted exactly once, room $code kept"
+
+# --- remove, then reinstall: the running service comes back ------------------------------------
+in_ct apt-get remove -y flowsync >/dev/null 2>&1 || fail "apt-get remove"
+[ "$(in_ct systemctl is-active flowsync.service || true)" != active ] || fail "still running after remove"
+out=$(in_ct apt-get install -y /var/tmp/flowsync_2.deb 2>&1) || fail "reinstall:\n$out"
+in_ct systemctl is-active --quiet flowsync.service || fail "reinstall left the service stopped:\n$out"
+in_ct systemctl is-active --quiet flowsync-backup.timer || fail "reinstall left the timer stopped"
+api "https://rooms.lan/api/rooms/$code" >/dev/null || fail "the room is gone after remove/reinstall"
+ok "remove stops the service; reinstall starts it again and keeps the data"
+
+# --- purge: as documented, no stray output ------------------------------------------------------
+out=$(in_ct apt-get purge -y flowsync 2>&1) || fail "purge:\n$out"
+if grep -Eiq 'crontab|warning|error' <<<"$out"; then fail "stray output from purge:\n$out"; fi
+grep -q "kept your backups" <<<"$out" || fail "purge did not say the backups were kept:\n$out"
+if in_ct getent passwd flowsync >/dev/null; then fail "the flowsync user is still there"; fi
+in_ct test ! -e /etc/flowsync -a ! -e /var/lib/flowsync || fail "config or data left after purge"
+[ "$(in_ct stat -c '%U:%G %a' /var/backups/flowsync)" = "root:root 700" ] || fail "backup dir after purge"
+left=$(in_ct find /var/backups/flowsync -not -user root)
+[ -z "$left" ] || fail "archives still owned by the deleted account: $left"
+in_ct test ! -e /var/lib/systemd/timers/stamp-flowsync-backup.timer || fail "the timer's stamp file is left"
+ok "purge: user, config and data gone; archives root's; no stamp file; no stray output"
+echo "booted-systemd package tests passed in $(( $(date +%s) - t0 )) s"
