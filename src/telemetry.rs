@@ -101,8 +101,7 @@ pub fn stderr_is_journal() -> bool {
     };
     match nix::sys::stat::fstat(std::io::stderr()) {
         Ok(st) => {
-            dev.parse::<u64>().ok() == Some(st.st_dev)
-                && ino.parse::<u64>().ok() == Some(st.st_ino)
+            dev.parse::<u64>().ok() == Some(st.st_dev) && ino.parse::<u64>().ok() == Some(st.st_ino)
         }
         Err(_) => false,
     }
