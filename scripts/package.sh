@@ -5,6 +5,8 @@
 # Usage: scripts/package.sh [extra cargo-deb args, e.g. --deb-version 0.1.0-2]
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# Reproducible packages: the archive's timestamps are the commit's time.
+export SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct 2>/dev/null || date +%s)}
 TARGET=${CARGO_TARGET_DIR:-target}
 if [ ! -x "$TARGET/release/flowsync" ]; then
   cargo build --release --locked

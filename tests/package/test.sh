@@ -12,6 +12,8 @@
 # booted container). Needs root (mount, chroot).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+# Reproducible packages: the archive's timestamps are the commit's time.
+export SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct 2>/dev/null || date +%s)}
 TARGET=${CARGO_TARGET_DIR:-target}
 BIN="$TARGET/release/flowsync"
 [ -x "$BIN" ] || { echo "build the release binary first (scripts/test.sh does)" >&2; exit 1; }
@@ -36,10 +38,20 @@ DEB="$WORK/flowsync_1.deb"
 
 # --- metadata and contents -------------------------------------------------------------------
 info=$(dpkg-deb -I "$DEB")
-for want in "Package: flowsync" "Version: $version-1" "Section: net" "Priority: optional" "adduser"; do
+for want in "Package: flowsync" "Version: $version-1" "Section: net" "Priority: optional" "adduser" \
+  "Recommends: ca-certificates" "Suggests: postgresql, redis-server"; do
   grep -q "$want" <<<"$info" || fail "control lacks '$want':\n$info"
 done
-ok "control: $(grep -E '^ (Version|Depends):' <<<"$info" | tr -s ' ' | tr '\n' ' ')"
+# PostgreSQL and Redis are optional: never pulled in by Depends or Recommends.
+if grep -E '^ (Depends|Recommends):.*(postgres|redis)' <<<"$info"; then fail "postgresql/redis must only be suggested"; fi
+ok "control: $(grep -E '^ (Version|Depends|Recommends|Suggests):' <<<"$info" | tr -s ' ' | tr '\n' ' ')"
+# Every release has its changelog entry: the newest one is this version's first revision.
+top=$(sed -n '1s/^flowsync (\([^)]*\)).*/\1/p' packaging/changelog)
+[ "$top" = "$version-1" ] || fail "packaging/changelog's newest entry is $top; a release of $version needs a '$version-1' entry"
+# The same binary packages to the same bytes (cargo-deb takes timestamps from SOURCE_DATE_EPOCH).
+cargo deb --no-build --no-strip -o "$WORK/again.deb" >/dev/null
+cmp -s "$DEB" "$WORK/again.deb" || fail "packaging the same binary twice gave different .deb files"
+ok "changelog entry $top; packaging is reproducible ($(sha256sum "$DEB" | cut -c1-16)…)"
 contents=$(dpkg-deb -c "$DEB" | awk '{print $6}')
 for path in ./usr/bin/flowsync \
   ./usr/share/bash-completion/completions/flowsync \
