@@ -81,11 +81,14 @@ ensure_packaging_tools() {
 }
 
 ensure_container_tools() {
-  # The booted-systemd package test: systemd-nspawn boots a debootstrap'ed Debian root.
-  if command -v systemd-nspawn >/dev/null && command -v debootstrap >/dev/null; then
-    echo "systemd-nspawn and debootstrap are installed"; return
+  # The booted-systemd package test: systemd-nspawn boots a debootstrap'ed Debian root, and
+  # the apt repository it installs from is built with apt-ftparchive and signed with gpg.
+  if command -v systemd-nspawn >/dev/null && command -v debootstrap >/dev/null \
+    && command -v apt-ftparchive >/dev/null && command -v gpg >/dev/null; then
+    echo "systemd-nspawn, debootstrap, apt-ftparchive and gpg are installed"; return
   fi
-  as_root apt-get update -qq && as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq systemd-container debootstrap
+  as_root apt-get update -qq && as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+    systemd-container debootstrap apt-utils gnupg
 }
 
 ensure_coturn() {

@@ -1,25 +1,37 @@
 #!/usr/bin/env bash
 # The .deb under a real systemd: a Debian bookworm root booted with systemd as PID 1
 # (systemd-nspawn --boot, private network), where every unit directive and maintainer script
-# runs for real. It walks an operator's first week: install, init, an HTTPS room, doctor as
-# root and as the service user, a second init, reload (applied, refused), a backup run by its
-# unit, priorities in the journal, upgrade, remove, reinstall and purge.
+# runs for real. It walks an operator's first week: the signed apt repository
+# (scripts/apt-repo.sh, refused without the right key), install from it, init, an HTTPS room,
+# doctor as root and as the service user, a second init, reload (applied, refused), a backup
+# run by its unit, priorities in the journal, upgrade from the repository, remove, reinstall
+# and purge.
 #
 # Usage (as root): tests/package/systemd.sh [DEB_V1 DEB_V2] — two builds of the package, the
 # second a newer version; without them it packages the release binary twice (cargo deb
-# --no-build, the second with a bumped --deb-version), as tests/package/test.sh does. The
+# --no-build, the second as the next patch release). The
 # root is built once with
 # debootstrap (Debian's mirror) and cached outside the clone in $FLOWSYNC_SYSTEMD_ROOT
 # (default ~/.cache/flowsync/bookworm-systemd); each run boots an overlay of it and throws the
 # overlay away. Commands run inside with nsenter into the container's namespaces.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+# Reproducible packages: the archive's timestamps are the commit's time.
+export SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct 2>/dev/null || date +%s)}
 CACHE=${FLOWSYNC_SYSTEMD_ROOT:-$HOME/.cache/flowsync/bookworm-systemd}
 # What the cached root holds; a change here rebuilds it.
 PACKAGES="systemd,systemd-sysv,dbus,ca-certificates,curl,openssl,adduser,passwd,procps,iproute2"
 STAMP="bookworm minbase $PACKAGES"
 
-fail() { printf 'FAIL: %b\n' "$*" >&2; exit 1; }
+fail() {
+  printf 'FAIL: %b\n' "$*" >&2
+  # FLOWSYNC_SYSTEMD_KEEP=1 keeps the container for a look: nsenter -t <PID 1> -a bash
+  if [ -n "${FLOWSYNC_SYSTEMD_KEEP:-}" ] && [ -n "${PID1:-}" ]; then
+    echo "keeping the container for 15 minutes: nsenter -t $PID1 -a bash" >&2
+    sleep 900
+  fi
+  exit 1
+}
 ok() { echo "ok   $*"; }
 
 if [ "$(cat "$CACHE/.flowsync-stamp" 2>/dev/null)" != "$STAMP" ]; then
@@ -47,7 +59,9 @@ else
   DEB1="$WORK/flowsync_1.deb"
   DEB2="$WORK/flowsync_2.deb"
   cargo deb --no-build --no-strip -o "$DEB1" >/dev/null
-  cargo deb --no-build --no-strip --deb-version "$v-2" -o "$DEB2" >/dev/null
+  # The next release as the repository would carry it: the patch number raised (0.1.0-1 →
+  # 0.1.1-1), same binary.
+  cargo deb --no-build --no-strip --deb-version "${v%.*}.$(( ${v##*.} + 1 ))-1" -o "$DEB2" >/dev/null
 fi
 cleanup() {
   if [ -n "$NSPAWN" ]; then
@@ -56,12 +70,14 @@ cleanup() {
     kill -9 "$NSPAWN" 2>/dev/null || true
   fi
   umount -l "$ROOT" 2>/dev/null || true
+  for home in "$WORK/gnupg" "$WORK/gnupg-other"; do
+    [ -d "$home" ] && gpgconf --homedir "$home" --kill gpg-agent 2>/dev/null || true
+  done
   rm -rf "$WORK"
 }
 trap cleanup EXIT
 mkdir -p "$WORK/upper" "$WORK/work" "$ROOT"
 mount -t overlay overlay -o "lowerdir=$CACHE,upperdir=$WORK/upper,workdir=$WORK/work" "$ROOT"
-cp "$DEB1" "$ROOT/var/tmp/flowsync_1.deb"
 cp "$DEB2" "$ROOT/var/tmp/flowsync_2.deb"
 echo "127.0.0.1 rooms.lan" >>"$ROOT/etc/hosts"
 
@@ -105,11 +121,45 @@ journal_since() {
 version=$(dpkg-deb -f "$DEB1" Version)
 version2=$(dpkg-deb -f "$DEB2" Version)
 
-# --- install: nothing starts before init ------------------------------------------------------
-out=$(in_ct apt-get install -y /var/tmp/flowsync_1.deb 2>&1) || fail "apt-get install:\n$out"
+# --- the apt repository: refused without the right key, then installed from ------------------
+# The container has no network: Debian's mirror leaves its sources, so `apt-get update` reads
+# only FlowSync's repository, a file: source (apt verifies its signature all the same).
+in_ct rm -f /etc/apt/sources.list
+publish() {
+  GNUPGHOME="$WORK/gnupg" bash scripts/apt-repo.sh publish "$WORK/repo" "$@" >/dev/null
+  rm -rf "$ROOT/srv/flowsync-apt"
+  cp -r "$WORK/repo" "$ROOT/srv/flowsync-apt"
+  chmod -R a+rX "$ROOT/srv/flowsync-apt"
+}
+fpr=$(bash scripts/apt-repo.sh key "$WORK/gnupg")
+other=$(bash scripts/apt-repo.sh key "$WORK/gnupg-other")
+publish "$DEB1"
+in_ct install -d -m 0755 /etc/apt/keyrings
+printf '%s\n' "Types: deb" "URIs: file:/srv/flowsync-apt" "Suites: stable" "Components: main" \
+  "Signed-By: /etc/apt/keyrings/flowsync.gpg" >"$ROOT/etc/apt/sources.list.d/flowsync.sources"
+candidate() { in_ct apt-cache policy flowsync | sed -n 's/^ *Candidate: //p'; }
+no_candidate() { local c; c=$(candidate); [ -z "$c" ] || [ "$c" = "(none)" ]; }
+# no key at the Signed-By path: refused
+if out=$(in_ct apt-get update 2>&1); then fail "apt-get update accepted the repository without its key:\n$out"; fi
+no_candidate || fail "a candidate without the key: $(candidate)"
+# another key: refused
+GNUPGHOME="$WORK/gnupg-other" gpg --batch --export "$other" >"$ROOT/etc/apt/keyrings/flowsync.gpg"
+if out=$(in_ct apt-get update 2>&1); then fail "apt-get update accepted a repository signed by another key:\n$out"; fi
+grep -qE "NO_PUBKEY|not signed" <<<"$out" || fail "the refusal does not say why:\n$out"
+no_candidate || fail "a candidate with the wrong key: $(candidate)"
+ok "apt refuses the repository with no key and with another key ($(grep -oE 'NO_PUBKEY [0-9A-F]+|is not signed' <<<"$out" | head -n 1))"
+# the published keyring, checked against the fingerprint the operator was given
+cp "$WORK/repo/flowsync.gpg" "$ROOT/etc/apt/keyrings/flowsync.gpg"
+shown=$(gpg --show-keys --with-colons "$ROOT/etc/apt/keyrings/flowsync.gpg" 2>/dev/null | awk -F: '$1 == "fpr" { print $10; exit }')
+[ "$shown" = "$fpr" ] || fail "the keyring holds $shown, not $fpr"
+out=$(in_ct apt-get update 2>&1) || fail "apt-get update with the right key:\n$out"
+[ "$(candidate)" = "$version" ] || fail "candidate $(candidate), want $version"
+
+# --- install from the repository: nothing starts before init -----------------------------------
+out=$(in_ct apt-get install -y flowsync 2>&1) || fail "apt-get install flowsync:\n$out"
 grep -q "not configured yet: run 'sudo flowsync init'" <<<"$out" || fail "postinst did not point at init:\n$out"
 [ "$(in_ct systemctl is-active flowsync.service || true)" = inactive ] || fail "an unconfigured service runs"
-ok "install $version: nothing started, postinst points at init"
+ok "apt-get install flowsync $version from the signed repository (key $fpr): nothing started, postinst points at init"
 
 # --- init: the service runs (Type=notify) and the backup timer is active with a next run --------
 out=$(in_ct flowsync init --yes --tls self-signed --domain rooms.lan 2>&1) || fail "init:\n$out"
@@ -139,12 +189,12 @@ in_ct test -f "$CERT" || CERT=$(in_ct sh -c 'ls /var/lib/flowsync/tls/*.crt | he
 api() { in_ct curl -sS --fail-with-body --cacert "$CERT" -H 'content-type: application/json' "$@"; }
 created=$(api -X POST https://rooms.lan/api/rooms -d '{"display_name":"Ana","name":"Week one"}') \
   || fail "creating a room over HTTPS: $created"
-code=$(sed -n 's/.*"room_code":"\([A-Z0-9]*\)".*/\1/p' <<<"$created")
-[ -n "$code" ] || fail "no room code in: $created"
-joined=$(api -X POST "https://rooms.lan/api/rooms/$code/join" -d '{"display_name":"Ben"}') \
+room=$(sed -n 's/.*"room_code":"\([A-Z0-9]*\)".*/\1/p' <<<"$created")
+[ -n "$room" ] || fail "no room code in: $created"
+joined=$(api -X POST "https://rooms.lan/api/rooms/$room/join" -d '{"display_name":"Ben"}') \
   || fail "joining over HTTPS: $joined"
 grep -q '"role":"guest"' <<<"$joined" || fail "join: $joined"
-ok "HTTPS room $code created and joined with curl (certificate verified)"
+ok "HTTPS room $room created and joined with curl (certificate verified)"
 
 # --- doctor as root and as the service user: the same verdicts --------------------------------
 doctor_as() {
@@ -219,24 +269,37 @@ backup_check=$(in_ct flowsync doctor --run backup 2>&1 || true)
 grep -qE '^OK +backup' <<<"$backup_check" || fail "doctor's backup check after the run:\n$backup_check"
 ok "backup unit: $(basename "$archive") owned by flowsync, verifies"
 
-# --- upgrade: one restart, data kept ----------------------------------------------------------
+# --- upgrade from the repository: one restart, data kept ----------------------------------------
+publish "$DEB2"
+# A version is published once: other bytes under a published version are refused.
+SOURCE_DATE_EPOCH=1 cargo deb --no-build --no-strip --deb-version "$version" -o "$WORK/again.deb" >/dev/null
+set +e
+out=$(GNUPGHOME="$WORK/gnupg" bash scripts/apt-repo.sh publish "$WORK/repo" "$WORK/again.deb" 2>&1)
+rc=$?
+set -e
+[ "$rc" = 2 ] && grep -q "already published with other contents" <<<"$out" || fail "republishing $version with other contents: exit $rc\n$out"
+in_ct apt-get update -qq >/dev/null 2>&1 || fail "apt-get update after publishing $version2"
+versions=$(in_ct apt-cache madison flowsync | awk -F'|' '{ gsub(/ /, "", $2); print $2 }' | sort | tr '\n' ' ')
+[ "$versions" = "$(printf '%s\n' "$version" "$version2" | sort | tr '\n' ' ')" ] || fail "the repository offers: $versions"
+in_ct apt list --upgradable 2>/dev/null | grep -q "^flowsync/stable .*$version2" || fail "apt list --upgradable does not offer $version2"
 c=$(cursor)
-out=$(in_ct apt-get install -y /var/tmp/flowsync_2.deb 2>&1) || fail "upgrade:\n$out"
+out=$(in_ct apt-get upgrade -y 2>&1) || fail "apt-get upgrade:\n$out"
 [ "$(in_ct dpkg-query -W -f '${Version}' flowsync)" = "$version2" ] || fail "not upgraded"
 in_ct systemctl is-active --quiet flowsync.service || fail "not running after the upgrade"
 starts=$(journal_since "$c" flowsync.service | grep -c '^Started flowsync.service' || true)
 stops=$(journal_since "$c" flowsync.service | grep -c '^Stopping flowsync.service' || true)
 [ "$starts" = 1 ] && [ "$stops" = 1 ] || fail "the upgrade stopped $stops and started $starts times:\n$(journal_since "$c" flowsync.service)"
-api "https://rooms.lan/api/rooms/$code" >/dev/null || fail "the room is gone after the upgrade"
-ok "upgrade to $version2: restarted exactly once, room $code kept"
+got=$(api "https://rooms.lan/api/rooms/$room" 2>&1) || fail "the room is gone after the upgrade: $got\n$(journal_since "$c" flowsync.service)"
+ok "apt-get upgrade to $version2 (the pool keeps $version): restarted exactly once, room $room kept"
 
 # --- remove, then reinstall: the running service comes back ------------------------------------
 in_ct apt-get remove -y flowsync >/dev/null 2>&1 || fail "apt-get remove"
 [ "$(in_ct systemctl is-active flowsync.service || true)" != active ] || fail "still running after remove"
+# The reinstall is from the .deb file, as an operator without the repository does it.
 out=$(in_ct apt-get install -y /var/tmp/flowsync_2.deb 2>&1) || fail "reinstall:\n$out"
 in_ct systemctl is-active --quiet flowsync.service || fail "reinstall left the service stopped:\n$out"
 in_ct systemctl is-active --quiet flowsync-backup.timer || fail "reinstall left the timer stopped"
-api "https://rooms.lan/api/rooms/$code" >/dev/null || fail "the room is gone after remove/reinstall"
+api "https://rooms.lan/api/rooms/$room" >/dev/null || fail "the room is gone after remove/reinstall"
 ok "remove stops the service; reinstall starts it again and keeps the data"
 
 # --- purge: as documented, no stray output ------------------------------------------------------
