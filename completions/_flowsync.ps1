@@ -409,7 +409,7 @@ Register-ArgumentCompleter -Native -CommandName 'flowsync' -ScriptBlock {
             [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'Deadline of each check')
             [CompletionResult]::new('--prefix', '--prefix', [CompletionResultType]::ParameterName, 'Install root, as given to `flowsync init --prefix` (where units are looked for)')
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file (default: /etc/flowsync/flowsync.toml when it exists, else built-in defaults)')
-            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print one JSON document (schema in the README) instead of lines')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print one JSON document (schema in docs/operating/doctor.md) instead of lines')
             [CompletionResult]::new('--list', '--list', [CompletionResultType]::ParameterName, 'List the checks and exit')
             [CompletionResult]::new('--fix', '--fix', [CompletionResultType]::ParameterName, 'Apply the safe fixes of failing checks, then check again')
             [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More log output (-v debug, -vv trace)')

@@ -371,7 +371,7 @@ set edit:completion:arg-completer[flowsync] = {|@words|
             cand --timeout 'Deadline of each check'
             cand --prefix 'Install root, as given to `flowsync init --prefix` (where units are looked for)'
             cand --config 'Config file (default: /etc/flowsync/flowsync.toml when it exists, else built-in defaults)'
-            cand --json 'Print one JSON document (schema in the README) instead of lines'
+            cand --json 'Print one JSON document (schema in docs/operating/doctor.md) instead of lines'
             cand --list 'List the checks and exit'
             cand --fix 'Apply the safe fixes of failing checks, then check again'
             cand -v 'More log output (-v debug, -vv trace)'

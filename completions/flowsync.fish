@@ -250,7 +250,7 @@ complete -c flowsync -n "__fish_flowsync_using_subcommand doctor" -l report -d '
 complete -c flowsync -n "__fish_flowsync_using_subcommand doctor" -l timeout -d 'Deadline of each check' -r
 complete -c flowsync -n "__fish_flowsync_using_subcommand doctor" -l prefix -d 'Install root, as given to `flowsync init --prefix` (where units are looked for)' -r -F
 complete -c flowsync -n "__fish_flowsync_using_subcommand doctor" -l config -d 'Config file (default: /etc/flowsync/flowsync.toml when it exists, else built-in defaults)' -r -F
-complete -c flowsync -n "__fish_flowsync_using_subcommand doctor" -l json -d 'Print one JSON document (schema in the README) instead of lines'
+complete -c flowsync -n "__fish_flowsync_using_subcommand doctor" -l json -d 'Print one JSON document (schema in docs/operating/doctor.md) instead of lines'
 complete -c flowsync -n "__fish_flowsync_using_subcommand doctor" -l list -d 'List the checks and exit'
 complete -c flowsync -n "__fish_flowsync_using_subcommand doctor" -l fix -d 'Apply the safe fixes of failing checks, then check again'
 complete -c flowsync -n "__fish_flowsync_using_subcommand doctor" -s v -l verbose -d 'More log output (-v debug, -vv trace)'

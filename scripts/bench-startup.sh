@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Start-up to ready, release binary size and idle RSS of `flowsync serve` (README figures).
+# Start-up to ready, release binary size and idle RSS of `flowsync serve` (docs/performance.md).
 #
 # Start-up is measured from the moment the process is spawned to the first `200` from
 # `/readyz` (database open and migrated, listeners bound, Socket.io attached), polled every

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs one of FlowSync's benchmarks the way the README's figures were made: the release
+# Runs one of FlowSync's benchmarks the way the figures in docs/performance.md were made: the release
 # `flowsync serve` pinned to CPU 0 with the benchmark settings (SQLite in a temporary directory,
 # per-address limits for creating and joining rooms raised, server.max_connections 30000), and
 # `flowsync bench` pinned to CPU 1. Rooms are created before the clock starts (bench's set-up).

@@ -7,7 +7,7 @@
 #   scripts/vendor-patched.sh           rewrite vendor/ (after changing a patch or a version)
 #   scripts/vendor-patched.sh --check   exit 1 if vendor/ differs from published source + patches
 #
-# Why these patches ship, what each saves and what it costs: README → Performance → "Patched
+# Why these patches ship, what each saves and what it costs: docs/performance.md → "Patched
 # dependencies". Each patch file starts with its own explanation and measurements.
 set -euo pipefail
 cd "$(dirname "$0")/.."

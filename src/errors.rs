@@ -191,7 +191,7 @@ impl fmt::Display for ApiError {
 
 impl std::error::Error for ApiError {}
 
-/// Markdown table of every code, for the README.
+/// Markdown table of every code, for the HTTP reference (docs/reference/http-api.md).
 pub fn markdown_table() -> String {
     let mut out = String::from("| code | HTTP status |\n|---|---|\n");
     for c in ErrorCode::ALL {

@@ -1,5 +1,5 @@
-//! FlowSync: self-hosted video co-working rooms in one binary. See README.md for the
-//! architecture; `cli` is the only module that prints to stdout.
+//! FlowSync: self-hosted video co-working rooms in one binary. See ARCHITECTURE.md for the
+//! code map and its invariants; `cli` is the only module that prints to stdout.
 
 pub mod app;
 pub mod auth;

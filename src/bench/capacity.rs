@@ -1,5 +1,5 @@
-//! What one host should hold, from the figures `flowsync bench` measured (README, "Signaling:
-//! `flowsync bench`"). `flowsync init` prints it in its pre-flight so a sysadmin sizing a VPS
+//! What one host should hold, from the figures `flowsync bench` measured (docs/performance.md).
+//! `flowsync init` prints it in its pre-flight so a sysadmin sizing a VPS
 //! gets an answer before installing.
 //!
 //! The limits, in the order they bind on small hosts:
@@ -61,7 +61,7 @@ pub fn summary(memory_bytes: Option<u64>, cpus: usize) -> String {
     let e = estimate(memory, cpus, 5);
     format!(
         "capacity: about {} participants ({} rooms of 5; limited by {}), and {} joins/s of \
-         signaling; measured with `flowsync bench` (README, Performance)",
+         signaling; measured with `flowsync bench` (docs/performance.md)",
         e.sockets,
         e.rooms,
         if e.memory_bound {

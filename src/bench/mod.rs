@@ -240,7 +240,7 @@ async fn post(http: &reqwest::Client, url: String, body: Value) -> Result<Value,
     if status.as_u16() == 429 {
         return Err(BenchError::Setup(format!(
             "POST {url}: rate limited (429: {body}). Run the server with the benchmark settings \
-             (README, \"Benchmark settings\"): rooms.create_rate_per_ip, rooms.join_rate_per_ip, \
+             (docs/performance.md, \"Benchmark settings\"): rooms.create_rate_per_ip, rooms.join_rate_per_ip, \
              rooms.lookup_rate_per_ip and rooms.message_rate_per_participant raised"
         )));
     }

@@ -61,7 +61,7 @@ pub const LATE_MS: u64 = 10;
 /// Late relay deliveries (≥ [`LATE_MS`]) grouped by when they happened. A slow server queues
 /// evenly; a pause of the machine (another process taking the core, the hypervisor) makes a
 /// burst of late deliveries at one moment, and pauses that recur show up as bursts at a steady
-/// period. On the benchmark machines the relay tail was such bursts, every ~3.1 s (README).
+/// period. On virtual machines the relay tail is often such bursts, every few seconds (docs/performance.md).
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]
 pub struct Stalls {
     /// Late deliveries in all.

@@ -23,7 +23,7 @@ use crate::bench::{BenchError, Progress, Scenario};
   flowsync bench --rooms 3000 --per-room 5 --rate 4 --slow-percent 1   # 1 % stop reading
   flowsync bench --rooms 3000 --per-room 5 --rate 0 --rest-rate 2000 --slo 'rest.p99<10ms'
 
-The server must run with the benchmark settings (README, \"Benchmark settings\"): its per-address rate
+The server must run with the benchmark settings (docs/performance.md, \"Benchmark settings\"): its per-address rate
 limits for creating and joining rooms are raised, since every simulated participant joins from
 this one machine. Rooms are created before the clock starts. On loopback, connections are
 spread over 127.0.0.1-127.0.0.8 (--source-ip to choose).

@@ -29,7 +29,7 @@ self-signed), server and systemd (systemctl enable --now flowsync).
 Exit codes: 0 no check failed (warnings allowed), 1 at least one check failed, 2 doctor itself
 could not run (bad flag, report file not writable).")]
 pub struct Opts {
-    /// Print one JSON document (schema in the README) instead of lines
+    /// Print one JSON document (schema in docs/operating/doctor.md) instead of lines
     #[arg(long)]
     json: bool,
     /// Run only this check (repeatable; names from --list)

@@ -1,5 +1,5 @@
 //! The registry of every configuration key: one table drives environment-variable parsing,
-//! `serve --print-config`, and the configuration reference in the README.
+//! `serve --print-config`, and the configuration reference (docs/reference/configuration.md).
 
 /// How a key's value is written, so an environment variable can be turned into the right
 /// TOML type before validation.
@@ -185,7 +185,7 @@ pub fn find(section: &str, key: &str) -> Option<&'static KeyDef> {
     KEYS.iter().find(|k| k.section == section && k.key == key)
 }
 
-/// The configuration reference as a Markdown table (README, `--help` text).
+/// The configuration reference as a Markdown table (docs/reference/configuration.md, `--help` text).
 pub fn markdown_reference() -> String {
     let mut out =
         String::from("| key | env | default | reload | meaning |\n|---|---|---|---|---|\n");

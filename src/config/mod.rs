@@ -34,7 +34,7 @@ pub enum ConfigError {
         message: String,
     },
     #[error(
-        "unknown environment variable {name}: FlowSync variables are FLOWSYNC_<SECTION>__<KEY> for a key listed in the README"
+        "unknown environment variable {name}: FlowSync variables are FLOWSYNC_<SECTION>__<KEY> for a key listed in docs/reference/configuration.md"
     )]
     UnknownEnv { name: String },
     #[error("{key} (from {origin}): {reason}")]

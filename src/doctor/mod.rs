@@ -8,7 +8,7 @@
 //! database, TLS and Redis code that `serve` uses.
 //!
 //! The JSON report (`doctor --json`) is a stable interface; its shape is documented in the
-//! README and pinned by a snapshot test. Fields are only ever added.
+//! doctor guide (docs/operating/doctor.md) and pinned by a snapshot test. Fields are only ever added.
 
 pub mod checks;
 mod context;

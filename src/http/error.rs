@@ -28,7 +28,7 @@ impl IntoResponse for ApiError {
 pub async fn not_found() -> ApiError {
     ApiError::new(
         ErrorCode::NotFound,
-        "no such endpoint; see the API reference in the README",
+        "no such endpoint; see the API reference (docs/reference/http-api.md)",
     )
 }
 

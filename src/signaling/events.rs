@@ -208,7 +208,7 @@ async fn relay<A: Adapter>(
 /// emit is published to every instance, so a target connected to this instance gets it
 /// directly instead: with a room spread evenly over two instances about half its relays never
 /// touch Redis (40 % in `scripts/bench.sh scaleout`, whose rooms of five are split three and
-/// two), and with a room's participants on one instance none do (README → Performance).
+/// two), and with a room's participants on one instance none do (docs/performance.md).
 async fn deliver<A: Adapter>(
     hub: &Hub,
     io: &SocketIo<A>,

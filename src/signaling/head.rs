@@ -11,7 +11,7 @@
 //! filled them (`OriginalUri`, a second copy of the URI; matched path and URL parameters;
 //! about 400 bytes a socket, heaptrack): FlowSync's Socket.IO handlers read none of them, so
 //! only what the engine needs (hyper's upgrade handle) and the peer address are kept. Measured
-//! with heaptrack and `scripts/bench.sh idle` (README → Performance).
+//! with heaptrack and `scripts/bench.sh idle` (docs/performance.md).
 
 use std::net::SocketAddr;
 

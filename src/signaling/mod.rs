@@ -40,7 +40,7 @@ pub const MAX_MESSAGE: usize = 64 * 1024;
 /// larger frame (an SDP offer) gets room for all of it before it is read. With 1 KiB:
 /// 25.0 → 22.0 KiB per idle socket, and at 12,000 relays/s the server used no more CPU (41–43 %
 /// against 45–51 % with 4 KiB; 512 bytes saved another 0.5 KiB but cost CPU).
-/// `scripts/bench.sh idle` and `relay`, README → Performance.
+/// `scripts/bench.sh idle` and `relay`, docs/performance.md.
 pub const WS_READ_BUFFER: usize = 1024;
 
 /// Shared by every handler (socketioxide state).

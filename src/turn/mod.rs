@@ -1,7 +1,7 @@
 //! The embedded STUN/TURN server (`turn.mode = embedded`), so calls connect through NATs and
 //! firewalls with nothing but this binary.
 //!
-//! The protocol is `turn-server-proto` (sans-IO; RFC 5766/8656, evaluated in the README). This
+//! The protocol is `turn-server-proto` (sans-IO; RFC 5766/8656, evaluated in docs/operating/turn.md). This
 //! module owns the I/O and the policy around it. There is one actor task with three protocol
 //! instances: UDP and TCP on `turn.listen`, and TURN over TLS on the HTTPS port, where
 //! `tls::listener` hands over decrypted streams whose first byte is not HTTP. The actor also

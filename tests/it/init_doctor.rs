@@ -161,7 +161,7 @@ fn assert_healthy(report: &Value) {
     }
 }
 
-/// The documented shape of `doctor --json` (README), as a snapshot: keys and value types.
+/// The documented shape of `doctor --json` (docs/operating/doctor.md), as a snapshot: keys and value types.
 fn shape(v: &Value) -> String {
     fn kind(v: &Value) -> &'static str {
         match v {
@@ -334,7 +334,7 @@ fn doctor_on_a_healthy_install_then_one_breakage_at_a_time() {
     assert_eq!(
         shape(&report),
         SHAPE,
-        "doctor --json shape changed: update README and SHAPE"
+        "doctor --json shape changed: update docs/operating/doctor.md and SHAPE"
     );
     assert_eq!(report["status"], "ok");
     for name in [

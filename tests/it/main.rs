@@ -8,6 +8,7 @@
 mod helpers;
 
 mod acme;
+mod architecture;
 mod backup;
 mod bench;
 mod cli;
