@@ -130,7 +130,9 @@ impl App {
     }
 
     /// Applies the reloadable keys of `new` (see `config::keys`, column "reload") and reports
-    /// the others that changed, which keep their running value until a restart.
+    /// the others that changed, which keep their running value until a restart. A test
+    /// (`every_reloadable_key_takes_effect_on_reload`) changes every reloadable key and checks
+    /// it is in effect, so a key added to the registry as reloadable must be merged here.
     pub fn reload(&self, mut new: Config) -> ReloadReport {
         let old = self.config();
         // What the server derived at start where the file says nothing (the embedded TURN
@@ -159,22 +161,27 @@ impl App {
         merged.turn.credential_ttl = new.turn.credential_ttl;
         merged.log.level = new.log.level;
         merged.backup = new.backup;
-        if merged.tls.mode == crate::config::TlsMode::Files {
-            merged.tls.cert_path = new.tls.cert_path;
-            merged.tls.key_path = new.tls.key_path;
-            if let Some(resolver) = self.tls.get() {
-                match crate::tls::load(&merged) {
-                    Ok(Some((key, path))) => {
-                        resolver.swap(key);
-                        tracing::info!(path = %path.display(), "TLS certificate re-read");
-                        report.applied.push("tls certificate".into());
-                    }
-                    Ok(None) => {}
-                    Err(e) => tracing::error!(
-                        error = %format!("{e:#}"),
-                        "cannot load the TLS certificate; still serving the previous one"
-                    ),
+        // The ACME loop reads these from the running configuration on every round.
+        merged.tls.email = new.tls.email;
+        merged.tls.acme_directory = new.tls.acme_directory;
+        merged.tls.acme_ca_root = new.tls.acme_ca_root;
+        merged.tls.challenge = new.tls.challenge;
+        merged.tls.cert_path = new.tls.cert_path;
+        merged.tls.key_path = new.tls.key_path;
+        if merged.tls.mode == crate::config::TlsMode::Files
+            && let Some(resolver) = self.tls.get()
+        {
+            match crate::tls::load(&merged) {
+                Ok(Some((key, path))) => {
+                    resolver.swap(key);
+                    tracing::info!(path = %path.display(), "TLS certificate re-read");
+                    report.applied.push("tls certificate".into());
                 }
+                Ok(None) => {}
+                Err(e) => tracing::error!(
+                    error = %format!("{e:#}"),
+                    "cannot load the TLS certificate; still serving the previous one"
+                ),
             }
         }
         match self.config.write() {

@@ -273,3 +273,104 @@ fn the_reference_documents_every_key_and_error_code() {
     }
 }
 
+/// Every key the registry marks as applied on SIGHUP is in effect after a reload: the running
+/// configuration shows the new value (the ACME loop, the rooms service, the sweeper and the
+/// backup command all read it from there). Keys that need a restart keep their running value.
+/// A new reloadable key must get a value here, so the test covers it from the start.
+#[tokio::test]
+async fn every_reloadable_key_takes_effect_on_reload() {
+    use crate::helpers::{Backend, Setup, StateKind};
+    let changed: &[(&str, &str)] = &[
+        ("tls.email", "ops@example.org"),
+        ("tls.acme_directory", "https://acme.example.org/directory"),
+        ("tls.acme_ca_root", "/etc/ssl/certs/ca-certificates.crt"),
+        ("tls.challenge", "tls-alpn-01"),
+        ("tls.cert_path", "/etc/flowsync/cert.pem"),
+        ("tls.key_path", "/etc/flowsync/key.pem"),
+        ("turn.credential_ttl", "20m"),
+        ("rooms.max_participants", "6"),
+        ("rooms.idle_expiry", "48h"),
+        ("rooms.reconnect_grace", "90s"),
+        ("rooms.pending_seat_grace", "20s"),
+        ("rooms.tombstone_ttl", "60d"),
+        ("rooms.create_rate_per_ip", "5/hour"),
+        ("rooms.join_rate_per_ip", "10/minute"),
+        ("rooms.lookup_rate_per_ip", "20/minute"),
+        ("rooms.message_rate_per_participant", "10/minute"),
+        ("rooms.password_failures_per_room", "10/hour"),
+        ("rooms.message_max_chars", "500"),
+        ("rooms.timer_work_seconds", "3000"),
+        ("rooms.timer_short_break_seconds", "600"),
+        ("rooms.timer_long_break_seconds", "1200"),
+        ("rooms.timer_long_break_every", "3"),
+        ("rooms.timer_auto_start", "false"),
+        ("backup.dir", "/var/tmp/flowsync-reload-test-backups"),
+        ("backup.keep", "3"),
+        ("backup.keep_daily", "7"),
+        ("backup.keep_weekly", "4"),
+        ("backup.include_secrets", "true"),
+        ("log.level", "debug"),
+    ];
+    let reloadable: Vec<String> = flowsync::config::keys::KEYS
+        .iter()
+        .filter(|k| k.reloadable)
+        .map(|k| k.dotted())
+        .collect();
+    let listed: Vec<String> = changed.iter().map(|(k, _)| k.to_string()).collect();
+    assert_eq!(
+        listed, reloadable,
+        "give every reloadable key a changed value here"
+    );
+
+    let app = Setup::new(Backend::Sqlite, StateKind::Memory)
+        .await
+        .spawn()
+        .await;
+    let before = app.app().config().render();
+    let vars: Vec<(String, String)> = changed
+        .iter()
+        .map(|(k, v)| {
+            let (section, key) = k.split_once('.').unwrap();
+            (
+                format!(
+                    "FLOWSYNC_{}__{}",
+                    section.to_uppercase(),
+                    key.to_uppercase()
+                ),
+                v.to_string(),
+            )
+        })
+        .collect();
+    let (_d, path) = file("");
+    let new = Config::load_with_env(
+        &LoadOptions {
+            path: Some(path),
+            flags: vec![],
+        },
+        vars,
+    )
+    .expect("the changed values are valid")
+    .config;
+    let wanted = new.render();
+    let report = app.app().reload(new);
+    let running = app.app().config().render();
+    for (((key, was), (_, want)), (_, now)) in before.iter().zip(&wanted).zip(&running) {
+        if key.reloadable {
+            assert_ne!(was, want, "{} was not changed by the test", key.dotted());
+            assert_eq!(
+                now,
+                want,
+                "{} is not in effect after the reload",
+                key.dotted()
+            );
+            assert!(
+                report.applied.contains(&key.dotted()),
+                "{} not reported as applied: {report:?}",
+                key.dotted()
+            );
+        } else {
+            assert_eq!(now, was, "{} changed without a restart", key.dotted());
+        }
+    }
+    app.stop().await;
+}
