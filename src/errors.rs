@@ -6,105 +6,71 @@
 
 use std::fmt;
 
-/// A stable, documented error code.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum ErrorCode {
-    /// 400/422: the request is malformed or a field is out of range.
-    Validation,
-    /// 401: no token was sent.
-    Unauthorized,
-    /// 401: the token is unknown, revoked or belongs to an ended room.
-    InvalidToken,
-    /// 403: the token is valid but may not do this (not host, another room, not loopback).
-    Forbidden,
-    /// 404: no route here.
-    NotFound,
-    /// 404: no room has this code.
-    RoomNotFound,
-    /// 410: the room expired or was ended.
-    RoomExpired,
-    /// 403: every seat is taken.
-    RoomFull,
-    /// 403: this device was removed from the room by its host.
-    Kicked,
-    /// 401: the room password is wrong or missing.
-    WrongPassword,
-    /// 429: too many requests; see `Retry-After`.
-    RateLimited,
-    /// 413: the body is too large.
-    PayloadTooLarge,
-    /// 405: the method is not allowed on this path.
-    MethodNotAllowed,
-    /// 409: the participant is not in the room (signaling).
-    NotInRoom,
-    /// 409: someone else is already presenting (signaling).
-    PresenterExists,
-    /// 503: a dependency (database, Redis) is unreachable or the server is overloaded.
-    Unavailable,
-    /// 500: a bug or an unexpected failure; the log has the cause.
-    Internal,
+macro_rules! error_codes {
+    ($($(#[$doc:meta])* $variant:ident = $name:literal, $status:literal;)*) => {
+        /// A stable, documented error code.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+        pub enum ErrorCode {
+            $($(#[$doc])* #[serde(rename = $name)] $variant,)*
+        }
+
+        impl ErrorCode {
+            /// Every code, in the order of the reference table.
+            pub const ALL: &'static [ErrorCode] = &[$(ErrorCode::$variant,)*];
+
+            /// The HTTP status this code is answered with.
+            pub fn status(self) -> u16 {
+                match self {
+                    $(ErrorCode::$variant => $status,)*
+                }
+            }
+
+            /// The code as clients see it (JSON and Socket.io acks).
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(ErrorCode::$variant => $name,)*
+                }
+            }
+        }
+    };
 }
 
-impl ErrorCode {
-    pub const ALL: &'static [ErrorCode] = &[
-        ErrorCode::Validation,
-        ErrorCode::Unauthorized,
-        ErrorCode::InvalidToken,
-        ErrorCode::Forbidden,
-        ErrorCode::NotFound,
-        ErrorCode::RoomNotFound,
-        ErrorCode::RoomExpired,
-        ErrorCode::RoomFull,
-        ErrorCode::Kicked,
-        ErrorCode::WrongPassword,
-        ErrorCode::RateLimited,
-        ErrorCode::PayloadTooLarge,
-        ErrorCode::MethodNotAllowed,
-        ErrorCode::NotInRoom,
-        ErrorCode::PresenterExists,
-        ErrorCode::Unavailable,
-        ErrorCode::Internal,
-    ];
-
-    /// The HTTP status this code is answered with.
-    pub fn status(self) -> u16 {
-        match self {
-            ErrorCode::Validation => 422,
-            ErrorCode::Unauthorized | ErrorCode::InvalidToken | ErrorCode::WrongPassword => 401,
-            ErrorCode::Forbidden | ErrorCode::RoomFull | ErrorCode::Kicked => 403,
-            ErrorCode::NotFound | ErrorCode::RoomNotFound => 404,
-            ErrorCode::MethodNotAllowed => 405,
-            ErrorCode::NotInRoom | ErrorCode::PresenterExists => 409,
-            ErrorCode::RoomExpired => 410,
-            ErrorCode::PayloadTooLarge => 413,
-            ErrorCode::RateLimited => 429,
-            ErrorCode::Internal => 500,
-            ErrorCode::Unavailable => 503,
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ErrorCode::Validation => "VALIDATION",
-            ErrorCode::Unauthorized => "UNAUTHORIZED",
-            ErrorCode::InvalidToken => "INVALID_TOKEN",
-            ErrorCode::Forbidden => "FORBIDDEN",
-            ErrorCode::NotFound => "NOT_FOUND",
-            ErrorCode::RoomNotFound => "ROOM_NOT_FOUND",
-            ErrorCode::RoomExpired => "ROOM_EXPIRED",
-            ErrorCode::RoomFull => "ROOM_FULL",
-            ErrorCode::Kicked => "KICKED",
-            ErrorCode::WrongPassword => "WRONG_PASSWORD",
-            ErrorCode::RateLimited => "RATE_LIMITED",
-            ErrorCode::PayloadTooLarge => "PAYLOAD_TOO_LARGE",
-            ErrorCode::MethodNotAllowed => "METHOD_NOT_ALLOWED",
-            ErrorCode::NotInRoom => "NOT_IN_ROOM",
-            ErrorCode::PresenterExists => "PRESENTER_EXISTS",
-            ErrorCode::Unavailable => "UNAVAILABLE",
-            ErrorCode::Internal => "INTERNAL",
-        }
-    }
+// Each code once: its meaning, its name on the wire and its HTTP status.
+error_codes! {
+    /// 400/422: the request is malformed or a field is out of range.
+    Validation = "VALIDATION", 422;
+    /// 401: no token was sent.
+    Unauthorized = "UNAUTHORIZED", 401;
+    /// 401: the token is unknown, revoked or belongs to an ended room.
+    InvalidToken = "INVALID_TOKEN", 401;
+    /// 403: the token is valid but may not do this (not host, another room, not loopback).
+    Forbidden = "FORBIDDEN", 403;
+    /// 404: no route here.
+    NotFound = "NOT_FOUND", 404;
+    /// 404: no room has this code.
+    RoomNotFound = "ROOM_NOT_FOUND", 404;
+    /// 410: the room expired or was ended.
+    RoomExpired = "ROOM_EXPIRED", 410;
+    /// 403: every seat is taken.
+    RoomFull = "ROOM_FULL", 403;
+    /// 403: this device was removed from the room by its host.
+    Kicked = "KICKED", 403;
+    /// 401: the room password is wrong or missing.
+    WrongPassword = "WRONG_PASSWORD", 401;
+    /// 429: too many requests; see `Retry-After`.
+    RateLimited = "RATE_LIMITED", 429;
+    /// 413: the body is too large.
+    PayloadTooLarge = "PAYLOAD_TOO_LARGE", 413;
+    /// 405: the method is not allowed on this path.
+    MethodNotAllowed = "METHOD_NOT_ALLOWED", 405;
+    /// 409: the participant is not in the room (signaling).
+    NotInRoom = "NOT_IN_ROOM", 409;
+    /// 409: someone else is already presenting (signaling).
+    PresenterExists = "PRESENTER_EXISTS", 409;
+    /// 503: a dependency (database, Redis) is unreachable or the server is overloaded.
+    Unavailable = "UNAVAILABLE", 503;
+    /// 500: a bug or an unexpected failure; the log has the cause.
+    Internal = "INTERNAL", 500;
 }
 
 impl fmt::Display for ErrorCode {

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use clap::{Args, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 
-use super::{Cli, CmdResult, Failure, stdout_is_terminal};
+use super::{Cli, CmdResult, Failure, exit, stdout_is_terminal};
 use crate::backup::{self, Dest, Lock, Progress};
 use crate::db::Db;
 
@@ -172,7 +172,7 @@ fn passphrase(path: &Option<PathBuf>) -> Result<Option<age::secrecy::SecretStrin
     path.as_deref()
         .map(backup::read_passphrase)
         .transpose()
-        .map_err(|e| Failure::new(2, e))
+        .map_err(|e| Failure::new(exit::USAGE, e))
 }
 
 fn print_json(v: &impl serde::Serialize) -> CmdResult {
@@ -195,13 +195,13 @@ pub async fn run(cli: &Cli, opts: &Opts) -> CmdResult {
     let _lock = locked(&config.server.data_dir)?;
     let db = Db::connect(&config.database)
         .await
-        .map_err(|e| Failure::new(3, e))?;
+        .map_err(|e| Failure::new(exit::UNREACHABLE, e))?;
     let mut bars = Bars::new(stdout_is_terminal() && !opts.json && !cli.quiet);
     let mut policy = backup::policy(&config);
     if let Some(k) = opts.keep {
         if k == 0 {
             return Err(Failure::new(
-                2,
+                exit::USAGE,
                 anyhow::anyhow!("--keep must be at least 1"),
             ));
         }
@@ -277,7 +277,7 @@ async fn verify(cli: &Cli, opts: &VerifyOpts) -> CmdResult {
         };
         let db = Db::connect(&scratch_db)
             .await
-            .map_err(|e| Failure::new(1, e))?;
+            .map_err(|e| Failure::new(exit::FAILED, e))?;
         let restored = backup::restore(
             &db,
             &opts.file,
@@ -290,13 +290,13 @@ async fn verify(cli: &Cli, opts: &VerifyOpts) -> CmdResult {
         .await;
         bars.finish();
         db.close().await;
-        let restored =
-            restored.map_err(|e| Failure::new(1, e.context("the test restore failed")))?;
+        let restored = restored
+            .map_err(|e| Failure::new(exit::FAILED, e.context("the test restore failed")))?;
         for t in &manifest.tables {
             let got = restored.rows.get(&t.name).copied().unwrap_or(0);
             if got != t.rows {
                 return Err(Failure::new(
-                    1,
+                    exit::FAILED,
                     anyhow::anyhow!(
                         "test restore: {} has {got} rows, the manifest says {}",
                         t.name,
@@ -379,15 +379,15 @@ pub async fn restore(cli: &Cli, opts: &RestoreOpts) -> CmdResult {
     let _lock = locked(&config.server.data_dir)?;
     let db = Db::connect(&config.database)
         .await
-        .map_err(|e| Failure::new(3, e))?;
+        .map_err(|e| Failure::new(exit::UNREACHABLE, e))?;
     let mut bars = Bars::new(stdout_is_terminal() && !opts.json && !cli.quiet);
     let mut safety = None;
     let has_data = backup::has_data(&db)
         .await
-        .map_err(|e| Failure::new(3, e))?;
+        .map_err(|e| Failure::new(exit::UNREACHABLE, e))?;
     if has_data && !opts.force {
         db.close().await;
-        return Err(Failure::new(4, backup::NotEmpty));
+        return Err(Failure::new(exit::REFUSED, backup::NotEmpty));
     }
     if has_data {
         // Verify first, so a bad archive never costs the current data even under --force.
@@ -413,7 +413,7 @@ pub async fn restore(cli: &Cli, opts: &RestoreOpts) -> CmdResult {
         .await
         .map_err(|e| {
             Failure::new(
-                1,
+                exit::FAILED,
                 e.context("backing up the current data before replacing it"),
             )
         })?;

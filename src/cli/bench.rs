@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use clap::Args;
 
-use super::{Cli, CmdResult, Failure};
+use super::{Cli, CmdResult, Failure, exit};
 use crate::bench::report::Slo;
 use crate::bench::{BenchError, Progress, Scenario};
 
@@ -207,8 +207,8 @@ pub async fn run(cli: &Cli, o: &Opts) -> CmdResult {
     let report = crate::bench::run(scenario, progress)
         .await
         .map_err(|e| match e {
-            BenchError::Usage(m) => Failure::new(2, anyhow::anyhow!(m)),
-            BenchError::Setup(m) => Failure::new(3, anyhow::anyhow!(m)),
+            BenchError::Usage(m) => Failure::new(exit::USAGE, anyhow::anyhow!(m)),
+            BenchError::Setup(m) => Failure::new(exit::UNREACHABLE, anyhow::anyhow!(m)),
         })?;
     if o.json {
         println!(
@@ -226,7 +226,7 @@ pub async fn run(cli: &Cli, o: &Opts) -> CmdResult {
         .collect();
     if !missed.is_empty() {
         return Err(Failure::new(
-            1,
+            exit::FAILED,
             anyhow::anyhow!("missed: {}", missed.join(", ")),
         ));
     }

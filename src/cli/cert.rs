@@ -4,7 +4,7 @@
 
 use clap::{Args, Subcommand};
 
-use super::{Cli, CmdResult, Failure};
+use super::{Cli, CmdResult, Failure, exit};
 use crate::config::TlsMode;
 
 #[derive(Debug, Args)]
@@ -110,7 +110,7 @@ fn acme_failure(e: anyhow::Error) -> Failure {
 async fn obtain(cli: &Cli, config: &crate::config::Config, json: bool) -> CmdResult {
     if config.tls.mode != TlsMode::Acme {
         return Err(Failure::new(
-            2,
+            exit::USAGE,
             anyhow::anyhow!("tls.mode is not acme; set tls.mode = \"acme\" and tls.domains first"),
         ));
     }
@@ -167,16 +167,16 @@ fn import(cli: &Cli, loaded: &crate::config::Loaded, o: &ImportOpts) -> CmdResul
     let config = &loaded.config;
     let read = |p: &std::path::Path| {
         std::fs::read(p)
-            .map_err(|e| Failure::new(2, anyhow::anyhow!("reading {}: {e}", p.display())))
+            .map_err(|e| Failure::new(exit::USAGE, anyhow::anyhow!("reading {}: {e}", p.display())))
     };
     let (cert_pem, key_pem) = (read(&o.cert)?, read(&o.key)?);
-    crate::tls::certified_key(&cert_pem, &key_pem).map_err(|e| Failure::new(1, e))?;
+    crate::tls::certified_key(&cert_pem, &key_pem).map_err(|e| Failure::new(exit::FAILED, e))?;
     let info = crate::tls::inspect(&cert_pem)?;
     let dir = config.server.data_dir.join("tls");
     let (cert, key) = (dir.join("imported.crt"), dir.join("imported.key"));
     if cert.exists() && !o.force {
         return Err(Failure::new(
-            4,
+            exit::REFUSED,
             anyhow::anyhow!("{} exists; pass --force to replace it", cert.display()),
         ));
     }
@@ -290,25 +290,24 @@ pub async fn run(cli: &Cli, opts: &Opts) -> CmdResult {
             Ok(())
         }
         Action::Status(o) => {
-            let path =
-                match config.tls.mode {
-                    TlsMode::Off => {
-                        return Err(Failure::new(
-                            4,
-                            anyhow::anyhow!("TLS is off (tls.mode = off): serve speaks plain HTTP"),
-                        ));
-                    }
-                    TlsMode::SelfSigned => crate::tls::self_signed_paths(&config).0,
-                    TlsMode::Acme => crate::tls::acme::Paths::new(&config).cert,
-                    TlsMode::Files => config.tls.cert_path.clone().ok_or_else(|| {
-                        Failure::new(2, anyhow::anyhow!("tls.cert_path is not set"))
-                    })?,
-                };
+            let path = match config.tls.mode {
+                TlsMode::Off => {
+                    return Err(Failure::new(
+                        exit::REFUSED,
+                        anyhow::anyhow!("TLS is off (tls.mode = off): serve speaks plain HTTP"),
+                    ));
+                }
+                TlsMode::SelfSigned => crate::tls::self_signed_paths(&config).0,
+                TlsMode::Acme => crate::tls::acme::Paths::new(&config).cert,
+                TlsMode::Files => config.tls.cert_path.clone().ok_or_else(|| {
+                    Failure::new(exit::USAGE, anyhow::anyhow!("tls.cert_path is not set"))
+                })?,
+            };
             let pem = match std::fs::read(&path) {
                 Ok(p) => p,
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                     return Err(Failure::new(
-                        4,
+                        exit::REFUSED,
                         anyhow::anyhow!(
                             "no certificate at {} yet; `flowsync cert issue` (acme) or `flowsync cert self-signed` makes one (serve also does on first start)",
                             path.display()
@@ -317,7 +316,7 @@ pub async fn run(cli: &Cli, opts: &Opts) -> CmdResult {
                 }
                 Err(e) => {
                     return Err(Failure::new(
-                        1,
+                        exit::FAILED,
                         anyhow::anyhow!("reading {}: {e}", path.display()),
                     ));
                 }

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use clap::Args;
 
-use super::{Cli, CmdResult, Failure};
+use super::{Cli, CmdResult, Failure, exit};
 use crate::config::Config;
 use crate::doctor::{self, Context, Finding, RunOptions, Status};
 
@@ -102,7 +102,7 @@ pub async fn run(cli: &Cli, o: &Opts) -> CmdResult {
         let body = doctor::redacted_report(&ctx, &findings);
         write_report(path, &body).map_err(|e| {
             Failure::new(
-                2,
+                exit::USAGE,
                 anyhow::anyhow!("cannot write the report {}: {e}", path.display()),
             )
         })?;
@@ -129,7 +129,7 @@ pub async fn run(cli: &Cli, o: &Opts) -> CmdResult {
     }
     if report.status == Status::Fail {
         return Err(Failure::new(
-            1,
+            exit::FAILED,
             anyhow::anyhow!(
                 "{} check(s) failed; each hint above says what to do (`flowsync doctor --fix` repairs the safe ones)",
                 report.summary.fail

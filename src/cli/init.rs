@@ -10,7 +10,7 @@ use std::time::Duration;
 use clap::{Args, ValueEnum};
 use dialoguer::{Confirm, Input, Select};
 
-use super::{Cli, CmdResult, Failure};
+use super::{Cli, CmdResult, Failure, exit};
 use crate::init::{
     self, Answers, Change, DatabaseChoice, InitError, Layout, StepResult, StepStatus, TlsChoice,
     TurnChoice,
@@ -123,7 +123,7 @@ pub struct Opts {
 }
 
 fn usage(msg: impl Into<String>) -> Failure {
-    Failure::new(2, anyhow::anyhow!("{}", msg.into()))
+    Failure::new(exit::USAGE, anyhow::anyhow!("{}", msg.into()))
 }
 
 fn valid_domain(d: &str) -> Result<(), String> {
@@ -224,7 +224,7 @@ fn redis_choice(s: &str) -> Result<Option<String>, String> {
 }
 
 fn io(e: dialoguer::Error) -> Failure {
-    Failure::new(1, anyhow::anyhow!("the wizard stopped: {e}"))
+    Failure::new(exit::FAILED, anyhow::anyhow!("the wizard stopped: {e}"))
 }
 
 /// Whether a PostgreSQL server runs on this host (its Debian socket exists).
@@ -585,9 +585,9 @@ pub async fn run(cli: &Cli, o: &Opts) -> CmdResult {
     let results = init::run(&answers, &layout, &mut opts, &mut ui)
         .await
         .map_err(|e| match e {
-            InitError::Refused(m) => Failure::new(4, anyhow::anyhow!(m)),
-            InitError::Unreachable(m) => Failure::new(3, anyhow::anyhow!(m)),
-            InitError::Other(e) => Failure::new(1, e),
+            InitError::Refused(m) => Failure::new(exit::REFUSED, anyhow::anyhow!(m)),
+            InitError::Unreachable(m) => Failure::new(exit::UNREACHABLE, anyhow::anyhow!(m)),
+            InitError::Other(e) => Failure::new(exit::FAILED, e),
         })?;
     if !cli.quiet {
         let changed = results

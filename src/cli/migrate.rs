@@ -4,7 +4,7 @@
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 
-use super::{Cli, CmdResult, Failure, stdout_is_terminal};
+use super::{Cli, CmdResult, Failure, exit, stdout_is_terminal};
 use crate::db::{Db, migrate};
 
 #[derive(Debug, Args)]
@@ -34,8 +34,10 @@ pub async fn run(cli: &Cli, opts: &Opts) -> CmdResult {
     config.backup.config_file = loaded.file.clone();
     let db = Db::connect(&config.database)
         .await
-        .map_err(|e| Failure::new(3, e))?;
-    let status = migrate::status(&db).await.map_err(|e| Failure::new(3, e))?;
+        .map_err(|e| Failure::new(exit::UNREACHABLE, e))?;
+    let status = migrate::status(&db)
+        .await
+        .map_err(|e| Failure::new(exit::UNREACHABLE, e))?;
     if opts.status || opts.dry_run {
         let pending = status.pending();
         if opts.json {
@@ -83,7 +85,7 @@ pub async fn run(cli: &Cli, opts: &Opts) -> CmdResult {
         crate::backup::before_migrate(&db, &config).await.map_err(|e| {
             let busy = e.downcast_ref::<crate::backup::Busy>().is_some();
             Failure::new(
-                if busy { 5 } else { 1 },
+                if busy { exit::BUSY } else { exit::FAILED },
                 e.context("backing up before migrating failed (run with --no-backup to migrate without one)"),
             )
         })?

@@ -84,6 +84,22 @@ pub enum Command {
     Manpages(manpages::Opts),
 }
 
+/// Exit codes every command shares (listed in each command's `--help` and in
+/// docs/reference/cli.md). 0 is success; `doctor` has its own (0 healthy, 1 a check failed,
+/// 2 doctor could not run).
+pub mod exit {
+    /// The command failed; the message says why and what to do.
+    pub const FAILED: u8 = 1;
+    /// Usage or configuration error: a bad flag, an unreadable or invalid config.
+    pub const USAGE: u8 = 2;
+    /// A dependency is unreachable: the database, Redis, the running server. Retry later.
+    pub const UNREACHABLE: u8 = 3;
+    /// Refused by the current state (pending migrations, an ended room, a restore over data).
+    pub const REFUSED: u8 = 4;
+    /// Busy: another backup or restore holds `<data_dir>/.backup.lock`.
+    pub const BUSY: u8 = 5;
+}
+
 /// A failed command: what to print and which exit code to use.
 #[derive(Debug)]
 pub struct Failure {
@@ -102,13 +118,16 @@ impl Failure {
 
 impl From<anyhow::Error> for Failure {
     fn from(error: anyhow::Error) -> Self {
-        Failure { code: 1, error }
+        Failure {
+            code: exit::FAILED,
+            error,
+        }
     }
 }
 
 impl From<ConfigError> for Failure {
     fn from(e: ConfigError) -> Self {
-        Failure::new(2, e)
+        Failure::new(exit::USAGE, e)
     }
 }
 
@@ -116,10 +135,10 @@ impl From<crate::server::StartError> for Failure {
     fn from(e: crate::server::StartError) -> Self {
         use crate::server::StartError as S;
         let code = match &e {
-            S::Database(_) | S::Dependency(_) => 3,
-            S::DataDir(_) => 2,
-            S::PendingMigrations { .. } => 4,
-            S::Bind { .. } | S::Other(_) => 1,
+            S::Database(_) | S::Dependency(_) => exit::UNREACHABLE,
+            S::DataDir(_) => exit::USAGE,
+            S::PendingMigrations { .. } => exit::REFUSED,
+            S::Bind { .. } | S::Other(_) => exit::FAILED,
         };
         Failure::new(code, e)
     }
@@ -172,7 +191,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Ok(rt) => rt,
         Err(e) => {
             return report(Failure::new(
-                1,
+                exit::FAILED,
                 anyhow::anyhow!("cannot start the async runtime: {e}"),
             ));
         }

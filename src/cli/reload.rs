@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use clap::Args;
 
-use super::{Cli, CmdResult, Failure};
+use super::{Cli, CmdResult, Failure, exit};
 
 /// How long the server may take to apply a reload (it re-reads a file and maybe a certificate).
 const WAIT: Duration = Duration::from_secs(30);
@@ -38,7 +38,7 @@ pub async fn run(cli: &Cli, opts: &Opts) -> CmdResult {
         Some(p) => p,
         None => main_pid().await.ok_or_else(|| {
             Failure::new(
-                3,
+                exit::UNREACHABLE,
                 anyhow::anyhow!(
                     "no running flowsync.service to reload (systemctl show -P MainPID flowsync is 0); give --pid for a server started by hand"
                 ),
@@ -51,7 +51,7 @@ pub async fn run(cli: &Cli, opts: &Opts) -> CmdResult {
     let target = nix::unistd::Pid::from_raw(pid as i32);
     nix::sys::signal::kill(target, nix::sys::signal::Signal::SIGHUP).map_err(|e| {
         Failure::new(
-            3,
+            exit::UNREACHABLE,
             anyhow::anyhow!(
                 "cannot signal the server (pid {pid}): {e}; run as root or as the flowsync user"
             ),
@@ -68,7 +68,7 @@ pub async fn run(cli: &Cli, opts: &Opts) -> CmdResult {
         }
         if Instant::now() > deadline {
             return Err(Failure::new(
-                3,
+                exit::UNREACHABLE,
                 anyhow::anyhow!(
                     "the server (pid {pid}) did not report the reload within {} s; `journalctl -u flowsync -n 50` says what it did",
                     WAIT.as_secs()
@@ -77,7 +77,7 @@ pub async fn run(cli: &Cli, opts: &Opts) -> CmdResult {
         }
         if nix::sys::signal::kill(target, None).is_err() {
             return Err(Failure::new(
-                3,
+                exit::UNREACHABLE,
                 anyhow::anyhow!("the server (pid {pid}) exited during the reload"),
             ));
         }
@@ -91,7 +91,7 @@ pub async fn run(cli: &Cli, opts: &Opts) -> CmdResult {
     }
     if !status.ok {
         return Err(Failure::new(
-            2,
+            exit::USAGE,
             anyhow::anyhow!(
                 "the server refused the configuration and keeps running with the previous one: {}",
                 status.error.unwrap_or_default()

@@ -4,7 +4,7 @@
 
 use clap::{Args, Subcommand};
 
-use super::{Cli, CmdResult, Failure};
+use super::{Cli, CmdResult, Failure, exit};
 use crate::config::Config;
 use crate::db::{self, Db, ms, now_ms};
 use crate::http::{AdminRoom, AdminRoomDetail};
@@ -52,7 +52,7 @@ pub async fn run(cli: &Cli, opts: &Opts) -> CmdResult {
     let config = cli.load_config(Vec::new())?.config;
     let db = Db::connect(&config.database)
         .await
-        .map_err(|e| Failure::new(3, e))?;
+        .map_err(|e| Failure::new(exit::UNREACHABLE, e))?;
     let result = match &opts.cmd {
         RoomsCmd::List { all, json } => list(&config, &db, *all, *json).await,
         RoomsCmd::Show { code, json } => show(&config, &db, code, *json).await,
@@ -67,7 +67,7 @@ pub async fn run(cli: &Cli, opts: &Opts) -> CmdResult {
 async fn list(config: &Config, db: &Db, all: bool, json: bool) -> CmdResult {
     let rooms = crate::http::list_rooms(db, ms(config.rooms.reconnect_grace), all)
         .await
-        .map_err(|e| Failure::new(3, e))?;
+        .map_err(|e| Failure::new(exit::UNREACHABLE, e))?;
     if json {
         println!(
             "{}",
@@ -104,7 +104,7 @@ fn short_time(rfc3339: &str) -> String {
 async fn detail(config: &Config, db: &Db, code: &str) -> Result<AdminRoomDetail, Failure> {
     let not_found = || {
         Failure::new(
-            1,
+            exit::FAILED,
             anyhow::anyhow!("no room has code {code:?}; see `flowsync rooms list --all`"),
         )
     };
@@ -112,11 +112,11 @@ async fn detail(config: &Config, db: &Db, code: &str) -> Result<AdminRoomDetail,
     let cutoff = now_ms() - ms(config.rooms.reconnect_grace);
     let room = db::rooms::by_code(db, &code, cutoff)
         .await
-        .map_err(|e| Failure::new(3, e))?
+        .map_err(|e| Failure::new(exit::UNREACHABLE, e))?
         .ok_or_else(not_found)?;
     let participants = db::rooms::participants(db, &room.id)
         .await
-        .map_err(|e| Failure::new(3, e))?;
+        .map_err(|e| Failure::new(exit::UNREACHABLE, e))?;
     Ok(AdminRoomDetail {
         room: AdminRoom::from_row(&room),
         participants: participants
@@ -190,7 +190,7 @@ async fn end(config: &Config, db: &Db, code: &str, server: Option<&str>, json: b
     let via_server = match outcome {
         Ok(outcome) => Some(outcome),
         Err(EndError::NotRunning) => None,
-        Err(EndError::Failed(e)) => return Err(Failure::new(3, e)),
+        Err(EndError::Failed(e)) => return Err(Failure::new(exit::UNREACHABLE, e)),
     };
     let (ended, how) = match via_server {
         Some(ended) => (ended, "live participants were told"),
@@ -199,11 +199,11 @@ async fn end(config: &Config, db: &Db, code: &str, server: Option<&str>, json: b
             let until = now_ms() + ms(config.rooms.tombstone_ttl);
             let room = db::rooms::by_code(db, &code, 0)
                 .await
-                .map_err(|e| Failure::new(3, e))?;
+                .map_err(|e| Failure::new(exit::UNREACHABLE, e))?;
             let ended = match room {
                 Some(r) => db::rooms::close(db, &r.id, "ended", until)
                     .await
-                    .map_err(|e| Failure::new(3, e))?
+                    .map_err(|e| Failure::new(exit::UNREACHABLE, e))?
                     .is_some(),
                 None => false,
             };
@@ -222,7 +222,7 @@ async fn end(config: &Config, db: &Db, code: &str, server: Option<&str>, json: b
         Ok(())
     } else {
         Err(Failure::new(
-            4,
+            exit::REFUSED,
             anyhow::anyhow!("room {code} had already ended or expired"),
         ))
     }
