@@ -298,6 +298,10 @@ fn stored(config: &Config) -> Option<Vec<u8>> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn cert_issue_over_http01_then_serve_presents_it() {
+    crate::helpers::needs!(
+        crate::helpers::Need::Tool("pebble"),
+        crate::helpers::Need::Tool("pebble-challtestsrv")
+    );
     let (http, https) = (free_port(), free_port());
     let pebble = Pebble::start(http, https).await;
     let (config, _dir) = acme_config(&pebble, http, https, Challenge::Http01).await;
@@ -373,6 +377,10 @@ fn ws_text(payload: &[u8]) -> Vec<u8> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn serve_obtains_over_tls_alpn_and_a_forced_renewal_keeps_websockets_open() {
+    crate::helpers::needs!(
+        crate::helpers::Need::Tool("pebble"),
+        crate::helpers::Need::Tool("pebble-challtestsrv")
+    );
     let _ = tracing_subscriber::fmt()
         .with_test_writer()
         .with_env_filter("flowsync=debug")
@@ -451,6 +459,10 @@ Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSoc
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_second_issuer_is_refused_while_one_holds_the_lock() {
+    crate::helpers::needs!(
+        crate::helpers::Need::Tool("pebble"),
+        crate::helpers::Need::Tool("pebble-challtestsrv")
+    );
     let (http, https) = (free_port(), free_port());
     let pebble = Pebble::start(http, https).await;
     let (config, _dir) = acme_config(&pebble, http, https, Challenge::Http01).await;
@@ -476,6 +488,10 @@ fn plant(config: &Config, path: &Path) -> Vec<u8> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn failures_say_why_and_leave_the_stored_certificate_alone() {
+    crate::helpers::needs!(
+        crate::helpers::Need::Tool("pebble"),
+        crate::helpers::Need::Tool("pebble-challtestsrv")
+    );
     let (http, https) = (free_port(), free_port());
     let pebble = Pebble::start(http, https).await;
 
@@ -514,6 +530,11 @@ async fn serial_at(root: &str, addr: SocketAddr) -> String {
 /// order placed through one is answered by the other (the one the CA reaches).
 #[tokio::test(flavor = "multi_thread")]
 async fn instances_sharing_postgres_share_certificates_and_answer_each_others_challenges() {
+    crate::helpers::needs!(
+        crate::helpers::Need::Postgres,
+        crate::helpers::Need::Tool("pebble"),
+        crate::helpers::Need::Tool("pebble-challtestsrv")
+    );
     let (http_a, https_a, http_b, https_b) = (free_port(), free_port(), free_port(), free_port());
     let pebble = Pebble::start(http_b, https_b).await; // the CA only ever reaches instance B
     let url = fresh_pg_database().await;

@@ -322,16 +322,19 @@ async fn round_trip_sqlite() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn round_trip_postgres() {
+    crate::helpers::needs!(crate::helpers::Need::Postgres);
     round_trip(Backend::Postgres, Backend::Postgres, true).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn sqlite_to_postgres() {
+    crate::helpers::needs!(crate::helpers::Need::Postgres);
     round_trip(Backend::Sqlite, Backend::Postgres, true).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn postgres_to_sqlite() {
+    crate::helpers::needs!(crate::helpers::Need::Postgres);
     round_trip(Backend::Postgres, Backend::Sqlite, false).await;
 }
 
@@ -899,6 +902,7 @@ async fn serve_backs_up_before_auto_migrating() {
 /// The daily backup units verify, and the service is hardened like the main one.
 #[test]
 fn backup_units_verify_and_are_hardened() {
+    crate::helpers::needs!(crate::helpers::Need::Tool("systemd-analyze"));
     let score =
         crate::helpers::check_units(BIN, &["flowsync-backup.service", "flowsync-backup.timer"]);
     assert!(score <= 2.0, "exposure {score} > 2.0");
@@ -1148,6 +1152,7 @@ async fn message_count(url: &str) -> i64 {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn verify_checks_what_restore_loads_and_a_failed_restore_changes_nothing() {
+    crate::helpers::needs!(crate::helpers::Need::Postgres);
     let dir = tempfile::tempdir().unwrap();
     let (url, data, genuine) = genuine_archive(dir.path(), 100).await;
     let cases = [

@@ -519,6 +519,10 @@ fn sighup_reloads_what_can_change_and_survives_a_broken_file() {
 
 #[test]
 fn committed_completions_and_man_pages_match_the_binary() {
+    crate::helpers::needs!(
+        crate::helpers::Need::Tool("zsh"),
+        crate::helpers::Need::Tool("fish")
+    );
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let dir = tempfile::tempdir().expect("tmp");
     let fix = "run scripts/gen-completions.sh and commit the result";
@@ -703,6 +707,7 @@ fn serve_signals_readiness_and_stopping_over_notify_socket() {
 /// its exposure score stays at or below 2.0.
 #[test]
 fn systemd_unit_verifies_and_is_hardened() {
+    crate::helpers::needs!(crate::helpers::Need::Tool("systemd-analyze"));
     let score = crate::helpers::check_units(BIN, &["flowsync.service"]);
     assert!(score <= 2.0, "exposure {score} > 2.0");
 }

@@ -9,6 +9,89 @@ use flowsync::server::Server;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
+/// Something a test needs from outside its process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Need {
+    /// The PostgreSQL server of [`pg_admin_url`].
+    Postgres,
+    /// The Redis server of [`redis_url`].
+    Redis,
+    /// A program on the PATH.
+    Tool(&'static str),
+}
+
+impl Need {
+    fn available(self) -> bool {
+        match self {
+            Need::Postgres => reachable(&pg_admin_url(), 5432),
+            Need::Redis => reachable(&redis_url(), 6379),
+            Need::Tool(name) => std::env::var_os("PATH").is_some_and(|path| {
+                std::env::split_paths(&path).any(|dir| dir.join(name).is_file())
+            }),
+        }
+    }
+
+    fn name(self) -> String {
+        match self {
+            Need::Postgres => format!("PostgreSQL at {}", pg_admin_url()),
+            Need::Redis => format!("Redis at {}", redis_url()),
+            Need::Tool(name) => format!("`{name}`"),
+        }
+    }
+}
+
+/// Whether a server named by `url` (scheme://[user@]host[:port]/...) accepts connections.
+fn reachable(url: &str, default_port: u16) -> bool {
+    let rest = url.split_once("://").map(|(_, r)| r).unwrap_or(url);
+    let authority = rest.split(['/', '?']).next().unwrap_or(rest);
+    let hostport = authority.rsplit('@').next().unwrap_or(authority);
+    let addr = if hostport.contains(':') {
+        hostport.to_owned()
+    } else {
+        format!("{hostport}:{default_port}")
+    };
+    use std::net::ToSocketAddrs;
+    addr.to_socket_addrs().ok().into_iter().flatten().any(|a| {
+        std::net::TcpStream::connect_timeout(&a, std::time::Duration::from_secs(2)).is_ok()
+    })
+}
+
+/// Whether the test at `place` must stop because something it needs is missing. A plain
+/// `cargo test` skips such tests and says so on the terminal (past the harness's capture),
+/// with how to run them; with `FLOWSYNC_TEST_ALL` (set by `scripts/test.sh`) or `CI` set,
+/// nothing may be skipped and a missing part fails the test.
+pub fn skip(place: &str, needs: &[Need]) -> bool {
+    let missing: Vec<String> = needs
+        .iter()
+        .filter(|n| !n.available())
+        .map(|n| n.name())
+        .collect();
+    if missing.is_empty() {
+        return false;
+    }
+    let what = format!("{place} needs {}", missing.join(", "));
+    if std::env::var_os("FLOWSYNC_TEST_ALL").is_some() || std::env::var_os("CI").is_some() {
+        panic!("{what}; every test must run here (FLOWSYNC_TEST_ALL or CI is set)");
+    }
+    use std::io::Write;
+    let _ = writeln!(
+        std::io::stderr(),
+        "skipped: {what} (`bash scripts/test.sh` starts or installs everything and runs it)"
+    );
+    true
+}
+
+/// `needs!(Need::Postgres, Need::Tool("tmux"))` at the top of a test: returns early, after
+/// saying so, when one is missing and the run allows skipping (see [`skip`]).
+macro_rules! needs {
+    ($($need:expr),+ $(,)?) => {
+        if $crate::helpers::skip(concat!(module_path!(), ":", line!()), &[$($need),+]) {
+            return;
+        }
+    };
+}
+pub(crate) use needs;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
     Sqlite,
@@ -399,7 +482,7 @@ pub fn code(b: &Value) -> &str {
 macro_rules! each_backend {
     ($name:ident) => {
         mod $name {
-            use $crate::helpers::{Backend, Setup, StateKind};
+            use $crate::helpers::{Backend, Need, Setup, StateKind};
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn sqlite_memory() {
@@ -408,16 +491,19 @@ macro_rules! each_backend {
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn sqlite_redis() {
+                $crate::helpers::needs!(Need::Redis);
                 super::$name(Setup::new(Backend::Sqlite, StateKind::Redis).await).await
             }
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn postgres_memory() {
+                $crate::helpers::needs!(Need::Postgres);
                 super::$name(Setup::new(Backend::Postgres, StateKind::Memory).await).await
             }
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn postgres_redis() {
+                $crate::helpers::needs!(Need::Postgres, Need::Redis);
                 super::$name(Setup::new(Backend::Postgres, StateKind::Redis).await).await
             }
         }

@@ -572,6 +572,7 @@ fn expired_pair() -> (String, String) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn init_with_postgres_and_redis_then_doctor() {
+    crate::helpers::needs!(crate::helpers::Need::Postgres, crate::helpers::Need::Redis);
     let url = crate::helpers::fresh_pg_database().await;
     let redis = crate::helpers::redis_url();
     let i = Install::new();
@@ -610,6 +611,7 @@ async fn init_with_postgres_and_redis_then_doctor() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn init_creates_a_local_postgres_database() {
+    crate::helpers::needs!(crate::helpers::Need::Postgres);
     if !Path::new("/var/run/postgresql/.s.PGSQL.5432").exists() || !nix::unistd::geteuid().is_root()
     {
         eprintln!("skipped: needs root and the local PostgreSQL socket");
@@ -653,6 +655,7 @@ async fn init_creates_a_local_postgres_database() {
 /// The wizard, through a real terminal: every question answered with keys, as a person would.
 #[test]
 fn wizard_full_path_through_a_terminal() {
+    crate::helpers::needs!(crate::helpers::Need::Tool("tmux"));
     if Command::new("tmux").arg("-V").output().is_err() {
         panic!("tmux is missing; scripts/test.sh installs it");
     }

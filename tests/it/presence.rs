@@ -176,12 +176,14 @@ async fn in_process_presence_rules() {
 
 #[tokio::test]
 async fn redis_presence_rules_across_two_instances() {
+    crate::helpers::needs!(crate::helpers::Need::Redis);
     let (a, b, _) = redis_pair().await;
     rules(&a, &b).await;
 }
 
 #[tokio::test]
 async fn redis_relay_targets_are_reused_for_a_second_and_forgotten_on_departure() {
+    crate::helpers::needs!(crate::helpers::Need::Redis);
     let (a, b, _) = redis_pair().await;
     for (pid, who) in [
         ("p_x", person("X", "host", 1)),
@@ -208,6 +210,7 @@ async fn redis_relay_targets_are_reused_for_a_second_and_forgotten_on_departure(
 
 #[tokio::test]
 async fn redis_reaps_participants_of_a_dead_instance() {
+    crate::helpers::needs!(crate::helpers::Need::Redis);
     let (a, b, prefix) = redis_pair().await;
     let (Presence::Redis(ra), Presence::Redis(_)) = (&a, &b) else {
         unreachable!()

@@ -161,6 +161,7 @@ async fn memory_store_contract() {
 
 #[tokio::test]
 async fn redis_store_contract() {
+    crate::helpers::needs!(crate::helpers::Need::Redis);
     let prefix = format!("fstest:{}:", random_suffix());
     let a = redis_store(&prefix).await;
     let b = redis_store(&prefix).await;

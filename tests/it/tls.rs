@@ -94,6 +94,7 @@ fn serial(conn: &TlsStream<TcpStream>) -> String {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn self_signed_https_h2_hsts_websockets_and_redirect() {
+    crate::helpers::needs!(crate::helpers::Need::Tool("openssl"));
     let (cfg, _dir) = config(|c| c.tls.mode = TlsMode::SelfSigned).await;
     let cert_path = cfg.server.data_dir.join("tls/self-signed.crt");
     let server = flowsync::server::start(cfg).await.unwrap();

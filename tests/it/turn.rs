@@ -207,6 +207,7 @@ fn assert_relayed(run: &Run, what: &str) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn relays_over_udp_tcp_and_tls_on_the_https_port() {
+    crate::helpers::needs!(crate::helpers::Need::Tool("turnutils_peer"));
     let (server, _setup) = server(|c| {
         c.tls.mode = TlsMode::SelfSigned;
         c.server.https_listen = "127.0.0.1:0".parse().unwrap();
@@ -274,6 +275,7 @@ async fn relays_over_udp_tcp_and_tls_on_the_https_port() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn refuses_forged_and_expired_credentials_loopback_peers_and_over_quota() {
+    crate::helpers::needs!(crate::helpers::Need::Tool("turnutils_peer"));
     let (server, setup) = server(|c| {
         c.turn.allow_peers = vec![];
         // One uclient session makes three allocations.
@@ -332,6 +334,10 @@ async fn refuses_forged_and_expired_credentials_loopback_peers_and_over_quota() 
 /// external mode.
 #[tokio::test(flavor = "multi_thread")]
 async fn coturn_accepts_the_credentials_of_external_mode() {
+    crate::helpers::needs!(
+        crate::helpers::Need::Tool("turnutils_peer"),
+        crate::helpers::Need::Tool("turnserver")
+    );
     let port = free_port();
     let (lo, hi) = relay_range();
     let dir = tempfile::tempdir().unwrap();
