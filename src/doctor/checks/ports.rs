@@ -58,9 +58,8 @@ fn check(ctx: &Context) -> Outcome {
                 return Outcome::fail(
                     format!("{what} {addr} is held by a program of user {user} (uid {uid})"),
                     format!(
-                        "stop it or move it to another port; `sudo ss -l{}np 'sport = :{}'` names it",
-                        if what.ends_with("udp") { "u" } else { "t" },
-                        addr.port()
+                        "stop it or move it to another port; `sudo {}` names it",
+                        ss(what, addr)
                     ),
                 );
             }
@@ -82,13 +81,18 @@ fn check(ctx: &Context) -> Outcome {
                 return Outcome::fail(
                     format!("{what} {addr} cannot be bound ({e}) and its holder is not visible"),
                     format!(
-                        "run doctor as root to name the holder, or `ss -l{}np 'sport = :{}'`",
-                        if what.ends_with("udp") { "u" } else { "t" },
-                        addr.port()
+                        "run doctor as root to name the holder, or `{}`",
+                        ss(what, addr)
                     ),
                 );
             }
         }
     }
     Outcome::ok(parts.join(", "))
+}
+
+/// The `ss` command that lists the listener on `addr` (UDP for the TURN UDP port).
+fn ss(what: &str, addr: std::net::SocketAddr) -> String {
+    let proto = if what.ends_with("udp") { "u" } else { "t" };
+    format!("ss -l{proto}np 'sport = :{}'", addr.port())
 }
