@@ -60,6 +60,11 @@ async fn no_silent_reader(setup: Setup) {
     assert_eq!(s, StatusCode::OK, "{b}");
     assert!(b.to_string().contains("the plan"));
     eve_live.close().await;
+    // The room hears of her departure (presence drops her seat just before the broadcast, so
+    // wait for the event itself: a later `user-left` must not be hers).
+    while next_event(&mut host_live, "user-left").await["participant_id"]
+        != eve.participant_id.as_str()
+    {}
     eventually(Duration::from_secs(10), || async {
         let (s, b) = t.get(&path, Some(&eve.token)).await;
         ((s.as_u16(), code(&b)) == (409, "NOT_IN_ROOM")).then_some(())
