@@ -104,6 +104,7 @@ function write(store, key, value) {
 }
 
 const DEVICE_KEY = 'flowsync:device_id';
+const CREATE_KEY = 'flowsync:create_key';
 const NAME_KEY = 'flowsync:display_name';
 const sessionKey = (code) => `flowsync:session:${code}`;
 
@@ -123,6 +124,16 @@ export function deviceId() {
   return id;
 }
 
+/** The team's create-link key this browser was given (`/#create=…`), if any. */
+export function createKey() {
+  return read(localStorage, CREATE_KEY) || '';
+}
+
+/** Keeps (or with null forgets) the create-link key. */
+export function rememberCreateKey(key) {
+  write(localStorage, CREATE_KEY, key);
+}
+
 export function rememberedName() {
   return read(localStorage, NAME_KEY) || '';
 }
@@ -131,9 +142,21 @@ export function rememberName(name) {
   write(localStorage, NAME_KEY, name);
 }
 
-/** The session for a room in this tab: {token, participant_id, role, room_code, display_name}. */
+/**
+ * The session for a room: {token, participant_id, role, room_code, display_name, tab}. It is
+ * kept per browser (localStorage), so closing the tab and opening the link again resumes the
+ * same participant; `tab` is true when this very tab was in the room (a reload), which enters
+ * again without asking. A second tab with the same session replaces the first
+ * (`session-replaced`). The token never appears in a URL.
+ */
 export function loadSession(code) {
-  const raw = read(sessionStorage, sessionKey(code));
+  const fromTab = parseSession(read(sessionStorage, sessionKey(code)));
+  if (fromTab) return { ...fromTab, tab: true };
+  const fromBrowser = parseSession(read(localStorage, sessionKey(code)));
+  return fromBrowser ? { ...fromBrowser, tab: false } : null;
+}
+
+function parseSession(raw) {
   if (!raw) return null;
   try {
     const s = JSON.parse(raw);
@@ -145,18 +168,21 @@ export function loadSession(code) {
 
 /** Stores a session from a create/join answer; false when the browser refuses storage. */
 export function saveSession(code, joined, displayName) {
-  const s = {
+  const s = JSON.stringify({
     token: joined.token,
     participant_id: joined.participant_id,
     role: joined.role,
     room_code: joined.room_code || code,
     display_name: displayName,
-  };
-  return write(sessionStorage, sessionKey(code), JSON.stringify(s));
+  });
+  const inBrowser = write(localStorage, sessionKey(code), s);
+  return write(sessionStorage, sessionKey(code), s) || inBrowser;
 }
 
+/** Forgets a room's session in this tab and this browser (left, removed, ended, replaced). */
 export function clearSession(code) {
   write(sessionStorage, sessionKey(code), null);
+  write(localStorage, sessionKey(code), null);
 }
 
 // ---- room codes ------------------------------------------------------------------------------

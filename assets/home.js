@@ -1,6 +1,8 @@
 // home.js: the front page: creates a room (then opens it as host) or jumps to a room by code.
 
-import { api, deviceId, rememberedName, rememberName, saveSession, normalizeCode } from './api.js';
+import {
+  api, deviceId, rememberedName, rememberName, saveSession, normalizeCode, createKey, rememberCreateKey,
+} from './api.js';
 import { byId, showFormError, busy } from './ui.js';
 
 const createForm = byId('create-form');
@@ -10,6 +12,18 @@ const joinError = byId('join-error');
 const f = createForm.elements;
 
 f.display_name.value = rememberedName();
+
+// A create link (`/#create=<key>`): the key is kept in this browser for later rooms and taken
+// off the address bar, so it is not bookmarked or shared by accident.
+const fromLink = /^#create=([A-Za-z0-9_-]{16,128})$/.exec(window.location.hash);
+if (fromLink) {
+  rememberCreateKey(fromLink[1]);
+  window.history.replaceState(null, '', window.location.pathname);
+}
+
+const slugField = byId('create-slug-field');
+const createRefused = byId('create-refused');
+f.standing.addEventListener('change', () => { slugField.hidden = !f.standing.checked; });
 
 /** A number field: undefined when blank, NaN when not a number. */
 function numberValue(input) {
@@ -69,6 +83,19 @@ function readCreateForm() {
   if (f.auto_start.value) timer.auto_start = f.auto_start.value === 'true';
   if (Object.keys(timer).length) body.timer = timer;
 
+  if (f.standing.checked) {
+    body.standing = true;
+    const slug = f.slug.value.trim().toLowerCase().replace(/[\s_]+/g, '-');
+    if (slug) {
+      if (!/^[a-z0-9](?:[a-z0-9]|-(?=[a-z0-9])){2,39}$/.test(slug)) {
+        return { error: 'The link must be 3 to 40 letters, digits and single hyphens, like design-team.', input: f.slug };
+      }
+      body.slug = slug;
+    }
+  }
+  const key = createKey();
+  if (key) body.create_key = key;
+
   return { body };
 }
 
@@ -84,6 +111,7 @@ function inputForServerMessage(message) {
   if (m.includes('long break seconds')) return f.long_minutes;
   if (m.includes('long break every')) return f.long_every;
   if (m.startsWith('name')) return f.name;
+  if (m.startsWith('slug')) return f.slug;
   return null;
 }
 
@@ -106,9 +134,22 @@ createForm.addEventListener('submit', async (event) => {
         + 'so you would not be signed in as its host. Allow site storage and try again.');
       return;
     }
-    window.location.assign(`/room/${encodeURIComponent(code)}`);
+    const path = res.room.slug ? `/r/${encodeURIComponent(res.room.slug)}` : `/room/${encodeURIComponent(code)}`;
+    window.location.assign(path);
   } catch (err) {
     done();
+    if (err.code === 'CREATE_NOT_ALLOWED') {
+      // A stale create link is forgotten; the page says who can create rooms here.
+      if (createKey()) rememberCreateKey(null);
+      createRefused.textContent = `${err.message} You can still join a room with its code or link.`;
+      createRefused.hidden = false;
+      showFormError(createError, '');
+      return;
+    }
+    if (err.code === 'SLUG_TAKEN') {
+      showFormError(createError, err.message, f.slug);
+      return;
+    }
     const message = err.code === 'RATE_LIMITED' && err.retryAfter
       ? `You're creating rooms too quickly. Try again in ${err.retryAfter} s.`
       : err.message;

@@ -45,8 +45,19 @@ const el = {
   lobbyCode: byId('lobby-code'),
   lobbyTitle: byId('lobby-title'),
   lobbyFacts: byId('lobby-facts'),
+  lobbyInside: byId('lobby-inside'),
   lobbyNotice: byId('lobby-notice'),
   joinForm: byId('join-form'),
+  hostTools: byId('host-tools'),
+  standingHint: byId('standing-hint'),
+  standingButton: byId('standing-button'),
+  hostLinkButton: byId('host-link-button'),
+  hostLinkRotate: byId('host-link-rotate'),
+  hostToolsStatus: byId('host-tools-status'),
+  lobbyResume: byId('lobby-resume'),
+  resumeName: byId('resume-name'),
+  resumeButton: byId('resume-button'),
+  resumeOther: byId('resume-other'),
   joinError: byId('join-error'),
   joinName: byId('join-display-name'),
   joinPasswordField: byId('join-password-field'),
@@ -130,6 +141,8 @@ const state = {
   code: null,
   room: null,
   session: null,
+  /** Refreshes who is inside while the lobby is shown. */
+  lobbyTimer: null,
 };
 
 /** The live connection and what it has told us. */
@@ -256,7 +269,7 @@ function showNotice(title, text, { retry = false, retryLabel = 'Try again', rejo
   el.noticeRetry.hidden = !retry;
   el.noticeRetry.textContent = retryLabel;
   el.noticeRejoin.hidden = !rejoin;
-  if (rejoin) el.noticeRejoin.href = `/room/${state.code}`;
+  if (rejoin) el.noticeRejoin.href = state.room ? roomPath(state.room) : `/room/${state.code}`;
   el.noticeHome.classList.toggle('primary', !rejoin);
   show(el.notice, focus);
 }
@@ -307,14 +320,75 @@ function showLobby(message = '', focus = false) {
   el.lobbyCode.textContent = room.code;
   el.lobbyTitle.textContent = room.name;
   renderFacts(el.lobbyFacts, room);
+  renderInside(room);
+  watchLobby();
   el.lobbyNotice.textContent = message;
   el.lobbyNotice.hidden = !message;
   if (!el.joinName.value) el.joinName.value = rememberedName();
   el.joinPasswordField.hidden = !room.has_password;
   el.joinPassword.required = room.has_password;
   showFormError(el.joinError, '');
+  // This browser was in the room (the tab was closed): offer to carry on as the same
+  // participant, or to join as someone else.
+  const resumable = state.session && !state.session.tab ? state.session : null;
+  el.lobbyResume.hidden = !resumable;
+  el.joinForm.hidden = !!resumable;
+  if (resumable) {
+    el.resumeName.textContent = resumable.display_name || 'you';
+    el.resumeButton.textContent = `Rejoin as ${resumable.display_name || 'before'}`;
+  }
   show(el.lobby, focus);
+  if (resumable && focus) el.resumeButton.focus();
   startPreview();
+}
+
+/** Who is in the room now, as the lobby shows it (names only for rooms without a password). */
+function renderInside(room) {
+  const names = Array.isArray(room.inside) ? room.inside : null;
+  if (names && names.length) {
+    el.lobbyInside.replaceChildren('Inside now: ', strong(names.join(', ')), ` (${names.length}).`);
+  } else if (names) {
+    el.lobbyInside.textContent = 'Nobody is inside yet.';
+  } else {
+    el.lobbyInside.textContent = room.participant_count
+      ? `${room.participant_count} ${room.participant_count === 1 ? 'person' : 'people'} inside.`
+      : 'Nobody is inside yet.';
+  }
+}
+
+/** While the lobby is shown, who is inside is looked up again now and then. */
+const LOBBY_REFRESH_MS = 15000;
+function watchLobby() {
+  clearTimeout(state.lobbyTimer);
+  state.lobbyTimer = setTimeout(async () => {
+    if (el.lobby.hidden) return;
+    try {
+      state.room = await api('GET', `/api/rooms/${state.code}`);
+      renderFacts(el.lobbyFacts, state.room);
+      renderInside(state.room);
+    } catch {
+      // The next look, or joining, says what is wrong.
+    }
+    watchLobby();
+  }, LOBBY_REFRESH_MS);
+}
+
+/** Carries on as the participant this browser was (same id, role and seat). */
+function resumeSession() {
+  if (!state.session) return;
+  state.session.tab = true;
+  saveSession(state.code, state.session, state.session.display_name);
+  enterRoom(true);
+}
+
+/** Forgets this browser's participant in the room and shows the join form instead. */
+function joinAsSomeoneElse() {
+  clearSession(state.code);
+  state.session = null;
+  el.joinName.value = '';
+  el.lobbyResume.hidden = true;
+  el.joinForm.hidden = false;
+  el.joinName.focus();
 }
 
 function strong(text) {
@@ -337,7 +411,7 @@ function enterRoom(focus) {
   el.inviteCode.textContent = room.code;
   el.roomTitle.textContent = room.name;
   renderFacts(el.roomFacts, room);
-  el.inviteLink.value = `${window.location.origin}/room/${room.code}`;
+  el.inviteLink.value = `${window.location.origin}${roomPath(room)}`;
   el.roomStatus.textContent = '';
   el.roomError.textContent = '';
   el.exportFallback.hidden = true;
@@ -490,6 +564,7 @@ function startLive() {
   });
 
   socket.on('room-joined', onRoomJoined);
+  socket.on('room-updated', onRoomUpdated);
   for (const event of ['offer', 'answer', 'ice-candidate']) {
     socket.on(event, (msg) => call.mesh?.receive(event, msg));
   }
@@ -713,6 +788,7 @@ function onRoomJoined(d) {
   sendMediaState();
   renderParticipants();
   renderHand();
+  claimHostIfAsked();
 }
 
 function onUserJoined(p) {
@@ -824,7 +900,111 @@ function setRole(role) {
   el.endButton.hidden = !host;
   el.timerControls.hidden = !host;
   el.timerGuestHint.hidden = host;
+  renderHostHint();
+  renderHostTools();
   renderWhoami();
+}
+
+/** The path people open a room with: its readable link for a standing room, else its code. */
+function roomPath(room) {
+  return room.standing && room.slug ? `/r/${room.slug}` : `/room/${room.code}`;
+}
+
+/** The room's facts changed (made standing): its link and the host's tools follow. */
+function onRoomUpdated(d) {
+  if (!d || !d.room) return;
+  state.room = { ...state.room, ...d.room };
+  el.inviteLink.value = `${window.location.origin}${roomPath(state.room)}`;
+  renderFacts(el.roomFacts, state.room);
+  renderHostTools();
+  if (state.room.standing && window.location.pathname !== roomPath(state.room)) {
+    window.history.replaceState(null, '', roomPath(state.room));
+  }
+}
+
+/** A host's tools for a team's room: make it standing, copy or renew its host link. */
+function renderHostTools() {
+  const host = live.role === 'host';
+  const standing = !!(state.room && state.room.standing);
+  el.hostTools.hidden = !host;
+  el.standingButton.hidden = standing;
+  el.hostLinkButton.hidden = !standing;
+  el.hostLinkRotate.hidden = !standing;
+  setText(el.standingHint, standing
+    ? `A standing room: it stays until you end it and keeps its chat ${state.room.retention_days || 30} days. `
+      + 'Whoever opens the host link becomes host; keep it to the people who run this room.'
+    : 'A standing room stays until you end it, gets a readable link and a host link: for a team that meets here every day.');
+}
+
+async function makeStanding() {
+  const done = busy(el.standingButton, 'Making it standing…');
+  try {
+    const ack = await request('make-standing', {});
+    onRoomUpdated({ room: ack.room });
+    flash(el.hostToolsStatus, `This room now stays until you end it. Its link is ${el.inviteLink.value}`, 10000);
+  } catch (err) {
+    flash(el.hostToolsStatus, err.message, 10000);
+  } finally {
+    done();
+  }
+}
+
+async function copyHostLink(rotate) {
+  if (rotate && !window.confirm('Make a new host link? The current one stops working.')) return;
+  const button = rotate ? el.hostLinkRotate : el.hostLinkButton;
+  const done = busy(button, rotate ? 'Renewing…' : 'Copying…');
+  try {
+    const ack = await request('host-link', rotate ? { rotate: true } : {});
+    const link = `${window.location.origin}${roomPath(state.room)}#host=${ack.host_key}`;
+    let copied = false;
+    try {
+      if (navigator.clipboard && window.isSecureContext) {
+        await navigator.clipboard.writeText(link);
+        copied = true;
+      }
+    } catch {
+      copied = false;
+    }
+    const what = rotate ? 'A new host link was made (the old one no longer works)' : 'Host link';
+    flash(el.hostToolsStatus, copied ? `${what}: copied.` : `${what}: ${link}`, 20000);
+  } catch (err) {
+    flash(el.hostToolsStatus, err.message, 10000);
+  } finally {
+    done();
+  }
+}
+
+/** A host link opened in this tab: become host once connected (the key is then forgotten). */
+function claimHostIfAsked() {
+  const key = read(sessionStorage, hostKeyKey(state.code));
+  if (!key) return;
+  write(sessionStorage, hostKeyKey(state.code), null);
+  if (live.role === 'host') return;
+  request('claim-host', { host_key: key }).then(
+    () => flash(el.roomStatus, 'You opened the host link: you are the host now.', 10000),
+    (err) => flash(el.roomStatus, err.message, 15000),
+  );
+}
+
+const hostKeyKey = (code) => `flowsync:host-key:${code}`;
+
+function read(store, key) {
+  try { return store.getItem(key); } catch { return null; }
+}
+
+function write(store, key, value) {
+  try {
+    if (value === null) store.removeItem(key);
+    else store.setItem(key, value);
+  } catch { /* storage blocked: the link works for this page only */ }
+}
+
+/** Who runs the timer, for guests: the host by name, never a host that is not there. */
+function renderHostHint() {
+  const host = [...live.participants.values()].find((p) => p.role === 'host');
+  setText(el.timerGuestHint, host
+    ? `${host.display_name} is host: they start and pause the timer for everyone, and can make you host.`
+    : 'Nobody is host right now: the next person to arrive, or the longest here, becomes host.');
 }
 
 function badge(text, kind, icon = '') {
@@ -931,6 +1111,7 @@ function renderParticipants() {
     ...[...live.pending.values()].map((p) => pendingItem(p, amHost)),
   );
   setText(el.peopleCount, people.length ? `(${people.length})` : '');
+  renderHostHint();
 
   if (focused) {
     const again = [...el.participants.querySelectorAll('button[data-action]')]
@@ -1897,6 +2078,7 @@ async function joinRoom(event) {
       role: res.role,
       room_code: res.room_code,
       display_name: name,
+      tab: true,
     };
     state.room = res.room;
     el.joinPassword.value = '';
@@ -1937,31 +2119,49 @@ async function init(focus = false) {
   el.loading.hidden = false;
   showOnly(views, null);
 
-  const segment = window.location.pathname.split('/')[2] || '';
-  state.code = normalizeCode(segment);
-  if (!state.code) {
-    showNotice('Not a room code', 'This address does not contain a valid FlowSync room code. Codes are 6 '
-      + 'characters and never use 0, O, 1, I or L.', { focus });
-    return;
-  }
-  if (segment !== state.code) window.history.replaceState(null, '', `/room/${state.code}`);
+  const [, kind, segment = ''] = window.location.pathname.split('/');
+  // A host link carries its key in the fragment: kept for this tab until the room is joined,
+  // and taken off the address bar.
+  const hostKey = /^#host=([A-Za-z0-9_-]{16,64})$/.exec(window.location.hash);
+  if (hostKey) window.history.replaceState(null, '', window.location.pathname);
 
   try {
-    state.room = await api('GET', `/api/rooms/${state.code}`);
+    if (kind === 'r') {
+      // A standing room's readable link: /r/<slug>.
+      state.room = await api('GET', `/api/slugs/${encodeURIComponent(segment)}`);
+      state.code = state.room.code;
+    } else {
+      state.code = normalizeCode(segment);
+      if (!state.code) {
+        showNotice('Not a room code', 'This address does not contain a valid FlowSync room code. Codes are 6 '
+          + 'characters and never use 0, O, 1, I or L.', { focus });
+        return;
+      }
+      if (segment !== state.code) window.history.replaceState(null, '', `/room/${state.code}`);
+      state.room = await api('GET', `/api/rooms/${state.code}`);
+    }
   } catch (err) {
-    if (!noticeForRoomError(err, focus)) {
+    if (kind === 'r' && (err.code === 'ROOM_NOT_FOUND' || err.status === 404)) {
+      showNotice('Room not found', `No room has the link /r/${segment}. Check the link, or ask for a new one.`, { focus });
+    } else if (!noticeForRoomError(err, focus)) {
       showNotice("Couldn't open the room", err.message, { retry: true, focus });
     }
     return;
   }
+  if (hostKey) write(sessionStorage, hostKeyKey(state.code), hostKey[1]);
 
   state.session = loadSession(state.code);
-  if (state.session) enterRoom(focus);
+  if (state.session?.tab) enterRoom(focus);
   else showLobby('', focus);
 }
 
 el.noticeRetry.addEventListener('click', () => init(true));
 el.joinForm.addEventListener('submit', joinRoom);
+el.resumeButton.addEventListener('click', resumeSession);
+el.standingButton.addEventListener('click', makeStanding);
+el.hostLinkButton.addEventListener('click', () => copyHostLink(false));
+el.hostLinkRotate.addEventListener('click', () => copyHostLink(true));
+el.resumeOther.addEventListener('click', joinAsSomeoneElse);
 el.chatForm.addEventListener('submit', sendMessage);
 el.chatInput.addEventListener('keydown', (event) => {
   if (event.key === 'Enter' && !event.shiftKey && !event.isComposing) {

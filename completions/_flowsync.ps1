@@ -58,6 +58,7 @@ Register-ArgumentCompleter -Native -CommandName 'flowsync' -ScriptBlock {
             [CompletionResult]::new('--turn-secret', '--turn-secret', [CompletionResultType]::ParameterName, 'coturn''s static-auth-secret (generated when omitted; copy it into coturn)')
             [CompletionResult]::new('--http-listen', '--http-listen', [CompletionResultType]::ParameterName, 'HTTP listener (ACME HTTP-01 and the redirect to HTTPS)')
             [CompletionResult]::new('--https-listen', '--https-listen', [CompletionResultType]::ParameterName, 'HTTPS listener')
+            [CompletionResult]::new('--create-policy', '--create-policy', [CompletionResultType]::ParameterName, 'Who may create rooms')
             [CompletionResult]::new('--acme-directory', '--acme-directory', [CompletionResultType]::ParameterName, 'ACME directory URL (default Let''s Encrypt production)')
             [CompletionResult]::new('--acme-ca-root', '--acme-ca-root', [CompletionResultType]::ParameterName, 'PEM root to trust for a private ACME directory')
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file (default: /etc/flowsync/flowsync.toml when it exists, else built-in defaults)')
@@ -138,6 +139,10 @@ Register-ArgumentCompleter -Native -CommandName 'flowsync' -ScriptBlock {
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
             [CompletionResult]::new('list', 'list', [CompletionResultType]::ParameterValue, 'List rooms')
             [CompletionResult]::new('show', 'show', [CompletionResultType]::ParameterValue, 'Show one room and its participants')
+            [CompletionResult]::new('create', 'create', [CompletionResultType]::ParameterValue, 'Create a room (no participant yet: the first to arrive becomes host)')
+            [CompletionResult]::new('standing', 'standing', [CompletionResultType]::ParameterValue, 'Make an open room standing, or change its slug or chat retention')
+            [CompletionResult]::new('host-link', 'host-link', [CompletionResultType]::ParameterValue, 'Show a standing room''s host link (whoever opens it becomes host)')
+            [CompletionResult]::new('create-link', 'create-link', [CompletionResultType]::ParameterValue, 'Show the team''s create link (rooms.create_policy = "link")')
             [CompletionResult]::new('end', 'end', [CompletionResultType]::ParameterValue, 'End a room for everyone in it')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
@@ -169,6 +174,67 @@ Register-ArgumentCompleter -Native -CommandName 'flowsync' -ScriptBlock {
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
             break
         }
+        'flowsync;rooms;create' {
+            [CompletionResult]::new('--name', '--name', [CompletionResultType]::ParameterName, 'The room''s name')
+            [CompletionResult]::new('--slug', '--slug', [CompletionResultType]::ParameterName, 'The readable link''s slug (standing rooms; default: made from the name)')
+            [CompletionResult]::new('--retention-days', '--retention-days', [CompletionResultType]::ParameterName, 'Days a standing room keeps its chat (default 30)')
+            [CompletionResult]::new('--max-participants', '--max-participants', [CompletionResultType]::ParameterName, 'Seats (default and upper bound: rooms.max_participants)')
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file (default: /etc/flowsync/flowsync.toml when it exists, else built-in defaults)')
+            [CompletionResult]::new('--standing', '--standing', [CompletionResultType]::ParameterName, 'A standing room: never expires by idleness, readable link /r/SLUG, a host link')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'json')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More log output (-v debug, -vv trace)')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More log output (-v debug, -vv trace)')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Only errors')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Only errors')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'flowsync;rooms;standing' {
+            [CompletionResult]::new('--slug', '--slug', [CompletionResultType]::ParameterName, 'slug')
+            [CompletionResult]::new('--retention-days', '--retention-days', [CompletionResultType]::ParameterName, 'retention-days')
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file (default: /etc/flowsync/flowsync.toml when it exists, else built-in defaults)')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'json')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More log output (-v debug, -vv trace)')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More log output (-v debug, -vv trace)')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Only errors')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Only errors')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'flowsync;rooms;host-link' {
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file (default: /etc/flowsync/flowsync.toml when it exists, else built-in defaults)')
+            [CompletionResult]::new('--rotate', '--rotate', [CompletionResultType]::ParameterName, 'Make a new host link; the old one stops working')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'json')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More log output (-v debug, -vv trace)')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More log output (-v debug, -vv trace)')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Only errors')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Only errors')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'flowsync;rooms;create-link' {
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file (default: /etc/flowsync/flowsync.toml when it exists, else built-in defaults)')
+            [CompletionResult]::new('--rotate', '--rotate', [CompletionResultType]::ParameterName, 'Make a new create link; the old one stops working')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'json')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More log output (-v debug, -vv trace)')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More log output (-v debug, -vv trace)')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Only errors')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Only errors')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
         'flowsync;rooms;end' {
             [CompletionResult]::new('--server', '--server', [CompletionResultType]::ParameterName, 'Base URL of the running server, reached with FLOWSYNC_ADMIN_TOKEN (default: the admin socket in server.data_dir, then server.http_listen)')
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file (default: /etc/flowsync/flowsync.toml when it exists, else built-in defaults)')
@@ -186,6 +252,10 @@ Register-ArgumentCompleter -Native -CommandName 'flowsync' -ScriptBlock {
         'flowsync;rooms;help' {
             [CompletionResult]::new('list', 'list', [CompletionResultType]::ParameterValue, 'List rooms')
             [CompletionResult]::new('show', 'show', [CompletionResultType]::ParameterValue, 'Show one room and its participants')
+            [CompletionResult]::new('create', 'create', [CompletionResultType]::ParameterValue, 'Create a room (no participant yet: the first to arrive becomes host)')
+            [CompletionResult]::new('standing', 'standing', [CompletionResultType]::ParameterValue, 'Make an open room standing, or change its slug or chat retention')
+            [CompletionResult]::new('host-link', 'host-link', [CompletionResultType]::ParameterValue, 'Show a standing room''s host link (whoever opens it becomes host)')
+            [CompletionResult]::new('create-link', 'create-link', [CompletionResultType]::ParameterValue, 'Show the team''s create link (rooms.create_policy = "link")')
             [CompletionResult]::new('end', 'end', [CompletionResultType]::ParameterValue, 'End a room for everyone in it')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
@@ -194,6 +264,18 @@ Register-ArgumentCompleter -Native -CommandName 'flowsync' -ScriptBlock {
             break
         }
         'flowsync;rooms;help;show' {
+            break
+        }
+        'flowsync;rooms;help;create' {
+            break
+        }
+        'flowsync;rooms;help;standing' {
+            break
+        }
+        'flowsync;rooms;help;host-link' {
+            break
+        }
+        'flowsync;rooms;help;create-link' {
             break
         }
         'flowsync;rooms;help;end' {
@@ -510,6 +592,10 @@ Register-ArgumentCompleter -Native -CommandName 'flowsync' -ScriptBlock {
         'flowsync;help;rooms' {
             [CompletionResult]::new('list', 'list', [CompletionResultType]::ParameterValue, 'List rooms')
             [CompletionResult]::new('show', 'show', [CompletionResultType]::ParameterValue, 'Show one room and its participants')
+            [CompletionResult]::new('create', 'create', [CompletionResultType]::ParameterValue, 'Create a room (no participant yet: the first to arrive becomes host)')
+            [CompletionResult]::new('standing', 'standing', [CompletionResultType]::ParameterValue, 'Make an open room standing, or change its slug or chat retention')
+            [CompletionResult]::new('host-link', 'host-link', [CompletionResultType]::ParameterValue, 'Show a standing room''s host link (whoever opens it becomes host)')
+            [CompletionResult]::new('create-link', 'create-link', [CompletionResultType]::ParameterValue, 'Show the team''s create link (rooms.create_policy = "link")')
             [CompletionResult]::new('end', 'end', [CompletionResultType]::ParameterValue, 'End a room for everyone in it')
             break
         }
@@ -517,6 +603,18 @@ Register-ArgumentCompleter -Native -CommandName 'flowsync' -ScriptBlock {
             break
         }
         'flowsync;help;rooms;show' {
+            break
+        }
+        'flowsync;help;rooms;create' {
+            break
+        }
+        'flowsync;help;rooms;standing' {
+            break
+        }
+        'flowsync;help;rooms;host-link' {
+            break
+        }
+        'flowsync;help;rooms;create-link' {
             break
         }
         'flowsync;help;rooms;end' {

@@ -169,8 +169,17 @@ _flowsync() {
             flowsync__subcmd__help__subcmd__cert,status)
                 cmd="flowsync__subcmd__help__subcmd__cert__subcmd__status"
                 ;;
+            flowsync__subcmd__help__subcmd__rooms,create)
+                cmd="flowsync__subcmd__help__subcmd__rooms__subcmd__create"
+                ;;
+            flowsync__subcmd__help__subcmd__rooms,create-link)
+                cmd="flowsync__subcmd__help__subcmd__rooms__subcmd__create__subcmd__link"
+                ;;
             flowsync__subcmd__help__subcmd__rooms,end)
                 cmd="flowsync__subcmd__help__subcmd__rooms__subcmd__end"
+                ;;
+            flowsync__subcmd__help__subcmd__rooms,host-link)
+                cmd="flowsync__subcmd__help__subcmd__rooms__subcmd__host__subcmd__link"
                 ;;
             flowsync__subcmd__help__subcmd__rooms,list)
                 cmd="flowsync__subcmd__help__subcmd__rooms__subcmd__list"
@@ -178,11 +187,23 @@ _flowsync() {
             flowsync__subcmd__help__subcmd__rooms,show)
                 cmd="flowsync__subcmd__help__subcmd__rooms__subcmd__show"
                 ;;
+            flowsync__subcmd__help__subcmd__rooms,standing)
+                cmd="flowsync__subcmd__help__subcmd__rooms__subcmd__standing"
+                ;;
+            flowsync__subcmd__rooms,create)
+                cmd="flowsync__subcmd__rooms__subcmd__create"
+                ;;
+            flowsync__subcmd__rooms,create-link)
+                cmd="flowsync__subcmd__rooms__subcmd__create__subcmd__link"
+                ;;
             flowsync__subcmd__rooms,end)
                 cmd="flowsync__subcmd__rooms__subcmd__end"
                 ;;
             flowsync__subcmd__rooms,help)
                 cmd="flowsync__subcmd__rooms__subcmd__help"
+                ;;
+            flowsync__subcmd__rooms,host-link)
+                cmd="flowsync__subcmd__rooms__subcmd__host__subcmd__link"
                 ;;
             flowsync__subcmd__rooms,list)
                 cmd="flowsync__subcmd__rooms__subcmd__list"
@@ -190,17 +211,32 @@ _flowsync() {
             flowsync__subcmd__rooms,show)
                 cmd="flowsync__subcmd__rooms__subcmd__show"
                 ;;
+            flowsync__subcmd__rooms,standing)
+                cmd="flowsync__subcmd__rooms__subcmd__standing"
+                ;;
+            flowsync__subcmd__rooms__subcmd__help,create)
+                cmd="flowsync__subcmd__rooms__subcmd__help__subcmd__create"
+                ;;
+            flowsync__subcmd__rooms__subcmd__help,create-link)
+                cmd="flowsync__subcmd__rooms__subcmd__help__subcmd__create__subcmd__link"
+                ;;
             flowsync__subcmd__rooms__subcmd__help,end)
                 cmd="flowsync__subcmd__rooms__subcmd__help__subcmd__end"
                 ;;
             flowsync__subcmd__rooms__subcmd__help,help)
                 cmd="flowsync__subcmd__rooms__subcmd__help__subcmd__help"
                 ;;
+            flowsync__subcmd__rooms__subcmd__help,host-link)
+                cmd="flowsync__subcmd__rooms__subcmd__help__subcmd__host__subcmd__link"
+                ;;
             flowsync__subcmd__rooms__subcmd__help,list)
                 cmd="flowsync__subcmd__rooms__subcmd__help__subcmd__list"
                 ;;
             flowsync__subcmd__rooms__subcmd__help,show)
                 cmd="flowsync__subcmd__rooms__subcmd__help__subcmd__show"
+                ;;
+            flowsync__subcmd__rooms__subcmd__help,standing)
+                cmd="flowsync__subcmd__rooms__subcmd__help__subcmd__standing"
                 ;;
             *)
                 ;;
@@ -995,7 +1031,7 @@ _flowsync() {
             return 0
             ;;
         flowsync__subcmd__help__subcmd__rooms)
-            opts="list show end"
+            opts="list show create standing host-link create-link end"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1008,7 +1044,49 @@ _flowsync() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        flowsync__subcmd__help__subcmd__rooms__subcmd__create)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        flowsync__subcmd__help__subcmd__rooms__subcmd__create__subcmd__link)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         flowsync__subcmd__help__subcmd__rooms__subcmd__end)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        flowsync__subcmd__help__subcmd__rooms__subcmd__host__subcmd__link)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -1050,6 +1128,20 @@ _flowsync() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        flowsync__subcmd__help__subcmd__rooms__subcmd__standing)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         flowsync__subcmd__help__subcmd__serve)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -1065,7 +1157,7 @@ _flowsync() {
             return 0
             ;;
         flowsync__subcmd__init)
-            opts="-y -v -q -h -V --print-example --yes --force --dry-run --prefix --no-systemd --no-start --domain --email --database --local-db-name --redis --tls --turn --turn-url --turn-secret --http-listen --https-listen --acme-directory --acme-ca-root --config --verbose --quiet --help --version"
+            opts="-y -v -q -h -V --print-example --yes --force --dry-run --prefix --no-systemd --no-start --domain --email --database --local-db-name --redis --tls --turn --turn-url --turn-secret --http-listen --https-listen --create-policy --acme-directory --acme-ca-root --config --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1117,6 +1209,10 @@ _flowsync() {
                     ;;
                 --https-listen)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --create-policy)
+                    COMPREPLY=($(compgen -W "link operator open" -- "${cur}"))
                     return 0
                     ;;
                 --acme-directory)
@@ -1219,8 +1315,60 @@ _flowsync() {
             return 0
             ;;
         flowsync__subcmd__rooms)
-            opts="-v -q -h -V --config --verbose --quiet --help --version list show end help"
+            opts="-v -q -h -V --config --verbose --quiet --help --version list show create standing host-link create-link end help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        flowsync__subcmd__rooms__subcmd__create)
+            opts="-v -q -h -V --name --standing --slug --retention-days --max-participants --json --config --verbose --quiet --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --name)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --slug)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --retention-days)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-participants)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        flowsync__subcmd__rooms__subcmd__create__subcmd__link)
+            opts="-v -q -h -V --rotate --json --config --verbose --quiet --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -1259,8 +1407,36 @@ _flowsync() {
             return 0
             ;;
         flowsync__subcmd__rooms__subcmd__help)
-            opts="list show end help"
+            opts="list show create standing host-link create-link end help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        flowsync__subcmd__rooms__subcmd__help__subcmd__create)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        flowsync__subcmd__rooms__subcmd__help__subcmd__create__subcmd__link)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -1287,6 +1463,20 @@ _flowsync() {
             return 0
             ;;
         flowsync__subcmd__rooms__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        flowsync__subcmd__rooms__subcmd__help__subcmd__host__subcmd__link)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -1328,6 +1518,38 @@ _flowsync() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        flowsync__subcmd__rooms__subcmd__help__subcmd__standing)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        flowsync__subcmd__rooms__subcmd__host__subcmd__link)
+            opts="-v -q -h -V --rotate --json --config --verbose --quiet --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         flowsync__subcmd__rooms__subcmd__list)
             opts="-v -q -h -V --all --json --config --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -1353,6 +1575,32 @@ _flowsync() {
                 return 0
             fi
             case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        flowsync__subcmd__rooms__subcmd__standing)
+            opts="-v -q -h -V --slug --retention-days --json --config --verbose --quiet --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --slug)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --retention-days)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --config)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0

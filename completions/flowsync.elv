@@ -54,6 +54,7 @@ set edit:completion:arg-completer[flowsync] = {|@words|
             cand --turn-secret 'coturn''s static-auth-secret (generated when omitted; copy it into coturn)'
             cand --http-listen 'HTTP listener (ACME HTTP-01 and the redirect to HTTPS)'
             cand --https-listen 'HTTPS listener'
+            cand --create-policy 'Who may create rooms'
             cand --acme-directory 'ACME directory URL (default Let''s Encrypt production)'
             cand --acme-ca-root 'PEM root to trust for a private ACME directory'
             cand --config 'Config file (default: /etc/flowsync/flowsync.toml when it exists, else built-in defaults)'
@@ -130,6 +131,10 @@ set edit:completion:arg-completer[flowsync] = {|@words|
             cand --version 'Print version'
             cand list 'List rooms'
             cand show 'Show one room and its participants'
+            cand create 'Create a room (no participant yet: the first to arrive becomes host)'
+            cand standing 'Make an open room standing, or change its slug or chat retention'
+            cand host-link 'Show a standing room''s host link (whoever opens it becomes host)'
+            cand create-link 'Show the team''s create link (rooms.create_policy = "link")'
             cand end 'End a room for everyone in it'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
@@ -158,6 +163,63 @@ set edit:completion:arg-completer[flowsync] = {|@words|
             cand -V 'Print version'
             cand --version 'Print version'
         }
+        &'flowsync;rooms;create'= {
+            cand --name 'The room''s name'
+            cand --slug 'The readable link''s slug (standing rooms; default: made from the name)'
+            cand --retention-days 'Days a standing room keeps its chat (default 30)'
+            cand --max-participants 'Seats (default and upper bound: rooms.max_participants)'
+            cand --config 'Config file (default: /etc/flowsync/flowsync.toml when it exists, else built-in defaults)'
+            cand --standing 'A standing room: never expires by idleness, readable link /r/SLUG, a host link'
+            cand --json 'json'
+            cand -v 'More log output (-v debug, -vv trace)'
+            cand --verbose 'More log output (-v debug, -vv trace)'
+            cand -q 'Only errors'
+            cand --quiet 'Only errors'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'flowsync;rooms;standing'= {
+            cand --slug 'slug'
+            cand --retention-days 'retention-days'
+            cand --config 'Config file (default: /etc/flowsync/flowsync.toml when it exists, else built-in defaults)'
+            cand --json 'json'
+            cand -v 'More log output (-v debug, -vv trace)'
+            cand --verbose 'More log output (-v debug, -vv trace)'
+            cand -q 'Only errors'
+            cand --quiet 'Only errors'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'flowsync;rooms;host-link'= {
+            cand --config 'Config file (default: /etc/flowsync/flowsync.toml when it exists, else built-in defaults)'
+            cand --rotate 'Make a new host link; the old one stops working'
+            cand --json 'json'
+            cand -v 'More log output (-v debug, -vv trace)'
+            cand --verbose 'More log output (-v debug, -vv trace)'
+            cand -q 'Only errors'
+            cand --quiet 'Only errors'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'flowsync;rooms;create-link'= {
+            cand --config 'Config file (default: /etc/flowsync/flowsync.toml when it exists, else built-in defaults)'
+            cand --rotate 'Make a new create link; the old one stops working'
+            cand --json 'json'
+            cand -v 'More log output (-v debug, -vv trace)'
+            cand --verbose 'More log output (-v debug, -vv trace)'
+            cand -q 'Only errors'
+            cand --quiet 'Only errors'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
         &'flowsync;rooms;end'= {
             cand --server 'Base URL of the running server, reached with FLOWSYNC_ADMIN_TOKEN (default: the admin socket in server.data_dir, then server.http_listen)'
             cand --config 'Config file (default: /etc/flowsync/flowsync.toml when it exists, else built-in defaults)'
@@ -174,12 +236,24 @@ set edit:completion:arg-completer[flowsync] = {|@words|
         &'flowsync;rooms;help'= {
             cand list 'List rooms'
             cand show 'Show one room and its participants'
+            cand create 'Create a room (no participant yet: the first to arrive becomes host)'
+            cand standing 'Make an open room standing, or change its slug or chat retention'
+            cand host-link 'Show a standing room''s host link (whoever opens it becomes host)'
+            cand create-link 'Show the team''s create link (rooms.create_policy = "link")'
             cand end 'End a room for everyone in it'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'flowsync;rooms;help;list'= {
         }
         &'flowsync;rooms;help;show'= {
+        }
+        &'flowsync;rooms;help;create'= {
+        }
+        &'flowsync;rooms;help;standing'= {
+        }
+        &'flowsync;rooms;help;host-link'= {
+        }
+        &'flowsync;rooms;help;create-link'= {
         }
         &'flowsync;rooms;help;end'= {
         }
@@ -463,11 +537,23 @@ set edit:completion:arg-completer[flowsync] = {|@words|
         &'flowsync;help;rooms'= {
             cand list 'List rooms'
             cand show 'Show one room and its participants'
+            cand create 'Create a room (no participant yet: the first to arrive becomes host)'
+            cand standing 'Make an open room standing, or change its slug or chat retention'
+            cand host-link 'Show a standing room''s host link (whoever opens it becomes host)'
+            cand create-link 'Show the team''s create link (rooms.create_policy = "link")'
             cand end 'End a room for everyone in it'
         }
         &'flowsync;help;rooms;list'= {
         }
         &'flowsync;help;rooms;show'= {
+        }
+        &'flowsync;help;rooms;create'= {
+        }
+        &'flowsync;help;rooms;standing'= {
+        }
+        &'flowsync;help;rooms;host-link'= {
+        }
+        &'flowsync;help;rooms;create-link'= {
         }
         &'flowsync;help;rooms;end'= {
         }

@@ -58,6 +58,9 @@ complete -c flowsync -n "__fish_flowsync_using_subcommand init" -l turn-url -d '
 complete -c flowsync -n "__fish_flowsync_using_subcommand init" -l turn-secret -d 'coturn\'s static-auth-secret (generated when omitted; copy it into coturn)' -r
 complete -c flowsync -n "__fish_flowsync_using_subcommand init" -l http-listen -d 'HTTP listener (ACME HTTP-01 and the redirect to HTTPS)' -r
 complete -c flowsync -n "__fish_flowsync_using_subcommand init" -l https-listen -d 'HTTPS listener' -r
+complete -c flowsync -n "__fish_flowsync_using_subcommand init" -l create-policy -d 'Who may create rooms' -r -f -a "link\t'Whoever has the team\'s create link (printed at the end, kept in /etc/flowsync/create-link)'
+operator\t'Only the operator: `flowsync rooms create`'
+open\t'Anyone who reaches the server (rate-limited per address)'"
 complete -c flowsync -n "__fish_flowsync_using_subcommand init" -l acme-directory -d 'ACME directory URL (default Let\'s Encrypt production)' -r
 complete -c flowsync -n "__fish_flowsync_using_subcommand init" -l acme-ca-root -d 'PEM root to trust for a private ACME directory' -r -F
 complete -c flowsync -n "__fish_flowsync_using_subcommand init" -l config -d 'Config file (default: /etc/flowsync/flowsync.toml when it exists, else built-in defaults)' -r -F
@@ -98,15 +101,19 @@ complete -c flowsync -n "__fish_flowsync_using_subcommand reload" -s v -l verbos
 complete -c flowsync -n "__fish_flowsync_using_subcommand reload" -s q -l quiet -d 'Only errors'
 complete -c flowsync -n "__fish_flowsync_using_subcommand reload" -s h -l help -d 'Print help'
 complete -c flowsync -n "__fish_flowsync_using_subcommand reload" -s V -l version -d 'Print version'
-complete -c flowsync -n "__fish_flowsync_using_subcommand rooms; and not __fish_seen_subcommand_from list show end help" -l config -d 'Config file (default: /etc/flowsync/flowsync.toml when it exists, else built-in defaults)' -r -F
-complete -c flowsync -n "__fish_flowsync_using_subcommand rooms; and not __fish_seen_subcommand_from list show end help" -s v -l verbose -d 'More log output (-v debug, -vv trace)'
-complete -c flowsync -n "__fish_flowsync_using_subcommand rooms; and not __fish_seen_subcommand_from list show end help" -s q -l quiet -d 'Only errors'
-complete -c flowsync -n "__fish_flowsync_using_subcommand rooms; and not __fish_seen_subcommand_from list show end help" -s h -l help -d 'Print help'
-complete -c flowsync -n "__fish_flowsync_using_subcommand rooms; and not __fish_seen_subcommand_from list show end help" -s V -l version -d 'Print version'
-complete -c flowsync -n "__fish_flowsync_using_subcommand rooms; and not __fish_seen_subcommand_from list show end help" -f -a "list" -d 'List rooms'
-complete -c flowsync -n "__fish_flowsync_using_subcommand rooms; and not __fish_seen_subcommand_from list show end help" -f -a "show" -d 'Show one room and its participants'
-complete -c flowsync -n "__fish_flowsync_using_subcommand rooms; and not __fish_seen_subcommand_from list show end help" -f -a "end" -d 'End a room for everyone in it'
-complete -c flowsync -n "__fish_flowsync_using_subcommand rooms; and not __fish_seen_subcommand_from list show end help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c flowsync -n "__fish_flowsync_using_subcommand rooms; and not __fish_seen_subcommand_from list show create standing host-link create-link end help" -l config -d 'Config file (default: /etc/flowsync/flowsync.toml when it exists, else built-in defaults)' -r -F
+complete -c flowsync -n "__fish_flowsync_using_subcommand rooms; and not __fish_seen_subcommand_from list show create standing host-link create-link end help" -s v -l verbose -d 'More log output (-v debug, -vv trace)'
+complete -c flowsync -n "__fish_flowsync_using_subcommand rooms; and not __fish_seen_subcommand_from list show create standing host-link create-link end help" -s q -l quiet -d 'Only errors'
+complete -c flowsync -n "__fish_flowsync_using_subcommand rooms; and not __fish_seen_subcommand_from list show create standing host-link create-link end help" -s h -l help -d 'Print help'
+complete -c flowsync -n "__fish_flowsync_using_subcommand rooms; and not __fish_seen_subcommand_from list show create standing host-link create-link end help" -s V -l version -d 'Print version'
+complete -c flowsync -n "__fish_flowsync_using_subcommand rooms; and not __fish_seen_subcommand_from list show create standing host-link create-link end help" -f -a "list" -d 'List rooms'
+complete -c flowsync -n "__fish_flowsync_using_subcommand rooms; and not __fish_seen_subcommand_from list show create standing host-link create-link end help" -f -a "show" -d 'Show one room and its participants'
+complete -c flowsync -n "__fish_flowsync_using_subcommand rooms; and not __fish_seen_subcommand_from list show create standing host-link create-link end help" -f -a "create" -d 'Create a room (no participant yet: the first to arrive becomes host)'
+complete -c flowsync -n "__fish_flowsync_using_subcommand rooms; and not __fish_seen_subcommand_from list show create standing host-link create-link end help" -f -a "standing" -d 'Make an open room standing, or change its slug or chat retention'
+complete -c flowsync -n "__fish_flowsync_using_subcommand rooms; and not __fish_seen_subcommand_from list show create standing host-link create-link end help" -f -a "host-link" -d 'Show a standing room\'s host link (whoever opens it becomes host)'
+complete -c flowsync -n "__fish_flowsync_using_subcommand rooms; and not __fish_seen_subcommand_from list show create standing host-link create-link end help" -f -a "create-link" -d 'Show the team\'s create link (rooms.create_policy = "link")'
+complete -c flowsync -n "__fish_flowsync_using_subcommand rooms; and not __fish_seen_subcommand_from list show create standing host-link create-link end help" -f -a "end" -d 'End a room for everyone in it'
+complete -c flowsync -n "__fish_flowsync_using_subcommand rooms; and not __fish_seen_subcommand_from list show create standing host-link create-link end help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c flowsync -n "__fish_flowsync_using_subcommand rooms; and __fish_seen_subcommand_from list" -l config -d 'Config file (default: /etc/flowsync/flowsync.toml when it exists, else built-in defaults)' -r -F
 complete -c flowsync -n "__fish_flowsync_using_subcommand rooms; and __fish_seen_subcommand_from list" -l all -d 'Include ended and expired rooms (tombstones)'
 complete -c flowsync -n "__fish_flowsync_using_subcommand rooms; and __fish_seen_subcommand_from list" -l json
@@ -120,6 +127,39 @@ complete -c flowsync -n "__fish_flowsync_using_subcommand rooms; and __fish_seen
 complete -c flowsync -n "__fish_flowsync_using_subcommand rooms; and __fish_seen_subcommand_from show" -s q -l quiet -d 'Only errors'
 complete -c flowsync -n "__fish_flowsync_using_subcommand rooms; and __fish_seen_subcommand_from show" -s h -l help -d 'Print help'
 complete -c flowsync -n "__fish_flowsync_using_subcommand rooms; and __fish_seen_subcommand_from show" -s V -l version -d 'Print version'
+complete -c flowsync -n "__fish_flowsync_using_subcommand rooms; and __fish_seen_subcommand_from create" -l name -d 'The room\'s name' -r
+complete -c flowsync -n "__fish_flowsync_using_subcommand rooms; and __fish_seen_subcommand_from create" -l slug -d 'The readable link\'s slug (standing rooms; default: made from the name)' -r
+complete -c flowsync -n "__fish_flowsync_using_subcommand rooms; and __fish_seen_subcommand_from create" -l retention-days -d 'Days a standing room keeps its chat (default 30)' -r
+complete -c flowsync -n "__fish_flowsync_using_subcommand rooms; and __fish_seen_subcommand_from create" -l max-participants -d 'Seats (default and upper bound: rooms.max_participants)' -r
+complete -c flowsync -n "__fish_flowsync_using_subcommand rooms; and __fish_seen_subcommand_from create" -l config -d 'Config file (default: /etc/flowsync/flowsync.toml when it exists, else built-in defaults)' -r -F
+complete -c flowsync -n "__fish_flowsync_using_subcommand rooms; and __fish_seen_subcommand_from create" -l standing -d 'A standing room: never expires by idleness, readable link /r/SLUG, a host link'
+complete -c flowsync -n "__fish_flowsync_using_subcommand rooms; and __fish_seen_subcommand_from create" -l json
+complete -c flowsync -n "__fish_flowsync_using_subcommand rooms; and __fish_seen_subcommand_from create" -s v -l verbose -d 'More log output (-v debug, -vv trace)'
+complete -c flowsync -n "__fish_flowsync_using_subcommand rooms; and __fish_seen_subcommand_from create" -s q -l quiet -d 'Only errors'
+complete -c flowsync -n "__fish_flowsync_using_subcommand rooms; and __fish_seen_subcommand_from create" -s h -l help -d 'Print help'
+complete -c flowsync -n "__fish_flowsync_using_subcommand rooms; and __fish_seen_subcommand_from create" -s V -l version -d 'Print version'
+complete -c flowsync -n "__fish_flowsync_using_subcommand rooms; and __fish_seen_subcommand_from standing" -l slug -r
+complete -c flowsync -n "__fish_flowsync_using_subcommand rooms; and __fish_seen_subcommand_from standing" -l retention-days -r
+complete -c flowsync -n "__fish_flowsync_using_subcommand rooms; and __fish_seen_subcommand_from standing" -l config -d 'Config file (default: /etc/flowsync/flowsync.toml when it exists, else built-in defaults)' -r -F
+complete -c flowsync -n "__fish_flowsync_using_subcommand rooms; and __fish_seen_subcommand_from standing" -l json
+complete -c flowsync -n "__fish_flowsync_using_subcommand rooms; and __fish_seen_subcommand_from standing" -s v -l verbose -d 'More log output (-v debug, -vv trace)'
+complete -c flowsync -n "__fish_flowsync_using_subcommand rooms; and __fish_seen_subcommand_from standing" -s q -l quiet -d 'Only errors'
+complete -c flowsync -n "__fish_flowsync_using_subcommand rooms; and __fish_seen_subcommand_from standing" -s h -l help -d 'Print help'
+complete -c flowsync -n "__fish_flowsync_using_subcommand rooms; and __fish_seen_subcommand_from standing" -s V -l version -d 'Print version'
+complete -c flowsync -n "__fish_flowsync_using_subcommand rooms; and __fish_seen_subcommand_from host-link" -l config -d 'Config file (default: /etc/flowsync/flowsync.toml when it exists, else built-in defaults)' -r -F
+complete -c flowsync -n "__fish_flowsync_using_subcommand rooms; and __fish_seen_subcommand_from host-link" -l rotate -d 'Make a new host link; the old one stops working'
+complete -c flowsync -n "__fish_flowsync_using_subcommand rooms; and __fish_seen_subcommand_from host-link" -l json
+complete -c flowsync -n "__fish_flowsync_using_subcommand rooms; and __fish_seen_subcommand_from host-link" -s v -l verbose -d 'More log output (-v debug, -vv trace)'
+complete -c flowsync -n "__fish_flowsync_using_subcommand rooms; and __fish_seen_subcommand_from host-link" -s q -l quiet -d 'Only errors'
+complete -c flowsync -n "__fish_flowsync_using_subcommand rooms; and __fish_seen_subcommand_from host-link" -s h -l help -d 'Print help'
+complete -c flowsync -n "__fish_flowsync_using_subcommand rooms; and __fish_seen_subcommand_from host-link" -s V -l version -d 'Print version'
+complete -c flowsync -n "__fish_flowsync_using_subcommand rooms; and __fish_seen_subcommand_from create-link" -l config -d 'Config file (default: /etc/flowsync/flowsync.toml when it exists, else built-in defaults)' -r -F
+complete -c flowsync -n "__fish_flowsync_using_subcommand rooms; and __fish_seen_subcommand_from create-link" -l rotate -d 'Make a new create link; the old one stops working'
+complete -c flowsync -n "__fish_flowsync_using_subcommand rooms; and __fish_seen_subcommand_from create-link" -l json
+complete -c flowsync -n "__fish_flowsync_using_subcommand rooms; and __fish_seen_subcommand_from create-link" -s v -l verbose -d 'More log output (-v debug, -vv trace)'
+complete -c flowsync -n "__fish_flowsync_using_subcommand rooms; and __fish_seen_subcommand_from create-link" -s q -l quiet -d 'Only errors'
+complete -c flowsync -n "__fish_flowsync_using_subcommand rooms; and __fish_seen_subcommand_from create-link" -s h -l help -d 'Print help'
+complete -c flowsync -n "__fish_flowsync_using_subcommand rooms; and __fish_seen_subcommand_from create-link" -s V -l version -d 'Print version'
 complete -c flowsync -n "__fish_flowsync_using_subcommand rooms; and __fish_seen_subcommand_from end" -l server -d 'Base URL of the running server, reached with FLOWSYNC_ADMIN_TOKEN (default: the admin socket in server.data_dir, then server.http_listen)' -r
 complete -c flowsync -n "__fish_flowsync_using_subcommand rooms; and __fish_seen_subcommand_from end" -l config -d 'Config file (default: /etc/flowsync/flowsync.toml when it exists, else built-in defaults)' -r -F
 complete -c flowsync -n "__fish_flowsync_using_subcommand rooms; and __fish_seen_subcommand_from end" -l json
@@ -129,6 +169,10 @@ complete -c flowsync -n "__fish_flowsync_using_subcommand rooms; and __fish_seen
 complete -c flowsync -n "__fish_flowsync_using_subcommand rooms; and __fish_seen_subcommand_from end" -s V -l version -d 'Print version'
 complete -c flowsync -n "__fish_flowsync_using_subcommand rooms; and __fish_seen_subcommand_from help" -f -a "list" -d 'List rooms'
 complete -c flowsync -n "__fish_flowsync_using_subcommand rooms; and __fish_seen_subcommand_from help" -f -a "show" -d 'Show one room and its participants'
+complete -c flowsync -n "__fish_flowsync_using_subcommand rooms; and __fish_seen_subcommand_from help" -f -a "create" -d 'Create a room (no participant yet: the first to arrive becomes host)'
+complete -c flowsync -n "__fish_flowsync_using_subcommand rooms; and __fish_seen_subcommand_from help" -f -a "standing" -d 'Make an open room standing, or change its slug or chat retention'
+complete -c flowsync -n "__fish_flowsync_using_subcommand rooms; and __fish_seen_subcommand_from help" -f -a "host-link" -d 'Show a standing room\'s host link (whoever opens it becomes host)'
+complete -c flowsync -n "__fish_flowsync_using_subcommand rooms; and __fish_seen_subcommand_from help" -f -a "create-link" -d 'Show the team\'s create link (rooms.create_policy = "link")'
 complete -c flowsync -n "__fish_flowsync_using_subcommand rooms; and __fish_seen_subcommand_from help" -f -a "end" -d 'End a room for everyone in it'
 complete -c flowsync -n "__fish_flowsync_using_subcommand rooms; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c flowsync -n "__fish_flowsync_using_subcommand backup; and not __fish_seen_subcommand_from verify list help" -l output -d 'Directory for the archive (default backup.dir), or a file path ending in .tar.gz / .age' -r -F
@@ -308,6 +352,10 @@ complete -c flowsync -n "__fish_flowsync_using_subcommand help; and not __fish_s
 complete -c flowsync -n "__fish_flowsync_using_subcommand help; and not __fish_seen_subcommand_from init serve migrate reload rooms backup restore cert doctor bench completions manpages help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c flowsync -n "__fish_flowsync_using_subcommand help; and __fish_seen_subcommand_from rooms" -f -a "list" -d 'List rooms'
 complete -c flowsync -n "__fish_flowsync_using_subcommand help; and __fish_seen_subcommand_from rooms" -f -a "show" -d 'Show one room and its participants'
+complete -c flowsync -n "__fish_flowsync_using_subcommand help; and __fish_seen_subcommand_from rooms" -f -a "create" -d 'Create a room (no participant yet: the first to arrive becomes host)'
+complete -c flowsync -n "__fish_flowsync_using_subcommand help; and __fish_seen_subcommand_from rooms" -f -a "standing" -d 'Make an open room standing, or change its slug or chat retention'
+complete -c flowsync -n "__fish_flowsync_using_subcommand help; and __fish_seen_subcommand_from rooms" -f -a "host-link" -d 'Show a standing room\'s host link (whoever opens it becomes host)'
+complete -c flowsync -n "__fish_flowsync_using_subcommand help; and __fish_seen_subcommand_from rooms" -f -a "create-link" -d 'Show the team\'s create link (rooms.create_policy = "link")'
 complete -c flowsync -n "__fish_flowsync_using_subcommand help; and __fish_seen_subcommand_from rooms" -f -a "end" -d 'End a room for everyone in it'
 complete -c flowsync -n "__fish_flowsync_using_subcommand help; and __fish_seen_subcommand_from backup" -f -a "verify" -d 'Check an archive: manifest, every checksum, row and row count, and a test restore'
 complete -c flowsync -n "__fish_flowsync_using_subcommand help; and __fish_seen_subcommand_from backup" -f -a "list" -d 'List the archives in backup.dir with age, size and verification state'

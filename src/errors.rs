@@ -67,6 +67,11 @@ error_codes! {
     NotInRoom = "NOT_IN_ROOM", 409;
     /// 409: someone else is already presenting (signaling).
     PresenterExists = "PRESENTER_EXISTS", 409;
+    /// 409: another room (or the tombstone of one) has this slug.
+    SlugTaken = "SLUG_TAKEN", 409;
+    /// 403: creating rooms here needs the team's create link (`rooms.create_policy = "link"`)
+    /// or is for the operator only (`"operator"`).
+    CreateNotAllowed = "CREATE_NOT_ALLOWED", 403;
     /// 503: a dependency (database, Redis) is unreachable or the server is overloaded.
     Unavailable = "UNAVAILABLE", 503;
     /// 500: a bug or an unexpected failure; the log has the cause.

@@ -1,6 +1,7 @@
 //! The background sweeper: expires idle rooms (purging messages, tokens and sessions but keeping
-//! the tombstone that reserves the code), deletes tombstones whose reservation ran out, and
-//! drops expired in-process state. Runs under a lock so several instances sweep once.
+//! the tombstone that reserves the code; standing rooms never expire by idleness), deletes
+//! tombstones whose reservation ran out, deletes standing rooms' chat older than their
+//! retention, and drops expired in-process state. Runs under a lock so several instances sweep once.
 
 use std::time::Duration;
 
@@ -14,6 +15,8 @@ use crate::db::{self, now_ms};
 pub struct SweepReport {
     pub expired: Vec<String>,
     pub tombstones_deleted: u64,
+    /// Chat lines of standing rooms older than their retention.
+    pub messages_purged: u64,
     /// Another instance holds the sweep lock.
     pub skipped: bool,
 }
@@ -54,12 +57,14 @@ async fn sweep_locked(app: &App) -> anyhow::Result<SweepReport> {
         }
     }
     report.tombstones_deleted = db::rooms::delete_old_tombstones(&app.db, now).await?;
-    if !report.expired.is_empty() || report.tombstones_deleted > 0 {
+    report.messages_purged = db::rooms::purge_old_messages(&app.db, now).await?;
+    if !report.expired.is_empty() || report.tombstones_deleted > 0 || report.messages_purged > 0 {
         tracing::info!(
             expired = report.expired.len(),
             rooms = %report.expired.join(","),
             tombstones_deleted = report.tombstones_deleted,
-            "sweep purged expired rooms"
+            messages_purged = report.messages_purged,
+            "sweep purged expired rooms and old chat"
         );
     }
     Ok(report)

@@ -54,6 +54,10 @@ pub const TABLES: &[Table] = &[
             ("timer_state", Text),
             ("timer_ends_at", Int),
             ("timer_version", Int),
+            ("standing", Int),
+            ("slug", Text),
+            ("host_link_generation", Int),
+            ("retention_days", Int),
         ],
         secret: false,
         identity: None,
@@ -127,7 +131,7 @@ pub fn table(name: &str) -> Option<&'static Table> {
     TABLES.iter().find(|t| t.name == name)
 }
 
-/// Rows per multi-row INSERT: 500 × 15 columns stays far below SQLite's 32,766 and
+/// Rows per multi-row INSERT: 500 × 19 columns stays far below SQLite's 32,766 and
 /// PostgreSQL's 65,535 bind parameters.
 const BATCH_ROWS: usize = 500;
 

@@ -27,6 +27,16 @@ enum TlsArg {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum CreatePolicyArg {
+    /// Whoever has the team's create link (printed at the end, kept in /etc/flowsync/create-link)
+    Link,
+    /// Only the operator: `flowsync rooms create`
+    Operator,
+    /// Anyone who reaches the server (rate-limited per address)
+    Open,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum TurnArg {
     /// No relay: calls between strict NATs or firewalls may fail
     Off,
@@ -114,12 +124,23 @@ pub struct Opts {
     /// HTTPS listener
     #[arg(long, value_name = "ADDR", default_value = "[::]:443")]
     https_listen: SocketAddr,
+    /// Who may create rooms
+    #[arg(long, value_enum, default_value = "link")]
+    create_policy: CreatePolicyArg,
     /// ACME directory URL (default Let's Encrypt production)
     #[arg(long, value_name = "URL")]
     acme_directory: Option<String>,
     /// PEM root to trust for a private ACME directory
     #[arg(long, value_name = "FILE")]
     acme_ca_root: Option<PathBuf>,
+}
+
+fn policy(a: CreatePolicyArg) -> crate::config::CreatePolicy {
+    match a {
+        CreatePolicyArg::Link => crate::config::CreatePolicy::Link,
+        CreatePolicyArg::Operator => crate::config::CreatePolicy::Operator,
+        CreatePolicyArg::Open => crate::config::CreatePolicy::Open,
+    }
 }
 
 fn usage(msg: impl Into<String>) -> Failure {
@@ -212,6 +233,7 @@ fn from_flags(o: &Opts) -> Result<Answers, Failure> {
         https_listen: o.https_listen,
         acme_directory: o.acme_directory.clone(),
         acme_ca_root: o.acme_ca_root.clone(),
+        create_policy: policy(o.create_policy),
     })
 }
 
@@ -450,6 +472,25 @@ async fn wizard(o: &Opts, layout: &Layout) -> Result<Answers, Failure> {
             }
         }
     };
+    let create_policy = match Select::new()
+        .with_prompt("Who may create rooms")
+        .items([
+            "whoever has the team's create link (shown at the end)",
+            "only the operator (`flowsync rooms create`)",
+            "anyone who reaches this server (rate-limited)",
+        ])
+        .default(match prev.str("rooms", "create_policy").as_deref() {
+            Some("operator") => 1,
+            Some("open") => 2,
+            _ => 0,
+        })
+        .interact()
+        .map_err(io)?
+    {
+        0 => crate::config::CreatePolicy::Link,
+        1 => crate::config::CreatePolicy::Operator,
+        _ => crate::config::CreatePolicy::Open,
+    };
     let listen = |prompt: &str, key: &str, default: SocketAddr| -> Result<SocketAddr, Failure> {
         let d = prev
             .str("server", key)
@@ -478,6 +519,7 @@ async fn wizard(o: &Opts, layout: &Layout) -> Result<Answers, Failure> {
         https_listen,
         acme_directory: o.acme_directory.clone(),
         acme_ca_root: o.acme_ca_root.clone(),
+        create_policy,
     })
 }
 
@@ -611,6 +653,15 @@ pub async fn run(cli: &Cli, o: &Opts) -> CmdResult {
             if layout.admin_token.exists() {
                 println!("admin token: {}", layout.admin_token.display());
             }
+            if let Ok(link) = std::fs::read_to_string(&layout.create_link)
+                && created_with_link(&layout)
+            {
+                println!(
+                    "create link: {} (share it with the team: whoever opens it may create rooms; kept in {})",
+                    link.trim(),
+                    layout.create_link.display()
+                );
+            }
         }
     }
     Ok(())
@@ -628,6 +679,18 @@ fn example() -> String {
         ],
         &crate::config::template::Values::new(),
     )
+}
+
+/// Whether the written config asks for the create link (`rooms.create_policy = "link"`).
+fn created_with_link(layout: &Layout) -> bool {
+    crate::config::Config::load_with_env(
+        &crate::config::LoadOptions {
+            path: Some(layout.config.clone()),
+            flags: Vec::new(),
+        },
+        Vec::<(String, String)>::new(),
+    )
+    .is_ok_and(|l| l.config.rooms.create_policy == crate::config::CreatePolicy::Link)
 }
 
 fn public_url(layout: &Layout) -> Option<String> {

@@ -144,6 +144,8 @@ pub const KEYS: &[KeyDef] = &[
         "a seat taken over REST (create or join) whose live connection never arrives lapses after this long"),
     key!("rooms", "tombstone_ttl", Str, "30d", secret: false, reload: true,
         "how long an ended or expired room's code answers 410 and is not reused (at least 30d)"),
+    key!("rooms", "create_policy", Str, "open", secret: false, reload: true,
+        "who may create rooms: open (anyone, rate-limited), link (whoever has the team's create link: `flowsync rooms create-link`) or operator (only `flowsync rooms create` and the admin API)"),
     key!("rooms", "create_rate_per_ip", Str, "10/hour", secret: false, reload: true,
         "rooms one address may create, as COUNT/second|minute|hour|day"),
     key!("rooms", "join_rate_per_ip", Str, "30/minute", secret: false, reload: true,

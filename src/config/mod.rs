@@ -209,6 +209,7 @@ pub struct RoomsConfig {
     /// A seat taken over REST (create, join) whose socket never arrives lapses this soon.
     pub pending_seat_grace: Duration,
     pub tombstone_ttl: Duration,
+    pub create_policy: CreatePolicy,
     pub create_rate_per_ip: Rate,
     pub join_rate_per_ip: Rate,
     pub lookup_rate_per_ip: Rate,
@@ -216,6 +217,37 @@ pub struct RoomsConfig {
     pub password_failures_per_room: Rate,
     pub message_max_chars: usize,
     pub timer: TimerSettings,
+}
+
+/// Who may create rooms (`rooms.create_policy`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CreatePolicy {
+    /// Anyone who reaches the server, rate-limited per address (the embedded default, on
+    /// loopback).
+    Open,
+    /// Whoever has the team's create link (a secret the operator shares and can rotate).
+    Link,
+    /// Only the operator: `flowsync rooms create` and the admin API.
+    Operator,
+}
+
+impl CreatePolicy {
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "open" => Some(CreatePolicy::Open),
+            "link" => Some(CreatePolicy::Link),
+            "operator" => Some(CreatePolicy::Operator),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CreatePolicy::Open => "open",
+            CreatePolicy::Link => "link",
+            CreatePolicy::Operator => "operator",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -661,6 +693,15 @@ impl Config {
             tombstone_ttl >= Duration::from_secs(30 * 86400),
             "must be at least 30d so old invite links never open a stranger's room",
         )?;
+        let create_policy = match ro.create_policy.as_deref() {
+            None => CreatePolicy::Open,
+            Some(p) => CreatePolicy::parse(p).ok_or_else(|| {
+                v.invalid(
+                    "rooms.create_policy",
+                    &format!("{p:?} is not one of open, link, operator"),
+                )
+            })?,
+        };
         let timer = TimerSettings {
             work_seconds: v.int_range(
                 "rooms.timer_work_seconds",
@@ -708,6 +749,7 @@ impl Config {
                 "15s",
             )?,
             tombstone_ttl,
+            create_policy,
             create_rate_per_ip: v.rate(
                 "rooms.create_rate_per_ip",
                 ro.create_rate_per_ip,
@@ -901,6 +943,7 @@ impl Config {
                     ("rooms", "reconnect_grace") => d(self.rooms.reconnect_grace),
                     ("rooms", "pending_seat_grace") => d(self.rooms.pending_seat_grace),
                     ("rooms", "tombstone_ttl") => d(self.rooms.tombstone_ttl),
+                    ("rooms", "create_policy") => s(self.rooms.create_policy.as_str()),
                     ("rooms", "create_rate_per_ip") => {
                         s(&rate_string(self.rooms.create_rate_per_ip))
                     }

@@ -104,6 +104,7 @@ pub struct RawRooms {
     pub reconnect_grace: Option<String>,
     pub pending_seat_grace: Option<String>,
     pub tombstone_ttl: Option<String>,
+    pub create_policy: Option<String>,
     pub create_rate_per_ip: Option<String>,
     pub join_rate_per_ip: Option<String>,
     pub lookup_rate_per_ip: Option<String>,

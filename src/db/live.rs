@@ -290,16 +290,65 @@ pub async fn revoke(
     .context("revoking a token")
 }
 
-/// Makes `new_host` the host of the room and every other participant a guest, atomically.
-/// Returns the token hashes whose cached role changed; `None` if `new_host` is not a live
-/// participant of the room.
+/// Makes `new_host` the room's host and every other participant a guest; the token hashes
+/// whose role changed (for the auth cache), or `None` when `new_host` is not a participant.
 pub async fn set_host(
     db: &Db,
     room_id: &str,
     new_host: &str,
 ) -> anyhow::Result<Option<Vec<String>>> {
+    change_host(db, room_id, new_host, None)
+        .await
+        .context("changing the host")
+}
+
+/// Makes `participant` host of a room whose host holds no seat (it left, or its reconnect
+/// grace ran out; a host connected, reconnecting within the grace, or still arriving with a
+/// seat taken over REST holds one: `last_seen_at >= seat_cutoff_ms`), as [`set_host`] does;
+/// `None` when the host holds a seat. Atomic: of two people arriving together in a hostless
+/// room, one becomes host.
+pub async fn claim_host(
+    db: &Db,
+    room_id: &str,
+    participant: &str,
+    seat_cutoff_ms: i64,
+) -> anyhow::Result<Option<Vec<String>>> {
+    change_host(db, room_id, participant, Some(seat_cutoff_ms))
+        .await
+        .context("taking the host role of a room without one")
+}
+
+/// [`set_host`], or with `only_if_hostless` ([`claim_host`]'s seat cutoff) only when no other
+/// host holds a seat.
+async fn change_host(
+    db: &Db,
+    room_id: &str,
+    new_host: &str,
+    only_if_hostless: Option<i64>,
+) -> Result<Option<Vec<String>>, sqlx::Error> {
     with_pool!(db.write(), |pool| {
         let mut tx = pool.begin().await?;
+        if let Some(cutoff) = only_if_hostless {
+            // Locks the room row (PostgreSQL) or takes the write lock (SQLite) first, so two
+            // claims in the same room run one after the other and the second sees the first.
+            sqlx::query("UPDATE rooms SET id = id WHERE id = $1")
+                .bind(room_id)
+                .execute(&mut *tx)
+                .await?;
+            let present_host: Option<String> = sqlx::query_scalar(
+                "SELECT id FROM participants WHERE room_id = $1 AND role = 'host' AND id <> $2 \
+                 AND revoked_at IS NULL AND left_at IS NULL AND last_seen_at >= $3 LIMIT 1",
+            )
+            .bind(room_id)
+            .bind(new_host)
+            .bind(cutoff)
+            .fetch_optional(&mut *tx)
+            .await?;
+            if present_host.is_some() {
+                tx.rollback().await?;
+                return Ok(None);
+            }
+        }
         let ok = sqlx::query("UPDATE participants SET role = 'host' WHERE id = $1 AND room_id = $2 AND revoked_at IS NULL")
             .bind(new_host)
             .bind(room_id)
@@ -309,7 +358,7 @@ pub async fn set_host(
             == 1;
         if !ok {
             tx.rollback().await?;
-            return Ok::<_, sqlx::Error>(None);
+            return Ok(None);
         }
         let changed: Vec<String> = sqlx::query_scalar(
             "UPDATE participants SET role = 'guest' WHERE room_id = $1 AND id <> $2 AND role = 'host' RETURNING token_hash",
@@ -323,9 +372,10 @@ pub async fn set_host(
             .fetch_one(&mut *tx)
             .await?;
         tx.commit().await?;
-        Ok(Some(changed.into_iter().chain(std::iter::once(mine)).collect()))
+        Ok(Some(
+            changed.into_iter().chain(std::iter::once(mine)).collect(),
+        ))
     })
-    .context("changing the host")
 }
 
 /// Opens a session record unless one is open already (a reconnect after a restart finds the

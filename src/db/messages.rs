@@ -48,7 +48,7 @@ pub async fn insert_many(
         if let Some(tx) = tx.as_mut() {
             for (room_id, expires_at) in touches {
                 sqlx::query(
-                    "UPDATE rooms SET last_activity_at = $2, expires_at = $3 WHERE id = $1 AND status = 'active'",
+                    "UPDATE rooms SET last_activity_at = $2, expires_at = CASE WHEN standing = 1 THEN expires_at ELSE $3 END WHERE id = $1 AND status = 'active'",
                 )
                 .bind(*room_id)
                 .bind(now)

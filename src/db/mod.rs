@@ -324,6 +324,27 @@ impl Db {
             .map(|v| hex::decode(v).context("server secret is not hex"))
             .transpose()
     }
+
+    /// Replaces a generated secret with a fresh one (rotation) and returns it.
+    pub async fn rotate_server_secret(&self, name: &str) -> anyhow::Result<Vec<u8>> {
+        let mut fresh = [0u8; 32];
+        crate::auth::fill_random(&mut fresh);
+        let value = hex::encode(fresh);
+        with_pool!(self.write(), |pool| {
+            sqlx::query(
+                "INSERT INTO server_secrets (name, value, created_at) VALUES ($1, $2, $3) \
+                 ON CONFLICT (name) DO UPDATE SET value = $2, created_at = $3",
+            )
+            .bind(name)
+            .bind(&value)
+            .bind(now_ms())
+            .execute(pool)
+            .await
+            .map(|_| ())
+        })
+        .context("rotating a server secret")?;
+        Ok(fresh.to_vec())
+    }
 }
 
 /// The current time in unix milliseconds (the unit of every time column).

@@ -16,6 +16,14 @@ pub struct RoomRow {
     pub expires_at: i64,
     pub closed_at: Option<i64>,
     pub tombstone_until: Option<i64>,
+    /// 1 for a standing room (never expires by idleness), else 0.
+    pub standing: i64,
+    /// A standing room's readable link: `/r/<slug>`.
+    pub slug: Option<String>,
+    /// Which host link is valid (derived from it and the server's link key); `None`: none.
+    pub host_link_generation: Option<i64>,
+    /// A standing room keeps its chat this many days.
+    pub retention_days: Option<i64>,
     /// Seats taken: connected, or disconnected within the reconnect grace.
     pub seats: i64,
 }
@@ -28,7 +36,14 @@ pub enum RoomState {
     Gone,
 }
 
+/// `expires_at` of a standing room: it never expires by idleness.
+pub const NEVER: i64 = i64::MAX;
+
 impl RoomRow {
+    pub fn is_standing(&self) -> bool {
+        self.standing != 0
+    }
+
     pub fn state(&self, now_ms: i64) -> RoomState {
         if self.status == "active" && self.expires_at > now_ms {
             RoomState::Active
@@ -109,4 +124,13 @@ pub struct NewRoom {
     pub max_participants: i64,
     pub timer: TimerSettings,
     pub expires_at: i64,
+    /// A standing room: its slug and chat retention ([`NEVER`] expires).
+    pub standing: Option<Standing>,
+}
+
+/// What makes a room standing.
+#[derive(Debug, Clone)]
+pub struct Standing {
+    pub slug: String,
+    pub retention_days: i64,
 }

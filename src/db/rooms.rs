@@ -22,7 +22,8 @@ macro_rules! room_select {
     ($extra:literal, $where:literal) => {
         concat!(
             "SELECT r.id, r.code, r.name, r.password_hash, r.max_participants, r.timer_settings, \
-             r.status, r.created_at, r.last_activity_at, r.expires_at, r.closed_at, r.tombstone_until, ",
+             r.status, r.created_at, r.last_activity_at, r.expires_at, r.closed_at, r.tombstone_until, \
+             r.standing, r.slug, r.host_link_generation, r.retention_days, ",
             $extra,
             "(SELECT COUNT(*) FROM participants p WHERE p.room_id = r.id AND p.revoked_at IS NULL \
               AND p.left_at IS NULL AND p.last_seen_at >= $2) AS seats \
@@ -55,20 +56,42 @@ pub struct Created {
     pub name: String,
 }
 
-/// Inserts a room and its host. The code is allocated atomically: a unique-conflicting insert
-/// inserts nothing and another code is drawn (never check-then-insert).
-pub async fn create(db: &Db, room: &NewRoom, host: &NewParticipant) -> anyhow::Result<Created> {
+/// Inserts a room and its host (an operator's room has none). The code is allocated atomically: a unique-conflicting insert
+/// inserts nothing and another code is drawn (never check-then-insert). A standing room's slug
+/// is unique among rooms and tombstones: `None` when another has it.
+pub async fn create(
+    db: &Db,
+    room: &NewRoom,
+    host: Option<&NewParticipant>,
+) -> anyhow::Result<Option<Created>> {
     let now = now_ms();
     let timer = serde_json::to_string(&room.timer)?;
+    let (standing, slug, generation, retention) = match &room.standing {
+        Some(s) => (
+            1i64,
+            Some(s.slug.as_str()),
+            Some(1i64),
+            Some(s.retention_days),
+        ),
+        None => (0, None, None, None),
+    };
     for _ in 0..16 {
         let code = crate::rooms::new_code();
         let name = room.name.clone().unwrap_or_else(|| format!("Room {code}"));
-        let inserted: bool = with_pool!(db.write(), |pool| {
+        let inserted: Option<bool> = with_pool!(db.write(), |pool| {
             let mut tx = pool.begin().await?;
+            if let Some(slug) = slug
+                && slug_holder!(&mut *tx, slug).await?.is_some()
+            {
+                tx.rollback().await?;
+                return Ok::<_, sqlx::Error>(None);
+            }
             let res = sqlx::query(
                 "INSERT INTO rooms (id, code, name, password_hash, max_participants, timer_settings, \
-                 status, created_at, last_activity_at, expires_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, 'active', $7, $7, $8) ON CONFLICT (code) DO NOTHING",
+                 status, created_at, last_activity_at, expires_at, standing, slug, \
+                 host_link_generation, retention_days) \
+                 VALUES ($1, $2, $3, $4, $5, $6, 'active', $7, $7, $8, $9, $10, $11, $12) \
+                 ON CONFLICT (code) DO NOTHING",
             )
             .bind(&room.id)
             .bind(&code)
@@ -78,23 +101,128 @@ pub async fn create(db: &Db, room: &NewRoom, host: &NewParticipant) -> anyhow::R
             .bind(&timer)
             .bind(now)
             .bind(room.expires_at)
+            .bind(standing)
+            .bind(slug)
+            .bind(generation)
+            .bind(retention)
             .execute(&mut *tx)
             .await?;
             if res.rows_affected() == 1 {
-                insert_participant!(&mut *tx, &room.id, host, now);
+                if let Some(host) = host {
+                    insert_participant!(&mut *tx, &room.id, host, now);
+                }
                 tx.commit().await?;
-                Ok::<_, sqlx::Error>(true)
+                Ok(Some(true))
             } else {
                 tx.rollback().await?;
-                Ok(false)
+                Ok(Some(false))
             }
         })
         .context("creating room")?;
-        if inserted {
-            return Ok(Created { code, name });
+        match inserted {
+            None => return Ok(None),
+            Some(true) => return Ok(Some(Created { code, name })),
+            Some(false) => {}
         }
     }
     anyhow::bail!("could not allocate a free room code after 16 attempts")
+}
+
+/// The code of the room (or tombstone) that holds `slug`, on either backend's executor.
+macro_rules! slug_holder {
+    ($exec:expr, $slug:expr) => {
+        sqlx::query_scalar::<_, String>("SELECT code FROM rooms WHERE slug = $1")
+            .bind($slug)
+            .fetch_optional($exec)
+    };
+}
+use slug_holder;
+
+/// The code of the room (or tombstone) whose readable link is `/r/<slug>`.
+pub async fn code_by_slug(db: &Db, slug: &str) -> anyhow::Result<Option<String>> {
+    with_pool!(db.read(), |pool| slug_holder!(pool, slug).await).context("looking up a slug")
+}
+
+/// Outcome of [`make_standing`].
+#[derive(Debug, PartialEq, Eq)]
+pub enum StandingOutcome {
+    Done,
+    SlugTaken,
+    /// No open room has this id.
+    Gone,
+}
+
+/// Makes an open room standing (or changes its slug or retention): it no longer expires by
+/// idleness, and gets a host link unless it has one.
+pub async fn make_standing(
+    db: &Db,
+    room_id: &str,
+    standing: &super::models::Standing,
+) -> anyhow::Result<StandingOutcome> {
+    with_pool!(db.write(), |pool| {
+        let mut tx = pool.begin().await?;
+        if let Some(holder) = slug_holder!(&mut *tx, &standing.slug).await? {
+            let own: Option<String> =
+                sqlx::query_scalar("SELECT code FROM rooms WHERE id = $1 AND slug = $2")
+                    .bind(room_id)
+                    .bind(&standing.slug)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            if own.as_deref() != Some(holder.as_str()) {
+                tx.rollback().await?;
+                return Ok::<_, sqlx::Error>(StandingOutcome::SlugTaken);
+            }
+        }
+        let n = sqlx::query(
+            "UPDATE rooms SET standing = 1, slug = $2, retention_days = $3, expires_at = $4, \
+             host_link_generation = COALESCE(host_link_generation, 1) \
+             WHERE id = $1 AND status = 'active' AND expires_at > $5",
+        )
+        .bind(room_id)
+        .bind(&standing.slug)
+        .bind(standing.retention_days)
+        .bind(super::models::NEVER)
+        .bind(now_ms())
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        tx.commit().await?;
+        Ok(if n == 1 {
+            StandingOutcome::Done
+        } else {
+            StandingOutcome::Gone
+        })
+    })
+    .context("making a room standing")
+}
+
+/// Invalidates a room's host link and makes a new one: its new generation.
+pub async fn rotate_host_link(db: &Db, room_id: &str) -> anyhow::Result<Option<i64>> {
+    with_pool!(db.write(), |pool| {
+        sqlx::query_scalar::<_, i64>(
+            "UPDATE rooms SET host_link_generation = COALESCE(host_link_generation, 0) + 1 \
+             WHERE id = $1 AND status = 'active' AND standing = 1 RETURNING host_link_generation",
+        )
+        .bind(room_id)
+        .fetch_optional(pool)
+        .await
+    })
+    .context("rotating the host link")
+}
+
+/// Deletes the chat lines of standing rooms older than each room's retention; how many.
+pub async fn purge_old_messages(db: &Db, now: i64) -> anyhow::Result<u64> {
+    with_pool!(db.write(), |pool| {
+        sqlx::query(
+            "DELETE FROM room_messages WHERE created_at < $1 - 86400000 * \
+             (SELECT r.retention_days FROM rooms r WHERE r.id = room_messages.room_id AND r.standing = 1)",
+        )
+        .bind(now)
+        .execute(pool)
+        .await
+        .map(|r| r.rows_affected())
+    })
+    .context("purging chat past its retention")
 }
 
 macro_rules! insert_participant {
@@ -220,7 +348,7 @@ pub async fn join(db: &Db, j: &Join<'_>) -> anyhow::Result<JoinOutcome> {
             let run = async {
                 let mut tx = pool.begin().await?;
                 let max: Option<i64> = sqlx::query_scalar(
-                    "UPDATE rooms SET last_activity_at = $2, expires_at = $3 \
+                    "UPDATE rooms SET last_activity_at = $2, expires_at = CASE WHEN standing = 1 THEN expires_at ELSE $3 END \
                      WHERE id = $1 AND status = 'active' AND expires_at > $2 RETURNING max_participants",
                 )
                 .bind(room_id)
@@ -308,7 +436,7 @@ async fn join_sqlite(
         });
     }
     if j.touch {
-        sqlx::query("UPDATE rooms SET last_activity_at = $2, expires_at = $3 WHERE id = $1 AND status = 'active'")
+        sqlx::query("UPDATE rooms SET last_activity_at = $2, expires_at = CASE WHEN standing = 1 THEN expires_at ELSE $3 END WHERE id = $1 AND status = 'active'")
             .bind(j.room_id)
             .bind(now)
             .bind(j.new_expires_at)
@@ -432,6 +560,20 @@ pub async fn pending_seats(
     .context("listing pending seats")
 }
 
+/// The names of the people connected to a room now, in the order they joined (for the lobby).
+pub async fn names_inside(db: &Db, room_id: &str) -> anyhow::Result<Vec<String>> {
+    with_pool!(db.read(), |pool| {
+        sqlx::query_scalar::<_, String>(
+            "SELECT display_name FROM participants WHERE room_id = $1 AND revoked_at IS NULL \
+             AND left_at IS NULL AND connections > 0 ORDER BY created_at, id",
+        )
+        .bind(room_id)
+        .fetch_all(pool)
+        .await
+    })
+    .context("listing who is in the room")
+}
+
 /// The participants of a room that have not been revoked, oldest first.
 pub async fn participants(db: &Db, room_id: &str) -> anyhow::Result<Vec<ParticipantRow>> {
     with_pool!(db.read(), |pool| {
@@ -450,7 +592,9 @@ pub async fn participants(db: &Db, room_id: &str) -> anyhow::Result<Vec<Particip
 pub async fn touch(db: &Db, room_id: &str, new_expires_at: i64) -> anyhow::Result<()> {
     with_pool!(db.write(), |pool| {
         sqlx::query(
-            "UPDATE rooms SET last_activity_at = $2, expires_at = $3 WHERE id = $1 AND status = 'active'",
+            "UPDATE rooms SET last_activity_at = $2, \
+             expires_at = CASE WHEN standing = 1 THEN expires_at ELSE $3 END \
+             WHERE id = $1 AND status = 'active'",
         )
         .bind(room_id)
         .bind(now_ms())

@@ -24,9 +24,17 @@ pub struct AdminRoom {
     pub max_participants: i64,
     pub created_at: String,
     pub last_activity_at: String,
-    pub expires_at: String,
+    /// `null` for a standing room: it never expires by idleness.
+    pub expires_at: Option<String>,
     pub closed_at: Option<String>,
     pub tombstone_until: Option<String>,
+    #[serde(default)]
+    pub standing: bool,
+    /// A standing room's readable link is `/r/<slug>`.
+    #[serde(default)]
+    pub slug: Option<String>,
+    #[serde(default)]
+    pub retention_days: Option<i64>,
 }
 
 impl AdminRoom {
@@ -45,9 +53,12 @@ impl AdminRoom {
             max_participants: r.max_participants,
             created_at: rfc3339(r.created_at),
             last_activity_at: rfc3339(r.last_activity_at),
-            expires_at: rfc3339(r.expires_at),
+            expires_at: (!r.is_standing()).then(|| rfc3339(r.expires_at)),
             closed_at: r.closed_at.map(rfc3339),
             tombstone_until: r.tombstone_until.map(rfc3339),
+            standing: r.is_standing(),
+            slug: r.slug.clone(),
+            retention_days: r.retention_days,
         }
     }
 }
@@ -84,6 +95,9 @@ pub struct AdminRoomDetail {
     #[serde(flatten)]
     pub room: AdminRoom,
     pub participants: Vec<AdminParticipant>,
+    /// A standing room's host link: whoever opens it becomes host.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host_link: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -126,12 +140,15 @@ pub async fn show(
     let participants = db::rooms::participants(&app.db, &room.id)
         .await
         .map_err(db_error)?;
+    let host_link = crate::rooms::team::current_host_key(&app.link_key, &room)
+        .map(|k| crate::rooms::team::host_link(&app.config().public_url(), &room, &k));
     Ok(Json(AdminRoomDetail {
         room: AdminRoom::from_row(&room),
         participants: participants
             .iter()
             .map(AdminParticipant::from_row)
             .collect(),
+        host_link,
     }))
 }
 
@@ -165,6 +182,7 @@ pub async fn sweep(
     Ok(Json(serde_json::json!({
         "expired": r.expired,
         "tombstones_deleted": r.tombstones_deleted,
+        "messages_purged": r.messages_purged,
         "skipped": r.skipped,
     })))
 }

@@ -213,6 +213,22 @@ impl FromRequestParts<SharedApp> for Operator {
     }
 }
 
+/// Whether the request comes from the operator (the local channel or the admin token), for
+/// endpoints open to everyone that let the operator do more (create rooms under any
+/// `rooms.create_policy`, without the rate limit). A wrong admin token is refused.
+pub struct MaybeOperator(pub bool);
+
+impl FromRequestParts<SharedApp> for MaybeOperator {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, app: &SharedApp) -> Result<Self, ApiError> {
+        match operator(parts, app) {
+            Some(r) => r.map(|_| MaybeOperator(true)),
+            None => Ok(MaybeOperator(false)),
+        }
+    }
+}
+
 /// Read access to `/metrics` (counters, no room data): the operator, or a direct loopback
 /// connection (not forwarded by a proxy) whose `Host` names this server, so a local Prometheus
 /// scrapes without a token while a DNS-rebinding page (its own host name) does not.

@@ -43,6 +43,7 @@ pub fn router(app: SharedApp) -> Router {
         .route("/api/rooms", post(rooms::create))
         .route("/api/rooms/{code}", get(rooms::get).delete(rooms::delete))
         .route("/api/rooms/{code}/join", post(rooms::join))
+        .route("/api/slugs/{slug}", get(rooms::by_slug))
         .route(
             "/api/rooms/{code}/messages",
             get(messages::list).post(messages::post),
@@ -67,6 +68,10 @@ pub fn router(app: SharedApp) -> Router {
         .route("/", get(assets::index).layer(CompressionLayer::new()))
         .route(
             "/room/{code}",
+            get(assets::room).layer(CompressionLayer::new()),
+        )
+        .route(
+            "/r/{slug}",
             get(assets::room).layer(CompressionLayer::new()),
         )
         .route(

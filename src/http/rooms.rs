@@ -5,22 +5,29 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 
-use super::extract::{ApiJson, ClientIp, Participant};
+use super::extract::{ApiJson, ClientIp, MaybeOperator, Participant};
 use crate::app::SharedApp;
 use crate::db::now_ms;
 use crate::errors::{ApiError, ErrorCode};
 use crate::ice::ice_servers;
-use crate::rooms::service::{CreateRoom, JoinRoom, RoomView};
+use crate::rooms::service::{CreateRoom, Creator, JoinRoom, RoomLookup};
 
-/// `POST /api/rooms`, rate-limited per address.
+/// `POST /api/rooms`, rate-limited per address, under `rooms.create_policy`; the operator
+/// (admin socket or token) may always create, without the rate limit.
 pub async fn create(
     State(app): State<SharedApp>,
     ip: ClientIp,
+    MaybeOperator(operator): MaybeOperator,
     ApiJson(req): ApiJson<CreateRoom>,
 ) -> Result<impl IntoResponse, ApiError> {
-    app.check_rate("create", ip.ip, app.config().rooms.create_rate_per_ip)
-        .await?;
-    let joined = app.create_room(req).await?;
+    let by = if operator {
+        Creator::Operator
+    } else {
+        app.check_rate("create", ip.ip, app.config().rooms.create_rate_per_ip)
+            .await?;
+        Creator::Public
+    };
+    let joined = app.create_room(req, by).await?;
     Ok((StatusCode::CREATED, Json(joined)))
 }
 
@@ -30,11 +37,33 @@ pub async fn get(
     State(app): State<SharedApp>,
     ip: ClientIp,
     Path(code): Path<String>,
-) -> Result<Json<RoomView>, ApiError> {
+) -> Result<Json<RoomLookup>, ApiError> {
     app.check_rate("lookup", ip.ip, app.config().rooms.lookup_rate_per_ip)
         .await?;
-    let room = app.find_active_room(&code).await?;
-    Ok(Json(RoomView::from_row(&room)))
+    Ok(Json(app.lookup_room(&code).await?))
+}
+
+/// `GET /api/slugs/{slug}`: the standing room whose readable link is `/r/<slug>`, as
+/// `GET /api/rooms/{code}` answers (404 unknown, 410 ended). Rate-limited like lookups.
+pub async fn by_slug(
+    State(app): State<SharedApp>,
+    ip: ClientIp,
+    Path(slug): Path<String>,
+) -> Result<Json<RoomLookup>, ApiError> {
+    app.check_rate("lookup", ip.ip, app.config().rooms.lookup_rate_per_ip)
+        .await?;
+    let not_found = || {
+        ApiError::new(
+            ErrorCode::RoomNotFound,
+            format!("no room has the link /r/{slug}"),
+        )
+    };
+    let slug = crate::rooms::slug(&slug).map_err(|_| not_found())?;
+    let code = crate::db::rooms::code_by_slug(&app.db, &slug)
+        .await
+        .map_err(crate::rooms::service::db_error)?
+        .ok_or_else(not_found)?;
+    Ok(Json(app.lookup_room(&code).await?))
 }
 
 /// `POST /api/rooms/{code}/join`, rate-limited per address (this is where passwords are guessed).

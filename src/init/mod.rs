@@ -78,6 +78,8 @@ pub struct Answers {
     pub https_listen: SocketAddr,
     pub acme_directory: Option<String>,
     pub acme_ca_root: Option<PathBuf>,
+    /// Who may create rooms (`rooms.create_policy`).
+    pub create_policy: crate::config::CreatePolicy,
 }
 
 /// Where everything goes, under `--prefix` (default `/`).
@@ -88,6 +90,8 @@ pub struct Layout {
     pub config_dir: PathBuf,
     pub config: PathBuf,
     pub admin_token: PathBuf,
+    /// The team's create link (`rooms.create_policy = "link"`), root's alone.
+    pub create_link: PathBuf,
     pub data_dir: PathBuf,
     pub backup_dir: PathBuf,
     pub unit_dir: PathBuf,
@@ -102,6 +106,7 @@ impl Layout {
             config_dir: at("etc/flowsync"),
             config: at("etc/flowsync/flowsync.toml"),
             admin_token: at("etc/flowsync/admin-token"),
+            create_link: at("etc/flowsync/create-link"),
             data_dir: at("var/lib/flowsync"),
             backup_dir: at("var/backups/flowsync"),
             unit_dir: at("etc/systemd/system"),

@@ -238,6 +238,7 @@ impl<'a, 'o> Run<'a, 'o> {
         if let Some(r) = &a.redis {
             v.insert("redis.url".into(), s(r));
         }
+        v.insert("rooms.create_policy".into(), s(a.create_policy.as_str()));
         v.insert("tls.mode".into(), s(a.tls.as_str()));
         if let Some(d) = &a.domain {
             v.insert("tls.domains".into(), V::Array(vec![s(d)]));
@@ -836,9 +837,19 @@ impl<'a, 'o> Run<'a, 'o> {
             Ok((StepStatus::Done, detail))
         }
         .await;
+        let create_link = match &outcome {
+            Ok(_) => self.keep_create_link(&db, &config).await,
+            Err(_) => Ok(None),
+        };
         db.close().await;
         crate::ownership::fix_data_dir(&config)?;
-        let (status, detail) = outcome?;
+        let (mut status, detail) = outcome?;
+        if let Some((line, written)) = create_link? {
+            lines.push(line);
+            if written {
+                status = StepStatus::Done;
+            }
+        }
         Ok(StepResult {
             step: "database",
             status,
@@ -848,6 +859,33 @@ impl<'a, 'o> Run<'a, 'o> {
             ),
             lines,
         })
+    }
+
+    /// With `rooms.create_policy = "link"`, keeps the team's create link (made on first use) in
+    /// its file, root's alone (0600): a line saying so, and whether the file was (re)written.
+    async fn keep_create_link(
+        &self,
+        db: &crate::db::Db,
+        config: &Config,
+    ) -> Result<Option<(String, bool)>, InitError> {
+        if config.rooms.create_policy != crate::config::CreatePolicy::Link {
+            return Ok(None);
+        }
+        let secret = crate::rooms::team::create_secret(db).await?;
+        let link = crate::rooms::team::create_link(&config.public_url(), &secret);
+        let path = &self.layout.create_link;
+        let body = format!("{link}\n");
+        let same = std::fs::read_to_string(path).is_ok_and(|t| t == body);
+        if !same {
+            crate::tls::write_private(path, body.as_bytes())?;
+        }
+        Ok(Some((
+            format!(
+                "create link kept in {} (whoever opens it may create rooms; rotate with `flowsync rooms create-link --rotate`)",
+                path.display()
+            ),
+            !same,
+        )))
     }
 
     async fn certificate(&mut self) -> Result<StepResult, InitError> {

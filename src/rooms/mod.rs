@@ -2,6 +2,7 @@
 //! the REST API, signaling and the CLI share one definition of what is valid.
 
 pub mod service;
+pub mod team;
 pub mod text;
 pub mod timer;
 
@@ -133,6 +134,58 @@ pub fn password(input: Option<&str>) -> Result<Option<String>, ApiError> {
     }
 }
 
+/// Slugs, the readable part of a standing room's link `/r/<slug>`: 3–40 lower-case letters,
+/// digits and single hyphens, starting and ending with a letter or digit. Upper case is
+/// lowered and spaces become hyphens, so "Design Team" is `design-team`.
+pub fn slug(input: &str) -> Result<String, ApiError> {
+    let s = input.trim().to_lowercase().replace([' ', '_'], "-");
+    let ok = (3..=40).contains(&s.len())
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !s.starts_with('-')
+        && !s.ends_with('-')
+        && !s.contains("--");
+    if ok {
+        Ok(s)
+    } else {
+        Err(ApiError::validation(
+            "slug must be 3 to 40 letters, digits and single hyphens (like design-team)",
+        ))
+    }
+}
+
+/// A slug made from a room name: ASCII letters and digits kept, anything else a hyphen; too
+/// short a result (a name in another script) falls back to `room`.
+pub fn slug_from_name(name: &str) -> String {
+    let mut out = String::new();
+    for c in name.chars() {
+        if c.is_ascii_alphanumeric() {
+            out.push(c.to_ascii_lowercase());
+        } else if !out.ends_with('-') && !out.is_empty() {
+            out.push('-');
+        }
+        if out.len() >= 32 {
+            break;
+        }
+    }
+    let out = out.trim_end_matches('-').to_owned();
+    if out.len() >= 3 { out } else { "room".into() }
+}
+
+/// Days a standing room keeps its chat: 1 to 3650, 30 unless chosen.
+pub fn retention_days(input: Option<i64>) -> Result<i64, ApiError> {
+    match input {
+        None => Ok(DEFAULT_RETENTION_DAYS),
+        Some(d) if (1..=3650).contains(&d) => Ok(d),
+        Some(_) => Err(ApiError::validation(
+            "retention_days must be between 1 and 3650",
+        )),
+    }
+}
+
+/// A standing room's chat retention unless its host or the operator sets another.
+pub const DEFAULT_RETENTION_DAYS: i64 = 30;
+
 /// Device ids are random strings the browser keeps; anything else is ignored.
 pub fn device_id(input: Option<&str>) -> Result<Option<String>, ApiError> {
     match input {
@@ -229,6 +282,29 @@ pub fn has_free_seat(seats_taken: i64, max_participants: i64) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn slugs_are_readable_and_safe() {
+        assert_eq!(slug("Design Team").unwrap(), "design-team");
+        assert_eq!(slug("  ops_2027 ").unwrap(), "ops-2027");
+        for bad in [
+            "ab",
+            "-ab",
+            "ab-",
+            "a--b",
+            "ümlaut",
+            "../x",
+            "a/b",
+            &"x".repeat(41),
+        ] {
+            assert!(slug(bad).is_err(), "{bad}");
+        }
+        assert_eq!(slug_from_name("Design Team: Daily!"), "design-team-daily");
+        assert_eq!(slug_from_name("日本"), "room");
+        assert!(slug(&slug_from_name(&"long name ".repeat(20))).is_ok());
+        assert_eq!(retention_days(None).unwrap(), 30);
+        assert!(retention_days(Some(0)).is_err());
+    }
 
     #[test]
     fn codes_use_the_unambiguous_alphabet() {

@@ -8,8 +8,11 @@ use serde::{Deserialize, Serialize};
 
 use super::{TimerInput, TimerSettings};
 use crate::app::App;
+use crate::config::CreatePolicy;
 use crate::db::messages::NewMessage;
-use crate::db::models::{AuthRow, MessageRow, NewParticipant, NewRoom, RoomRow, RoomState};
+use crate::db::models::{
+    AuthRow, MessageRow, NEVER, NewParticipant, NewRoom, RoomRow, RoomState, Standing,
+};
 use crate::db::rooms::{JoinOutcome, RoomWithTimer};
 use crate::db::{self, ms, now_ms};
 use crate::errors::{ApiError, ErrorCode};
@@ -35,6 +38,24 @@ pub struct CreateRoom {
     pub display_name: String,
     pub device_id: Option<String>,
     pub timer: Option<TimerInput>,
+    /// A standing room: never expires by idleness, has `/r/<slug>` and a host link.
+    #[serde(default)]
+    pub standing: bool,
+    /// A standing room's slug; made from its name when not given.
+    pub slug: Option<String>,
+    /// Days a standing room keeps its chat (default 30).
+    pub retention_days: Option<i64>,
+    /// The team's create-link secret, when `rooms.create_policy = "link"`.
+    pub create_key: Option<String>,
+}
+
+/// Who is creating a room, for `rooms.create_policy`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Creator {
+    /// Someone on the web (the create link, if they have one, is in the request).
+    Public,
+    /// The operator: the admin socket or token, or the CLI.
+    Operator,
 }
 
 /// `POST /api/rooms/{code}/join` body.
@@ -55,12 +76,19 @@ pub struct RoomView {
     pub max_participants: i64,
     pub participant_count: i64,
     pub created_at: String,
-    pub expires_at: String,
+    /// When the room expires unless used; `null` for a standing room.
+    pub expires_at: Option<String>,
     pub timer: Option<TimerSettings>,
+    /// A standing room never expires by idleness and keeps its chat `retention_days`.
+    pub standing: bool,
+    /// Its readable link is `/r/<slug>` (standing rooms).
+    pub slug: Option<String>,
+    pub retention_days: Option<i64>,
 }
 
 impl RoomView {
     pub fn from_row(r: &RoomRow) -> Self {
+        let standing = r.is_standing();
         RoomView {
             code: r.code.clone(),
             name: r.name.clone(),
@@ -68,10 +96,24 @@ impl RoomView {
             max_participants: r.max_participants,
             participant_count: r.seats,
             created_at: rfc3339(r.created_at),
-            expires_at: rfc3339(r.expires_at),
+            expires_at: (!standing).then(|| rfc3339(r.expires_at)),
             timer: r.timer(),
+            standing,
+            slug: r.slug.clone().filter(|_| standing),
+            retention_days: r.retention_days.filter(|_| standing),
         }
     }
+}
+
+/// `GET /api/rooms/{code}`: the room, and for the lobby who is inside now. Names are shown
+/// only for rooms anyone with the link may join: behind a room password, only the count.
+#[derive(Debug, Clone, Serialize)]
+pub struct RoomLookup {
+    #[serde(flatten)]
+    pub room: RoomView,
+    /// Names of the people connected now, in the order they joined; `null` for a room with a
+    /// password.
+    pub inside: Option<Vec<String>>,
 }
 
 /// What creating or joining a room answers: the token is shown this once.
@@ -83,6 +125,10 @@ pub struct Joined {
     pub token: String,
     pub role: &'static str,
     pub ice_servers: Vec<IceServer>,
+    /// A standing room's host-link key, shown to its creator (the link is the room's link with
+    /// `#host=<key>`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub host_key: Option<String>,
 }
 
 /// A chat message as clients see it.
@@ -291,26 +337,17 @@ impl App {
         Ok(found)
     }
 
-    pub async fn create_room(&self, req: CreateRoom) -> Result<Joined, ApiError> {
+    /// Creates a room with its creator as host, if `rooms.create_policy` lets `by` create one.
+    pub async fn create_room(&self, req: CreateRoom, by: Creator) -> Result<Joined, ApiError> {
         let config = self.config();
-        let rooms_cfg = &config.rooms;
+        self.may_create(by, req.create_key.as_deref()).await?;
         let display_name = super::display_name(&req.display_name)?;
         let device_id = super::device_id(req.device_id.as_deref())?;
-        let max = req
-            .max_participants
-            .unwrap_or(i64::from(rooms_cfg.max_participants));
-        let cap = i64::from(rooms_cfg.max_participants);
-        if !(2..=cap).contains(&max) {
-            return Err(ApiError::validation(format!(
-                "max_participants must be between 2 and {cap}"
-            )));
-        }
-        let timer = req.timer.unwrap_or_default().resolve(rooms_cfg.timer)?;
-        let name = super::room_name(req.name.as_deref())?;
         let password_hash = match super::password(req.password.as_deref())? {
             Some(p) => Some(self.passwords.hash(p).await?),
             None => None,
         };
+        let plan = plan_room(&config, &req, self.next_expiry(), password_hash)?;
         let token = crate::auth::new_token();
         let host = NewParticipant {
             id: crate::auth::new_id("p"),
@@ -320,37 +357,54 @@ impl App {
             token_hash: crate::auth::token_hash(&token),
             last_seen_at: self.pending_seen_at(),
         };
-        let room = NewRoom {
-            id: crate::auth::new_id("r"),
-            name,
-            password_hash,
-            max_participants: max,
-            timer,
-            expires_at: self.next_expiry(),
-        };
-        let created = db::rooms::create(&self.db, &room, &host)
-            .await
-            .map_err(db_error)?;
+        let row = insert_room(&self.db, plan, Some(&host)).await?;
         Metrics::inc(&self.metrics.rooms_created);
-        tracing::info!(room = %created.code, "room created");
-        let now = now_ms();
-        // The row as just written, without reading it back.
-        let row = RoomRow {
-            id: room.id,
-            code: created.code,
-            name: created.name,
-            password_hash: room.password_hash,
-            max_participants: room.max_participants,
-            timer_settings: serde_json::to_string(&room.timer).map_err(ApiError::internal)?,
-            status: "active".into(),
-            created_at: now,
-            last_activity_at: now,
-            expires_at: room.expires_at,
-            closed_at: None,
-            tombstone_until: None,
-            seats: 1,
-        };
-        Ok(self.joined(&row, host.id, token, "host"))
+        tracing::info!(room = %row.code, standing = row.is_standing(), "room created");
+        let mut joined = self.joined(&row, host.id, token, "host");
+        joined.host_key = super::team::current_host_key(&self.link_key, &row);
+        Ok(joined)
+    }
+
+    /// Makes an open room standing, or changes its slug or chat retention ([`make_standing`]):
+    /// the room as the public sees it, and its host-link key.
+    pub async fn make_standing(
+        &self,
+        room_id: &str,
+        slug: Option<&str>,
+        retention_days: Option<i64>,
+    ) -> Result<(RoomView, Option<String>), ApiError> {
+        let room = make_standing(&self.db, room_id, slug, retention_days).await?;
+        tracing::info!(room = %room.code, "room made standing");
+        let key = super::team::current_host_key(&self.link_key, &room);
+        Ok((RoomView::from_row(&room), key))
+    }
+
+    /// Whether `by` may create a room under `rooms.create_policy`.
+    async fn may_create(&self, by: Creator, create_key: Option<&str>) -> Result<(), ApiError> {
+        let refused = |message: &str| ApiError::new(ErrorCode::CreateNotAllowed, message);
+        match (self.config().rooms.create_policy, by) {
+            (_, Creator::Operator) | (CreatePolicy::Open, _) => Ok(()),
+            (CreatePolicy::Link, Creator::Public) => {
+                let Some(key) = create_key.filter(|k| !k.is_empty()) else {
+                    return Err(refused(
+                        "creating rooms on this server needs the team's create link; ask whoever runs it",
+                    ));
+                };
+                if super::team::create_secret_matches(&self.db, key)
+                    .await
+                    .map_err(db_error)?
+                {
+                    Ok(())
+                } else {
+                    Err(refused(
+                        "this create link is not valid any more; ask whoever runs this server for the current one",
+                    ))
+                }
+            }
+            (CreatePolicy::Operator, Creator::Public) => Err(refused(
+                "rooms on this server are created by its operator (`flowsync rooms create`); ask them for a room link",
+            )),
+        }
     }
 
     fn joined(
@@ -368,6 +422,7 @@ impl App {
             participant_id,
             token,
             role,
+            host_key: None,
         }
     }
 
@@ -485,6 +540,24 @@ impl App {
         } else {
             Err(not_in_room())
         }
+    }
+
+    /// A room as its lobby shows it: see [`RoomLookup`].
+    pub async fn lookup_room(&self, code: &str) -> Result<RoomLookup, ApiError> {
+        let room = self.find_active_room(code).await?;
+        let inside = if room.password_hash.is_some() {
+            None
+        } else {
+            Some(
+                db::rooms::names_inside(&self.db, &room.id)
+                    .await
+                    .map_err(db_error)?,
+            )
+        };
+        Ok(RoomLookup {
+            room: RoomView::from_row(&room),
+            inside,
+        })
     }
 
     /// The room's pending seats, with how long each has left (for `room-joined`).
@@ -608,4 +681,188 @@ impl App {
         tracing::info!(room = %code, status, "room closed");
         Ok(true)
     }
+}
+
+/// A new room, validated from a create request: its capacity, timer, name and, for a standing
+/// room, slug and retention (it then never expires by idleness).
+pub fn plan_room(
+    config: &crate::config::Config,
+    req: &CreateRoom,
+    expires_at: i64,
+    password_hash: Option<String>,
+) -> Result<RoomPlan, ApiError> {
+    let rooms_cfg = &config.rooms;
+    let max = req
+        .max_participants
+        .unwrap_or(i64::from(rooms_cfg.max_participants));
+    let cap = i64::from(rooms_cfg.max_participants);
+    if !(2..=cap).contains(&max) {
+        return Err(ApiError::validation(format!(
+            "max_participants must be between 2 and {cap}"
+        )));
+    }
+    let timer = req
+        .timer
+        .clone()
+        .unwrap_or_default()
+        .resolve(rooms_cfg.timer)?;
+    let name = super::room_name(req.name.as_deref())?;
+    let (standing, slug_given) = if req.standing {
+        let given = req.slug.as_deref().map(super::slug).transpose()?;
+        let slug = given
+            .clone()
+            .unwrap_or_else(|| super::slug_from_name(name.as_deref().unwrap_or("room")));
+        let retention_days = super::retention_days(req.retention_days)?;
+        (
+            Some(Standing {
+                slug,
+                retention_days,
+            }),
+            given.is_some(),
+        )
+    } else {
+        if req.slug.is_some() || req.retention_days.is_some() {
+            return Err(ApiError::validation(
+                "slug and retention_days are for standing rooms (\"standing\": true)",
+            ));
+        }
+        (None, false)
+    };
+    Ok(RoomPlan {
+        room: NewRoom {
+            id: crate::auth::new_id("r"),
+            name,
+            password_hash,
+            max_participants: max,
+            timer,
+            expires_at: if standing.is_some() {
+                NEVER
+            } else {
+                expires_at
+            },
+            standing,
+        },
+        slug_given,
+    })
+}
+
+/// A room ready to insert ([`plan_room`]).
+pub struct RoomPlan {
+    room: NewRoom,
+    /// The slug was chosen (a clash is an error), not made from the name (a clash gets a
+    /// number: `design-team-2`).
+    slug_given: bool,
+}
+
+/// Inserts a planned room, with its first participant as host when there is one (a room the
+/// operator creates has none: its first arrival becomes host). Returns the row as written.
+pub async fn insert_room(
+    db: &db::Db,
+    plan: RoomPlan,
+    host: Option<&NewParticipant>,
+) -> Result<RoomRow, ApiError> {
+    let RoomPlan {
+        mut room,
+        slug_given,
+    } = plan;
+    let base = room.standing.as_ref().map(|s| s.slug.clone());
+    for n in 2..=21 {
+        if let Some(created) = db::rooms::create(db, &room, host).await.map_err(db_error)? {
+            let now = now_ms();
+            let standing = room.standing.take();
+            return Ok(RoomRow {
+                id: room.id,
+                code: created.code,
+                name: created.name,
+                password_hash: room.password_hash,
+                max_participants: room.max_participants,
+                timer_settings: serde_json::to_string(&room.timer).map_err(ApiError::internal)?,
+                status: "active".into(),
+                created_at: now,
+                last_activity_at: now,
+                expires_at: room.expires_at,
+                closed_at: None,
+                tombstone_until: None,
+                standing: i64::from(standing.is_some()),
+                host_link_generation: standing.as_ref().map(|_| 1),
+                retention_days: standing.as_ref().map(|s| s.retention_days),
+                slug: standing.map(|s| s.slug),
+                seats: i64::from(host.is_some()),
+            });
+        }
+        // The slug is taken (by a room or a tombstone).
+        let (Some(base), Some(standing)) = (&base, room.standing.as_mut()) else {
+            break;
+        };
+        if slug_given {
+            return Err(slug_taken(base));
+        }
+        standing.slug = format!("{base}-{n}");
+    }
+    Err(slug_taken(base.as_deref().unwrap_or("")))
+}
+
+fn slug_taken(slug: &str) -> ApiError {
+    ApiError::new(
+        ErrorCode::SlugTaken,
+        format!(
+            "the link /r/{slug} belongs to another room (or one that ended recently); choose another slug"
+        ),
+    )
+}
+
+/// Makes an open room standing, or changes its slug or chat retention: a slug given explicitly
+/// must be free; one made from the name gets a number when taken. Returns the room as stored.
+pub async fn make_standing(
+    db: &db::Db,
+    room_id: &str,
+    slug: Option<&str>,
+    retention_days: Option<i64>,
+) -> Result<RoomRow, ApiError> {
+    let room = db::rooms::by_id_with_timer(db, room_id, 0)
+        .await
+        .map_err(db_error)?
+        .map(|r| r.room)
+        .filter(|r| r.state(now_ms()) == RoomState::Active)
+        .ok_or_else(|| ApiError::new(ErrorCode::RoomExpired, "this room has ended or expired"))?;
+    let given = slug.map(super::slug).transpose()?;
+    let base = given
+        .clone()
+        .or(room.slug.clone())
+        .unwrap_or_else(|| super::slug_from_name(&room.name));
+    let retention_days = match retention_days {
+        Some(d) => super::retention_days(Some(d))?,
+        None => room.retention_days.unwrap_or(super::DEFAULT_RETENTION_DAYS),
+    };
+    let mut standing = Standing {
+        slug: base.clone(),
+        retention_days,
+    };
+    for n in 2..=21 {
+        match db::rooms::make_standing(db, room_id, &standing)
+            .await
+            .map_err(db_error)?
+        {
+            db::rooms::StandingOutcome::Done => {
+                return db::rooms::by_id_with_timer(db, room_id, 0)
+                    .await
+                    .map_err(db_error)?
+                    .map(|r| r.room)
+                    .ok_or_else(|| {
+                        ApiError::new(ErrorCode::RoomExpired, "this room has ended or expired")
+                    });
+            }
+            db::rooms::StandingOutcome::Gone => {
+                return Err(ApiError::new(
+                    ErrorCode::RoomExpired,
+                    "this room has ended or expired",
+                ));
+            }
+            db::rooms::StandingOutcome::SlugTaken if given.is_some() => {
+                return Err(slug_taken(&base));
+            }
+            db::rooms::StandingOutcome::SlugTaken => standing.slug = format!("{base}-{n}"),
+        }
+    }
+    Err(slug_taken(&base))
 }

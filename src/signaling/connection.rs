@@ -257,6 +257,11 @@ pub async fn on_connect<A: Adapter>(s: SocketRef<A>, io: SocketIo<A>, State(hub)
             system_line(&hub, &session, &format!("{} joined", session.display_name)).await;
         }
     }
+    if let Err(e) =
+        super::events::take_vacant_host(&hub, &io, &session.room_id, &session.participant_id).await
+    {
+        tracing::warn!(error = %e, "could not hand the host role of a hostless room on");
+    }
     if let Err(e) = send_snapshot(&hub, &s, &session).await {
         tracing::warn!(error = %e, "could not send the room snapshot");
         let _ = s.disconnect();

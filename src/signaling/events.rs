@@ -401,6 +401,58 @@ async fn handle<A: Adapter>(
             make_host(hub, io, &me.room_id, &t.participant_id).await?;
             Ok(json!({}))
         }
+        client::CLAIM_HOST => {
+            let c: protocol::ClaimHost = protocol::parse(event, data)?;
+            let room = hub.app.active_room_with_timer(&me.room_id).await?.room;
+            if !crate::rooms::team::host_key_matches(&hub.app.link_key, &room, &c.host_key) {
+                return Err(ApiError::new(
+                    ErrorCode::Forbidden,
+                    "this host link is not valid (it was rotated, or is for another room); ask the host or the operator for the current one",
+                ));
+            }
+            if !hub
+                .live
+                .is_host(&me.room_id, &me.participant_id)
+                .await
+                .map_err(presence_error)?
+            {
+                make_host(hub, io, &me.room_id, &me.participant_id).await?;
+            }
+            Ok(json!({}))
+        }
+        client::HOST_LINK => {
+            require_host(hub, &me).await?;
+            let h: protocol::HostLink = protocol::parse(event, data)?;
+            let mut room = hub.app.active_room_with_timer(&me.room_id).await?.room;
+            if !room.is_standing() {
+                return Err(ApiError::validation(
+                    "only a standing room has a host link; make it standing first",
+                ));
+            }
+            if h.rotate {
+                room.host_link_generation = db::rooms::rotate_host_link(&hub.app.db, &room.id)
+                    .await
+                    .map_err(db_error)?;
+            }
+            let host_key = crate::rooms::team::current_host_key(&hub.app.link_key, &room);
+            Ok(json!({ "host_key": host_key }))
+        }
+        client::MAKE_STANDING => {
+            require_host(hub, &me).await?;
+            let m: protocol::MakeStanding = protocol::parse(event, data)?;
+            let (room, host_key) = hub
+                .app
+                .make_standing(&me.room_id, m.slug.as_deref(), m.retention_days)
+                .await?;
+            broadcast(
+                io,
+                room_key(&me.room_id),
+                server::ROOM_UPDATED,
+                &json!({ "room": room }),
+            )
+            .await;
+            Ok(json!({ "room": room, "host_key": host_key }))
+        }
         client::LEAVE_ROOM => {
             me.gone.store(true, Ordering::SeqCst);
             db::live::mark_left(&hub.app.db, &me.participant_id)
@@ -434,7 +486,19 @@ pub async fn make_host<A: Adapter>(
         .await
         .map_err(db_error)?
         .ok_or_else(|| ApiError::new(ErrorCode::NotInRoom, "no such participant in your room"))?;
-    let _ = hub.app.state.auth_invalidate(&hashes).await;
+    announce_host(hub, io, room_id, participant_id, &hashes).await
+}
+
+/// After the database changed the host: the auth cache forgets the changed roles, the live
+/// room takes the new host, and the room hears `host-changed`.
+async fn announce_host<A: Adapter>(
+    hub: &Arc<Hub>,
+    io: &SocketIo<A>,
+    room_id: &str,
+    participant_id: &str,
+    changed_token_hashes: &[String],
+) -> Result<(), ApiError> {
+    let _ = hub.app.state.auth_invalidate(changed_token_hashes).await;
     hub.live
         .set_host(room_id, participant_id)
         .await
@@ -442,6 +506,31 @@ pub async fn make_host<A: Adapter>(
     let body = json!({ "participant_id": participant_id });
     broadcast(io, room_key(room_id), server::HOST_CHANGED, &body).await;
     Ok(())
+}
+
+/// Makes `participant_id`, who just arrived, host of a room where no host is present (the host
+/// left alone, or its grace ran out with nobody there): control of a room is never lost. True
+/// when it did. A host still within its reconnect grace, or still arriving (its seat taken
+/// over REST, its socket not here yet), holds its seat: nobody takes its place.
+pub async fn take_vacant_host<A: Adapter>(
+    hub: &Arc<Hub>,
+    io: &SocketIo<A>,
+    room_id: &str,
+    participant_id: &str,
+) -> Result<bool, ApiError> {
+    let (present, _) = hub.live.snapshot(room_id).await.map_err(presence_error)?;
+    if present.iter().any(|p| p.role == "host") {
+        return Ok(false);
+    }
+    let cutoff = now_ms() - db::ms(hub.app.config().rooms.reconnect_grace);
+    let Some(hashes) = db::live::claim_host(&hub.app.db, room_id, participant_id, cutoff)
+        .await
+        .map_err(db_error)?
+    else {
+        return Ok(false);
+    };
+    announce_host(hub, io, room_id, participant_id, &hashes).await?;
+    Ok(true)
 }
 
 /// The acknowledgement of a chat line: the stored message, and a warning when it reached only

@@ -24,6 +24,12 @@ pub mod client {
     pub const KICK_PARTICIPANT: &str = "kick-participant";
     pub const END_ROOM: &str = "end-room";
     pub const TRANSFER_HOST: &str = "transfer-host";
+    /// Become host with a standing room's host link.
+    pub const CLAIM_HOST: &str = "claim-host";
+    /// Host: the standing room's host-link key (optionally a new one).
+    pub const HOST_LINK: &str = "host-link";
+    /// Host: make the room standing (or change its slug or chat retention).
+    pub const MAKE_STANDING: &str = "make-standing";
     pub const LEAVE_ROOM: &str = "leave-room";
     pub const CLOCK: &str = "clock";
 
@@ -45,6 +51,9 @@ pub mod client {
         KICK_PARTICIPANT,
         END_ROOM,
         TRANSFER_HOST,
+        CLAIM_HOST,
+        HOST_LINK,
+        MAKE_STANDING,
         LEAVE_ROOM,
         CLOCK,
     ];
@@ -65,6 +74,8 @@ pub mod server {
     pub const KICKED: &str = "kicked";
     pub const ROOM_ENDED: &str = "room-ended";
     pub const HOST_CHANGED: &str = "host-changed";
+    /// The room's public facts changed (made standing): `{room}`.
+    pub const ROOM_UPDATED: &str = "room-updated";
     pub const SESSION_REPLACED: &str = "session-replaced";
     pub const SERVER_RESTARTING: &str = "server-restarting";
     pub const ERROR: &str = "error";
@@ -141,6 +152,29 @@ pub struct StartTimer {
 #[serde(deny_unknown_fields)]
 pub struct Target {
     pub participant_id: String,
+}
+
+/// `claim-host`: the key from a host link (`#host=<key>`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClaimHost {
+    pub host_key: String,
+}
+
+/// `host-link`: `rotate` replaces the link (the old one stops working).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HostLink {
+    #[serde(default)]
+    pub rotate: bool,
+}
+
+/// `make-standing`: the slug (made from the room's name when absent) and chat retention.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MakeStanding {
+    pub slug: Option<String>,
+    pub retention_days: Option<i64>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -115,7 +115,8 @@ fn tricky(i: u64) -> String {
     s
 }
 
-/// A source with rooms, participants (one kicked), chat through the API and bulk messages.
+/// A source with rooms (one standing), participants (one kicked), chat through the API and bulk
+/// messages.
 async fn filled(backend: Backend) -> (crate::helpers::TestApp, String, PathBuf) {
     let setup = Setup::new(backend, StateKind::Memory).await;
     let url = setup.config.database.url.expose().clone();
@@ -149,6 +150,11 @@ async fn filled(backend: Backend) -> (crate::helpers::TestApp, String, PathBuf) 
             assert!(status.is_success(), "post message");
         }
     }
+    // A standing room: its slug, retention and host-link generation travel too.
+    let team = app
+        .create_room(json!({"display_name": "Ada", "name": "Team", "standing": true, "slug": "team-room", "retention_days": 90}))
+        .await;
+    assert_eq!(team.body["room"]["slug"], "team-room");
     bulk_messages(&app.app().db, 2_000).await;
     (app, url, data)
 }

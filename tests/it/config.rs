@@ -293,6 +293,7 @@ async fn every_reloadable_key_takes_effect_on_reload() {
         ("rooms.reconnect_grace", "90s"),
         ("rooms.pending_seat_grace", "20s"),
         ("rooms.tombstone_ttl", "60d"),
+        ("rooms.create_policy", "link"),
         ("rooms.create_rate_per_ip", "5/hour"),
         ("rooms.join_rate_per_ip", "10/minute"),
         ("rooms.lookup_rate_per_ip", "20/minute"),

@@ -237,6 +237,17 @@ fn init_with_sqlite_is_idempotent_and_keeps_secrets() {
     assert!(config.contains("admin_token = \"sha256:"), "its hash is");
     assert!(config.contains("# default:"), "the file is commented");
     assert_eq!(std::fs::metadata(i.data()).unwrap().mode() & 0o777, 0o750);
+    // Who may create rooms: the team's create link, kept 0600 and printed at the end.
+    assert!(config.contains("create_policy = \"link\""), "{config}");
+    let link_file = i.root.join("etc/flowsync/create-link");
+    assert_eq!(std::fs::metadata(&link_file).unwrap().mode() & 0o777, 0o600);
+    let link = std::fs::read_to_string(&link_file).unwrap();
+    assert!(link.contains("/#create="), "{link}");
+    assert!(
+        text(&o).contains(&format!("create link: {}", link.trim())),
+        "{}",
+        text(&o)
+    );
 
     // Again with the same answers: nothing changes.
     let o = i.init(&[]);
@@ -251,6 +262,11 @@ fn init_with_sqlite_is_idempotent_and_keeps_secrets() {
     }
     assert!(out.contains("Nothing changed"), "{out}");
     assert_eq!(std::fs::read_to_string(i.config()).unwrap(), config);
+    assert_eq!(
+        std::fs::read_to_string(&link_file).unwrap(),
+        link,
+        "the same create link"
+    );
 
     // A different answer without --force: refused, named, nothing written.
     let port = free_port();
@@ -447,8 +463,10 @@ fn doctor_on_a_healthy_install_then_one_breakage_at_a_time() {
     // 4. A pending migration (the database is one version behind this binary).
     stop(server);
     let db = i.data().join("flowsync.db");
-    // Undo the newest migration (the chat lines' client ids) and forget it was applied.
-    let sql = "DROP INDEX room_messages_client; ALTER TABLE room_messages DROP COLUMN client_id; DELETE FROM _sqlx_migrations WHERE version = (SELECT MAX(version) FROM _sqlx_migrations);";
+    // Undo the newest migration (standing rooms) and forget it was applied.
+    let sql = "DROP INDEX rooms_slug; ALTER TABLE rooms DROP COLUMN standing; ALTER TABLE rooms DROP COLUMN slug; \
+               ALTER TABLE rooms DROP COLUMN host_link_generation; ALTER TABLE rooms DROP COLUMN retention_days; \
+               DELETE FROM _sqlx_migrations WHERE version = (SELECT MAX(version) FROM _sqlx_migrations);";
     sqlite(&db, sql);
     let (code, r, _) = i.doctor(&["--run", "migrations"]);
     assert_eq!((code, status(&r, "migrations")), (Some(1), "fail"), "{r:#}");
@@ -711,6 +729,8 @@ fn wizard_full_path_through_a_terminal() {
     keys(&["Enter"]); // none
     wait_for("TURN relay");
     keys(&["Enter"]); // embedded
+    wait_for("Who may create rooms");
+    keys(&["Down", "Enter"]); // only the operator
     wait_for("HTTP listen address");
     keys(&["Enter"]); // the default from --http-listen
     wait_for("HTTPS listen address");
@@ -733,6 +753,11 @@ fn wizard_full_path_through_a_terminal() {
     assert!(config.contains("mode = \"self-signed\""), "{config}");
     assert!(config.contains("domains = [\"localhost\"]"), "{config}");
     assert!(config.contains("mode = \"embedded\""), "TURN: {config}");
+    assert!(config.contains("create_policy = \"operator\""), "{config}");
+    assert!(
+        !shown.contains("create link:"),
+        "no create link with the operator policy: {shown}"
+    );
     assert!(config.contains(&format!("http_listen = \"127.0.0.1:{}\"", i.http)));
 }
 

@@ -187,14 +187,23 @@ ok "unreadable config: exit 2 naming the file, no database made ($(head -c 120 <
 CERT=/var/lib/flowsync/tls/self-signed.crt
 in_ct test -f "$CERT" || CERT=$(in_ct sh -c 'ls /var/lib/flowsync/tls/*.crt | head -n 1')
 api() { in_ct curl -sS --fail-with-body --cacert "$CERT" -H 'content-type: application/json' "$@"; }
-created=$(api -X POST https://rooms.lan/api/rooms -d '{"display_name":"Ana","name":"Week one"}') \
-  || fail "creating a room over HTTPS: $created"
+# init --yes sets rooms.create_policy = "link": without the team's create link, no room.
+[ "$(in_ct stat -c '%U:%G %a' /etc/flowsync/create-link)" = "root:root 600" ] \
+  || fail "create-link: $(in_ct stat -c '%U:%G %a' /etc/flowsync/create-link)"
+refused=$(api -X POST https://rooms.lan/api/rooms -d '{"display_name":"Eve"}' 2>&1) \
+  && fail "a room was created without the create link: $refused"
+grep -q CREATE_NOT_ALLOWED <<<"$refused" || fail "creating without the create link: $refused"
+key=$(in_ct sed -n 's/.*#create=//p' /etc/flowsync/create-link)
+[ "$key" = "$(in_ct flowsync rooms create-link --json | sed -n 's/.*#create=\([0-9a-f]*\).*/\1/p')" ] \
+  || fail "rooms create-link does not show the link init kept"
+created=$(api -X POST https://rooms.lan/api/rooms -d "{\"display_name\":\"Ana\",\"name\":\"Week one\",\"create_key\":\"$key\"}") \
+  || fail "creating a room over HTTPS with the create link: $created"
 room=$(sed -n 's/.*"room_code":"\([A-Z0-9]*\)".*/\1/p' <<<"$created")
 [ -n "$room" ] || fail "no room code in: $created"
 joined=$(api -X POST "https://rooms.lan/api/rooms/$room/join" -d '{"display_name":"Ben"}') \
   || fail "joining over HTTPS: $joined"
 grep -q '"role":"guest"' <<<"$joined" || fail "join: $joined"
-ok "HTTPS room $room created and joined with curl (certificate verified)"
+ok "HTTPS room $room created with the create link (refused without) and joined with curl (certificate verified)"
 
 # --- doctor as root and as the service user: the same verdicts --------------------------------
 doctor_as() {
