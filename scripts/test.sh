@@ -127,6 +127,8 @@ stage "clean test data" bash -c "$(declare -f drop_test_databases clear_test_key
 # Only FlowSync's own code: vendor/ is published source (plus patches) in its authors' style.
 stage "cargo fmt --check" cargo fmt -- --check
 stage "vendor/ = published crates + docs/upstream patches" bash scripts/vendor-patched.sh --check
+# RustSec advisories against Cargo.lock, offline (the snapshot in .ci/advisory-db/).
+stage "dependency advisories (cargo audit)" bash scripts/audit.sh
 stage "cargo clippy" cargo clippy --release --all-targets --locked -- -D warnings
 stage "build (release)" cargo build --release --all-targets --locked
 stage "tests" cargo test --release --locked -- --test-threads="${FLOWSYNC_TEST_THREADS:-4}"
