@@ -95,7 +95,7 @@ const SQL_OUTSIDE_DB: &[&str] = &[
     "src/backup/tables.rs",
     "src/doctor/checks/clock.rs",
     "src/doctor/checks/database.rs",
-    "src/init/steps.rs",
+    "src/init/steps/service.rs",
     "src/tls/acme.rs",
 ];
 
