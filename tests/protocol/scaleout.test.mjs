@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 
-import { call, createRoom, enter, joinRoom, next, quiet, refused, startServer } from "./harness.mjs";
+import { BIN, api, call, createRoom, enter, joinRoom, next, quiet, refused, startServer } from "./harness.mjs";
 
 const PG_ADMIN = process.env.FLOWSYNC_TEST_PG_URL || "postgres://postgres@127.0.0.1:5432/postgres";
 const REDIS = process.env.FLOWSYNC_TEST_REDIS_URL || "redis://127.0.0.1:6379/?protocol=resp3";
@@ -105,4 +105,54 @@ test("a crashed instance's participants are reaped after the grace; their seats 
   assert.ok(again.token);
   h.socket.close();
   await c.stop();
+});
+
+test("two instances: one create link, a hostless room gets one host from either side", async () => {
+  const suffix = randomBytes(6).toString("hex");
+  const db = `fst_${suffix}`;
+  execFileSync("psql", [PG_ADMIN, "-qc", `CREATE DATABASE ${db}`]);
+  const env = {
+    FLOWSYNC_DATABASE__URL: PG_ADMIN.replace(/\/[^/]*$/, `/${db}`),
+    FLOWSYNC_REDIS__URL: REDIS,
+    FLOWSYNC_REDIS__KEY_PREFIX: `fstest:${suffix}:`,
+    FLOWSYNC_ROOMS__CREATE_POLICY: "link",
+  };
+  const x = await startServer({ env });
+  const y = await startServer({ env });
+  try {
+    // The create link is the team's, whichever instance answers; rotating it stops it on both.
+    const cli = (...args) => {
+      const childEnv = { ...process.env, ...env };
+      for (const k of Object.keys(childEnv)) if (k.startsWith("FLOWSYNC_TEST") || k === "FLOWSYNC_BIN") delete childEnv[k];
+      return JSON.parse(execFileSync(BIN, [...args, "--json"], { env: childEnv, encoding: "utf8" }));
+    };
+    const key = cli("rooms", "create-link").create_link.split("#create=")[1];
+    const made = await api(x, "POST", "/api/rooms", { display_name: "Ada", create_key: key });
+    assert.equal(made.status, 201, JSON.stringify(made.body));
+    const rotated = cli("rooms", "create-link", "--rotate").create_link.split("#create=")[1];
+    for (const [server, k, want] of [[x, key, 403], [y, key, 403], [y, rotated, 201]]) {
+      const r = await api(server, "POST", "/api/rooms", { display_name: "Bo", create_key: k });
+      assert.equal(r.status, want, JSON.stringify(r.body));
+    }
+
+    // The host leaves alone on x; Cy on x and Dee on y arrive together: exactly one is host.
+    const h = await enter(x, made.body.token);
+    assert.equal((await call(h.socket, "leave-room", {})).ok, true);
+    const cy = await joinRoom(x, made.body.room_code, { display_name: "Cy" });
+    const dee = await joinRoom(y, made.body.room_code, { display_name: "Dee" });
+    const [c, d] = await Promise.all([enter(x, cy.token), enter(y, dee.token)]);
+    // One of them is host: only one may run the timer, and the other hears who.
+    const calls = await Promise.all([call(c.socket, "start-timer", {}), call(d.socket, "start-timer", {})]);
+    assert.equal(calls.filter((r) => r.ok).length, 1, JSON.stringify(calls));
+    const [winner, other] = calls[0].ok ? [cy, d] : [dee, c];
+    assert.notEqual(other.joined.self.role, "host");
+    // Told by host-changed, or (when that went out before it joined) by its snapshot.
+    const inSnapshot = other.joined.participants.some((p) => p.participant_id === winner.participant_id && p.role === "host");
+    if (!inSnapshot) await next(other.socket, "host-changed", (h) => h.participant_id === winner.participant_id);
+    c.socket.close();
+    d.socket.close();
+  } finally {
+    await x.stop();
+    await y.stop();
+  }
 });
