@@ -136,7 +136,12 @@ test("handshake refusals carry stable codes", async () => {
   const small = await createRoom(server, { max_participants: 2 });
   const h = await enter(server, small.token);
   const ada = await joinRoom(server, small.room_code, { display_name: "Ada" });
-  await new Promise((r) => setTimeout(r, 2500));
+  // Once Ada's seat has lapsed (the lookup counts seats), Cy takes it.
+  const deadline = Date.now() + 10000;
+  while ((await api(server, "GET", `/api/rooms/${small.room_code}`)).body.participant_count > 1) {
+    assert.ok(Date.now() < deadline, "Ada's seat never lapsed");
+    await new Promise((r) => setTimeout(r, 250));
+  }
   await joinRoom(server, small.room_code, { display_name: "Cy" });
   assert.match((await refused(server, ada.token)).message, /^ROOM_FULL/);
   h.socket.close();
