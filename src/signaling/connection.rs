@@ -188,6 +188,9 @@ pub async fn on_connect<A: Adapter>(s: SocketRef<A>, io: SocketIo<A>, State(hub)
         let _ = s.disconnect();
         return;
     };
+    // Only a guest who arrives may find the room without a host (a reconnect within the grace
+    // was already there when the host left, and so was handed the role or saw it kept).
+    let may_take_host = role != "host";
     let template = Present {
         display_name: session.display_name.clone(),
         role,
@@ -257,8 +260,11 @@ pub async fn on_connect<A: Adapter>(s: SocketRef<A>, io: SocketIo<A>, State(hub)
             system_line(&hub, &session, &format!("{} joined", session.display_name)).await;
         }
     }
-    if let Err(e) =
-        super::events::take_vacant_host(&hub, &io, &session.room_id, &session.participant_id).await
+    if may_take_host
+        && arrival.arrived
+        && let Err(e) =
+            super::events::take_vacant_host(&hub, &io, &session.room_id, &session.participant_id)
+                .await
     {
         tracing::warn!(error = %e, "could not hand the host role of a hostless room on");
     }
