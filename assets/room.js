@@ -1409,6 +1409,42 @@ function formatTime(iso) {
     : `${d.toLocaleDateString([], { month: 'short', day: 'numeric' })} ${time}`;
 }
 
+/**
+ * Chat text as nodes, its http(s) links clickable: elements built from the text (never HTML),
+ * opened in a new tab without a referrer or a handle on this page; no other schemes.
+ */
+function withLinks(text) {
+  const nodes = [];
+  let last = 0;
+  for (const match of text.matchAll(/\bhttps?:\/\/[^\s<>"']+/gi)) {
+    // Sentence punctuation after a link is not part of it.
+    const url = match[0].replace(/[.,;:!?)\]]+$/, '');
+    let href;
+    try {
+      href = new URL(url);
+    } catch {
+      continue;
+    }
+    if (href.protocol !== 'http:' && href.protocol !== 'https:') continue;
+    if (match.index > last) nodes.push(text.slice(last, match.index));
+    const a = document.createElement('a');
+    a.href = href.href;
+    a.textContent = url;
+    a.target = '_blank';
+    a.rel = 'noopener noreferrer';
+    nodes.push(a);
+    last = match.index + url.length;
+  }
+  if (last < text.length) nodes.push(text.slice(last));
+  return nodes;
+}
+
+/** A line of nothing but emoji (up to 16 characters, the server's limit for them). */
+function isEmojiOnly(text) {
+  return [...text].length <= 16 && /\p{Extended_Pictographic}/u.test(text)
+    && /^(?:\p{Extended_Pictographic}|\p{Emoji_Modifier}|\p{Emoji_Component}|\u200d|\ufe0f|\s)+$/u.test(text);
+}
+
 function renderMessage(m) {
   const li = document.createElement('li');
   li.className = 'message';
@@ -1425,7 +1461,8 @@ function renderMessage(m) {
 
   const body = document.createElement('p');
   body.className = 'message-body';
-  body.textContent = m.message;
+  if (m.type === 'text') body.append(...withLinks(m.message));
+  else body.textContent = m.message;
 
   if (m.type === 'system') {
     li.append(body, time);
@@ -1610,7 +1647,7 @@ async function sendMessage(event) {
   showFormError(el.chatError, '');
   chat.sending = true;
   const done = busy(el.chatForm.querySelector('button[type="submit"]'), 'Sending…');
-  const line = { message: text, type: 'text', client_id: clientId() };
+  const line = { message: text, type: isEmojiOnly(text) ? 'emoji' : 'text', client_id: clientId() };
   try {
     const ack = await request('chat-message', line);
     if (ack.message) insertMessage(ack.message);
@@ -2181,7 +2218,11 @@ el.participants.addEventListener('click', participantAction);
 el.timerStart.addEventListener('click', () => timerCommand('start-timer', el.timerStart, 'Starting…'));
 el.timerPause.addEventListener('click', () => timerCommand('pause-timer', el.timerPause, 'Pausing…'));
 el.timerResume.addEventListener('click', () => timerCommand('resume-timer', el.timerResume, 'Resuming…'));
-el.timerSkip.addEventListener('click', () => timerCommand('skip-timer', el.timerSkip, 'Skipping…'));
+el.timerSkip.addEventListener('click', () => {
+  if (window.confirm('Skip to the next phase for everyone? The current one ends now.')) {
+    timerCommand('skip-timer', el.timerSkip, 'Skipping…');
+  }
+});
 el.timerReset.addEventListener('click', () => {
   if (window.confirm('Reset the timer for everyone? It goes back to an idle work phase and the pomodoro count starts over.')) {
     timerCommand('reset-timer', el.timerReset, 'Resetting…');

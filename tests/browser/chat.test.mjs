@@ -1,0 +1,65 @@
+// Chat and timer details in real headless Chromium against the real binary: http(s) links are
+// clickable and nothing else is, a line of only emoji is sent as emoji and shown large, and
+// "Skip phase" asks first, as "Reset" does.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { chromium } from "playwright-core";
+
+import { startServer } from "../protocol/harness.mjs";
+
+const CHROMIUM = process.env.FLOWSYNC_CHROMIUM || "/usr/bin/chromium";
+const ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+  "--disable-component-update", "--disable-sync", "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream"];
+
+let server, browser;
+before(async () => {
+  server = await startServer();
+  browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS });
+});
+after(async () => {
+  await browser?.close();
+  await server?.stop();
+});
+
+async function say(page, text) {
+  await page.fill("#chat-input", text);
+  await page.press("#chat-input", "Enter");
+  await page.waitForFunction((t) => [...document.querySelectorAll("#messages li .message-body")].some((b) => b.textContent === t), text);
+}
+
+test("links in chat, emoji-only lines, and skip asks first", async () => {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  const problems = [];
+  page.on("console", (m) => { if (m.type() === "error") problems.push(m.text()); });
+  page.on("pageerror", (e) => problems.push(String(e)));
+  await page.goto(server.url + "/");
+  await page.fill("#create-display-name", "Ada");
+  await page.click("#create-form button[type=submit]");
+  await page.waitForURL(/\/room\/[A-Z0-9]{6}$/);
+  await page.waitForFunction(() => document.querySelector("#conn-text")?.textContent.includes("Connected"));
+
+  await say(page, "notes at https://example.org/plan?week=1, and javascript:alert(1) is not a link");
+  const links = await page.$$eval("#messages li .message-body a", (as) => as.map((a) => ({ href: a.href, text: a.textContent, rel: a.rel, target: a.target })));
+  assert.deepEqual(links, [{ href: "https://example.org/plan?week=1", text: "https://example.org/plan?week=1", rel: "noopener noreferrer", target: "_blank" }]);
+
+  await say(page, "🎉🎉");
+  assert.equal(await page.$eval("#messages li:last-child", (li) => li.classList.contains("emoji")), true, "shown large");
+  await say(page, "done 🎉");
+  assert.equal(await page.$eval("#messages li:last-child", (li) => li.classList.contains("emoji")), false, "text with an emoji is text");
+
+  // Skip asks; dismissed, the phase goes on.
+  await page.click("#timer-start");
+  await page.waitForSelector("#timer-pause", { state: "visible" });
+  const phase = await page.textContent("#timer-phase");
+  let asked = "";
+  page.once("dialog", (d) => { asked = d.message(); d.dismiss(); });
+  await page.click("#timer-skip");
+  assert.match(asked, /Skip to the next phase for everyone/);
+  assert.equal(await page.textContent("#timer-phase"), phase, "dismissed: nothing skipped");
+  page.once("dialog", (d) => d.accept());
+  await page.click("#timer-skip");
+  await page.waitForFunction((p) => document.querySelector("#timer-phase")?.textContent !== p, phase);
+  assert.deepEqual(problems, []);
+  await context.close();
+});
