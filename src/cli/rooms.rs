@@ -173,21 +173,10 @@ async fn list(config: &Config, db: &Db, all: bool, json: bool) -> CmdResult {
         .partition(|r| r.standing && r.status == "active");
     if !standing.is_empty() {
         println!("standing rooms");
-        println!(
-            "{:<7} {:<9} {:>6}  {:<4} {:<21} NAME",
-            "CODE", "STATUS", "PEOPLE", "PASS", "LINK"
-        );
-        for r in &standing {
-            println!(
-                "{:<7} {:<9} {:>6}  {:<4} {:<21} {}",
-                r.code,
-                r.status,
-                format!("{}/{}", r.participant_count, r.max_participants),
-                if r.has_password { "yes" } else { "no" },
-                format!("/r/{}", r.slug.as_deref().unwrap_or("")),
-                r.name
-            );
-        }
+        let rows = standing
+            .iter()
+            .map(|r| (*r, format!("/r/{}", r.slug.as_deref().unwrap_or(""))));
+        print_rooms("LINK", rows);
         if !ordinary.is_empty() {
             println!("\nrooms");
         }
@@ -195,27 +184,31 @@ async fn list(config: &Config, db: &Db, all: bool, json: bool) -> CmdResult {
     if ordinary.is_empty() {
         return Ok(());
     }
+    let rows = ordinary.iter().map(|r| {
+        let when = r.closed_at.as_deref().or(r.expires_at.as_deref());
+        (*r, short_time(when.unwrap_or("")))
+    });
+    print_rooms("EXPIRES (UTC)", rows);
+    Ok(())
+}
+
+/// One table of rooms; `last` names the column before NAME (a link, or when it expires).
+fn print_rooms<'a>(last: &str, rows: impl Iterator<Item = (&'a AdminRoom, String)>) {
     println!(
         "{:<7} {:<9} {:>6}  {:<4} {:<21} NAME",
-        "CODE", "STATUS", "PEOPLE", "PASS", "EXPIRES (UTC)"
+        "CODE", "STATUS", "PEOPLE", "PASS", last
     );
-    for r in &ordinary {
-        let when = r
-            .closed_at
-            .as_deref()
-            .or(r.expires_at.as_deref())
-            .unwrap_or("");
+    for (r, value) in rows {
         println!(
             "{:<7} {:<9} {:>6}  {:<4} {:<21} {}",
             r.code,
             r.status,
             format!("{}/{}", r.participant_count, r.max_participants),
             if r.has_password { "yes" } else { "no" },
-            short_time(when),
+            value,
             r.name
         );
     }
-    Ok(())
 }
 
 fn short_time(rfc3339: &str) -> String {

@@ -821,3 +821,82 @@ fn the_service_stops_restarting_when_it_cannot_start() {
         "configuration (2) and refusal (4) are not retried: {no_restart:?}"
     );
 }
+
+/// The operator's team rooms: a standing room made by the CLI (nobody in it yet), listed apart
+/// with its link, shown with its host link, the host link and the create link rotated.
+#[test]
+fn rooms_create_standing_and_the_links() {
+    let dir = tempfile::tempdir().expect("tmp");
+    assert!(run(dir.path(), &["migrate"]).status.success());
+    let o = run(
+        dir.path(),
+        &[
+            "rooms",
+            "create",
+            "--standing",
+            "--name",
+            "Design Team",
+            "--slug",
+            "design",
+            "--json",
+        ],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let made: Value = serde_json::from_slice(&o.stdout).expect("json");
+    assert_eq!(made["slug"], "design");
+    let host_link = made["host_link"].as_str().expect("host link").to_owned();
+    assert!(host_link.ends_with(&format!(
+        "/r/design#host={}",
+        &host_link[host_link.len() - 22..]
+    )));
+    let o = run(
+        dir.path(),
+        &["rooms", "create", "--standing", "--slug", "design"],
+    );
+    assert_fails(&o, 4, &["/r/design", "another slug"]);
+    let o = run(dir.path(), &["rooms", "create", "--slug", "x-y"]);
+    assert_eq!(
+        o.status.code(),
+        Some(2),
+        "--slug needs --standing: {}",
+        stderr(&o)
+    );
+    assert!(
+        run(dir.path(), &["rooms", "create", "--name", "Quick"])
+            .status
+            .success()
+    );
+
+    let o = run(dir.path(), &["rooms", "list"]);
+    let list = stdout(&o);
+    assert!(list.starts_with("standing rooms\n"), "{list}");
+    assert!(
+        list.contains("/r/design") && list.contains("\nrooms\n"),
+        "{list}"
+    );
+    let o = run(dir.path(), &["rooms", "show", "design"]);
+    assert!(
+        stdout(&o).contains(&format!("host link {host_link}")),
+        "{}",
+        stdout(&o)
+    );
+
+    let o = run(
+        dir.path(),
+        &["rooms", "host-link", "design", "--rotate", "--json"],
+    );
+    let rotated: Value = serde_json::from_slice(&o.stdout).expect("json");
+    assert_ne!(rotated["host_link"], host_link.as_str());
+    let o = run(dir.path(), &["rooms", "host-link", "Quick"]);
+    assert_fails(&o, 1, &["no room has the code or slug"]);
+
+    let link = |args: &[&str]| -> String {
+        let o = run(dir.path(), args);
+        let v: Value = serde_json::from_slice(&o.stdout).expect("json");
+        v["create_link"].as_str().expect("link").to_owned()
+    };
+    let first = link(&["rooms", "create-link", "--json"]);
+    assert!(first.contains("/#create="), "{first}");
+    assert_eq!(link(&["rooms", "create-link", "--json"]), first);
+    assert_ne!(link(&["rooms", "create-link", "--rotate", "--json"]), first);
+}

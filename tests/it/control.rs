@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::helpers::{Setup, TestApp, each_backend, eventually, next_event};
+use crate::helpers::{Setup, TestApp, ack, each_backend, eventually, next_event};
 
 /// Waits until nobody holds an open session in the room (its last departure is recorded).
 async fn empty(t: &TestApp, code: &str) {
@@ -20,11 +20,6 @@ async fn empty(t: &TestApp, code: &str) {
         (open == 0).then_some(())
     })
     .await;
-}
-
-async fn ack(conn: &mut flowsync::bench::sio::Conn, event: &str, data: Value, id: u64) -> Value {
-    conn.emit_with_ack(event, &data, id).await.expect("emit");
-    next_event(conn, &format!("ack:{id}")).await
 }
 
 async fn next_joiner_takes_a_hostless_room(setup: Setup) {

@@ -453,6 +453,17 @@ pub async fn next_event(conn: &mut flowsync::bench::sio::Conn, name: &str) -> Va
         .unwrap_or_else(|_| panic!("no {name} within 10 s"))
 }
 
+/// Emits `event` asking for an acknowledgement with this `id`, and returns the acknowledgement.
+pub async fn ack(
+    conn: &mut flowsync::bench::sio::Conn,
+    event: &str,
+    data: Value,
+    id: u64,
+) -> Value {
+    conn.emit_with_ack(event, &data, id).await.expect("emit");
+    next_event(conn, &format!("ack:{id}")).await
+}
+
 /// Polls `check` every 50 ms until it returns `Some` (up to `within`), for conditions that
 /// become true by the passing of configured time (a grace running out).
 pub async fn eventually<T, F, Fut>(within: std::time::Duration, mut check: F) -> T

@@ -7,7 +7,7 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::{Setup, TestApp, code, each_backend, eventually, next_event};
+use crate::helpers::{Setup, TestApp, ack, code, each_backend, eventually, next_event};
 
 const ADMIN_TOKEN: &str = "admin-token-for-team-rooms";
 
@@ -27,11 +27,6 @@ fn with_policy(setup: Setup, policy: flowsync::config::CreatePolicy) -> Setup {
 
 async fn create(t: &TestApp, body: Value, bearer: Option<&str>) -> (StatusCode, Value) {
     t.post("/api/rooms", body, bearer).await
-}
-
-async fn ack(conn: &mut flowsync::bench::sio::Conn, event: &str, data: Value, id: u64) -> Value {
-    conn.emit_with_ack(event, &data, id).await.expect("emit");
-    next_event(conn, &format!("ack:{id}")).await
 }
 
 /// `link`: creating needs the team's create link (rotatable); the operator always may.
