@@ -148,6 +148,8 @@ const state = {
 /** The live connection and what it has told us. */
 const live = {
   socket: null,
+  /** People announced (`user-joined`) between connecting and this connection's snapshot. */
+  earlyArrivals: null,
   /** Set once this page is done with the room (left, removed, ended, replaced): no reconnects. */
   over: false,
   /** This tab asked to end the room (so its own `room-ended` reads "you ended it"). */
@@ -617,6 +619,8 @@ function stopLive() {
 }
 
 function onConnect() {
+  // Arrivals announced before this connection's snapshot is applied (see onRoomJoined).
+  live.earlyArrivals = new Map();
   if (live.serverError && el.roomError.textContent === live.serverError) el.roomError.textContent = '';
   live.serverError = '';
   live.restarting = false;
@@ -754,6 +758,10 @@ function onRoomJoined(d) {
   const list = Array.isArray(d.participants) ? d.participants : [];
   live.selfId = (d.self && d.self.participant_id) || state.session.participant_id;
   live.participants = new Map(list.map((p) => [p.participant_id, { ...p }]));
+  // Someone who arrived after the server took this snapshot but was announced before it reached
+  // us (two people joining together) is not in it: keep them.
+  for (const [id, p] of live.earlyArrivals || []) if (!live.participants.has(id)) live.participants.set(id, p);
+  live.earlyArrivals = null;
   clearPending();
   for (const p of Array.isArray(d.pending) ? d.pending : []) addPending(p);
   if (d.self && !live.participants.has(live.selfId)) live.participants.set(live.selfId, { ...d.self });
@@ -793,6 +801,7 @@ function onRoomJoined(d) {
 
 function onUserJoined(p) {
   if (!p || !p.participant_id) return;
+  live.earlyArrivals?.set(p.participant_id, { ...p });
   dropPending(p.participant_id);
   live.participants.set(p.participant_id, { ...p });
   renderParticipants();
@@ -833,6 +842,7 @@ function onPending(p) {
 
 function onUserLeft(d) {
   const id = d && d.participant_id;
+  live.earlyArrivals?.delete(id);
   call.mesh?.remove(id);
   const wasPending = dropPending(id);
   if (!live.participants.delete(id)) {
