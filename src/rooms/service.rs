@@ -766,7 +766,11 @@ pub async fn insert_room(
         slug_given,
     } = plan;
     let base = room.standing.as_ref().map(|s| s.slug.clone());
-    for n in 2..=21 {
+    let candidates = slug_candidates(base.as_deref().unwrap_or(""), slug_given);
+    for slug in candidates {
+        if let Some(standing) = room.standing.as_mut() {
+            standing.slug = slug;
+        }
         if let Some(created) = db::rooms::create(db, &room, host).await.map_err(db_error)? {
             let now = now_ms();
             let standing = room.standing.take();
@@ -790,16 +794,19 @@ pub async fn insert_room(
                 seats: i64::from(host.is_some()),
             });
         }
-        // The slug is taken (by a room or a tombstone).
-        let (Some(base), Some(standing)) = (&base, room.standing.as_mut()) else {
+        // The slug is taken (by a room or a tombstone); an open room has none to clash.
+        if room.standing.is_none() {
             break;
-        };
-        if slug_given {
-            return Err(slug_taken(base));
         }
-        standing.slug = format!("{base}-{n}");
     }
     Err(slug_taken(base.as_deref().unwrap_or("")))
+}
+
+/// The slugs to try, in order: the slug itself, then (unless it was chosen, when a clash is
+/// an error) `slug-2` … `slug-20`.
+fn slug_candidates(base: &str, chosen: bool) -> impl Iterator<Item = String> + '_ {
+    let numbered = if chosen { 0..0 } else { 2..21 };
+    std::iter::once(base.to_owned()).chain(numbered.map(move |n| format!("{base}-{n}")))
 }
 
 fn slug_taken(slug: &str) -> ApiError {
@@ -834,11 +841,11 @@ pub async fn make_standing(
         Some(d) => super::retention_days(Some(d))?,
         None => room.retention_days.unwrap_or(super::DEFAULT_RETENTION_DAYS),
     };
-    let mut standing = Standing {
-        slug: base.clone(),
-        retention_days,
-    };
-    for n in 2..=21 {
+    for slug in slug_candidates(&base, given.is_some()) {
+        let standing = Standing {
+            slug,
+            retention_days,
+        };
         match db::rooms::make_standing(db, room_id, &standing)
             .await
             .map_err(db_error)?
@@ -858,10 +865,7 @@ pub async fn make_standing(
                     "this room has ended or expired",
                 ));
             }
-            db::rooms::StandingOutcome::SlugTaken if given.is_some() => {
-                return Err(slug_taken(&base));
-            }
-            db::rooms::StandingOutcome::SlugTaken => standing.slug = format!("{base}-{n}"),
+            db::rooms::StandingOutcome::SlugTaken => {}
         }
     }
     Err(slug_taken(&base))
