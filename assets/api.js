@@ -85,7 +85,8 @@ export async function api(method, path, body, token) {
 
 // ---- storage (guarded: private modes and strict settings can make storage throw) ----------
 
-function read(store, key) {
+/** `store.getItem(key)`, or null where storage is blocked. */
+export function read(store, key) {
   try {
     return store.getItem(key);
   } catch {
@@ -93,7 +94,8 @@ function read(store, key) {
   }
 }
 
-function write(store, key, value) {
+/** Sets (or with null removes) `key`; false where storage is blocked. */
+export function write(store, key, value) {
   try {
     if (value === null) store.removeItem(key);
     else store.setItem(key, value);
