@@ -3,18 +3,14 @@
 // "Skip phase" asks first, as "Reset" does.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { chromium } from "playwright-core";
 
 import { startServer } from "../protocol/harness.mjs";
-
-const CHROMIUM = process.env.FLOWSYNC_CHROMIUM || "/usr/bin/chromium";
-const ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-  "--disable-component-update", "--disable-sync", "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream"];
+import { connected, launch, watch } from "./harness.mjs";
 
 let server, browser;
 before(async () => {
   server = await startServer();
-  browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS });
+  browser = await launch();
 });
 after(async () => {
   await browser?.close();
@@ -29,15 +25,12 @@ async function say(page, text) {
 
 test("links in chat, emoji-only lines, and skip asks first", async () => {
   const context = await browser.newContext();
-  const page = await context.newPage();
-  const problems = [];
-  page.on("console", (m) => { if (m.type() === "error") problems.push(m.text()); });
-  page.on("pageerror", (e) => problems.push(String(e)));
+  const page = watch(await context.newPage());
   await page.goto(server.url + "/");
   await page.fill("#create-display-name", "Ada");
   await page.click("#create-form button[type=submit]");
   await page.waitForURL(/\/room\/[A-Z0-9]{6}$/);
-  await page.waitForFunction(() => document.querySelector("#conn-text")?.textContent.includes("Connected"));
+  await connected(page);
 
   await say(page, "notes at https://example.org/plan?week=1, and javascript:alert(1) is not a link");
   const links = await page.$$eval("#messages li .message-body a", (as) => as.map((a) => ({ href: a.href, text: a.textContent, rel: a.rel, target: a.target })));
@@ -60,6 +53,6 @@ test("links in chat, emoji-only lines, and skip asks first", async () => {
   page.once("dialog", (d) => d.accept());
   await page.click("#timer-skip");
   await page.waitForFunction((p) => document.querySelector("#timer-phase")?.textContent !== p, phase);
-  assert.deepEqual(problems, []);
+  assert.deepEqual(page.problems, []);
   await context.close();
 });

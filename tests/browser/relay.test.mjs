@@ -5,14 +5,9 @@
 // page's selected candidate pair must be a relayed one.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { chromium } from "playwright-core";
 
 import { startServer } from "../protocol/harness.mjs";
-
-const CHROMIUM = process.env.FLOWSYNC_CHROMIUM || "/usr/bin/chromium";
-const ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-  "--disable-component-update", "--disable-sync", "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
-  "--autoplay-policy=no-user-gesture-required", "--ignore-certificate-errors"];
+import { connected, launch } from "./harness.mjs";
 
 let server, browser;
 before(async () => {
@@ -26,7 +21,7 @@ before(async () => {
       FLOWSYNC_TURN__RELAY_PORTS: "46000-46199",
     },
   });
-  browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS });
+  browser = await launch(["--ignore-certificate-errors"]);
 });
 after(async () => {
   await browser?.close();
@@ -41,7 +36,7 @@ async function person(url, name, problems) {
   await page.waitForSelector("#lobby:not([hidden])");
   await page.fill("#join-display-name", name);
   await page.click("#join-form button[type=submit]");
-  await page.waitForFunction(() => document.querySelector("#conn-text")?.textContent.includes("Connected"));
+  await connected(page);
   return page;
 }
 

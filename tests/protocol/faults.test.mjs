@@ -11,7 +11,7 @@ import net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
-import { api, call, createRoom, enter, joinRoom, next, startServer, BIN } from "./harness.mjs";
+import { api, call, createRoom, enter, freePort, joinRoom, next, startServer, BIN } from "./harness.mjs";
 
 const PG_ADMIN = process.env.FLOWSYNC_TEST_PG_URL || "postgres://postgres@127.0.0.1:5432/postgres";
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -24,16 +24,6 @@ async function until(check, ms, what) {
     await sleep(100);
   }
   throw new Error(`not within ${ms} ms: ${what}`);
-}
-
-function freePort() {
-  return new Promise((resolve) => {
-    const s = net.createServer();
-    s.listen(0, "127.0.0.1", () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
 }
 
 function pgDatabase() {

@@ -4,6 +4,7 @@ import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import net from "node:net";
 import { createInterface } from "node:readline";
 import { io } from "socket.io-client";
 
@@ -49,6 +50,17 @@ export async function startServer({ env = {}, dataDir, listen = "127.0.0.1:0" } 
       if (!keepData) rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+/** A TCP port free on loopback now (for a server restarted on the same address). */
+export function freePort() {
+  return new Promise((resolve) => {
+    const s = net.createServer();
+    s.listen(0, "127.0.0.1", () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
 }
 
 export async function api(server, method, path, body, token) {
