@@ -194,7 +194,7 @@ pub async fn on_connect<A: Adapter>(s: SocketRef<A>, io: SocketIo<A>, State(hub)
     let template = Present {
         display_name: session.display_name.clone(),
         role,
-        hand_raised: false,
+        hand_raised_at: None,
         audio: true,
         video: true,
         sockets: 1,

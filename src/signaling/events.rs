@@ -273,13 +273,62 @@ async fn handle<A: Adapter>(
         }
         client::RAISE_HAND => {
             let h: protocol::RaiseHand = protocol::parse(event, data)?;
+            // Raising a raised hand keeps its place in the queue.
+            let current = hub
+                .live
+                .participant(&me.room_id, &me.participant_id)
+                .await
+                .map_err(presence_error)?
+                .and_then(|p| p.hand_raised_at);
+            let at = h.raised.then(|| current.unwrap_or_else(now_ms));
             hub.live
-                .set_hand(&me.room_id, &me.participant_id, h.raised)
+                .set_hand(&me.room_id, &me.participant_id, at)
                 .await
                 .map_err(presence_error)?;
-            let body = json!({ "participant_id": me.participant_id, "raised": h.raised });
+            let body =
+                json!({ "participant_id": me.participant_id, "raised": h.raised, "raised_at": at });
             broadcast(io, room, server::HAND_RAISED, &body).await;
             Ok(json!({}))
+        }
+        client::LOWER_HAND => {
+            require_host(hub, &me).await?;
+            let l: protocol::LowerHand = protocol::parse(event, data)?;
+            let (present, _) = hub
+                .live
+                .snapshot(&me.room_id)
+                .await
+                .map_err(presence_error)?;
+            let targets: Vec<_> = match (&l.participant_id, l.all) {
+                (None, true) => present.iter().filter(|p| p.hand_raised).collect(),
+                (Some(id), false) => {
+                    let p = present
+                        .iter()
+                        .find(|p| &p.participant_id == id)
+                        .ok_or_else(|| {
+                            ApiError::new(ErrorCode::NotInRoom, "no such participant in your room")
+                        })?;
+                    vec![p].into_iter().filter(|p| p.hand_raised).collect()
+                }
+                _ => {
+                    return Err(ApiError::validation(
+                        "lower-hand takes either participant_id or all: true",
+                    ));
+                }
+            };
+            for p in &targets {
+                hub.live
+                    .set_hand(&me.room_id, &p.participant_id, None)
+                    .await
+                    .map_err(presence_error)?;
+                let body = json!({
+                    "participant_id": p.participant_id,
+                    "raised": false,
+                    "raised_at": null,
+                    "lowered_by": me.participant_id,
+                });
+                broadcast(io, room.clone(), server::HAND_RAISED, &body).await;
+            }
+            Ok(json!({ "lowered": targets.len() }))
         }
         client::START_PRESENTING => {
             // Atomic check-and-set: two simultaneous starts cannot both win.

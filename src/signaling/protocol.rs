@@ -14,6 +14,8 @@ pub mod client {
     pub const CHAT_MESSAGE: &str = "chat-message";
     pub const MEDIA_STATE: &str = "media-state";
     pub const RAISE_HAND: &str = "raise-hand";
+    /// Host: lower one participant's hand, or everyone's.
+    pub const LOWER_HAND: &str = "lower-hand";
     pub const START_PRESENTING: &str = "start-presenting";
     pub const STOP_PRESENTING: &str = "stop-presenting";
     pub const START_TIMER: &str = "start-timer";
@@ -41,6 +43,7 @@ pub mod client {
         CHAT_MESSAGE,
         MEDIA_STATE,
         RAISE_HAND,
+        LOWER_HAND,
         START_PRESENTING,
         STOP_PRESENTING,
         START_TIMER,
@@ -142,6 +145,15 @@ pub struct RaiseHand {
     pub raised: bool,
 }
 
+/// `lower-hand`: the host lowers `participant_id`'s hand, or with `all: true` every hand.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LowerHand {
+    pub participant_id: Option<String>,
+    #[serde(default)]
+    pub all: bool,
+}
+
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StartTimer {
@@ -190,6 +202,8 @@ pub struct ParticipantView {
     pub display_name: String,
     pub role: String,
     pub hand_raised: bool,
+    /// When the hand went up (server ms), so every page shows the same queue; null when down.
+    pub hand_raised_at: Option<i64>,
     pub audio: bool,
     pub video: bool,
     pub presenting: bool,

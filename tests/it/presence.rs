@@ -14,7 +14,7 @@ fn person(name: &str, role: &str, since: i64) -> Present {
     Present {
         display_name: name.into(),
         role: role.into(),
-        hand_raised: false,
+        hand_raised_at: None,
         audio: true,
         video: true,
         sockets: 1,
@@ -92,7 +92,9 @@ async fn rules(a: &Presence, b: &Presence) {
     }
 
     // Hands and media state are visible from every instance.
-    a.set_hand(room, "p_bob", true).await.expect("hand");
+    a.set_hand(room, "p_bob", Some(1_700_000_000_123))
+        .await
+        .expect("hand");
     b.set_media(room, "p_bob", false, true)
         .await
         .expect("media");
@@ -102,6 +104,11 @@ async fn rules(a: &Presence, b: &Presence) {
         .expect("lookup")
         .expect("present");
     assert!(bob.hand_raised && !bob.audio && bob.video);
+    assert_eq!(
+        bob.hand_raised_at,
+        Some(1_700_000_000_123),
+        "the queue order is shared"
+    );
 
     // The presenter race: of many simultaneous starts exactly one wins.
     let pids = ["p_host", "p_ada", "p_bob"];

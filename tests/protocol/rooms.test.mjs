@@ -76,7 +76,8 @@ test("a full room session: snapshot, presence, relay, chat, hands, presenter, ki
 
   // Hands and media state are broadcast and part of the snapshot for late joiners.
   assert.equal((await call(a.socket, "raise-hand", { raised: true })).ok, true);
-  assert.deepEqual(await next(h.socket, "hand-raised"), { participant_id: ada.participant_id, raised: true });
+  const hand = await next(h.socket, "hand-raised");
+  assert.deepEqual({ ...hand, raised_at: typeof hand.raised_at }, { participant_id: ada.participant_id, raised: true, raised_at: "number" });
   assert.equal((await call(b.socket, "media-state", { audio: false, video: true })).ok, true);
   assert.deepEqual(await next(h.socket, "media-state"), { participant_id: bob.participant_id, audio: false, video: true });
 

@@ -11,7 +11,8 @@ use super::{Arrival, Closed, Departure};
 pub struct Present {
     pub display_name: String,
     pub role: String,
-    pub hand_raised: bool,
+    /// When the hand went up (server ms); None while it is down.
+    pub hand_raised_at: Option<i64>,
     pub audio: bool,
     pub video: bool,
     /// Live sockets (a reload briefly has two).
@@ -49,7 +50,8 @@ impl LiveRoom {
             participant_id: id.to_owned(),
             display_name: p.display_name.clone(),
             role: p.role.clone(),
-            hand_raised: p.hand_raised,
+            hand_raised: p.hand_raised_at.is_some(),
+            hand_raised_at: p.hand_raised_at,
             audio: p.audio,
             video: p.video,
             presenting: self.presenter.as_deref() == Some(id),
@@ -212,15 +214,15 @@ impl LiveRooms {
         &self,
         room: &str,
         pid: &str,
-        flags: &[(&str, bool)],
+        flags: &[(&str, i64)],
     ) -> anyhow::Result<()> {
         self.with(room, |r| {
             if let Some(p) = r.participants.get_mut(pid) {
                 for (name, value) in flags {
                     match *name {
-                        "audio" => p.audio = *value,
-                        "video" => p.video = *value,
-                        _ => p.hand_raised = *value,
+                        "audio" => p.audio = *value != 0,
+                        "video" => p.video = *value != 0,
+                        _ => p.hand_raised_at = (*value != 0).then_some(*value),
                     }
                 }
             }
@@ -275,7 +277,7 @@ mod tests {
         Present {
             display_name: "x".into(),
             role: "guest".into(),
-            hand_raised: false,
+            hand_raised_at: None,
             audio: true,
             video: true,
             sockets: 1,

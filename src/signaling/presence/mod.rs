@@ -145,11 +145,18 @@ impl Presence {
         audio: bool,
         video: bool,
     ) -> anyhow::Result<()> {
-        dispatch!(self, p => p.set_flags(room, pid, &[("audio", audio), ("video", video)]).await)
+        let flags = [("audio", i64::from(audio)), ("video", i64::from(video))];
+        dispatch!(self, p => p.set_flags(room, pid, &flags).await)
     }
 
-    pub async fn set_hand(&self, room: &str, pid: &str, raised: bool) -> anyhow::Result<()> {
-        dispatch!(self, p => p.set_flags(room, pid, &[("hand", raised)]).await)
+    /// Raises the hand (at `raised_at`, server ms, which orders the queue) or lowers it (None).
+    pub async fn set_hand(
+        &self,
+        room: &str,
+        pid: &str,
+        raised_at: Option<i64>,
+    ) -> anyhow::Result<()> {
+        dispatch!(self, p => p.set_flags(room, pid, &[("hand", raised_at.unwrap_or(0))]).await)
     }
 
     /// Takes the presenter role unless someone else holds it.

@@ -420,11 +420,17 @@ impl RedisPresence {
         presenter: Option<&str>,
     ) -> Option<ParticipantView> {
         let flag = |k: &str| fields.get(k).is_some_and(|v| v == "1");
+        // The hand holds when it went up (ms), 0 while down.
+        let hand = fields
+            .get("hand")
+            .and_then(|v| v.parse::<i64>().ok())
+            .filter(|&at| at > 0);
         Some(ParticipantView {
             participant_id: pid.to_owned(),
             display_name: fields.get("name")?.clone(),
             role: fields.get("role")?.clone(),
-            hand_raised: flag("hand"),
+            hand_raised: hand.is_some(),
+            hand_raised_at: hand,
             audio: flag("audio"),
             video: flag("video"),
             presenting: presenter == Some(pid),
@@ -531,13 +537,13 @@ impl RedisPresence {
         &self,
         room: &str,
         pid: &str,
-        flags: &[(&str, bool)],
+        flags: &[(&str, i64)],
     ) -> anyhow::Result<()> {
         let mut conn = self.conn.clone();
         let script = Self::script(SET_FLAGS);
         let mut inv = script.key(self.participant_key(room, pid));
         for (name, value) in flags {
-            inv.arg(*name).arg(i64::from(*value));
+            inv.arg(*name).arg(*value);
         }
         let _: i64 = inv
             .invoke_async(&mut conn)
