@@ -25,19 +25,30 @@ export function screenEncoding(peers) {
   return { maxBitrate: peers <= 3 ? 1_500_000 : 700_000, maxFramerate: 15 };
 }
 
+/** Where this browser keeps a site's camera and microphone permission. */
+export function permissionHint(ua = navigator.userAgent) {
+  if (/Firefox\//.test(ua)) {
+    return 'In Firefox, click the crossed-out camera or microphone icon in the address bar, remove the block, then try again.';
+  }
+  if (/Safari\//.test(ua) && !/(Chrome|Chromium|Edg|OPR)\//.test(ua)) {
+    return 'In Safari, open Safari › Settings for This Website, set Camera and Microphone to Allow, then try again.';
+  }
+  return 'Click the site controls at the left of the address bar, allow the camera and microphone, then try again.';
+}
+
 /** Why capture failed, in words a person can act on. */
 export function describeMediaError(err, what = 'camera or microphone') {
   const name = err && err.name;
   switch (name) {
     case 'NotAllowedError':
     case 'SecurityError':
-      return `The browser blocked the ${what}. Allow access in the address bar's site settings, then try again.`;
+      return `The browser blocked the ${what}. ${permissionHint()}`;
     case 'NotFoundError':
     case 'OverconstrainedError':
-      return `No ${what} was found. Plug one in, or join without it.`;
+      return `No ${what} was found. Plug one in and try again, or carry on without it.`;
     case 'NotReadableError':
     case 'AbortError':
-      return `The ${what} is in use by another program or could not be started. Close the other program and try again.`;
+      return `The ${what} is in use by another program (another call, or another tab) or could not be started. Close it and try again.`;
     default:
       return `The ${what} could not be started${err && err.message ? ` (${err.message})` : ''}.`;
   }
@@ -95,8 +106,9 @@ export class LocalMedia extends EventTarget {
     this.screenTrack = null;
     this.screenStream = new MediaStream();
     this.supported = captureSupport();
-    /** The last capture problem per kind ('' when fine). */
+    /** The last capture problem per kind ('' when fine), and the error's name behind it. */
     this.problem = { audio: '', video: '' };
+    this.failure = { audio: '', video: '' };
     /** Bumped by stop(): a capture that resolves afterwards (a permission prompt answered after
      * leaving) releases its tracks instead of turning the camera back on. */
     this.epoch = 0;
@@ -143,6 +155,7 @@ export class LocalMedia extends EventTarget {
       });
       if (!this.keep(s, epoch)) return;
       this.problem = { audio: '', video: '' };
+      this.failure = { audio: '', video: '' };
     } catch (err) {
       if (epoch !== this.epoch) return;
       if (err && err.name === 'OverconstrainedError') {
@@ -172,6 +185,7 @@ export class LocalMedia extends EventTarget {
       const s = await navigator.mediaDevices.getUserMedia({ [kind]: this.constraints(kind) });
       if (!this.keep(s, epoch)) return false;
       this.problem[kind] = '';
+      this.failure[kind] = '';
       return true;
     } catch (err) {
       if (epoch !== this.epoch) return false;
@@ -181,6 +195,7 @@ export class LocalMedia extends EventTarget {
         return this.open(kind);
       }
       this.problem[kind] = describeMediaError(err, kind === 'audio' ? 'microphone' : 'camera');
+      this.failure[kind] = (err && err.name) || 'Error';
       this.dispatchEvent(new CustomEvent('error', { detail: this.problem[kind] }));
       return false;
     }
@@ -206,6 +221,7 @@ export class LocalMedia extends EventTarget {
       if ((kind === 'audio' ? this.audioTrack : this.videoTrack) !== track) return;
       this.drop(kind);
       this.problem[kind] = `The ${kind === 'audio' ? 'microphone' : 'camera'} stopped (unplugged or blocked).`;
+      this.failure[kind] = 'ended';
       this.changed();
     });
   }

@@ -32,6 +32,11 @@ const OFFER_TIMEOUT_MS = 8000;
 const STALE_OFFER_MS = 3000;
 /** ICE `disconnected` for this long triggers an ICE restart (`failed` restarts at once). */
 const DISCONNECTED_RESTART_MS = 4000;
+/**
+ * A call kept while its person is missing from the server's list (see `Mesh.sync`) is closed
+ * after this long unless they reappear; the server's own reconnect grace is shorter.
+ */
+const HOLD_MS = 120000;
 
 function randomId() {
   if (window.crypto && typeof window.crypto.randomUUID === 'function') return window.crypto.randomUUID();
@@ -91,6 +96,8 @@ class Peer {
     this.screenFrames = new Running();
     this.level = 0;
     this.disconnectedTimer = null;
+    /** Kept while the server does not list them (`Mesh.hold`): closed unless they come back. */
+    this.holdTimer = null;
 
     const pc = new RTCPeerConnection(mesh.rtcConfig());
     this.pc = pc;
@@ -233,6 +240,11 @@ class Peer {
     const s = this.pc.iceConnectionState;
     this.mesh.debug(`call ${this.serial} with ${this.id}: ICE ${s}`);
     clearTimeout(this.disconnectedTimer);
+    if (this.holdTimer && !this.healthy()) {
+      // Held for someone the server does not list, and the media stopped: they are gone.
+      this.mesh.remove(this.id, 'not in the room, and the call dropped');
+      return;
+    }
     if (s === 'failed') {
       this.restartIce();
     } else if (s === 'disconnected') {
@@ -240,6 +252,12 @@ class Peer {
         if (!this.closed && this.pc.iceConnectionState === 'disconnected') this.restartIce();
       }, DISCONNECTED_RESTART_MS);
     }
+  }
+
+  /** ICE is up: media flows between the two browsers whatever the signaling server does. */
+  healthy() {
+    const s = this.pc.iceConnectionState;
+    return s === 'connected' || s === 'completed';
   }
 
   restartIce() {
@@ -367,6 +385,7 @@ class Peer {
     if (this.closed) return;
     this.closed = true;
     clearTimeout(this.disconnectedTimer);
+    clearTimeout(this.holdTimer);
     this.pc.onnegotiationneeded = null;
     this.pc.onicecandidate = null;
     this.pc.ontrack = null;
@@ -438,13 +457,41 @@ export class Mesh extends EventTarget {
 
   /**
    * The participants present now (from `room-joined`): calls to anyone new are started from
-   * this side; calls to people no longer listed are closed. Existing calls are kept, so a
-   * socket reconnect does not interrupt them.
+   * this side; existing calls are kept, so a socket reconnect does not interrupt them. A call
+   * to someone the list lacks is closed, unless its media still flows: after a server restart
+   * people reconnect one by one, so the first snapshots miss people who are still in the call.
+   * Such a call is held (`hold`) until they reappear (`keep`), leave, or its media stops.
    */
   sync(ids) {
     const want = new Set(ids.filter((id) => id && id !== this.selfId));
-    for (const id of [...this.peers.keys()]) if (!want.has(id)) this.remove(id, 'not in the room');
+    for (const [id, p] of [...this.peers]) {
+      if (want.has(id)) this.keep(id);
+      else if (p.healthy()) this.hold(id);
+      else this.remove(id, 'not in the room');
+    }
     for (const id of want) if (!this.peers.has(id)) this.create(id, { initiate: true });
+  }
+
+  /** Keeps a working call to someone the server does not list (yet); see `sync`. */
+  hold(id) {
+    const p = this.peers.get(id);
+    if (!p || p.holdTimer) return;
+    this.debug(`call ${p.serial} with ${id}: kept while they reconnect`);
+    p.holdTimer = setTimeout(() => this.remove(id, 'did not come back'), HOLD_MS);
+  }
+
+  /** They are listed again (`user-joined`, or a later snapshot): a held call is theirs again. */
+  keep(id) {
+    const p = this.peers.get(id);
+    if (!p || !p.holdTimer) return;
+    clearTimeout(p.holdTimer);
+    p.holdTimer = null;
+    this.debug(`call ${p.serial} with ${id}: they are back`);
+  }
+
+  /** Ids of held calls (people the page keeps showing while they reconnect). */
+  held() {
+    return [...this.peers].filter(([, p]) => p.holdTimer).map(([id]) => id);
   }
 
   remove(id, why = 'they left') {

@@ -8,15 +8,18 @@
 import { io } from '/assets/vendor/socket.io-client/socket.io.esm.min.js';
 import {
   api, sentence, deviceId, rememberedName, rememberName, loadSession, saveSession, clearSession,
-  normalizeCode,
+  normalizeCode, read, write,
 } from './api.js';
 import { estimateOffset, measureOffset, remainingMs, formatMs } from './timer.js';
 import { byId, showFormError, busy, showOnly } from './ui.js';
-import { LocalMedia, LevelMeter } from './media.js';
+import { LocalMedia, LevelMeter, describeMediaError } from './media.js';
 import { Mesh } from './mesh.js';
 import { Stage } from './stage.js';
-import { EMOJI } from './emoji.js';
-import { placeIcons } from './icons.js';
+import { EMOJI, canDrawEmoji } from './emoji.js';
+import { icon, placeIcons } from './icons.js';
+import { Panels } from './panels.js';
+import { installShortcuts } from './shortcuts.js';
+import { queue as handQueue, renderQueue, toast, handSound } from './hands.js';
 
 /** How long an emitted event waits for the server's acknowledgement. */
 const ACK_TIMEOUT_MS = 10000;
@@ -128,14 +131,40 @@ const el = {
   camButton: byId('cam-button'),
   shareButton: byId('share-button'),
   viewButton: byId('view-button'),
-  chatToggle: byId('chat-toggle'),
+  tabs: byId('tabs'),
+  tabChat: byId('tab-chat'),
+  tabPeople: byId('tab-people'),
+  tabPeopleCount: byId('tab-people-count'),
+  handsCount: byId('hands-count'),
+  handsCountN: byId('hands-count-n'),
   unread: byId('unread'),
+  peoplePanel: byId('people-panel'),
+  handsCard: byId('hands-card'),
+  handsQueue: byId('hands-queue'),
+  handsHost: byId('hands-host'),
+  handsLowerAll: byId('hands-lower-all'),
+  handSound: byId('hand-sound'),
+  handAnnounce: byId('hand-announce'),
+  toasts: byId('toasts'),
+  inviteCard: byId('invite-card'),
+  inviteCardLink: byId('invite-card-link'),
+  inviteCardCopy: byId('invite-card-copy'),
+  inviteCardShare: byId('invite-card-share'),
+  inviteCardStatus: byId('invite-card-status'),
+  inviteCardHide: byId('invite-card-hide'),
+  helpButton: byId('help-button'),
+  helpDialog: byId('help-dialog'),
+  timerTitle: byId('timer-title'),
+  deviceHelp: byId('device-help'),
+  deviceHelpText: byId('device-help-text'),
+  deviceRetry: byId('device-retry'),
   devices: byId('devices'),
   roomCameraSelect: byId('room-camera-select'),
   roomMicSelect: byId('room-mic-select'),
   mediaError: byId('media-error'),
 };
 const views = [el.notice, el.lobby, el.room];
+const panels = new Panels(el.room, el.tabs);
 
 const state = {
   code: null,
@@ -254,6 +283,8 @@ function flash(node, text, ms = 6000) {
 function show(view, focusHeading) {
   el.loading.hidden = true;
   showOnly(views, view);
+  // The room is a call view that fills the window (no page scroll); the rest are pages.
+  document.body.classList.toggle('in-call', view === el.room);
   if (focusHeading) view.querySelector('h1')?.focus();
 }
 
@@ -380,7 +411,7 @@ function resumeSession() {
   if (!state.session) return;
   state.session.tab = true;
   saveSession(state.code, state.session, state.session.display_name);
-  enterRoom(true);
+  enterRoom();
 }
 
 /** Forgets this browser's participant in the room and shows the join form instead. */
@@ -406,7 +437,7 @@ function renderWhoami() {
   );
 }
 
-function enterRoom(focus) {
+function enterRoom() {
   const { room, session } = state;
   document.title = `${room.name} · FlowSync`;
   el.roomCode.textContent = room.code;
@@ -414,6 +445,8 @@ function enterRoom(focus) {
   el.roomTitle.textContent = room.name;
   renderFacts(el.roomFacts, room);
   el.inviteLink.value = `${window.location.origin}${roomPath(room)}`;
+  el.inviteCardLink.value = el.inviteLink.value;
+  live.inviteDismissed = false;
   el.roomStatus.textContent = '';
   el.roomError.textContent = '';
   el.exportFallback.hidden = true;
@@ -430,7 +463,9 @@ function enterRoom(focus) {
   resetChat();
   chat.unread = 0;
   renderUnread();
-  show(el.room, focus);
+  // Entering the room changes the whole page: its heading takes focus (after creating a room,
+  // joining, or reloading), so keyboard and screen-reader users start from the top of it.
+  show(el.room, true);
   startCall();
   startLive();
   // Resuming after a reload starts the devices here (permission is usually remembered).
@@ -621,7 +656,8 @@ function stopLive() {
 function onConnect() {
   // Arrivals announced before this connection's snapshot is applied (see onRoomJoined).
   live.earlyArrivals = new Map();
-  if (live.serverError && el.roomError.textContent === live.serverError) el.roomError.textContent = '';
+  // Failures from before the reconnect ("Couldn't raise your hand…") no longer hold.
+  for (const node of [el.roomError, el.peopleError, el.timerError, el.hostToolsStatus]) node.textContent = '';
   live.serverError = '';
   live.restarting = false;
   clearTimeout(live.retry);
@@ -757,6 +793,7 @@ function onRoomJoined(d) {
   if (!d || typeof d !== 'object') return;
   const list = Array.isArray(d.participants) ? d.participants : [];
   live.selfId = (d.self && d.self.participant_id) || state.session.participant_id;
+  const before = live.participants;
   live.participants = new Map(list.map((p) => [p.participant_id, { ...p }]));
   // Someone who arrived after the server took this snapshot but was announced before it reached
   // us (two people joining together) is not in it: keep them.
@@ -783,8 +820,14 @@ function onRoomJoined(d) {
   if (call.mesh) {
     call.mesh.setIceServers(iceFor(d.ice_servers));
     scheduleIceRefresh(d.ice_servers);
-    // New people get a call from us; calls that survived a reconnect are kept.
+    // New people get a call from us; calls that survived a reconnect are kept, even to people
+    // this snapshot lacks while their media still flows (after a server restart they are
+    // reconnecting too): they stay on the page, marked as returning, until they are back.
     call.mesh.sync([...live.participants.keys()]);
+    for (const id of call.mesh.held()) {
+      const was = before.get(id);
+      if (was) live.participants.set(id, { ...was, returning: true });
+    }
   }
   if (call.presenting && live.presenterId !== live.selfId) {
     // We were sharing when the connection dropped and the server let the role go: take it back.
@@ -804,6 +847,7 @@ function onUserJoined(p) {
   live.earlyArrivals?.set(p.participant_id, { ...p });
   dropPending(p.participant_id);
   live.participants.set(p.participant_id, { ...p });
+  call.mesh?.keep(p.participant_id);
   renderParticipants();
 }
 
@@ -854,11 +898,61 @@ function onUserLeft(d) {
 }
 
 function onHandRaised(d) {
-  const { participant_id: id, raised } = d || {};
+  const { participant_id: id, raised, raised_at: at, lowered_by: by } = d || {};
   const p = live.participants.get(id);
-  if (p) p.hand_raised = !!raised;
+  if (!p) return;
+  const was = p.hand_raised;
+  p.hand_raised = !!raised;
+  p.hand_raised_at = raised ? (typeof at === 'number' ? at : p.hand_raised_at ?? Date.now()) : null;
   renderParticipants();
   if (id === live.selfId) renderHand();
+  if (raised && !was && id !== live.selfId) {
+    // Everyone notices a hand: a toast over the video, a short sound (unless turned off) and
+    // an announcement for screen readers, with its place in the queue.
+    const place = handQueue([...live.participants.values()]).findIndex((x) => x.participant_id === id) + 1;
+    const text = `${p.display_name} raised a hand${place > 1 ? ` (${place} in the queue)` : ''}.`;
+    toast(el.toasts, text, 'hand');
+    setText(el.handAnnounce, text);
+    if (el.handSound.checked) handSound(audio());
+  } else if (!raised && was && by && by !== id) {
+    const host = live.participants.get(by);
+    const text = id === live.selfId
+      ? `${host ? host.display_name : 'The host'} lowered your hand.`
+      : `${p.display_name}'s hand was lowered.`;
+    setText(el.handAnnounce, text);
+    if (id === live.selfId) toast(el.toasts, text);
+  }
+}
+
+/** The host lowers one hand (a queue entry's Lower) or every hand. */
+async function lowerHands(event) {
+  const one = event.target.closest('button[data-lower]');
+  if (event.currentTarget === el.handsQueue && !one) return;
+  const button = one || el.handsLowerAll;
+  el.peopleError.textContent = '';
+  button.disabled = true;
+  try {
+    await request('lower-hand', one ? { participant_id: one.dataset.lower } : { all: true });
+  } catch (err) {
+    el.peopleError.textContent = `Couldn't lower ${one ? 'that hand' : 'the hands'}: ${err.message}`;
+  } finally {
+    button.disabled = false;
+  }
+}
+
+/** The invite card over an empty stage: shown while nobody else is here (until dismissed). */
+function renderInviteCard() {
+  const alone = live.participants.size <= 1 && live.pending.size === 0;
+  el.inviteCard.hidden = !alone || !!live.inviteDismissed || el.room.hidden;
+  el.inviteCardShare.hidden = typeof navigator.share !== 'function';
+}
+
+async function shareInvite() {
+  try {
+    await navigator.share({ title: state.room.name, text: `Join "${state.room.name}" on FlowSync`, url: el.inviteCardLink.value });
+  } catch (err) {
+    if (err && err.name !== 'AbortError') flash(el.inviteCardStatus, "Couldn't open the share sheet; copy the link instead.");
+  }
 }
 
 function onMediaState(d) {
@@ -998,17 +1092,6 @@ function claimHostIfAsked() {
 
 const hostKeyKey = (code) => `flowsync:host-key:${code}`;
 
-function read(store, key) {
-  try { return store.getItem(key); } catch { return null; }
-}
-
-function write(store, key, value) {
-  try {
-    if (value === null) store.removeItem(key);
-    else store.setItem(key, value);
-  } catch { /* storage blocked: the link works for this page only */ }
-}
-
 /** Who runs the timer, for guests: the host by name, never a host that is not there. */
 function renderHostHint() {
   const host = [...live.participants.values()].find((p) => p.role === 'host');
@@ -1017,15 +1100,11 @@ function renderHostHint() {
     : 'Nobody is host right now: the next person to arrive, or the longest here, becomes host.');
 }
 
-function badge(text, kind, icon = '') {
+/** A small label in People; `iconName` an icons.js icon drawn before the text. */
+function badge(text, kind, iconName = '') {
   const span = document.createElement('span');
   span.className = `badge ${kind}`;
-  if (icon) {
-    const i = document.createElement('span');
-    i.setAttribute('aria-hidden', 'true');
-    i.textContent = `${icon} `;
-    span.append(i);
-  }
+  if (iconName) span.append(icon(iconName));
   span.append(text);
   return span;
 }
@@ -1063,7 +1142,8 @@ function participantItem(p, amHost) {
   const badges = document.createElement('span');
   badges.className = 'badges';
   badges.append(p.role === 'host' ? badge('Host', 'host') : badge('Guest', 'guest'));
-  if (p.hand_raised) badges.append(badge('Hand raised', 'hand', '✋'));
+  if (p.returning) badges.append(badge('reconnecting…', 'joining'));
+  if (p.hand_raised) badges.append(badge('Hand raised', 'hand', 'hand'));
   if (presenting) badges.append(badge('Presenting', 'presenting'));
   if (p.audio === false) badges.append(badge('Mic off', 'off'));
   if (p.video === false) badges.append(badge('Camera off', 'off'));
@@ -1132,6 +1212,15 @@ function renderParticipants() {
     state.room.participant_count = people.length;
     renderFacts(el.roomFacts, state.room);
   }
+  setText(el.tabPeopleCount, people.length ? String(people.length) : '');
+  const raised = handQueue(people);
+  el.handsCard.hidden = !raised.length;
+  el.handsHost.hidden = !amHost;
+  renderQueue(el.handsQueue, raised, { amHost, selfId: live.selfId });
+  el.handsCount.hidden = !raised.length;
+  setText(el.handsCountN, String(raised.length));
+  el.tabPeople.setAttribute('aria-label', `People, ${people.length}${raised.length ? `, ${raised.length} raised ${raised.length === 1 ? 'hand' : 'hands'}` : ''}`);
+  renderInviteCard();
   renderQuality();
   renderMediaButtons();
   renderCall();
@@ -1139,7 +1228,8 @@ function renderParticipants() {
 
 function renderHand() {
   const me = live.participants.get(live.selfId);
-  setToggle(el.handButton, !!(me && me.hand_raised), 'Lower hand', 'Raise hand');
+  const up = !!(me && me.hand_raised);
+  setToggle(el.handButton, up, 'Raise hand', `${up ? 'Lower your hand' : 'Raise your hand'} (H)`);
 }
 
 async function toggleHand() {
@@ -1682,25 +1772,26 @@ async function sendMessage(event) {
 
 // ---- room actions ----------------------------------------------------------------------------
 
-async function copyInvite() {
-  const link = el.inviteLink.value;
+/** Copies the invite link from `input` (the invite card's or the room panel's). */
+async function copyInvite(input = el.inviteLink, status = el.copyStatus) {
+  const link = input.value;
   try {
     if (!navigator.clipboard || !window.isSecureContext) throw new Error('clipboard unavailable');
     await navigator.clipboard.writeText(link);
-    flash(el.copyStatus, 'Invite link copied.');
+    flash(status, 'Invite link copied.');
     return;
   } catch {
     // Fall back to selecting the text (clipboard needs HTTPS or localhost, and permission).
   }
-  el.inviteLink.focus();
-  el.inviteLink.select();
+  input.focus();
+  input.select();
   let copied = false;
   try {
     copied = document.execCommand('copy');
   } catch {
     copied = false;
   }
-  flash(el.copyStatus, copied ? 'Invite link copied.' : 'The link is selected: press Ctrl+C (or ⌘C) to copy it.');
+  flash(status, copied ? 'Invite link copied.' : 'The link is selected: press Ctrl+C (or ⌘C) to copy it.');
 }
 
 let exportTimer = null;
@@ -1730,39 +1821,77 @@ async function exportTranscript() {
 
 // ---- camera, microphone and calls ------------------------------------------------------------
 
-/** Sets a toggle button's pressed state and its visible label. */
-function setToggle(button, on, onLabel, offLabel) {
+/**
+ * A toggle button: its label names the thing ("Microphone") and stays put, `aria-pressed` says
+ * whether it is on, as the icon shows (a slash when off); the tooltip says what a press does.
+ */
+function setToggle(button, on, label, hint = '') {
   button.setAttribute('aria-pressed', String(on));
-  const label = button.querySelector('.label') || button;
-  setText(label, on ? onLabel : offLabel);
+  setText(button.querySelector('.label') || button, label);
+  button.title = hint;
 }
 
 function renderMediaButtons() {
   const can = media.supported.ok;
-  setToggle(el.lobbyMic, media.audioOn, 'Microphone on', 'Microphone off');
-  setToggle(el.lobbyCam, media.videoOn, 'Camera on', 'Camera off');
-  setToggle(el.micButton, media.audioOn, 'Mute', 'Unmute');
-  setToggle(el.camButton, media.videoOn, 'Stop video', 'Start video');
+  // A device that failed shows as off whatever was asked, and says why (renderMediaNotice).
+  const mic = can && media.audioOn && !media.problem.audio;
+  const cam = can && media.videoOn && !media.problem.video;
+  setToggle(el.lobbyMic, mic, 'Microphone', mic ? 'Turn the microphone off' : 'Turn the microphone on');
+  setToggle(el.lobbyCam, cam, 'Camera', cam ? 'Turn the camera off' : 'Turn the camera on');
+  setToggle(el.micButton, mic, 'Microphone', `${mic ? 'Mute' : 'Unmute'} (M)`);
+  setToggle(el.camButton, cam, 'Camera', `${cam ? 'Stop video' : 'Start video'} (V)`);
+  el.micButton.classList.toggle('trouble', !!media.problem.audio || !can);
+  el.camButton.classList.toggle('trouble', !!media.problem.video || !can);
   for (const b of [el.lobbyMic, el.lobbyCam, el.micButton, el.camButton]) b.disabled = !can;
   el.shareButton.disabled = !can || !navigator.mediaDevices || typeof navigator.mediaDevices.getDisplayMedia !== 'function';
   const other = live.presenterId && live.presenterId !== live.selfId ? live.participants.get(live.presenterId) : null;
-  setToggle(el.shareButton, call.presenting, 'Stop sharing', other ? `${other.display_name} is presenting` : 'Share screen');
+  setToggle(el.shareButton, call.presenting, other && !call.presenting ? `${other.display_name} is presenting` : 'Share screen',
+    call.presenting ? 'Stop sharing your screen' : 'Share your screen');
   if (other && !call.presenting) el.shareButton.disabled = true;
   el.previewOff.hidden = media.sendingVideo;
   el.previewOff.textContent = !can ? 'No camera here' : media.problem.video ? 'Camera unavailable' : 'Camera is off';
 }
 
-/** The lobby's explanation of what is wrong with capture (insecure page, blocked, missing). */
+/**
+ * What is wrong with capture (insecure page, blocked, missing, busy) and how to fix it in this
+ * browser: in the lobby under the preview, in the room next to the call controls (with a
+ * "Try again" that asks for the devices once more).
+ */
 function renderMediaNotice() {
   const problems = [];
+  const { audio, video } = media.failure;
   if (!media.supported.ok) problems.push(media.supported.reason);
-  else {
+  else if (audio && audio === video && audio !== 'ended') {
+    // Both failed the same way (both blocked, say): one sentence for the two.
+    problems.push(describeMediaError({ name: audio }, 'camera and microphone'));
+  } else {
     if (media.problem.video) problems.push(media.problem.video);
     if (media.problem.audio && media.problem.audio !== media.problem.video) problems.push(media.problem.audio);
   }
   const text = problems.join(' ');
   setText(el.mediaNotice, text);
   el.mediaNotice.hidden = !text;
+  setText(el.deviceHelpText, text);
+  el.deviceHelp.hidden = !text;
+  el.deviceRetry.hidden = !media.supported.ok;
+  for (const b of [el.micButton, el.camButton]) {
+    if (text) b.setAttribute('aria-describedby', 'device-help-text');
+    else b.removeAttribute('aria-describedby');
+  }
+}
+
+/** Asks for the camera and microphone again (after the user fixed a block or plugged one in). */
+async function retryDevices() {
+  const done = busy(el.deviceRetry, 'Trying…');
+  try {
+    if (!media.audioTrack) media.audioOn = true;
+    if (!media.videoTrack) media.videoOn = true;
+    await media.start();
+    renderDevices();
+    onMediaChange();
+  } finally {
+    done();
+  }
 }
 
 /** Fills a device picker, keeping the current choice selected. */
@@ -1825,12 +1954,13 @@ async function startPreview() {
   call.previewLoop = requestAnimationFrame(frame);
 }
 
+// A press on a device that failed tries it again rather than switching an intent nobody sees.
 async function toggleAudio() {
-  await media.setAudio(!media.audioOn);
+  await media.setAudio(media.problem.audio ? true : !media.audioOn);
 }
 
 async function toggleVideo() {
-  await media.setVideo(!media.videoOn);
+  await media.setVideo(media.problem.video ? true : !media.videoOn);
 }
 
 /** Tells the room whether our microphone and camera are on. */
@@ -1875,7 +2005,15 @@ function startCall() {
       });
     },
   });
-  call.mesh.addEventListener('peer', renderCall);
+  call.mesh.addEventListener('peer', (e) => {
+    // A call held for someone reconnecting (see onRoomJoined) closed: they did not come back.
+    const id = e.detail.id;
+    if (!call.mesh?.peers.has(id) && live.participants.get(id)?.returning) {
+      live.participants.delete(id);
+      renderParticipants();
+    }
+    renderCall();
+  });
   call.mesh.addEventListener('tracks', renderCall);
   call.mesh.addEventListener('state', () => {
     renderCall();
@@ -2032,15 +2170,19 @@ function toggleView() {
 
 // ---- chat panel, unread badge and emoji -----------------------------------------------------
 
+/** Chat is read when its panel is on screen in a visible tab. */
 function chatVisible() {
-  return !el.chatPanel.hidden && !document.hidden;
+  return panels.showing('chat') && !document.hidden;
 }
 
+/** Unread chat: a count on the Chat tab and in the tab title ("(3) Room · FlowSync"). */
 function renderUnread() {
   const n = chat.unread;
+  const shown = n > 99 ? '99+' : String(n);
   el.unread.hidden = n === 0;
-  setText(el.unread, n > 99 ? '99+' : String(n));
-  el.chatToggle.setAttribute('aria-label', n ? `Chat, ${n} unread` : 'Chat');
+  setText(el.unread, shown);
+  el.tabChat.setAttribute('aria-label', n ? `Chat, ${n} unread` : 'Chat');
+  if (state.room) document.title = `${n ? `(${shown}) ` : ''}${state.room.name} · FlowSync`;
 }
 
 function markRead() {
@@ -2051,23 +2193,29 @@ function markRead() {
   }
 }
 
-function toggleChat() {
-  const show = el.chatPanel.hidden;
-  el.chatPanel.hidden = !show;
-  el.chatToggle.setAttribute('aria-expanded', String(show));
-  if (show) {
+/** Shows the chat (its tab on a phone) and puts the cursor in the message field. */
+function openChat() {
+  panels.show('chat');
+  el.chatInput.focus();
+}
+
+/** A panel came into view: chat on screen is read; People shows the hands queue. */
+function onPanelChange() {
+  if (panels.showing('chat')) {
     scrollToBottom();
     markRead();
-    el.chatInput.focus();
   }
 }
 
+/** The emoji picker: the glyphs, or their names where the system has no emoji font. */
 function buildEmojiPanel() {
+  const glyphs = canDrawEmoji();
+  el.emojiPanel.classList.toggle('words', !glyphs);
   el.emojiPanel.replaceChildren(...EMOJI.map(([ch, name]) => {
     const b = document.createElement('button');
     b.type = 'button';
     b.className = 'emoji-choice';
-    b.textContent = ch;
+    b.textContent = glyphs ? ch : name;
     b.setAttribute('aria-label', name);
     b.title = name;
     b.dataset.emoji = ch;
@@ -2130,7 +2278,7 @@ async function joinRoom(event) {
     state.room = res.room;
     el.joinPassword.value = '';
     done();
-    enterRoom(true);
+    enterRoom();
   } catch (err) {
     done();
     if (noticeForRoomError(err)) return;
@@ -2198,7 +2346,7 @@ async function init(focus = false) {
   if (hostKey) write(sessionStorage, hostKeyKey(state.code), hostKey[1]);
 
   state.session = loadSession(state.code);
-  if (state.session?.tab) enterRoom(focus);
+  if (state.session?.tab) enterRoom();
   else showLobby('', focus);
 }
 
@@ -2218,8 +2366,52 @@ el.chatInput.addEventListener('keydown', (event) => {
   }
 });
 el.olderButton.addEventListener('click', loadOlder);
-el.copyButton.addEventListener('click', copyInvite);
+el.copyButton.addEventListener('click', () => copyInvite());
 el.inviteLink.addEventListener('focus', () => el.inviteLink.select());
+el.inviteCardCopy.addEventListener('click', () => copyInvite(el.inviteCardLink, el.inviteCardStatus));
+el.inviteCardLink.addEventListener('focus', () => el.inviteCardLink.select());
+el.inviteCardShare.addEventListener('click', shareInvite);
+el.inviteCardHide.addEventListener('click', () => {
+  live.inviteDismissed = true;
+  renderInviteCard();
+  el.micButton.focus();
+});
+el.handsQueue.addEventListener('click', lowerHands);
+el.handsLowerAll.addEventListener('click', lowerHands);
+el.handSound.checked = read(localStorage, 'flowsync:hand-sound') !== 'off';
+el.handSound.addEventListener('change', () => write(localStorage, 'flowsync:hand-sound', el.handSound.checked ? null : 'off'));
+el.deviceRetry.addEventListener('click', retryDevices);
+el.timerMini.addEventListener('click', () => {
+  // On a phone the full timer (and the host's controls) sits with People.
+  panels.show('people');
+  el.timerTitle.focus();
+});
+el.helpButton.addEventListener('click', () => el.helpDialog.showModal());
+installShortcuts({
+  active: () => !el.room.hidden,
+  keys: {
+    m: toggleAudio,
+    v: toggleVideo,
+    h: toggleHand,
+    c: openChat,
+    p: () => panels.show('people', { focus: true }),
+    '?': () => el.helpDialog.showModal(),
+  },
+  // Esc closes the Devices menu or the emoji list (a dialog closes itself), focus goes back.
+  escape: () => {
+    if (el.devices.open) {
+      el.devices.open = false;
+      el.devices.querySelector('summary').focus();
+      return true;
+    }
+    if (!el.emojiPanel.hidden) {
+      setEmojiOpen(false);
+      el.emojiButton.focus();
+      return true;
+    }
+    return false;
+  },
+});
 el.exportButton.addEventListener('click', exportTranscript);
 el.handButton.addEventListener('click', toggleHand);
 el.leaveButton.addEventListener('click', leaveRoom);
@@ -2247,7 +2439,7 @@ el.micButton.addEventListener('click', toggleAudio);
 el.camButton.addEventListener('click', toggleVideo);
 el.shareButton.addEventListener('click', toggleShare);
 el.viewButton.addEventListener('click', toggleView);
-el.chatToggle.addEventListener('click', toggleChat);
+panels.addEventListener('change', onPanelChange);
 for (const [select, kind] of [[el.cameraSelect, 'video'], [el.roomCameraSelect, 'video'], [el.micSelect, 'audio'], [el.roomMicSelect, 'audio']]) {
   select.addEventListener('change', async () => {
     await media.useDevice(kind, select.value);

@@ -9,19 +9,12 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { mkdirSync, readFileSync } from "node:fs";
-import { createRequire } from "node:module";
 import { join } from "node:path";
-import { chromium } from "playwright-core";
 
 import { startServer } from "../protocol/harness.mjs";
+import { axe, connected, launch } from "./harness.mjs";
 
-const require = createRequire(import.meta.url);
-const CHROMIUM = process.env.FLOWSYNC_CHROMIUM || "/usr/bin/chromium";
 const ARTIFACTS = process.env.FLOWSYNC_ARTIFACTS || new URL("./artifacts", import.meta.url).pathname;
-const AXE = readFileSync(require.resolve("axe-core/axe.min.js"), "utf8");
-const ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-  "--disable-component-update", "--disable-sync", "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
-  "--autoplay-policy=no-user-gesture-required", "--auto-select-desktop-capture-source=Entire screen"];
 const DESKTOP = { width: 1280, height: 800 };
 const PHONE = { width: 360, height: 740 };
 
@@ -40,7 +33,7 @@ before(async () => {
       FLOWSYNC_ROOMS__RECONNECT_GRACE: "30s",
     },
   });
-  browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS });
+  browser = await launch(["--auto-select-desktop-capture-source=Entire screen"]);
 });
 after(async () => {
   await browser?.close();
@@ -96,19 +89,10 @@ async function newPage(name, viewport = DESKTOP) {
   return page;
 }
 
-async function axe(page, what) {
-  await page.evaluate(AXE);
-  const result = await page.evaluate(() => window.axe.run(document, { resultTypes: ["violations"] }));
-  const bad = result.violations.filter((v) => v.impact === "serious" || v.impact === "critical");
-  assert.deepEqual(bad.map((v) => `${v.id} (${v.impact}): ${v.nodes.map((n) => n.target.join(" ")).join(", ")}`), [],
-    `accessibility violations on ${what}`);
-}
-
 async function shot(page, name) {
   await page.screenshot({ path: join(ARTIFACTS, `${name}.png`) });
 }
 
-const connected = (page) => page.waitForFunction(() => document.querySelector("#conn-text")?.textContent.includes("Connected"));
 
 /** {name: {conn, frames, call}} for every remote camera tile on a page. */
 function remoteTiles(page) {
@@ -205,7 +189,9 @@ test("three people: video mesh, chat, timer, screen share, reconnect, reload, ki
   await shot(cy, "room-phone-landscape");
   await cy.setViewportSize(PHONE);
 
-  // Chat in order, on everyone's page; history for a late joiner who then leaves.
+  // Chat in order, on everyone's page; history for a late joiner who then leaves. Cy, on a
+  // phone, opens the Chat view first.
+  await cy.click("#tab-chat");
   for (const [page, text] of [[ada, "one"], [bob, "two"], [cy, "three"], [ada, "four"]]) {
     await page.fill("#chat-input", text);
     await page.press("#chat-input", "Enter");
@@ -216,15 +202,18 @@ test("three people: video mesh, chat, timer, screen share, reconnect, reload, ki
     assert.deepEqual(await messages(page), ["one", "two", "three", "four"], page.who);
   }
   const history = ["one", "two", "three", "four", "👍"];
-  // Chat hidden: new messages count as unread on the toggle; showing it clears the count.
-  await bob.click("#chat-toggle");
+  // Chat not showing (People chosen): new messages count as unread on the Chat tab; showing
+  // the chat clears the count.
+  await bob.click("#tab-people");
   await ada.click("#emoji-button");
   await ada.click('#emoji-panel button[aria-label="thumbs up"]');
   assert.equal(await ada.inputValue("#chat-input"), "👍");
   await ada.press("#chat-input", "Enter");
   await bob.waitForFunction(() => document.querySelector("#unread").textContent === "1" && !document.querySelector("#unread").hidden);
-  await bob.click("#chat-toggle");
+  assert.match(await bob.title(), /^\(1\) /, "the count is in the tab title too");
+  await bob.click("#tab-chat");
   await bob.waitForFunction(() => document.querySelector("#unread").hidden);
+  assert.doesNotMatch(await bob.title(), /^\(/);
   const dee = await newPage("Dee");
   await lobbyJoin(dee, invite, "Dee");
   await dee.click("#join-form button[type=submit]");
@@ -234,6 +223,8 @@ test("three people: video mesh, chat, timer, screen share, reconnect, reload, ki
   await dee.click("#leave-button");
   await dee.waitForSelector("#notice:not([hidden])");
   await ada.waitForFunction(() => document.querySelectorAll(".tile-remote").length === 2);
+
+  await cy.click("#tab-video");
 
   // The timer: all pages agree within a second, and all see the phase change.
   await ada.click("#timer-start");
@@ -300,6 +291,7 @@ test("three people: video mesh, chat, timer, screen share, reconnect, reload, ki
 
   // The host removes Cy: a clear screen, and no way back in.
   ada.once("dialog", (d) => d.accept());
+  await ada.click("#tab-people");
   await ada.locator("#participants li", { hasText: "Cy" }).locator('button[data-action="kick"]').click();
   await cy.waitForFunction(() => /Removed/.test(document.querySelector("#notice-title")?.textContent || ""), null, { timeout: 5000 });
   await lobbyJoin(cy, invite, "Cy");

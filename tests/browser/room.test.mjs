@@ -3,23 +3,17 @@
 // and end the room — with no console errors (a CSP violation would be one).
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { chromium } from "playwright-core";
 import { mkdtempSync } from "node:fs";
-import net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
-import { joinRoom, startServer } from "../protocol/harness.mjs";
-
-const CHROMIUM = process.env.FLOWSYNC_CHROMIUM || "/usr/bin/chromium";
-// Flags from the machine notes: no sandbox as root, no background networking (the network is closed).
-const ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-  "--disable-component-update", "--disable-sync", "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream"];
+import { freePort, joinRoom, startServer } from "../protocol/harness.mjs";
+import { launch, people, watch } from "./harness.mjs";
 
 let server, browser;
 before(async () => {
   server = await startServer();
-  browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS });
+  browser = await launch();
 });
 after(async () => {
   await browser?.close();
@@ -28,15 +22,10 @@ after(async () => {
 
 async function newPage() {
   const context = await browser.newContext();
-  const page = await context.newPage();
-  page.problems = [];
-  page.on("console", (m) => { if (m.type() === "error") page.problems.push(m.text()); });
-  page.on("pageerror", (e) => page.problems.push(String(e)));
-  return page;
+  return watch(await context.newPage());
 }
 
 const text = (page, sel) => page.textContent(sel).then((t) => (t || "").trim());
-const people = (page) => page.$$eval("#participants li", (l) => l.map((x) => x.textContent.replace(/\s+/g, " ").trim()));
 
 test("create, join by invite link, chat, share the timer, end", async () => {
   const host = await newPage();
@@ -76,6 +65,7 @@ test("create, join by invite link, chat, share the timer, end", async () => {
 
   // The host ends the room; the guest is told.
   host.once("dialog", (d) => d.accept());
+  await host.click("#tab-people");
   await host.click("#end-button");
   await guest.waitForFunction(() => !document.querySelector("#notice")?.hidden && /ended/i.test(document.querySelector("#notice-title")?.textContent || ""), null, { timeout: 5000 });
 
@@ -96,16 +86,14 @@ test("a seat taken without connecting shows as joining…, and the host can remo
   await joinRoom(server, code, { display_name: "Eve" });
   await host.waitForFunction(() => [...document.querySelectorAll("#participants li")].some((li) => /Eve.*joining/.test(li.textContent)), null, { timeout: 5000 });
   host.once("dialog", (d) => d.accept());
+  await host.click("#tab-people");
   await host.click("#participants li.pending button[data-action=kick]");
   await host.waitForFunction(() => ![...document.querySelectorAll("#participants li")].some((li) => li.textContent.includes("Eve")), null, { timeout: 5000 });
   assert.deepEqual(host.problems, [], "no console errors on the host page");
 });
 
 test("a line sent while the server is down is sent again after it returns, and stored once", async () => {
-  const port = await new Promise((resolve) => {
-    const s = net.createServer();
-    s.listen(0, "127.0.0.1", () => { const { port } = s.address(); s.close(() => resolve(port)); });
-  });
+  const port = await freePort();
   const dataDir = mkdtempSync(join(tmpdir(), "flowsync-outbox-"));
   const listen = `127.0.0.1:${port}`;
   let own = await startServer({ dataDir, listen });

@@ -4,30 +4,19 @@
 // host link makes whoever opens it host.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { chromium } from "playwright-core";
 
 import { startServer } from "../protocol/harness.mjs";
-
-const CHROMIUM = process.env.FLOWSYNC_CHROMIUM || "/usr/bin/chromium";
-const ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-  "--disable-component-update", "--disable-sync", "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream"];
+import { connected, launch, people, watch } from "./harness.mjs";
 
 let server, browser;
 before(async () => {
   server = await startServer();
-  browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS });
+  browser = await launch();
 });
 after(async () => {
   await browser?.close();
   await server?.stop();
 });
-
-function watch(page) {
-  page.problems = [];
-  page.on("console", (m) => { if (m.type() === "error") page.problems.push(m.text()); });
-  page.on("pageerror", (e) => page.problems.push(String(e)));
-  return page;
-}
 
 async function newPage() {
   const context = await browser.newContext();
@@ -35,8 +24,6 @@ async function newPage() {
   return watch(await context.newPage());
 }
 
-const connected = (page) => page.waitForFunction(() => document.querySelector("#conn-text")?.textContent.includes("Connected"), null, { timeout: 10000 });
-const people = (page) => page.$$eval("#participants li", (l) => l.map((x) => x.textContent.replace(/\s+/g, " ").trim()));
 const joinedLines = (page, name) => page.$$eval("#messages li", (l, n) => l.filter((x) => x.textContent.includes(`${n} joined`)).length, name);
 
 test("a standing room: /r/<slug>, who is inside, close the tab and come back, the host link", async () => {
@@ -51,6 +38,7 @@ test("a standing room: /r/<slug>, who is inside, close the tab and come back, th
   await connected(host);
   const invite = await host.inputValue("#invite-link");
   assert.match(invite, /\/r\/design-team$/);
+  await host.click("#tab-people");
   assert.equal(await host.isVisible("#host-link-button"), true, "the host sees the host link");
 
   // The lobby says who is inside before joining.
