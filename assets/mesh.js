@@ -20,6 +20,7 @@
 // back, so a call needs one offer/answer round trip. Emits `peer` (a call was created or closed),
 // `tracks` (remote media changed), `state` (connection state or quality changed) and `levels`.
 
+import { CLIENT } from './events.js';
 import { cameraEncoding, screenEncoding } from './media.js';
 
 /** How often connection statistics are sampled (quality indicator, frames decoded). */
@@ -103,7 +104,7 @@ class Peer {
     this.pc = pc;
     pc.onnegotiationneeded = () => this.offer();
     pc.onicecandidate = ({ candidate }) => {
-      if (candidate) this.signal('ice-candidate', { candidate: candidate.toJSON() });
+      if (candidate) this.signal(CLIENT.ICE_CANDIDATE, { candidate: candidate.toJSON() });
     };
     pc.ontrack = (e) => this.onTrack(e);
     pc.onconnectionstatechange = () => this.onState();
@@ -157,7 +158,7 @@ class Peer {
   sendDescription() {
     const d = this.pc.localDescription;
     if (!d) return;
-    this.signal(d.type === 'offer' ? 'offer' : 'answer', { [d.type]: { type: d.type, sdp: d.sdp }, roles: this.roles() });
+    this.signal(d.type === 'offer' ? CLIENT.OFFER : CLIENT.ANSWER, { [d.type]: { type: d.type, sdp: d.sdp }, roles: this.roles() });
   }
 
   async offer() {
@@ -183,7 +184,7 @@ class Peer {
   async handle(event, msg) {
     if (this.closed) return;
     const pc = this.pc;
-    if (event === 'ice-candidate') {
+    if (event === CLIENT.ICE_CANDIDATE) {
       if (!msg.candidate || typeof msg.candidate !== 'object') return;
       try {
         await pc.addIceCandidate(msg.candidate);
@@ -195,21 +196,21 @@ class Peer {
     const description = msg[event];
     if (!description || typeof description.sdp !== 'string' || description.type !== event) return;
     const readyForOffer = !this.makingOffer && (pc.signalingState === 'stable' || this.settingAnswer);
-    const collision = event === 'offer' && !readyForOffer;
+    const collision = event === CLIENT.OFFER && !readyForOffer;
     // Our offer went unanswered for a while (lost with a dropped connection): let theirs win.
     const stale = collision && pc.signalingState === 'have-local-offer' && Date.now() - this.offerAt > STALE_OFFER_MS;
     this.ignoreOffer = !this.polite && collision && !stale;
     this.mesh.debug(`call ${this.serial} with ${this.id}: ${event} received${collision ? (this.ignoreOffer ? ', crossing ours: ignored' : ', crossing ours: taken') : ''}`);
     if (this.ignoreOffer) return;
-    if (event === 'answer' && pc.signalingState !== 'have-local-offer') return; // a late duplicate
+    if (event === CLIENT.ANSWER && pc.signalingState !== 'have-local-offer') return; // a late duplicate
     if (msg.roles && typeof msg.roles === 'object') this.remoteRoles = { ...msg.roles };
-    this.settingAnswer = event === 'answer';
+    this.settingAnswer = event === CLIENT.ANSWER;
     try {
       await pc.setRemoteDescription(description); // rolls our own offer back on a collision
     } finally {
       this.settingAnswer = false;
     }
-    if (event === 'offer') {
+    if (event === CLIENT.OFFER) {
       this.adopt();
       await pc.setLocalDescription();
       this.sendDescription();
@@ -512,12 +513,12 @@ export class Mesh extends EventTarget {
     if (msg.to_session && msg.to_session !== this.session) return; // for an earlier load of this page
     let peer = this.peers.get(from);
     if (peer && msg.session && peer.remoteSession && msg.session !== peer.remoteSession) {
-      if (event !== 'offer') return; // from the other side's previous page
+      if (event !== CLIENT.OFFER) return; // from the other side's previous page
       this.remove(from, 'they reloaded'); // a new call replaces the old one
       peer = null;
     }
     if (!peer) {
-      if (event !== 'offer') return;
+      if (event !== CLIENT.OFFER) return;
       peer = this.create(from, { initiate: false, remoteSession: msg.session || null });
     }
     if (!peer.remoteSession && msg.session) peer.remoteSession = msg.session;

@@ -1,6 +1,8 @@
 // The shared timer arithmetic: clock-offset estimation against the server and the remaining
 // time of a phase. The room page renders with it, and the protocol tests import this very file,
-// so what is tested is what users run. No DOM, no dependencies.
+// so what is tested is what users run. No DOM; its one import is the event names.
+
+import { CLIENT } from './events.js';
 
 /**
  * One clock sample: the client sent at `sent`, received the answer at `received` (both client
@@ -30,7 +32,7 @@ export async function measureOffset(socket, rounds = 5, now = () => Date.now()) 
   const samples = [];
   for (let i = 0; i < rounds; i++) {
     const sent = now();
-    const ack = await new Promise((resolve) => socket.emit("clock", { client_time: sent }, resolve));
+    const ack = await new Promise((resolve) => socket.emit(CLIENT.CLOCK, { client_time: sent }, resolve));
     if (!ack || !ack.ok) throw new Error(`clock failed: ${JSON.stringify(ack)}`);
     samples.push({ sent, received: now(), server: ack.server_time });
   }

@@ -82,6 +82,26 @@ pub mod server {
     pub const SESSION_REPLACED: &str = "session-replaced";
     pub const SERVER_RESTARTING: &str = "server-restarting";
     pub const ERROR: &str = "error";
+
+    /// Every event the server sends (relayed signaling keeps the client's names).
+    pub const ALL: &[&str] = &[
+        ROOM_JOINED,
+        USER_JOINED,
+        USER_LEFT,
+        PARTICIPANT_PENDING,
+        CHAT_MESSAGE,
+        MEDIA_STATE,
+        HAND_RAISED,
+        PRESENTER_CHANGED,
+        TIMER_UPDATE,
+        KICKED,
+        ROOM_ENDED,
+        HOST_CHANGED,
+        ROOM_UPDATED,
+        SESSION_REPLACED,
+        SERVER_RESTARTING,
+        ERROR,
+    ];
 }
 
 /// Handshake `auth` payload.

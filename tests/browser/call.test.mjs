@@ -342,7 +342,7 @@ test("the room page weighs under 150 KB compressed (without the vendored socket.
     if (seen.has(path)) continue;
     seen.add(path);
     const src = readFileSync(new URL(`../../assets/${path.slice("/assets/".length)}`, import.meta.url), "utf8");
-    for (const m of src.matchAll(/from '(\.\/[\w.-]+\.js)'/g)) queue.push(`/assets/${m[1].slice(2)}`);
+    for (const m of src.matchAll(/from '(\.\.?\/[\w./-]+\.js)'/g)) queue.push(new URL(m[1], `http://page${path}`).pathname);
   }
   let total = 0;
   const sizes = [];

@@ -1,6 +1,7 @@
 //! ARCHITECTURE.md kept honest: its code map names every file and directory of `src/`, and the
 //! invariants it marks as tested hold (stdout only from `cli/`, SQL only in `db/` and the files
-//! listed here, every configuration key and error code in the reference).
+//! listed here, every configuration key and error code in the reference, the browser's event
+//! names the server's).
 
 use std::path::{Path, PathBuf};
 
@@ -131,4 +132,109 @@ fn sql_stays_in_db() {
         stale.is_empty(),
         "no SQL left in {stale:?}: remove them from SQL_OUTSIDE_DB"
     );
+}
+
+/// `NAME: 'value'` pairs of one `export const <block> = Object.freeze({ … })` in events.js.
+fn js_block(text: &str, block: &str) -> Vec<(String, String)> {
+    let start = text
+        .find(&format!("export const {block} = Object.freeze({{"))
+        .unwrap_or_else(|| panic!("assets/events.js has no {block} block"));
+    let body = &text[start..];
+    let body = &body[..body.find("});").expect("the block closes")];
+    body.lines()
+        .skip(1)
+        .filter_map(|l| {
+            let (name, value) = l.trim().trim_end_matches(',').split_once(": ")?;
+            Some((name.to_owned(), value.trim_matches('\'').to_owned()))
+        })
+        .collect()
+}
+
+/// `pub const NAME: &str = "value";` pairs of `pub mod <module> { … }` in protocol.rs.
+fn rust_block(text: &str, module: &str) -> Vec<(String, String)> {
+    let start = text
+        .find(&format!("pub mod {module} {{"))
+        .unwrap_or_else(|| panic!("protocol.rs has no {module} module"));
+    let body = &text[start..];
+    let body = &body[..body.find("\n}").expect("the module closes")];
+    body.lines()
+        .filter_map(|l| {
+            let rest = l.trim().strip_prefix("pub const ")?;
+            let (name, value) = rest.split_once(": &str = ")?;
+            Some((
+                name.to_owned(),
+                value.trim_end_matches(';').trim_matches('"').to_owned(),
+            ))
+        })
+        .collect()
+}
+
+#[test]
+fn the_page_names_events_as_the_server_does() {
+    use flowsync::signaling::protocol::{client, server};
+    let js = read("assets/events.js");
+    let rust = read("src/signaling/protocol.rs");
+    for (block, module, all) in [
+        ("CLIENT", "client", client::ALL),
+        ("SERVER", "server", server::ALL),
+    ] {
+        let mut page = js_block(&js, block);
+        let mut defined = rust_block(&rust, module);
+        page.sort();
+        defined.sort();
+        assert_eq!(
+            page, defined,
+            "assets/events.js {block} must match protocol.rs {module}"
+        );
+        let mut listed: Vec<&str> = all.to_vec();
+        listed.sort_unstable();
+        let mut values: Vec<&str> = defined.iter().map(|(_, v)| v.as_str()).collect();
+        values.sort_unstable();
+        assert_eq!(
+            listed, values,
+            "protocol.rs {module}::ALL lists every {module} event"
+        );
+    }
+    // The page and the mesh use the constants: no event name spelled out where one is sent or
+    // listened for.
+    let names: Vec<String> = js_block(&js, "CLIENT")
+        .into_iter()
+        .chain(js_block(&js, "SERVER"))
+        .map(|(_, v)| v)
+        .collect();
+    let mut files = vec![
+        "assets/room.js".to_owned(),
+        "assets/mesh.js".into(),
+        "assets/timer.js".into(),
+    ];
+    for entry in std::fs::read_dir(root().join("assets/room")).unwrap() {
+        let path = entry.unwrap().path();
+        files.push(
+            path.strip_prefix(root())
+                .unwrap()
+                .to_string_lossy()
+                .into_owned(),
+        );
+    }
+    let calls = [
+        "request(",
+        "socket.on(",
+        ".emit(",
+        "signal(",
+        "timerCommand(",
+    ];
+    for file in files {
+        let text = read(&file);
+        for call in calls {
+            for name in &names {
+                for quote in ['\'', '"'] {
+                    let spelled = format!("{call}{quote}{name}{quote}");
+                    assert!(
+                        !text.contains(&spelled),
+                        "{file} spells {spelled}: use events.js"
+                    );
+                }
+            }
+        }
+    }
 }
