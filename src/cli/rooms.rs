@@ -465,7 +465,7 @@ async fn create(
     req: &crate::rooms::service::CreateRoom,
     json: bool,
 ) -> CmdResult {
-    use crate::rooms::service::{insert_room, plan_room};
+    use crate::rooms::create::{insert_room, plan_room};
     let expires_at = now_ms() + ms(config.rooms.idle_expiry);
     let plan = plan_room(config, req, expires_at, None).map_err(refused)?;
     let room = insert_room(db, plan, None).await.map_err(refused)?;
@@ -481,7 +481,7 @@ async fn make_standing(
     json: bool,
 ) -> CmdResult {
     let room = find(config, db, name).await?;
-    let room = crate::rooms::service::make_standing(db, &room.id, slug, retention_days)
+    let room = crate::rooms::create::make_standing(db, &room.id, slug, retention_days)
         .await
         .map_err(refused)?;
     print_links(&links(config, db, &room).await?, json, "is standing")

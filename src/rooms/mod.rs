@@ -1,6 +1,7 @@
 //! Room rules as pure functions: codes, names, timer settings, messages, seats. No I/O here, so
 //! the REST API, signaling and the CLI share one definition of what is valid.
 
+pub mod create;
 pub mod service;
 pub mod team;
 pub mod text;
