@@ -23,6 +23,33 @@ use sqlx::{PgPool, SqlitePool};
 
 use crate::config::{DatabaseConfig, redact_url};
 
+/// A failed database or storage operation as clients see it, so `?` turns one into an answer:
+/// connectivity problems and a full disk are `UNAVAILABLE` (503, worth retrying), anything else
+/// a logged `INTERNAL` (500). Only `db/` looks inside the error for sqlx's kinds.
+impl From<anyhow::Error> for crate::errors::ApiError {
+    fn from(e: anyhow::Error) -> Self {
+        if space::is_disk_full(&e) {
+            return Self::unavailable("storage (the server's disk is full)", format!("{e:#}"));
+        }
+        let transient = e.chain().any(|c| {
+            c.downcast_ref::<sqlx::Error>().is_some_and(|s| {
+                matches!(
+                    s,
+                    sqlx::Error::PoolTimedOut
+                        | sqlx::Error::Io(_)
+                        | sqlx::Error::PoolClosed
+                        | sqlx::Error::Tls(_)
+                )
+            })
+        });
+        if transient {
+            Self::unavailable("the database", format!("{e:#}"))
+        } else {
+            Self::internal(format!("{e:#}"))
+        }
+    }
+}
+
 /// SQLite's `cache_size` for reader connections: negative means KiB (see `Db::connect`).
 const READER_CACHE_KIB: &str = "-512";
 

@@ -1,7 +1,7 @@
 //! A full disk is a condition to wait out, not a server fault: writes that fail for lack of
-//! space are answered 503 `UNAVAILABLE` with `Retry-After` (see
-//! [`crate::rooms::service::db_error`]), and `/readyz` says the data directory cannot be
-//! written until space is freed.
+//! space are answered 503 `UNAVAILABLE` with `Retry-After` (see the `From<anyhow::Error>` for
+//! `ApiError` in `db/`), and `/readyz` says the data directory cannot be written until space is
+//! freed.
 
 use std::io::Write;
 use std::path::PathBuf;

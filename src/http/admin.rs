@@ -10,7 +10,6 @@ use crate::app::SharedApp;
 use crate::db::models::{ParticipantRow, RoomRow};
 use crate::db::{self, now_ms};
 use crate::errors::{ApiError, ErrorCode};
-use crate::rooms::service::db_error;
 use crate::timefmt::rfc3339;
 
 /// A room as operators see it (the same shape `flowsync rooms --json` prints).
@@ -126,9 +125,7 @@ pub async fn list(
     ApiQuery(p): ApiQuery<ListParams>,
 ) -> Result<Json<Vec<AdminRoom>>, ApiError> {
     let grace = db::ms(app.config().rooms.reconnect_grace);
-    Ok(Json(
-        list_rooms(&app.db, grace, p.all).await.map_err(db_error)?,
-    ))
+    Ok(Json(list_rooms(&app.db, grace, p.all).await?))
 }
 
 pub async fn show(
@@ -137,9 +134,7 @@ pub async fn show(
     Path(code): Path<String>,
 ) -> Result<Json<AdminRoomDetail>, ApiError> {
     let room = app.find_room(&code).await?;
-    let participants = db::rooms::participants(&app.db, &room.id)
-        .await
-        .map_err(db_error)?;
+    let participants = db::rooms::participants(&app.db, &room.id).await?;
     let host_link = crate::rooms::team::current_host_key(&app.link_key, &room)
         .map(|k| crate::rooms::team::host_link(&app.config().public_url(), &room, &k));
     Ok(Json(AdminRoomDetail {

@@ -15,7 +15,7 @@ use crate::app::SharedApp;
 use crate::db::{self, now_ms};
 use crate::errors::{ApiError, ErrorCode};
 use crate::rooms::MessageType;
-use crate::rooms::service::{MessageView, db_error};
+use crate::rooms::service::MessageView;
 use crate::rooms::text::transcript_body;
 use crate::timefmt::{human, rfc3339};
 
@@ -42,9 +42,7 @@ pub async fn list(
     if !(1..=200).contains(&limit) {
         return Err(ApiError::validation("limit must be between 1 and 200"));
     }
-    let (rows, next) = db::messages::page(&app.db, &who.room_id, p.before, limit)
-        .await
-        .map_err(db_error)?;
+    let (rows, next) = db::messages::page(&app.db, &who.room_id, p.before, limit).await?;
     let messages: Vec<MessageView> = rows.iter().map(MessageView::from).collect();
     Ok(Json(
         serde_json::json!({ "messages": messages, "next_before": next }),
@@ -133,9 +131,7 @@ pub async fn export(
     };
     // Whoever exports is in the room now (the link dies with its participant's seat).
     app.require_in_room(&participant).await?;
-    let rows = db::messages::all(&app.db, &room.id)
-        .await
-        .map_err(db_error)?;
+    let rows = db::messages::all(&app.db, &room.id).await?;
     let (body, mime, ext) = match q.format.as_deref().unwrap_or("json") {
         "json" => {
             let messages: Vec<MessageView> = rows.iter().map(MessageView::from).collect();

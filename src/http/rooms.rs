@@ -60,8 +60,7 @@ pub async fn by_slug(
     };
     let slug = crate::rooms::slug(&slug).map_err(|_| not_found())?;
     let code = crate::db::rooms::code_by_slug(&app.db, &slug)
-        .await
-        .map_err(crate::rooms::service::db_error)?
+        .await?
         .ok_or_else(not_found)?;
     Ok(Json(app.lookup_room(&code).await?))
 }

@@ -3,7 +3,7 @@
 //! participant, and the slug rules (a chosen slug must be free; one made from the name gets a
 //! number when taken). Used by the REST API, signaling (`make-standing`) and the operator CLI.
 
-use super::service::{CreateRoom, db_error};
+use super::service::CreateRoom;
 use crate::db;
 use crate::db::models::{NEVER, NewParticipant, NewRoom, RoomRow, RoomState, Standing};
 use crate::db::now_ms;
@@ -97,7 +97,7 @@ pub async fn insert_room(
         if let Some(standing) = room.standing.as_mut() {
             standing.slug = slug;
         }
-        if let Some(created) = db::rooms::create(db, &room, host).await.map_err(db_error)? {
+        if let Some(created) = db::rooms::create(db, &room, host).await? {
             let now = now_ms();
             let standing = room.standing.take();
             return Ok(RoomRow {
@@ -153,8 +153,7 @@ pub async fn make_standing(
     retention_days: Option<i64>,
 ) -> Result<RoomRow, ApiError> {
     let room = db::rooms::by_id_with_timer(db, room_id, 0)
-        .await
-        .map_err(db_error)?
+        .await?
         .map(|r| r.room)
         .filter(|r| r.state(now_ms()) == RoomState::Active)
         .ok_or_else(|| ApiError::new(ErrorCode::RoomExpired, "this room has ended or expired"))?;
@@ -172,14 +171,10 @@ pub async fn make_standing(
             slug,
             retention_days,
         };
-        match db::rooms::make_standing(db, room_id, &standing)
-            .await
-            .map_err(db_error)?
-        {
+        match db::rooms::make_standing(db, room_id, &standing).await? {
             db::rooms::StandingOutcome::Done => {
                 return db::rooms::by_id_with_timer(db, room_id, 0)
-                    .await
-                    .map_err(db_error)?
+                    .await?
                     .map(|r| r.room)
                     .ok_or_else(|| {
                         ApiError::new(ErrorCode::RoomExpired, "this room has ended or expired")

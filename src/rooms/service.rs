@@ -217,30 +217,6 @@ pub struct StoredChat {
     pub fresh: bool,
 }
 
-/// Maps a database failure: connectivity problems and a full disk are 503 (retryable), anything
-/// else a logged 500.
-pub fn db_error(e: anyhow::Error) -> ApiError {
-    if db::space::is_disk_full(&e) {
-        return ApiError::unavailable("storage (the server's disk is full)", format!("{e:#}"));
-    }
-    let transient = e.chain().any(|c| {
-        c.downcast_ref::<sqlx::Error>().is_some_and(|s| {
-            matches!(
-                s,
-                sqlx::Error::PoolTimedOut
-                    | sqlx::Error::Io(_)
-                    | sqlx::Error::PoolClosed
-                    | sqlx::Error::Tls(_)
-            )
-        })
-    });
-    if transient {
-        ApiError::unavailable("the database", format!("{e:#}"))
-    } else {
-        ApiError::internal(format!("{e:#}"))
-    }
-}
-
 impl App {
     fn seat_cutoff(&self) -> i64 {
         now_ms() - ms(self.config().rooms.reconnect_grace)
@@ -313,8 +289,7 @@ impl App {
         };
         let code = super::normalize_code(code).ok_or_else(not_found)?;
         db::rooms::by_code(&self.db, &code, self.seat_cutoff())
-            .await
-            .map_err(db_error)?
+            .await?
             .ok_or_else(not_found)
     }
 
@@ -329,8 +304,7 @@ impl App {
     /// socket's snapshot); 410 for a room that ended or expired or is gone.
     pub async fn active_room_with_timer(&self, room_id: &str) -> Result<RoomWithTimer, ApiError> {
         let found = db::rooms::by_id_with_timer(&self.db, room_id, self.seat_cutoff())
-            .await
-            .map_err(db_error)?
+            .await?
             .ok_or_else(gone)?;
         check_active(&found.room)?;
         Ok(found)
@@ -389,10 +363,7 @@ impl App {
                         "creating rooms on this server needs the team's create link; ask whoever runs it",
                     ));
                 };
-                if super::team::create_secret_matches(&self.db, key)
-                    .await
-                    .map_err(db_error)?
-                {
+                if super::team::create_secret_matches(&self.db, key).await? {
                     Ok(())
                 } else {
                     Err(refused(
@@ -430,9 +401,7 @@ impl App {
         let device_id = super::device_id(req.device_id.as_deref())?;
         let room = self.find_active_room(code).await?;
         if let Some(device) = &device_id
-            && db::rooms::device_kicked(&self.db, &room.id, device)
-                .await
-                .map_err(db_error)?
+            && db::rooms::device_kicked(&self.db, &room.id, device).await?
         {
             return Err(ApiError::new(
                 ErrorCode::Kicked,
@@ -478,8 +447,7 @@ impl App {
         let outcome = self
             .joins
             .join(&room.id, p, self.seat_cutoff(), expires_at, touch)
-            .await
-            .map_err(db_error)?;
+            .await?;
         match outcome {
             JoinOutcome::Joined => {
                 Metrics::inc(&self.metrics.rooms_joined);
@@ -519,8 +487,7 @@ impl App {
             Err(e) => tracing::warn!(error = %format!("{e:#}"), "token cache unavailable"),
         }
         let row = db::rooms::auth(&self.db, &hash)
-            .await
-            .map_err(db_error)?
+            .await?
             .ok_or_else(invalid_token)?;
         if let Err(e) = self.state.auth_put(&hash, &row, AUTH_CACHE_TTL).await {
             tracing::warn!(error = %format!("{e:#}"), "token cache unavailable");
@@ -531,10 +498,7 @@ impl App {
     /// Refuses a participant that is not in the room ([`db::rooms::in_room`]): a seat taken over
     /// REST and never connected, or one that lapsed or left, does not read or write the chat.
     pub async fn require_in_room(&self, participant_id: &str) -> Result<(), ApiError> {
-        if db::rooms::in_room(&self.db, participant_id, self.seat_cutoff())
-            .await
-            .map_err(db_error)?
-        {
+        if db::rooms::in_room(&self.db, participant_id, self.seat_cutoff()).await? {
             Ok(())
         } else {
             Err(not_in_room())
@@ -547,11 +511,7 @@ impl App {
         let inside = if room.password_hash.is_some() {
             None
         } else {
-            Some(
-                db::rooms::names_inside(&self.db, &room.id)
-                    .await
-                    .map_err(db_error)?,
-            )
+            Some(db::rooms::names_inside(&self.db, &room.id).await?)
         };
         Ok(RoomLookup {
             room: RoomView::from_row(&room),
@@ -564,8 +524,7 @@ impl App {
         let grace = ms(self.config().rooms.reconnect_grace);
         let now = now_ms();
         Ok(db::rooms::pending_seats(&self.db, room_id, now - grace)
-            .await
-            .map_err(db_error)?
+            .await?
             .into_iter()
             .map(|p| PendingView {
                 expires_in_ms: (p.last_seen_at + grace - now).max(0),
@@ -628,10 +587,10 @@ impl App {
                 let id = client_id.unwrap_or_default();
                 return match self.earlier_line(who, id).await? {
                     Some(row) => Ok(StoredChat { row, fresh: false }),
-                    None => Err(db_error(e)),
+                    None => Err(ApiError::from(e)),
                 };
             }
-            Err(e) => return Err(db_error(e)),
+            Err(e) => return Err(ApiError::from(e)),
         };
         Metrics::inc(&self.metrics.messages_posted);
         Ok(StoredChat { row, fresh: true })
@@ -645,8 +604,7 @@ impl App {
     ) -> Result<Option<MessageRow>, ApiError> {
         Ok(
             db::messages::by_client_id(&self.db, &who.participant_id, client_id)
-                .await
-                .map_err(db_error)?
+                .await?
                 .filter(|row| row.room_id == who.room_id),
         )
     }
@@ -660,10 +618,7 @@ impl App {
         status: &'static str,
     ) -> Result<bool, ApiError> {
         let until = now_ms() + ms(self.config().rooms.tombstone_ttl);
-        let Some(hashes) = db::rooms::close(&self.db, room_id, status, until)
-            .await
-            .map_err(db_error)?
-        else {
+        let Some(hashes) = db::rooms::close(&self.db, room_id, status, until).await? else {
             return Ok(false);
         };
         if let Err(e) = self.state.auth_invalidate(&hashes).await {

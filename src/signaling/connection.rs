@@ -118,13 +118,13 @@ pub async fn authenticate<A: Adapter>(
     let cutoff = now_ms() - ms(hub.app.config().rooms.reconnect_grace);
     let claimed = db::live::claim_by_token(&hub.app.db, &hash, cutoff)
         .await
-        .map_err(|e| Refused(crate::rooms::service::db_error(e)))?;
+        .map_err(|e| Refused(ApiError::from(e)))?;
     let Some((who, seat)) = claimed else {
         // Refused. Why, from the database (the token cache may not know yet that a room
         // expired): a token that does not work, a kicked participant, or a full room.
         let valid = db::rooms::auth(&hub.app.db, &hash)
             .await
-            .map_err(|e| Refused(crate::rooms::service::db_error(e)))?;
+            .map_err(|e| Refused(ApiError::from(e)))?;
         if valid.is_some() {
             return Err(Refused(ApiError::new(
                 ErrorCode::RoomFull,

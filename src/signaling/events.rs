@@ -18,7 +18,7 @@ use crate::db::models::AuthRow;
 use crate::db::{self, now_ms};
 use crate::errors::{ApiError, ErrorCode};
 use crate::rooms::MessageType;
-use crate::rooms::service::{MessageView, db_error};
+use crate::rooms::service::MessageView;
 use crate::rooms::timer::Command;
 
 /// Registers the handlers of client events on a new socket. Relays (most of the traffic) have
@@ -391,8 +391,7 @@ async fn handle<A: Adapter>(
                 ));
             }
             let hash = db::live::revoke(&hub.app.db, &me.room_id, &t.participant_id, "kicked")
-                .await
-                .map_err(db_error)?
+                .await?
                 .ok_or_else(|| {
                     ApiError::new(ErrorCode::NotInRoom, "no such participant in your room")
                 })?;
@@ -479,9 +478,8 @@ async fn handle<A: Adapter>(
                 ));
             }
             if h.rotate {
-                room.host_link_generation = db::rooms::rotate_host_link(&hub.app.db, &room.id)
-                    .await
-                    .map_err(db_error)?;
+                room.host_link_generation =
+                    db::rooms::rotate_host_link(&hub.app.db, &room.id).await?;
             }
             let host_key = crate::rooms::team::current_host_key(&hub.app.link_key, &room);
             Ok(json!({ "host_key": host_key }))
@@ -504,9 +502,7 @@ async fn handle<A: Adapter>(
         }
         client::LEAVE_ROOM => {
             me.gone.store(true, Ordering::SeqCst);
-            db::live::mark_left(&hub.app.db, &me.participant_id)
-                .await
-                .map_err(db_error)?;
+            db::live::mark_left(&hub.app.db, &me.participant_id).await?;
             depart(hub, io, &me, "left").await;
             let s = s.clone();
             // Disconnect after this acknowledgement has been sent.
@@ -532,8 +528,7 @@ pub async fn make_host<A: Adapter>(
     participant_id: &str,
 ) -> Result<(), ApiError> {
     let hashes = db::live::set_host(&hub.app.db, room_id, participant_id)
-        .await
-        .map_err(db_error)?
+        .await?
         .ok_or_else(|| ApiError::new(ErrorCode::NotInRoom, "no such participant in your room"))?;
     announce_host(hub, io, room_id, participant_id, &hashes).await
 }
@@ -572,9 +567,7 @@ pub async fn take_vacant_host<A: Adapter>(
         return Ok(false);
     }
     let cutoff = now_ms() - db::ms(hub.app.config().rooms.reconnect_grace);
-    let Some(hashes) = db::live::claim_host(&hub.app.db, room_id, participant_id, cutoff)
-        .await
-        .map_err(db_error)?
+    let Some(hashes) = db::live::claim_host(&hub.app.db, room_id, participant_id, cutoff).await?
     else {
         return Ok(false);
     };

@@ -15,7 +15,6 @@ use super::{Hub, room_key};
 use crate::db::{self, now_ms};
 use crate::errors::{ApiError, ErrorCode};
 use crate::rooms::TimerSettings;
-use crate::rooms::service::db_error;
 use crate::rooms::timer::{Command, TimerState, TimerView};
 
 /// How often due phase ends are looked for (the worst-case delay of a `completed` update;
@@ -24,8 +23,7 @@ const POLL: Duration = Duration::from_millis(100);
 
 async fn load(hub: &Hub, room_id: &str) -> Result<(TimerState, i64, TimerSettings), ApiError> {
     let (state, version, settings) = db::live::timer_load(&hub.app.db, room_id)
-        .await
-        .map_err(db_error)?
+        .await?
         .ok_or_else(|| ApiError::new(ErrorCode::RoomExpired, "this room has ended"))?;
     let (state, settings) = parse(state.as_deref(), &settings)?;
     Ok((state, version, settings))
@@ -63,7 +61,7 @@ async fn save(
             .filter(|_| state.status == crate::rooms::timer::Status::Running),
     )
     .await
-    .map_err(db_error)
+    .map_err(ApiError::from)
 }
 
 /// Applies a host command and tells the room.
