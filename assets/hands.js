@@ -4,6 +4,7 @@
 // only: room.js owns the participants and sends `lower-hand`.
 
 import { icon } from './icons.js';
+import { tones } from './sound.js';
 
 /** Raised hands, first raised first. */
 export function queue(people) {
@@ -50,19 +51,5 @@ export function toast(container, text, iconName = '', ms = 4000) {
 
 /** Two soft rising notes, when sound is allowed (`ctx` is the page's AudioContext or null). */
 export function handSound(ctx) {
-  if (!ctx) return;
-  const now = ctx.currentTime;
-  for (const [i, freq] of [660, 880].entries()) {
-    const osc = ctx.createOscillator();
-    const gain = ctx.createGain();
-    osc.type = 'sine';
-    osc.frequency.value = freq;
-    const start = now + i * 0.12;
-    gain.gain.setValueAtTime(0.0001, start);
-    gain.gain.exponentialRampToValueAtTime(0.12, start + 0.02);
-    gain.gain.exponentialRampToValueAtTime(0.0001, start + 0.25);
-    osc.connect(gain).connect(ctx.destination);
-    osc.start(start);
-    osc.stop(start + 0.3);
-  }
+  tones(ctx, [[660, 0], [880, 0.12]], { peak: 0.12, length: 0.25 });
 }

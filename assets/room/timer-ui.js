@@ -2,6 +2,7 @@
 // timer card and the header's mini clock, the host's timer commands, and the chime and
 // notification when a phase ends (and the page's one AudioContext, shared with hand sounds).
 
+import { tones } from '../sound.js';
 import { formatMs, measureOffset, remainingMs } from '../timer.js';
 import { busy } from '../ui.js';
 import { request } from './live.js';
@@ -151,26 +152,7 @@ export function audio() {
 
 /** Two soft sine tones. */
 export function chime() {
-  const ctx = audio();
-  if (!ctx) return;
-  try {
-    const start = ctx.currentTime + 0.02;
-    [[880, 0], [1318.5, 0.22]].forEach(([freq, delay]) => {
-      const osc = ctx.createOscillator();
-      const gain = ctx.createGain();
-      const t = start + delay;
-      osc.type = 'sine';
-      osc.frequency.setValueAtTime(freq, t);
-      gain.gain.setValueAtTime(0.0001, t);
-      gain.gain.exponentialRampToValueAtTime(0.25, t + 0.02);
-      gain.gain.exponentialRampToValueAtTime(0.0001, t + 0.9);
-      osc.connect(gain).connect(ctx.destination);
-      osc.start(t);
-      osc.stop(t + 1);
-    });
-  } catch {
-    // No sound is not worth an error message.
-  }
+  tones(audio(), [[880, 0], [1318.5, 0.22]], { peak: 0.25, length: 0.9 });
 }
 
 /** The Notification API, when this browser has one. */
