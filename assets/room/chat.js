@@ -8,7 +8,7 @@ import { EMOJI, canDrawEmoji } from '../emoji.js';
 import { busy, showFormError } from '../ui.js';
 import { authed, request } from './live.js';
 import { MAX_GAP_PAGES, RETRY_MS, chat, el, live, panels, setText, state } from './shared.js';
-import { renderClock } from './timer-ui.js';
+import { renderTitle } from './timer-ui.js';
 
 // ---- chat ------------------------------------------------------------------------------------
 
@@ -197,7 +197,6 @@ export function onChatMessage(m) {
   if (fresh && m.sender_id !== live.selfId && !(chatVisible() && nearBottom())) {
     chat.unread += 1;
     renderUnread();
-    renderClock();
   }
 }
 
@@ -297,14 +296,13 @@ export function renderUnread() {
   el.unread.hidden = n === 0;
   setText(el.unread, shown);
   el.tabChat.setAttribute('aria-label', n ? `Chat, ${n} unread` : 'Chat');
-  if (state.room) document.title = `${n ? `(${shown}) ` : ''}${state.room.name} · FlowSync`;
+  renderTitle();
 }
 
 export function markRead() {
   if (chat.unread && chatVisible() && nearBottom()) {
     chat.unread = 0;
     renderUnread();
-    renderClock();
   }
 }
 

@@ -21,6 +21,7 @@ export function onRoomJoined(d) {
   if (!d || typeof d !== 'object') return;
   const list = Array.isArray(d.participants) ? d.participants : [];
   live.selfId = (d.self && d.self.participant_id) || state.session.participant_id;
+  live.snapshotSeen = true;
   const before = live.participants;
   live.participants = new Map(list.map((p) => [p.participant_id, { ...p }]));
   // Someone who arrived after the server took this snapshot but was announced before it reached
@@ -170,7 +171,8 @@ export async function lowerHands(event) {
 
 /** The invite card over an empty stage: shown while nobody else is here (until dismissed). */
 export function renderInviteCard() {
-  const alone = live.participants.size <= 1 && live.pending.size === 0;
+  // Only once the server said who is here: before the first snapshot the list is empty.
+  const alone = live.snapshotSeen && live.participants.size <= 1 && live.pending.size === 0;
   el.inviteCard.hidden = !alone || !!live.inviteDismissed || el.room.hidden;
   el.inviteCardShare.hidden = typeof navigator.share !== 'function';
 }

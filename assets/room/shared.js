@@ -178,6 +178,10 @@ export const live = {
   serverError: '',
   selfId: null,
   role: 'guest',
+  /** A `room-joined` snapshot arrived since entering (until then nobody is known to be here). */
+  snapshotSeen: false,
+  /** The invite card was dismissed ("Not now") on this visit. */
+  inviteDismissed: false,
   /** participant_id → {participant_id, display_name, role, hand_raised, audio, video, presenting} */
   participants: new Map(),
   /**

@@ -109,13 +109,22 @@ export function renderClock() {
   el.timerMini.dataset.status = t.status;
   const total = t.duration_ms > 0 ? t.duration_ms : 0;
   el.timerProgress.value = total ? Math.min(1, Math.max(0, 1 - left / total)) : 0;
-  if (state.room && !el.room.hidden) {
-    const unread = chat.unread ? `(${chat.unread}) ` : '';
-    const title = t.status === 'running'
-      ? `${unread}${text} ${phaseName(t.phase)} · ${state.room.name} · FlowSync`
-      : `${unread}${state.room.name} · FlowSync`;
-    if (document.title !== title) document.title = title;
-  }
+  renderTitle(text);
+}
+
+/**
+ * The tab title in the room: unread chat first, then the running timer, then the room:
+ * "(3) 12:04 Work · Design sync · FlowSync". `clock` is the timer's text when already known.
+ */
+export function renderTitle(clock) {
+  if (!state.room || el.room.hidden) return;
+  const n = chat.unread;
+  const unread = n ? `(${n > 99 ? '99+' : n}) ` : '';
+  const t = live.timer;
+  const running = t && t.status === 'running'
+    ? `${clock ?? formatMs(remainingMs(t, live.offset, Date.now()))} ${phaseName(t.phase)} · ` : '';
+  const title = `${unread}${running}${state.room.name} · FlowSync`;
+  if (document.title !== title) document.title = title;
 }
 
 export async function timerCommand(event, button, label) {

@@ -180,6 +180,7 @@ export function enterRoom() {
   el.inviteLink.value = `${window.location.origin}${roomPath(room)}`;
   el.inviteCardLink.value = el.inviteLink.value;
   live.inviteDismissed = false;
+  live.snapshotSeen = false;
   el.roomStatus.textContent = '';
   el.roomError.textContent = '';
   el.exportFallback.hidden = true;
