@@ -4,6 +4,7 @@
 //! Queries are runtime-checked (`sqlx::query`) with `$n` placeholders that both backends accept,
 //! written once and run against either pool by [`with_pool!`].
 
+pub mod certs;
 pub mod group_commit;
 pub mod live;
 pub mod messages;

@@ -58,57 +58,16 @@ impl Paths {
 /// whichever instance the CA reaches, and an advisory lock lets one instance issue at a time.
 #[derive(Clone, Debug)]
 pub struct Shared {
-    pool: sqlx::PgPool,
+    store: crate::db::certs::CertStore,
 }
 
-/// Advisory-lock key for certificate issuance ("FSACME" in ASCII).
-const ADVISORY_KEY: i64 = 0x4653_4143_4d45;
 /// How long an issuer waits after publishing challenge answers, so every instance (which
 /// syncs every 2 s) has them before the CA comes looking.
 const SHARED_SYNC_WAIT: Duration = Duration::from_millis(2500);
 
 impl Shared {
     pub fn of(db: &crate::db::Db) -> Option<Shared> {
-        match db {
-            crate::db::Db::Postgres(pool) => Some(Shared { pool: pool.clone() }),
-            crate::db::Db::Sqlite { .. } => None,
-        }
-    }
-
-    async fn put(&self, name: &str, value: &str) -> anyhow::Result<()> {
-        sqlx::query(
-            "INSERT INTO tls_store (name, value, updated_at) VALUES ($1, $2, $3) \
-             ON CONFLICT (name) DO UPDATE SET value = EXCLUDED.value, updated_at = EXCLUDED.updated_at",
-        )
-        .bind(name)
-        .bind(value)
-        .bind(crate::db::now_ms())
-        .execute(&self.pool)
-        .await
-        .with_context(|| format!("storing {name} in the database"))?;
-        Ok(())
-    }
-
-    async fn get(&self, name: &str) -> anyhow::Result<Option<String>> {
-        sqlx::query_scalar("SELECT value FROM tls_store WHERE name = $1")
-            .bind(name)
-            .fetch_optional(&self.pool)
-            .await
-            .with_context(|| format!("reading {name} from the database"))
-    }
-
-    async fn delete(&self, name: &str) {
-        let _ = sqlx::query("DELETE FROM tls_store WHERE name = $1")
-            .bind(name)
-            .execute(&self.pool)
-            .await;
-    }
-
-    async fn challenges(&self) -> anyhow::Result<Vec<(String, String)>> {
-        sqlx::query_as("SELECT name, value FROM tls_store WHERE name LIKE 'challenge/%'")
-            .fetch_all(&self.pool)
-            .await
-            .context("reading challenge answers from the database")
+        crate::db::certs::CertStore::of(db).map(|store| Shared { store })
     }
 
     /// Copies what the database holds to this instance's files: the account and certificate
@@ -119,14 +78,14 @@ impl Shared {
             ("acme/key", &paths.key),
             ("acme/cert", &paths.cert),
         ] {
-            if let Some(v) = self.get(name).await?
+            if let Some(v) = self.store.get(name).await?
                 && std::fs::read(file).ok().as_deref() != Some(v.as_bytes())
             {
                 super::write_service_file(file, v.as_bytes())?;
             }
         }
         let mut wanted = std::collections::HashSet::new();
-        for (name, value) in self.challenges().await? {
+        for (name, value) in self.store.challenges().await? {
             let file = if let Some(token) = name.strip_prefix("challenge/http-01/") {
                 (http_challenge_name_ok(token)).then(|| paths.http01.join(token))
             } else if let Some(host) = name.strip_prefix("challenge/tls-alpn-01/") {
@@ -273,7 +232,7 @@ async fn account(
 ) -> anyhow::Result<(Account, bool)> {
     if let Some(sh) = shared
         && !paths.account.exists()
-        && let Some(v) = sh.get("acme/account").await?
+        && let Some(v) = sh.store.get("acme/account").await?
     {
         super::write_service_file(&paths.account, v.as_bytes())?;
     }
@@ -435,29 +394,16 @@ pub async fn issue(
     // on one connection for the whole order.
     let mut held = None;
     if let Some(sh) = shared {
-        let mut conn = sh
-            .pool
-            .acquire()
-            .await
-            .context("locking certificate issuance in the database")?;
-        let got: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
-            .bind(ADVISORY_KEY)
-            .fetch_one(&mut *conn)
-            .await
-            .context("locking certificate issuance in the database")?;
-        if !got {
+        let Some(lock) = sh.store.try_lock_issuance().await? else {
             bail!(Busy(PathBuf::from(
                 "the database's certificate issuance lock"
             )));
-        }
-        held = Some(conn);
+        };
+        held = Some(lock);
     }
     let result = issue_locked(config, &paths, names, shared, step).await;
-    if let Some(mut conn) = held {
-        let _ = sqlx::query("SELECT pg_advisory_unlock($1)")
-            .bind(ADVISORY_KEY)
-            .execute(&mut *conn)
-            .await;
+    if let Some(lock) = held {
+        lock.release().await;
     }
     result
 }
@@ -509,7 +455,7 @@ async fn issue_locked(
                     written.push(file);
                     if let Some(sh) = shared {
                         let key = format!("challenge/http-01/{}", ch.token);
-                        sh.put(&key, ka.as_str()).await?;
+                        sh.store.put(&key, ka.as_str()).await?;
                         published.push(key);
                         tokio::time::sleep(SHARED_SYNC_WAIT).await;
                     }
@@ -554,7 +500,7 @@ async fn issue_locked(
     }
     if let Some(sh) = shared {
         for key in &published {
-            sh.delete(key).await;
+            sh.store.delete(key).await;
         }
     }
     let answered_by = responder.answered_by;
@@ -597,8 +543,8 @@ async fn issue_locked(
     super::write_service_file(&paths.cert, chain.as_bytes())?;
     if let Some(sh) = shared {
         // Key first: an instance that sees the new certificate finds its key already there.
-        sh.put("acme/key", &key_pem).await?;
-        sh.put("acme/cert", &chain).await?;
+        sh.store.put("acme/key", &key_pem).await?;
+        sh.store.put("acme/cert", &chain).await?;
     }
     let info = super::inspect(chain.as_bytes())?;
     Ok(Issued {

@@ -97,7 +97,6 @@ const SQL_OUTSIDE_DB: &[&str] = &[
     "src/doctor/checks/clock.rs",
     "src/doctor/checks/database.rs",
     "src/init/steps/service.rs",
-    "src/tls/acme.rs",
 ];
 
 #[test]
