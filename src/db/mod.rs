@@ -10,6 +10,8 @@ pub mod live;
 pub mod messages;
 pub mod migrate;
 pub mod models;
+pub mod probe;
+pub mod provision;
 pub mod rooms;
 pub mod space;
 

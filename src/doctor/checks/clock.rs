@@ -27,12 +27,8 @@ fn now_secs() -> f64 {
 
 /// Our clock minus theirs, in seconds, corrected by half the round trip.
 async fn offset_vs_postgres(db: &Db) -> Option<f64> {
-    let Db::Postgres(pool) = db else { return None };
     let before = now_secs();
-    let theirs: f64 = sqlx::query_scalar("SELECT EXTRACT(EPOCH FROM clock_timestamp())::float8")
-        .fetch_one(pool)
-        .await
-        .ok()?;
+    let theirs = crate::db::probe::clock_secs(db).await.ok()??;
     let after = now_secs();
     Some((before + after) / 2.0 - theirs)
 }

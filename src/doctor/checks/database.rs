@@ -3,7 +3,6 @@
 use futures_util::FutureExt;
 use futures_util::future::BoxFuture;
 
-use crate::db::Db;
 use crate::doctor::{Context, Outcome};
 
 pub fn run(ctx: &Context) -> BoxFuture<'_, Outcome> {
@@ -32,28 +31,11 @@ async fn check(ctx: &Context) -> Outcome {
         }
     };
     let started = std::time::Instant::now();
-    match version(&db).await {
+    match crate::db::probe::version(&db).await {
         Ok(v) => Outcome::ok(format!(
             "{v} at {url} answers in {} ms",
             started.elapsed().as_millis()
         )),
         Err(e) => Outcome::fail(format!("{url}: {e:#}"), "check the database server's log"),
     }
-}
-
-pub async fn version(db: &Db) -> anyhow::Result<String> {
-    Ok(match db {
-        Db::Sqlite { read, .. } => {
-            let v: String = sqlx::query_scalar("SELECT sqlite_version()")
-                .fetch_one(read)
-                .await?;
-            format!("SQLite {v}")
-        }
-        Db::Postgres(pool) => {
-            let v: String = sqlx::query_scalar("SHOW server_version")
-                .fetch_one(pool)
-                .await?;
-            format!("PostgreSQL {v}")
-        }
-    })
 }
