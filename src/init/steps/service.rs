@@ -387,16 +387,12 @@ fn create_local_postgres(name: &str, url: &str) -> Result<String, InitError> {
         }
         Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
     };
-    let quoted = password.replace('\'', "''");
-    psql(&format!(
-        "DO $$ BEGIN\n  IF EXISTS (SELECT FROM pg_roles WHERE rolname = '{name}') THEN\n    ALTER ROLE \"{name}\" LOGIN PASSWORD '{quoted}';\n  ELSE\n    CREATE ROLE \"{name}\" LOGIN PASSWORD '{quoted}';\n  END IF;\nEND $$;\n"
-    ))?;
-    let exists = psql(&format!(
-        "SELECT 1 FROM pg_database WHERE datname = '{name}';\n"
-    ))?;
+    use crate::db::provision;
+    psql(&provision::upsert_role(name, &password))?;
+    let exists = psql(&provision::database_exists(name))?;
     if exists == "1" {
         return Ok(format!("PostgreSQL role and database {name} exist"));
     }
-    psql(&format!("CREATE DATABASE \"{name}\" OWNER \"{name}\";\n"))?;
+    psql(&provision::create_database(name))?;
     Ok(format!("created the PostgreSQL role and database {name}"))
 }
