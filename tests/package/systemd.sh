@@ -98,15 +98,20 @@ in_ct() {
   nsenter -t "$PID1" -a env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
     HOME=/root LANG=C.UTF-8 TERM=dumb "$@"
 }
-# PID 1 answers on its private socket once it has set itself up; then wait for the boot.
+# PID 1 answers on its private socket once it has set itself up (up to 2 minutes on a loaded
+# machine); then wait for the boot. A failure shows the container's console.
 state=""
-for _ in $(seq 300); do
+for _ in $(seq 600); do
   state=$(in_ct systemctl is-system-running 2>/dev/null || true)
   [ -n "$state" ] && break
+  kill -0 "$NSPAWN" 2>/dev/null || break
   sleep 0.2
 done
-[ -z "$state" ] || state=$(in_ct timeout 60 systemctl is-system-running --wait 2>/dev/null || true)
-[ "$state" = running ] || fail "the container is $state:\n$(in_ct systemctl --failed --no-legend)"
+[ -z "$state" ] || state=$(in_ct timeout 90 systemctl is-system-running --wait 2>/dev/null || true)
+[ "$state" = running ] || fail "the container is ${state:-not answering}:
+$(in_ct systemctl --failed --no-legend 2>&1)
+console (last 40 lines):
+$(tail -n 40 "$WORK/console.log")"
 ok "booted a bookworm root with systemd as PID 1 in $(( $(date +%s) - t0 )) s"
 
 main_pid() { in_ct systemctl show -P MainPID flowsync.service; }
