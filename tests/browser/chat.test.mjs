@@ -1,21 +1,12 @@
 // Chat and timer details in real headless Chromium against the real binary: http(s) links are
 // clickable and nothing else is, a line of only emoji is sent as emoji and shown large, and
 // "Skip phase" asks first, as "Reset" does.
-import { test, before, after } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
 
-import { startServer } from "../protocol/harness.mjs";
-import { connected, launch, watch } from "./harness.mjs";
+import { browserSuite, connected, watch } from "./harness.mjs";
 
-let server, browser;
-before(async () => {
-  server = await startServer();
-  browser = await launch();
-});
-after(async () => {
-  await browser?.close();
-  await server?.stop();
-});
+const suite = browserSuite();
 
 async function say(page, text) {
   await page.fill("#chat-input", text);
@@ -24,9 +15,9 @@ async function say(page, text) {
 }
 
 test("links in chat, emoji-only lines, and skip asks first", async () => {
-  const context = await browser.newContext();
+  const context = await suite.browser.newContext();
   const page = watch(await context.newPage());
-  await page.goto(server.url + "/");
+  await page.goto(suite.server.url + "/");
   await page.fill("#create-display-name", "Ada");
   await page.click("#create-form button[type=submit]");
   await page.waitForURL(/\/room\/[A-Z0-9]{6}$/);

@@ -3,7 +3,10 @@
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
+import { after, before } from "node:test";
 import { chromium } from "playwright-core";
+
+import { startServer } from "../protocol/harness.mjs";
 
 const require = createRequire(import.meta.url);
 const AXE = readFileSync(require.resolve("axe-core/axe.min.js"), "utf8");
@@ -53,3 +56,21 @@ export const connected = (page, timeout = 30000) =>
 /** The People list as text, one entry per person. */
 export const people = (page) =>
   page.$$eval("#participants li", (l) => l.map((x) => x.textContent.replace(/\s+/g, " ").trim()));
+
+/**
+ * The usual frame of a browser test file: `flowsync serve` (with `env`) and one Chromium (with
+ * `extra` flags) started before its tests and stopped after; read them as `suite.server` and
+ * `suite.browser`.
+ */
+export function browserSuite({ env, extra } = {}) {
+  const suite = { server: null, browser: null };
+  before(async () => {
+    suite.server = await startServer({ env });
+    suite.browser = await launch(extra);
+  });
+  after(async () => {
+    await suite.browser?.close();
+    await suite.server?.stop();
+  });
+  return suite;
+}

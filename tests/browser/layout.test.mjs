@@ -11,39 +11,30 @@
 // - devices blocked: explained next to the controls;
 // - axe-core clean in every state. Screenshots go to $FLOWSYNC_TEST_SCREENSHOTS (docs/screenshots
 //   when refreshing the documentation) or the artifacts directory.
-import { test, before, after } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
 import { mkdirSync } from "node:fs";
 import { join as joinPath } from "node:path";
 
-import { startServer } from "../protocol/harness.mjs";
-import { axe, connected, launch, watch } from "./harness.mjs";
+import { axe, browserSuite, connected, launch, watch } from "./harness.mjs";
 
 const SHOTS = process.env.FLOWSYNC_TEST_SCREENSHOTS || new URL("./artifacts", import.meta.url).pathname;
 const DESKTOPS = [[1280, 720], [1366, 768], [1536, 864], [1920, 1080]];
 const PHONES = [[390, 844], [844, 390], [360, 640]];
 
-let server, browser;
-before(async () => {
-  mkdirSync(SHOTS, { recursive: true });
-  server = await startServer();
-  browser = await launch();
-});
-after(async () => {
-  await browser?.close();
-  await server?.stop();
-});
+mkdirSync(SHOTS, { recursive: true });
+const suite = browserSuite();
 
 async function newPage(name, viewport = { width: 1280, height: 720 }) {
-  const context = await browser.newContext({ viewport });
-  await context.grantPermissions(["clipboard-read", "clipboard-write"], { origin: server.url });
+  const context = await suite.browser.newContext({ viewport });
+  await context.grantPermissions(["clipboard-read", "clipboard-write"], { origin: suite.server.url });
   const page = watch(await context.newPage(), name);
   page.who = name;
   return page;
 }
 
 async function create(page, name, room) {
-  await page.goto(server.url + "/");
+  await page.goto(suite.server.url + "/");
   await page.fill("#create-display-name", name);
   await page.fill("#create-room-name", room);
   await page.click("#create-form button[type=submit]");
@@ -74,6 +65,9 @@ const box = (page, sel) => page.evaluate((s) => {
   const r = document.querySelector(s).getBoundingClientRect();
   return [r.left, r.top, r.width, r.height].map(Math.round).join(",");
 }, sel);
+
+/** Resolves once the page has laid out and painted what it has (two animation frames). */
+const settled = (page) => page.evaluate(() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r))));
 
 async function shot(page, name) {
   await page.screenshot({ path: joinPath(SHOTS, `${name}.png`) });
@@ -127,7 +121,7 @@ test("the call view: desktops, phones, the invite card, hands, keyboard", async 
     await ada.emulateMedia({ colorScheme: scheme });
     for (const [width, height] of DESKTOPS) {
       await ada.setViewportSize({ width, height });
-      await ada.waitForTimeout(100);
+      await settled(ada);
       const what = `${width}×${height} ${scheme}`;
       assert.deepEqual(await outside(ada, [...CONTROLS, "#timer-clock", "#chat-input", "#tab-chat", "#tab-people"]), [], what);
       assert.equal(await pageScrolls(ada), false, `no page scroll at ${what}`);
@@ -153,7 +147,7 @@ test("the call view: desktops, phones, the invite card, hands, keyboard", async 
   for (const [width, height] of PHONES) {
     await bob.setViewportSize({ width, height });
     await bob.click("#tab-video");
-    await bob.waitForTimeout(100);
+    await settled(bob);
     const what = `${width}×${height}`;
     assert.deepEqual(await outside(bob, [...CONTROLS, "#tab-video", "#tab-chat", "#tab-people", "#timer-mini", ".stage-wrap"]), [], what);
     assert.equal(await pageScrolls(bob), false, `no page scroll at ${what}`);

@@ -85,19 +85,26 @@ test("a server restart does not touch a healthy call", async () => {
   // Sample every page twice a second from before the kill until after everyone is back.
   const samples = [];
   let sampling = true;
+  let taken = null;
   const sampler = (async () => {
     while (sampling) {
       samples.push(Object.fromEntries(await Promise.all(pages.map(async (p) => [p.who, await tiles(p)]))));
-      await new Promise((r) => setTimeout(r, 500));
+      taken?.();
+      await new Promise((r) => setTimeout(r, 500)); // the sampling period
     }
   })();
-  await new Promise((r) => setTimeout(r, 1500));
+  /** Resolves once `n` more samples have been taken. */
+  const moreSamples = async (n) => {
+    const want = samples.length + n;
+    while (samples.length < want) await new Promise((r) => { taken = r; });
+  };
+  await moreSamples(4);
 
   await server.stop({ keepData: true, signal: "SIGKILL" });
   for (const p of pages) {
     await p.waitForFunction(() => document.querySelector("#conn-status")?.dataset.state !== "live", null, { timeout: 10000 });
   }
-  await new Promise((r) => setTimeout(r, 2000));
+  await new Promise((r) => setTimeout(r, 2000)); // the outage: two seconds with no server
   server = await startServer({ dataDir, listen, env: { FLOWSYNC_ROOMS__RECONNECT_GRACE: "30s" } });
   for (const p of pages) {
     await connected(p);
@@ -105,7 +112,7 @@ test("a server restart does not touch a healthy call", async () => {
       && !document.querySelector("#participants .badge.joining"), null, { timeout: 20000 })
       .catch(async (e) => { throw new Error(`${p.who}: ${e.message}: ${(await people(p)).join(" | ")}`); });
   }
-  await new Promise((r) => setTimeout(r, 3000));
+  await moreSamples(6);
   sampling = false;
   await sampler;
 

@@ -1,27 +1,19 @@
 // The pages in real headless Chromium against the real binary: create a room from the home page,
 // join from the invite link in a second browser, see each other, chat live, share the timer,
 // and end the room — with no console errors (a CSP violation would be one).
-import { test, before, after } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
 import { freePort, joinRoom, startServer } from "../protocol/harness.mjs";
-import { launch, people, watch } from "./harness.mjs";
+import { browserSuite, people, watch } from "./harness.mjs";
 
-let server, browser;
-before(async () => {
-  server = await startServer();
-  browser = await launch();
-});
-after(async () => {
-  await browser?.close();
-  await server?.stop();
-});
+const suite = browserSuite();
 
 async function newPage() {
-  const context = await browser.newContext();
+  const context = await suite.browser.newContext();
   return watch(await context.newPage());
 }
 
@@ -29,7 +21,7 @@ const text = (page, sel) => page.textContent(sel).then((t) => (t || "").trim());
 
 test("create, join by invite link, chat, share the timer, end", async () => {
   const host = await newPage();
-  await host.goto(server.url + "/");
+  await host.goto(suite.server.url + "/");
   await host.fill("#create-display-name", "Ada");
   await host.fill("#create-room-name", "Deep work");
   await host.click("#create-form button[type=submit]");
@@ -75,7 +67,7 @@ test("create, join by invite link, chat, share the timer, end", async () => {
 
 test("a seat taken without connecting shows as joining…, and the host can remove it", async () => {
   const host = await newPage();
-  await host.goto(server.url + "/");
+  await host.goto(suite.server.url + "/");
   await host.fill("#create-display-name", "Ada");
   await host.click("#create-form button[type=submit]");
   await host.waitForURL(/\/room\/[A-Z0-9]{6}$/);
@@ -83,7 +75,7 @@ test("a seat taken without connecting shows as joining…, and the host can remo
   const code = host.url().split("/").pop();
 
   // Someone joins over the API and never connects: they cannot read the chat, and they are seen.
-  await joinRoom(server, code, { display_name: "Eve" });
+  await joinRoom(suite.server, code, { display_name: "Eve" });
   await host.waitForFunction(() => [...document.querySelectorAll("#participants li")].some((li) => /Eve.*joining/.test(li.textContent)), null, { timeout: 5000 });
   host.once("dialog", (d) => d.accept());
   await host.click("#tab-people");

@@ -2,25 +2,16 @@
 // the home page opens at /r/<slug>; the lobby shows who is inside; closing the tab and opening
 // the link again resumes the same participant (no ghost tile, no second "joined" line); the
 // host link makes whoever opens it host.
-import { test, before, after } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
 
-import { startServer } from "../protocol/harness.mjs";
-import { connected, launch, people, watch } from "./harness.mjs";
+import { browserSuite, connected, people, watch } from "./harness.mjs";
 
-let server, browser;
-before(async () => {
-  server = await startServer();
-  browser = await launch();
-});
-after(async () => {
-  await browser?.close();
-  await server?.stop();
-});
+const suite = browserSuite();
 
 async function newPage() {
-  const context = await browser.newContext();
-  await context.grantPermissions(["clipboard-read", "clipboard-write"], { origin: server.url });
+  const context = await suite.browser.newContext();
+  await context.grantPermissions(["clipboard-read", "clipboard-write"], { origin: suite.server.url });
   return watch(await context.newPage());
 }
 
@@ -28,7 +19,7 @@ const joinedLines = (page, name) => page.$$eval("#messages li", (l, n) => l.filt
 
 test("a standing room: /r/<slug>, who is inside, close the tab and come back, the host link", async () => {
   const host = await newPage();
-  await host.goto(server.url + "/");
+  await host.goto(suite.server.url + "/");
   await host.fill("#create-display-name", "Ada");
   await host.fill("#create-room-name", "Design Team");
   await host.check("#create-standing");
@@ -87,7 +78,7 @@ test("a standing room: /r/<slug>, who is inside, close the tab and come back, th
 
 test("join as someone else, and an unknown /r/ link", async () => {
   const host = await newPage();
-  await host.goto(server.url + "/");
+  await host.goto(suite.server.url + "/");
   await host.fill("#create-display-name", "Dee");
   await host.click("#create-form button[type=submit]");
   await host.waitForURL(/\/room\/[A-Z0-9]{6}$/);
@@ -105,7 +96,7 @@ test("join as someone else, and an unknown /r/ link", async () => {
   assert.match(await other.textContent("#room-whoami"), /as Eli/);
 
   const lost = watch(await context.newPage());
-  await lost.goto(server.url + "/r/no-such-room");
+  await lost.goto(suite.server.url + "/r/no-such-room");
   await lost.waitForFunction(() => /No room has the link \/r\/no-such-room/.test(document.querySelector("#notice")?.textContent || ""));
   assert.deepEqual(other.problems, []);
   await context.close();

@@ -26,7 +26,8 @@ test("the hands queue: order, replay to a late joiner, host lowers one and all",
     const adaUp = await next(h.socket, "hand-raised", (d) => d.participant_id === ada.participant_id);
     assert.equal(adaUp.raised, true);
     assert.equal(typeof adaUp.raised_at, "number");
-    await new Promise((r) => setTimeout(r, 5));
+    // The next hand goes up on a later millisecond of the server's clock (this machine's).
+    while (Date.now() <= adaUp.raised_at) await new Promise((r) => setImmediate(r));
     assert.equal((await call(b.socket, "raise-hand", { raised: true })).ok, true);
     const bobUp = await next(h.socket, "hand-raised", (d) => d.participant_id === bob.participant_id);
     assert.ok(bobUp.raised_at > adaUp.raised_at, "Bob raised after Ada");
