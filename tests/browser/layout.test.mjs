@@ -176,9 +176,11 @@ test("the call view: desktops, phones, the invite card, hands, keyboard", async 
   assert.deepEqual(await outside(bob, ["#chat-input", "#messages-scroll", "#tab-chat"]), []);
   await bob.waitForFunction(() => document.querySelector("#unread").hidden);
   assert.doesNotMatch(await bob.title(), /^\(/);
+  await axe(bob, "the chat view on a phone");
   await shot(bob, "room-phone-chat");
   await bob.click("#tab-people");
   assert.deepEqual(await outside(bob, ["#people-title"]), []);
+  await axe(bob, "the people view on a phone");
   await bob.click("#tab-video");
 
   // Hands: Bob, then Cy; everyone sees the queue in that order; the host lowers one, then all.
