@@ -26,6 +26,9 @@ export const CLIENT = Object.freeze({
   MAKE_STANDING: 'make-standing',
   LEAVE_ROOM: 'leave-room',
   CLOCK: 'clock',
+  SET_GOAL: 'set-goal',
+  CLEAR_GOAL: 'clear-goal',
+  CHECK_IN: 'check-in',
 });
 
 export const SERVER = Object.freeze({
@@ -45,4 +48,6 @@ export const SERVER = Object.freeze({
   SESSION_REPLACED: 'session-replaced',
   SERVER_RESTARTING: 'server-restarting',
   ERROR: 'error',
+  GOAL_UPDATED: 'goal-updated',
+  CHECK_IN_REQUESTED: 'check-in-requested',
 });

@@ -3,8 +3,8 @@
 // the room, the room itself, and wires the page's controls and keyboard shortcuts to the
 // modules in room/: shared.js (elements and state), views.js (notices, lobby, entering),
 // live.js (the Socket.io connection and endings), people.js (participants, hands, host tools),
-// timer-ui.js (the shared timer, chime, notifications), chat.js (chat, unread counts, emoji)
-// and calls.js (camera, microphone, calls, screen sharing, invite and transcript).
+// timer-ui.js (the shared timer, chime, notifications), goals.js (goals and check-ins on the
+// timer's work blocks), chat.js (chat, unread counts, emoji) and calls.js (camera, microphone, calls, screen sharing, invite and transcript).
 
 import { CLIENT } from './events.js';
 import { api, loadSession, normalizeCode, read, write } from './api.js';
@@ -13,6 +13,7 @@ import { installShortcuts } from './shortcuts.js';
 import { showOnly } from './ui.js';
 import { copyInvite, endCall, exportTranscript, onMediaChange, renderDevices, retryDevices, stopShare, toggleAudio, toggleShare, toggleVideo, toggleView } from './room/calls.js';
 import { buildEmojiPanel, insertEmoji, loadOlder, markRead, onPanelChange, openChat, sendMessage, setEmojiOpen } from './room/chat.js';
+import { answerCheckIn, carryOver, clearGoal, hideCheckIn, submitGoal } from './room/goals.js';
 import { endRoom, leaveRoom, stopLive } from './room/live.js';
 import { copyHostLink, hostKeyKey, lowerHands, makeStanding, participantAction, renderInviteCard, shareInvite, toggleHand } from './room/people.js';
 import { call, el, live, media, panels, state, views } from './room/shared.js';
@@ -71,6 +72,11 @@ el.hostLinkButton.addEventListener('click', () => copyHostLink(false));
 el.hostLinkRotate.addEventListener('click', () => copyHostLink(true));
 el.resumeOther.addEventListener('click', joinAsSomeoneElse);
 el.chatForm.addEventListener('submit', sendMessage);
+el.goalForm.addEventListener('submit', submitGoal);
+el.goalClear.addEventListener('click', clearGoal);
+el.goalCarry.addEventListener('click', carryOver);
+el.checkinOutcomes.addEventListener('click', answerCheckIn);
+el.checkinHide.addEventListener('click', hideCheckIn);
 el.chatInput.addEventListener('keydown', (event) => {
   if (event.key === 'Enter' && !event.shiftKey && !event.isComposing) {
     event.preventDefault();

@@ -51,17 +51,22 @@ class Tile {
     dot.className = 'quality-dot';
     dot.setAttribute('role', 'img');
     cap.append(dot, name, icons);
+    // The person's goal for this work block, one line over the caption.
+    const goal = document.createElement('p');
+    goal.className = 'tile-goal';
+    goal.hidden = true;
     const tools = document.createElement('div');
     tools.className = 'tile-tools';
     this.fullscreen = button('Full screen', 'fullscreen', 'fs');
     this.pip = button('Picture in picture', 'pip', 'pip');
     tools.append(this.fullscreen);
     if (document.pictureInPictureEnabled && typeof video.requestPictureInPicture === 'function') tools.append(this.pip);
-    fig.append(video, avatar, cap, tools);
+    fig.append(video, avatar, goal, cap, tools);
     this.el = fig;
     this.video = video;
     this.avatar = avatar;
     this.nameEl = name;
+    this.goalEl = goal;
     this.icons = icons;
     this.dot = dot;
     this.stream = null;
@@ -116,7 +121,7 @@ export class Stage {
 
   /**
    * Redraws from the room's state:
-   * {selfId, people: [{participant_id, display_name, role, hand_raised, audio, video}],
+   * {selfId, people: [{participant_id, display_name, role, hand_raised, audio, video, goal}],
    *  local: {stream, audio, video}, peers: Map(id → {stream, screen, state, quality, stats}),
    *  presenterId, screenStream (ours, when presenting), speaking: Set(id), activeId}
    */
@@ -140,6 +145,10 @@ export class Stage {
       if (t.avatar.textContent !== initials(p.display_name)) t.avatar.textContent = initials(p.display_name);
       const label = self ? `${p.display_name} (you)` : p.display_name;
       if (t.nameEl.textContent !== label) t.nameEl.textContent = label;
+      const goal = p.goal || '';
+      if (t.goalEl.textContent !== goal) t.goalEl.textContent = goal;
+      t.goalEl.hidden = !goal;
+      t.goalEl.title = goal;
       const icons = [];
       if (p.role === 'host') icons.push('host');
       if (p.hand_raised) icons.push('hand');
@@ -152,6 +161,7 @@ export class Stage {
       t.el.setAttribute('aria-label', [
         label, p.role === 'host' ? 'host' : '', p.hand_raised ? 'hand raised' : '',
         (self ? !s.local.audio : p.audio === false) ? 'microphone off' : '', !videoOn ? 'camera off' : '',
+        goal ? `goal: ${goal}` : '',
       ].filter(Boolean).join(', '));
       if (self) {
         t.dot.hidden = true;

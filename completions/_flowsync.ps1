@@ -138,7 +138,7 @@ Register-ArgumentCompleter -Native -CommandName 'flowsync' -ScriptBlock {
             [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
             [CompletionResult]::new('list', 'list', [CompletionResultType]::ParameterValue, 'List rooms')
-            [CompletionResult]::new('show', 'show', [CompletionResultType]::ParameterValue, 'Show one room and its participants')
+            [CompletionResult]::new('show', 'show', [CompletionResultType]::ParameterValue, 'Show one room and its participants, or with --today its record of the day')
             [CompletionResult]::new('create', 'create', [CompletionResultType]::ParameterValue, 'Create a room (no participant yet: the first to arrive becomes host)')
             [CompletionResult]::new('standing', 'standing', [CompletionResultType]::ParameterValue, 'Make an open room standing, or change its slug or chat retention')
             [CompletionResult]::new('host-link', 'host-link', [CompletionResultType]::ParameterValue, 'Show a standing room''s host link (whoever opens it becomes host)')
@@ -162,7 +162,10 @@ Register-ArgumentCompleter -Native -CommandName 'flowsync' -ScriptBlock {
             break
         }
         'flowsync;rooms;show' {
+            [CompletionResult]::new('--date', '--date', [CompletionResultType]::ParameterName, 'The record of this day instead (YYYY-MM-DD)')
+            [CompletionResult]::new('--utc-offset', '--utc-offset', [CompletionResultType]::ParameterName, 'The day''s time zone as an offset from UTC (+02:00, -05:00; default UTC)')
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file (default: /etc/flowsync/flowsync.toml when it exists, else built-in defaults)')
+            [CompletionResult]::new('--today', '--today', [CompletionResultType]::ParameterName, 'The room''s record of today: work blocks, goals and check-ins, streaks')
             [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'json')
             [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More log output (-v debug, -vv trace)')
             [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More log output (-v debug, -vv trace)')
@@ -251,7 +254,7 @@ Register-ArgumentCompleter -Native -CommandName 'flowsync' -ScriptBlock {
         }
         'flowsync;rooms;help' {
             [CompletionResult]::new('list', 'list', [CompletionResultType]::ParameterValue, 'List rooms')
-            [CompletionResult]::new('show', 'show', [CompletionResultType]::ParameterValue, 'Show one room and its participants')
+            [CompletionResult]::new('show', 'show', [CompletionResultType]::ParameterValue, 'Show one room and its participants, or with --today its record of the day')
             [CompletionResult]::new('create', 'create', [CompletionResultType]::ParameterValue, 'Create a room (no participant yet: the first to arrive becomes host)')
             [CompletionResult]::new('standing', 'standing', [CompletionResultType]::ParameterValue, 'Make an open room standing, or change its slug or chat retention')
             [CompletionResult]::new('host-link', 'host-link', [CompletionResultType]::ParameterValue, 'Show a standing room''s host link (whoever opens it becomes host)')
@@ -591,7 +594,7 @@ Register-ArgumentCompleter -Native -CommandName 'flowsync' -ScriptBlock {
         }
         'flowsync;help;rooms' {
             [CompletionResult]::new('list', 'list', [CompletionResultType]::ParameterValue, 'List rooms')
-            [CompletionResult]::new('show', 'show', [CompletionResultType]::ParameterValue, 'Show one room and its participants')
+            [CompletionResult]::new('show', 'show', [CompletionResultType]::ParameterValue, 'Show one room and its participants, or with --today its record of the day')
             [CompletionResult]::new('create', 'create', [CompletionResultType]::ParameterValue, 'Create a room (no participant yet: the first to arrive becomes host)')
             [CompletionResult]::new('standing', 'standing', [CompletionResultType]::ParameterValue, 'Make an open room standing, or change its slug or chat retention')
             [CompletionResult]::new('host-link', 'host-link', [CompletionResultType]::ParameterValue, 'Show a standing room''s host link (whoever opens it becomes host)')

@@ -1569,12 +1569,20 @@ _flowsync() {
             return 0
             ;;
         flowsync__subcmd__rooms__subcmd__show)
-            opts="-v -q -h -V --json --config --verbose --quiet --help --version"
+            opts="-v -q -h -V --today --date --utc-offset --json --config --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --date)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --utc-offset)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --config)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0

@@ -130,7 +130,7 @@ set edit:completion:arg-completer[flowsync] = {|@words|
             cand -V 'Print version'
             cand --version 'Print version'
             cand list 'List rooms'
-            cand show 'Show one room and its participants'
+            cand show 'Show one room and its participants, or with --today its record of the day'
             cand create 'Create a room (no participant yet: the first to arrive becomes host)'
             cand standing 'Make an open room standing, or change its slug or chat retention'
             cand host-link 'Show a standing room''s host link (whoever opens it becomes host)'
@@ -152,7 +152,10 @@ set edit:completion:arg-completer[flowsync] = {|@words|
             cand --version 'Print version'
         }
         &'flowsync;rooms;show'= {
+            cand --date 'The record of this day instead (YYYY-MM-DD)'
+            cand --utc-offset 'The day''s time zone as an offset from UTC (+02:00, -05:00; default UTC)'
             cand --config 'Config file (default: /etc/flowsync/flowsync.toml when it exists, else built-in defaults)'
+            cand --today 'The room''s record of today: work blocks, goals and check-ins, streaks'
             cand --json 'json'
             cand -v 'More log output (-v debug, -vv trace)'
             cand --verbose 'More log output (-v debug, -vv trace)'
@@ -235,7 +238,7 @@ set edit:completion:arg-completer[flowsync] = {|@words|
         }
         &'flowsync;rooms;help'= {
             cand list 'List rooms'
-            cand show 'Show one room and its participants'
+            cand show 'Show one room and its participants, or with --today its record of the day'
             cand create 'Create a room (no participant yet: the first to arrive becomes host)'
             cand standing 'Make an open room standing, or change its slug or chat retention'
             cand host-link 'Show a standing room''s host link (whoever opens it becomes host)'
@@ -536,7 +539,7 @@ set edit:completion:arg-completer[flowsync] = {|@words|
         }
         &'flowsync;help;rooms'= {
             cand list 'List rooms'
-            cand show 'Show one room and its participants'
+            cand show 'Show one room and its participants, or with --today its record of the day'
             cand create 'Create a room (no participant yet: the first to arrive becomes host)'
             cand standing 'Make an open room standing, or change its slug or chat retention'
             cand host-link 'Show a standing room''s host link (whoever opens it becomes host)'

@@ -107,7 +107,7 @@ complete -c flowsync -n "__fish_flowsync_using_subcommand rooms; and not __fish_
 complete -c flowsync -n "__fish_flowsync_using_subcommand rooms; and not __fish_seen_subcommand_from list show create standing host-link create-link end help" -s h -l help -d 'Print help'
 complete -c flowsync -n "__fish_flowsync_using_subcommand rooms; and not __fish_seen_subcommand_from list show create standing host-link create-link end help" -s V -l version -d 'Print version'
 complete -c flowsync -n "__fish_flowsync_using_subcommand rooms; and not __fish_seen_subcommand_from list show create standing host-link create-link end help" -f -a "list" -d 'List rooms'
-complete -c flowsync -n "__fish_flowsync_using_subcommand rooms; and not __fish_seen_subcommand_from list show create standing host-link create-link end help" -f -a "show" -d 'Show one room and its participants'
+complete -c flowsync -n "__fish_flowsync_using_subcommand rooms; and not __fish_seen_subcommand_from list show create standing host-link create-link end help" -f -a "show" -d 'Show one room and its participants, or with --today its record of the day'
 complete -c flowsync -n "__fish_flowsync_using_subcommand rooms; and not __fish_seen_subcommand_from list show create standing host-link create-link end help" -f -a "create" -d 'Create a room (no participant yet: the first to arrive becomes host)'
 complete -c flowsync -n "__fish_flowsync_using_subcommand rooms; and not __fish_seen_subcommand_from list show create standing host-link create-link end help" -f -a "standing" -d 'Make an open room standing, or change its slug or chat retention'
 complete -c flowsync -n "__fish_flowsync_using_subcommand rooms; and not __fish_seen_subcommand_from list show create standing host-link create-link end help" -f -a "host-link" -d 'Show a standing room\'s host link (whoever opens it becomes host)'
@@ -121,7 +121,10 @@ complete -c flowsync -n "__fish_flowsync_using_subcommand rooms; and __fish_seen
 complete -c flowsync -n "__fish_flowsync_using_subcommand rooms; and __fish_seen_subcommand_from list" -s q -l quiet -d 'Only errors'
 complete -c flowsync -n "__fish_flowsync_using_subcommand rooms; and __fish_seen_subcommand_from list" -s h -l help -d 'Print help'
 complete -c flowsync -n "__fish_flowsync_using_subcommand rooms; and __fish_seen_subcommand_from list" -s V -l version -d 'Print version'
+complete -c flowsync -n "__fish_flowsync_using_subcommand rooms; and __fish_seen_subcommand_from show" -l date -d 'The record of this day instead (YYYY-MM-DD)' -r
+complete -c flowsync -n "__fish_flowsync_using_subcommand rooms; and __fish_seen_subcommand_from show" -l utc-offset -d 'The day\'s time zone as an offset from UTC (+02:00, -05:00; default UTC)' -r
 complete -c flowsync -n "__fish_flowsync_using_subcommand rooms; and __fish_seen_subcommand_from show" -l config -d 'Config file (default: /etc/flowsync/flowsync.toml when it exists, else built-in defaults)' -r -F
+complete -c flowsync -n "__fish_flowsync_using_subcommand rooms; and __fish_seen_subcommand_from show" -l today -d 'The room\'s record of today: work blocks, goals and check-ins, streaks'
 complete -c flowsync -n "__fish_flowsync_using_subcommand rooms; and __fish_seen_subcommand_from show" -l json
 complete -c flowsync -n "__fish_flowsync_using_subcommand rooms; and __fish_seen_subcommand_from show" -s v -l verbose -d 'More log output (-v debug, -vv trace)'
 complete -c flowsync -n "__fish_flowsync_using_subcommand rooms; and __fish_seen_subcommand_from show" -s q -l quiet -d 'Only errors'
@@ -168,7 +171,7 @@ complete -c flowsync -n "__fish_flowsync_using_subcommand rooms; and __fish_seen
 complete -c flowsync -n "__fish_flowsync_using_subcommand rooms; and __fish_seen_subcommand_from end" -s h -l help -d 'Print help'
 complete -c flowsync -n "__fish_flowsync_using_subcommand rooms; and __fish_seen_subcommand_from end" -s V -l version -d 'Print version'
 complete -c flowsync -n "__fish_flowsync_using_subcommand rooms; and __fish_seen_subcommand_from help" -f -a "list" -d 'List rooms'
-complete -c flowsync -n "__fish_flowsync_using_subcommand rooms; and __fish_seen_subcommand_from help" -f -a "show" -d 'Show one room and its participants'
+complete -c flowsync -n "__fish_flowsync_using_subcommand rooms; and __fish_seen_subcommand_from help" -f -a "show" -d 'Show one room and its participants, or with --today its record of the day'
 complete -c flowsync -n "__fish_flowsync_using_subcommand rooms; and __fish_seen_subcommand_from help" -f -a "create" -d 'Create a room (no participant yet: the first to arrive becomes host)'
 complete -c flowsync -n "__fish_flowsync_using_subcommand rooms; and __fish_seen_subcommand_from help" -f -a "standing" -d 'Make an open room standing, or change its slug or chat retention'
 complete -c flowsync -n "__fish_flowsync_using_subcommand rooms; and __fish_seen_subcommand_from help" -f -a "host-link" -d 'Show a standing room\'s host link (whoever opens it becomes host)'
@@ -351,7 +354,7 @@ complete -c flowsync -n "__fish_flowsync_using_subcommand help; and not __fish_s
 complete -c flowsync -n "__fish_flowsync_using_subcommand help; and not __fish_seen_subcommand_from init serve migrate reload rooms backup restore cert doctor bench completions manpages help" -f -a "manpages" -d 'Write man pages into a directory'
 complete -c flowsync -n "__fish_flowsync_using_subcommand help; and not __fish_seen_subcommand_from init serve migrate reload rooms backup restore cert doctor bench completions manpages help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c flowsync -n "__fish_flowsync_using_subcommand help; and __fish_seen_subcommand_from rooms" -f -a "list" -d 'List rooms'
-complete -c flowsync -n "__fish_flowsync_using_subcommand help; and __fish_seen_subcommand_from rooms" -f -a "show" -d 'Show one room and its participants'
+complete -c flowsync -n "__fish_flowsync_using_subcommand help; and __fish_seen_subcommand_from rooms" -f -a "show" -d 'Show one room and its participants, or with --today its record of the day'
 complete -c flowsync -n "__fish_flowsync_using_subcommand help; and __fish_seen_subcommand_from rooms" -f -a "create" -d 'Create a room (no participant yet: the first to arrive becomes host)'
 complete -c flowsync -n "__fish_flowsync_using_subcommand help; and __fish_seen_subcommand_from rooms" -f -a "standing" -d 'Make an open room standing, or change its slug or chat retention'
 complete -c flowsync -n "__fish_flowsync_using_subcommand help; and __fish_seen_subcommand_from rooms" -f -a "host-link" -d 'Show a standing room\'s host link (whoever opens it becomes host)'

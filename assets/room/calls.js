@@ -6,6 +6,7 @@ import { CLIENT } from '../events.js';
 import { LevelMeter, describeMediaError } from '../media.js';
 import { Mesh } from '../mesh.js';
 import { busy } from '../ui.js';
+import { goalOf } from './goals.js';
 import { authed, request } from './live.js';
 import { renderParticipants } from './people.js';
 import { SPEAKER_SWITCH_MS, SPEAKING_LEVEL, call, el, flash, iceFor, live, media, setText, state } from './shared.js';
@@ -40,9 +41,11 @@ export async function exportTranscript() {
   const done = busy(el.exportButton, 'Preparing…');
   try {
     const res = await authed('POST', `/api/rooms/${state.code}/messages/export-link`);
-    const url = `${res.url}${res.url.includes('?') ? '&' : '?'}format=txt`;
+    // Markdown: the record of the work blocks (days in this browser's time zone), then the chat.
+    const offset = -new Date().getTimezoneOffset();
+    const url = `${res.url}${res.url.includes('?') ? '&' : '?'}format=md&utc_offset=${offset}`;
     el.exportLink.href = url;
-    el.exportLink.download = `flowsync-${state.code}-chat.txt`;
+    el.exportLink.download = `flowsync-${state.code}-chat.md`;
     el.exportFallback.hidden = false;
     el.exportLink.click();
     flash(el.roomStatus, 'Transcript download started.');
@@ -335,7 +338,7 @@ export function renderCall() {
     const peers = call.mesh ? call.mesh.peers : new Map();
     call.stage.update({
       selfId: live.selfId,
-      people: [...live.participants.values()],
+      people: [...live.participants.values()].map((p) => ({ ...p, goal: goalOf(p.participant_id) })),
       local: { stream: media.stream, audio: media.sendingAudio, video: media.sendingVideo },
       peers,
       presenterId: live.presenterId,

@@ -10,6 +10,7 @@ import { estimateOffset } from '../timer.js';
 import { busy } from '../ui.js';
 import { renderCall, renderMediaButtons, renderQuality, scheduleIceRefresh, sendMediaState, setToggle, stopShare } from './calls.js';
 import { flushOutbox } from './chat.js';
+import { goalOf, onSnapshot as goalsSnapshot } from './goals.js';
 import { request } from './live.js';
 import { call, chat, el, flash, iceFor, live, media, setText, state } from './shared.js';
 import { audio, setTimer } from './timer-ui.js';
@@ -45,6 +46,7 @@ export function onRoomJoined(d) {
     live.offset = estimateOffset([{ sent: now, received: now, server: d.server_time }]).offset;
   }
   if (d.timer) setTimer(d.timer, false);
+  goalsSnapshot(d);
   if (chat.outbox.size) flushOutbox();
   if (call.mesh) {
     call.mesh.setIceServers(iceFor(d.ice_servers));
@@ -385,6 +387,13 @@ export function participantItem(p, amHost) {
   }
 
   li.append(name, badges);
+  const goal = goalOf(p.participant_id);
+  if (goal) {
+    const line = document.createElement('span');
+    line.className = 'participant-goal';
+    line.textContent = `Goal: ${goal}`;
+    li.append(line);
+  }
   if (amHost && !me) {
     const actions = document.createElement('span');
     actions.className = 'participant-actions';

@@ -5,6 +5,7 @@
 import { tones } from '../sound.js';
 import { formatMs, measureOffset, remainingMs } from '../timer.js';
 import { busy } from '../ui.js';
+import { onTimer } from './goals.js';
 import { request } from './live.js';
 import { CLOCK_RESYNC_MS, CLOCK_ROUNDS, chat, el, live, setText, state } from './shared.js';
 
@@ -49,6 +50,7 @@ export function setTimer(t, fromEvent) {
   live.timer = t;
   el.timerError.textContent = '';
   renderTimer();
+  onTimer(t);
   if (!fromEvent) return;
   const phase = phaseName(t.phase);
   switch (t.reason) {

@@ -37,9 +37,23 @@ enum RoomsCmd {
         #[arg(long)]
         json: bool,
     },
-    /// Show one room and its participants
+    /// Show one room and its participants, or with --today its record of the day
     Show {
         code: String,
+        /// The room's record of today: work blocks, goals and check-ins, streaks
+        #[arg(long)]
+        today: bool,
+        /// The record of this day instead (YYYY-MM-DD)
+        #[arg(long, value_name = "DATE", conflicts_with = "today")]
+        date: Option<String>,
+        /// The day's time zone as an offset from UTC (+02:00, -05:00; default UTC)
+        #[arg(
+            long,
+            value_name = "OFFSET",
+            default_value = "+00:00",
+            allow_hyphen_values = true
+        )]
+        utc_offset: String,
         #[arg(long)]
         json: bool,
     },
@@ -111,7 +125,19 @@ pub async fn run(cli: &Cli, opts: &Opts) -> CmdResult {
         .map_err(|e| Failure::new(exit::UNREACHABLE, e))?;
     let result = match &opts.cmd {
         RoomsCmd::List { all, json } => list(&config, &db, *all, *json).await,
-        RoomsCmd::Show { code, json } => show(&config, &db, code, *json).await,
+        RoomsCmd::Show {
+            code,
+            today,
+            date,
+            utc_offset,
+            json,
+        } => {
+            if *today || date.is_some() {
+                show_day(&config, &db, code, date.as_deref(), utc_offset, *json).await
+            } else {
+                show(&config, &db, code, *json).await
+            }
+        }
         RoomsCmd::End { code, server, json } => {
             end(&config, &db, code, server.as_deref(), *json).await
         }
@@ -293,6 +319,34 @@ async fn show(config: &Config, db: &Db, code: &str, json: bool) -> CmdResult {
                 p.participant_id, p.role, state, p.display_name
             );
         }
+    }
+    Ok(())
+}
+
+/// `rooms show CODE --today|--date DATE`: the room's record of one day.
+async fn show_day(
+    config: &Config,
+    db: &Db,
+    code: &str,
+    date: Option<&str>,
+    utc_offset: &str,
+    json: bool,
+) -> CmdResult {
+    let offset =
+        crate::rooms::record::parse_offset(utc_offset).map_err(|e| Failure::new(exit::USAGE, e))?;
+    let day = crate::rooms::record::Day::parse(date, offset, now_ms())
+        .map_err(|e| Failure::new(exit::USAGE, e))?;
+    let room = find(config, db, code).await?;
+    let record = crate::rooms::record::day_record(db, &room, day)
+        .await
+        .map_err(|e| Failure::new(exit::UNREACHABLE, e))?;
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&record).map_err(anyhow::Error::from)?
+        );
+    } else {
+        print!("{}", crate::rooms::record::table(&room.name, &record));
     }
     Ok(())
 }

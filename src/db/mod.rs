@@ -12,6 +12,7 @@ pub mod migrate;
 pub mod models;
 pub mod probe;
 pub mod provision;
+pub mod rituals;
 pub mod rooms;
 pub mod space;
 

@@ -210,17 +210,34 @@ pub async fn rotate_host_link(db: &Db, room_id: &str) -> anyhow::Result<Option<i
     .context("rotating the host link")
 }
 
-/// Deletes the chat lines of standing rooms older than each room's retention; how many.
+/// Deletes the chat lines of standing rooms older than each room's retention, and the goals
+/// and work blocks of the same age (the record of the day is kept as long as the chat); how
+/// many chat lines.
 pub async fn purge_old_messages(db: &Db, now: i64) -> anyhow::Result<u64> {
     with_pool!(db.write(), |pool| {
-        sqlx::query(
+        let lines = sqlx::query(
             "DELETE FROM room_messages WHERE created_at < $1 - 86400000 * \
              (SELECT r.retention_days FROM rooms r WHERE r.id = room_messages.room_id AND r.standing = 1)",
         )
         .bind(now)
         .execute(pool)
+        .await?
+        .rows_affected();
+        sqlx::query(
+            "DELETE FROM goals WHERE set_at < $1 - 86400000 * \
+             (SELECT r.retention_days FROM rooms r WHERE r.id = goals.room_id AND r.standing = 1)",
+        )
+        .bind(now)
+        .execute(pool)
+        .await?;
+        sqlx::query(
+            "DELETE FROM work_blocks WHERE ended_at < $1 - 86400000 * \
+             (SELECT r.retention_days FROM rooms r WHERE r.id = work_blocks.room_id AND r.standing = 1)",
+        )
+        .bind(now)
+        .execute(pool)
         .await
-        .map(|r| r.rows_affected())
+        .map(|_| lines)
     })
     .context("purging chat past its retention")
 }
@@ -607,8 +624,9 @@ pub async fn touch(db: &Db, room_id: &str, new_expires_at: i64) -> anyhow::Resul
     Ok(())
 }
 
-/// Turns a room into a tombstone (`ended` or `expired`): its messages, participants (and so
-/// tokens) and sessions are deleted, the code stays reserved until `tombstone_until`.
+/// Turns a room into a tombstone (`ended` or `expired`): its messages, goals, work blocks,
+/// participants (and so tokens) and sessions are deleted, the code stays reserved until
+/// `tombstone_until`.
 /// Returns the token hashes that stopped working, for cache invalidation; `None` when the
 /// room was not active.
 pub async fn close(
@@ -639,10 +657,13 @@ pub async fn close(
                 .bind(room_id)
                 .fetch_all(&mut *tx)
                 .await?;
-        sqlx::query("DELETE FROM room_messages WHERE room_id = $1")
-            .bind(room_id)
-            .execute(&mut *tx)
-            .await?;
+        for sql in [
+            "DELETE FROM room_messages WHERE room_id = $1",
+            "DELETE FROM goals WHERE room_id = $1",
+            "DELETE FROM work_blocks WHERE room_id = $1",
+        ] {
+            sqlx::query(sql).bind(room_id).execute(&mut *tx).await?;
+        }
         sqlx::query("DELETE FROM room_sessions WHERE room_id = $1")
             .bind(room_id)
             .execute(&mut *tx)

@@ -15,6 +15,7 @@ use crate::app::SharedApp;
 use crate::db::{self, now_ms};
 use crate::errors::{ApiError, ErrorCode};
 use crate::rooms::MessageType;
+use crate::rooms::record::{self, Day, DayRecord};
 use crate::rooms::service::MessageView;
 use crate::rooms::text::transcript_body;
 use crate::timefmt::{human, rfc3339};
@@ -81,6 +82,9 @@ pub async fn post(
 #[serde(deny_unknown_fields)]
 pub struct ExportParams {
     format: Option<String>,
+    /// The reader's UTC offset in minutes east, for the days of the record (default UTC).
+    #[serde(default)]
+    utc_offset: i32,
     /// Signed-link fields: participant, expiry (unix seconds), signature.
     p: Option<String>,
     exp: Option<i64>,
@@ -114,7 +118,8 @@ pub async fn export_link(
     ))
 }
 
-/// `GET …/messages/export?format=json|txt`: the whole transcript as a download.
+/// `GET …/messages/export?format=json|txt|md`: the whole transcript as a download, with the
+/// room's record of work blocks, goals and check-ins (JSON and Markdown) day by day.
 pub async fn export(
     State(app): State<SharedApp>,
     Path(code): Path<String>,
@@ -132,13 +137,22 @@ pub async fn export(
     // Whoever exports is in the room now (the link dies with its participant's seat).
     app.require_in_room(&participant).await?;
     let rows = db::messages::all(&app.db, &room.id).await?;
-    let (body, mime, ext) = match q.format.as_deref().unwrap_or("json") {
+    let format = q.format.as_deref().unwrap_or("json");
+    let record = match format {
+        "json" | "md" => {
+            let offset = Day::parse(None, q.utc_offset, now_ms())?.offset;
+            record::all_days(&app.db, &room, offset).await?
+        }
+        _ => Vec::new(),
+    };
+    let (body, mime, ext) = match format {
         "json" => {
             let messages: Vec<MessageView> = rows.iter().map(MessageView::from).collect();
             let doc = serde_json::json!({
                 "room": { "code": room.code, "name": room.name },
                 "exported_at": rfc3339(now_ms()),
                 "messages": messages,
+                "record": record,
             });
             (
                 serde_json::to_string_pretty(&doc).map_err(ApiError::internal)?,
@@ -151,7 +165,12 @@ pub async fn export(
             "text/plain; charset=utf-8",
             "txt",
         ),
-        _ => return Err(ApiError::validation("format must be json or txt")),
+        "md" => (
+            transcript_markdown(&room.name, &room.code, &rows, &record),
+            "text/markdown; charset=utf-8",
+            "md",
+        ),
+        _ => return Err(ApiError::validation("format must be json, txt or md")),
     };
     let mut res = body.into_response();
     let h = res.headers_mut();
@@ -215,5 +234,33 @@ pub fn transcript_text(name: &str, code: &str, rows: &[crate::db::models::Messag
         };
         out.push_str(&line);
     }
+    out
+}
+
+/// The Markdown transcript: the record of the work blocks day by day, then the chat as in the
+/// plain-text transcript (in a code block, so nobody's message becomes Markdown).
+pub fn transcript_markdown(
+    name: &str,
+    code: &str,
+    rows: &[crate::db::models::MessageRow],
+    days: &[DayRecord],
+) -> String {
+    let mut out = format!(
+        "# {name} ({code})\n\nExported {} from FlowSync.\n\n## Work blocks\n\n",
+        human(now_ms())
+    );
+    if days.is_empty() {
+        out.push_str("No work blocks or goals are on record.\n\n");
+    }
+    for day in days {
+        out.push_str(&record::markdown(day));
+        out.push('\n');
+    }
+    let text = transcript_text(name, code, rows);
+    let chat = text.split_once("\n\n").map(|(_, rest)| rest).unwrap_or("");
+    // A fence longer than any run of backticks in the chat.
+    let longest = chat.split(|c| c != '`').map(str::len).max().unwrap_or(0);
+    let fence = "`".repeat(longest.max(2) + 1);
+    out.push_str(&format!("## Chat\n\n{fence}text\n{chat}{fence}\n"));
     out
 }

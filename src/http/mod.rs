@@ -9,6 +9,7 @@ pub mod extract;
 mod health;
 pub mod local;
 mod messages;
+mod record;
 pub mod redirect;
 mod rooms;
 pub mod serve;
@@ -53,6 +54,7 @@ pub fn router(app: SharedApp) -> Router {
             "/api/rooms/{code}/messages/export-link",
             post(messages::export_link),
         )
+        .route("/api/rooms/{code}/record", get(record::day))
         .route("/api/ice-servers", get(rooms::ice))
         .route("/api/admin/rooms", get(admin::list))
         .route(

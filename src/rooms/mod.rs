@@ -2,6 +2,8 @@
 //! the REST API, signaling and the CLI share one definition of what is valid.
 
 pub mod create;
+pub mod record;
+pub mod rituals;
 pub mod service;
 pub mod team;
 pub mod text;

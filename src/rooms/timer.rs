@@ -7,6 +7,12 @@
 //! - `reset` returns to an idle work phase and clears the completed-pomodoro count;
 //! - with `auto_start`, the next phase starts at the previous `ends_at` (not when the server
 //!   noticed), so late processing never stretches a session.
+//!
+//! Work blocks are numbered (`block`) for the goals and check-ins people attach to them. The
+//! number names the current work block, or during a break the next one; it grows by one when a
+//! work phase that ran is left (completed, skipped, or a break started over it) and never goes
+//! back, so a reset keeps the block and its goals. A work phase that never ran (skipped while
+//! idle) does not end its block: its goals wait for the next work phase.
 
 use serde::{Deserialize, Serialize};
 
@@ -53,6 +59,26 @@ pub struct TimerState {
     pub ends_at: Option<i64>,
     pub completed_pomodoros: u32,
     pub reason: Reason,
+    /// The current (or, during a break, next) work block's number.
+    #[serde(default)]
+    pub block: u64,
+    /// Whether the current work block has run (been started) since it began.
+    #[serde(default)]
+    pub block_ran: bool,
+    /// Blocks that ended in the changes made since this state was loaded (not stored): the
+    /// timer service records them and asks their goals' owners to check in.
+    #[serde(skip)]
+    pub ended: Vec<BlockEnd>,
+}
+
+/// A work block that ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BlockEnd {
+    pub block: u64,
+    /// Server ms: the phase's `ends_at` when it ran out, or when the host moved on.
+    pub ended_at: i64,
+    /// Ran to its end (false: skipped, or a break was started over it).
+    pub completed: bool,
 }
 
 /// What clients receive (`timer-update`, the `timer` of `room-joined`).
@@ -65,6 +91,8 @@ pub struct TimerView {
     pub ends_at: Option<i64>,
     pub completed_pomodoros: u32,
     pub reason: Reason,
+    /// The work block goals are set for now: the current one, or during a break the next.
+    pub block: u64,
     pub server_time: i64,
 }
 
@@ -102,6 +130,9 @@ impl TimerState {
             ends_at: None,
             completed_pomodoros: 0,
             reason: Reason::Initial,
+            block: 0,
+            block_ran: false,
+            ended: Vec::new(),
         }
     }
 
@@ -122,6 +153,7 @@ impl TimerState {
             },
             completed_pomodoros: self.completed_pomodoros,
             reason: self.reason,
+            block: self.block,
             server_time: now,
         }
     }
@@ -136,6 +168,9 @@ impl TimerState {
         match cmd {
             Command::Start(phase) => {
                 if let Some(p) = phase.filter(|p| *p != self.phase) {
+                    if self.phase == Phase::Work {
+                        self.leave_work(now, false);
+                    }
                     self.phase = p;
                     self.duration_ms = duration_of(p, s);
                     self.remaining_ms = self.duration_ms;
@@ -148,6 +183,7 @@ impl TimerState {
                 self.status = Status::Running;
                 self.ends_at = Some(now + self.remaining_ms);
                 self.reason = Reason::Started;
+                self.block_ran |= self.phase == Phase::Work;
             }
             Command::Pause => {
                 let (Status::Running, Some(end)) = (self.status, self.ends_at) else {
@@ -167,8 +203,11 @@ impl TimerState {
                 self.reason = Reason::Resumed;
             }
             Command::Reset => {
+                let ran = self.block_ran && self.phase == Phase::Work;
+                let (block, ended) = (self.block, std::mem::take(&mut self.ended));
                 *self = TimerState::new(s);
                 self.reason = Reason::Reset;
+                (self.block, self.block_ran, self.ended) = (block, ran, ended);
             }
             Command::Skip => {
                 let next = self.next_phase(false, s);
@@ -197,6 +236,19 @@ impl TimerState {
         }
     }
 
+    /// Leaves the current work phase at `at`: a block that ran ends and the next one begins.
+    fn leave_work(&mut self, at: i64, completed: bool) {
+        if self.block_ran {
+            self.ended.push(BlockEnd {
+                block: self.block,
+                ended_at: at,
+                completed,
+            });
+            self.block += 1;
+            self.block_ran = false;
+        }
+    }
+
     fn enter(
         &mut self,
         phase: Phase,
@@ -206,6 +258,9 @@ impl TimerState {
         now: i64,
     ) {
         let was_running = self.status == Status::Running;
+        if self.phase == Phase::Work && phase != Phase::Work {
+            self.leave_work(start_at.unwrap_or(now), reason == Reason::Completed);
+        }
         self.phase = phase;
         self.duration_ms = duration_of(phase, s);
         self.remaining_ms = self.duration_ms;
@@ -217,6 +272,7 @@ impl TimerState {
         if keep_running {
             self.status = Status::Running;
             self.ends_at = Some(start_at.unwrap_or(now) + self.duration_ms);
+            self.block_ran |= phase == Phase::Work;
         } else {
             self.status = Status::Idle;
             self.ends_at = None;
@@ -349,5 +405,70 @@ mod tests {
             (t.phase, t.remaining_ms, t.completed_pomodoros, t.reason),
             (Phase::Work, 10_000, 0, Reason::Reset)
         );
+    }
+
+    #[test]
+    fn blocks_are_numbered_by_work_phases_that_ran() {
+        let s = settings(true);
+        let mut t = TimerState::new(&s);
+        // Skipping an idle work phase ends no block: its goals wait for the next work phase.
+        t.apply(Command::Skip, 0, &s).unwrap();
+        assert_eq!((t.phase, t.block), (Phase::ShortBreak, 0));
+        assert!(t.ended.is_empty());
+        t.apply(Command::Start(Some(Phase::Work)), 1_000, &s)
+            .unwrap();
+        assert_eq!((t.block, t.block_ran), (0, true));
+        // Completion, catching up, with auto-start: block 0 ends at 11 s, block 1 runs 13–23 s.
+        assert!(t.complete_due(24_000, &s));
+        assert_eq!((t.phase, t.block), (Phase::LongBreak, 2));
+        assert_eq!(
+            t.ended,
+            vec![
+                BlockEnd {
+                    block: 0,
+                    ended_at: 11_000,
+                    completed: true
+                },
+                BlockEnd {
+                    block: 1,
+                    ended_at: 23_000,
+                    completed: true
+                }
+            ]
+        );
+        assert_eq!(t.view(24_000).block, 2, "a break names the next block");
+        t.ended.clear();
+        // A reset keeps the block; skipping a running work phase ends it, not completed.
+        t.apply(Command::Reset, 25_000, &s).unwrap();
+        assert_eq!(
+            (t.phase, t.block, t.completed_pomodoros),
+            (Phase::Work, 2, 0)
+        );
+        t.apply(Command::Start(None), 26_000, &s).unwrap();
+        t.apply(Command::Reset, 27_000, &s).unwrap();
+        assert_eq!((t.block, t.block_ran), (2, true), "reset mid-block");
+        t.apply(Command::Start(Some(Phase::ShortBreak)), 28_000, &s)
+            .unwrap();
+        assert_eq!(
+            (t.block, t.ended.clone()),
+            (
+                3,
+                vec![BlockEnd {
+                    block: 2,
+                    ended_at: 28_000,
+                    completed: false
+                }]
+            )
+        );
+    }
+
+    #[test]
+    fn a_state_stored_before_blocks_existed_reads_as_block_zero() {
+        let old = r#"{"status":"idle","phase":"work","duration_ms":10000,"remaining_ms":10000,
+            "ends_at":null,"completed_pomodoros":3,"reason":"reset"}"#;
+        let t: TimerState = serde_json::from_str(old).expect("parses");
+        assert_eq!((t.block, t.block_ran, t.completed_pomodoros), (0, false, 3));
+        let json = serde_json::to_string(&t).expect("serialises");
+        assert!(!json.contains("ended"), "{json}");
     }
 }

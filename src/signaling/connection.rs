@@ -287,7 +287,10 @@ async fn send_snapshot<A: Adapter>(
 ) -> Result<(), ApiError> {
     let found = hub.app.active_room_with_timer(&session.room_id).await?;
     let room = found.room;
-    let timer = super::timer::view(found.timer_state.as_deref(), &room.timer_settings)?;
+    let (state, _) = super::timer::parse(found.timer_state.as_deref(), &room.timer_settings)?;
+    let timer = state.view(now_ms());
+    let (goals, check_in) =
+        super::rituals::snapshot(hub, &session.room_id, &session.participant_id, &state).await?;
     let (participants, presenter) = hub
         .live
         .snapshot(&session.room_id)
@@ -314,6 +317,8 @@ async fn send_snapshot<A: Adapter>(
         "participants": participants,
         "pending": pending,
         "timer": timer,
+        "goals": goals,
+        "check_in": check_in,
         "presenter_id": presenter,
         "room": RoomView::from_row(&room),
         "ice_servers": ice,

@@ -512,6 +512,9 @@ async fn handle<A: Adapter>(
             });
             Ok(json!({}))
         }
+        client::SET_GOAL => super::rituals::set_goal(hub, io, &me, data).await,
+        client::CLEAR_GOAL => super::rituals::clear_goal(hub, io, &me).await,
+        client::CHECK_IN => super::rituals::check_in(hub, io, &me, data).await,
         client::CLOCK => {
             let c: protocol::Clock = protocol::parse(event, data)?;
             Ok(json!({ "server_time": now_ms(), "client_time": c.client_time }))

@@ -13,6 +13,7 @@ pub mod head;
 pub mod presence;
 pub mod protocol;
 mod pubsub;
+mod rituals;
 mod timer;
 
 use std::sync::Arc;

@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::errors::ApiError;
+use crate::rooms::rituals::Outcome;
 use crate::rooms::timer::Phase;
 
 /// Client → server events.
@@ -34,6 +35,12 @@ pub mod client {
     pub const MAKE_STANDING: &str = "make-standing";
     pub const LEAVE_ROOM: &str = "leave-room";
     pub const CLOCK: &str = "clock";
+    /// Set (or change) one's goal for the current or next work block: `{text}`.
+    pub const SET_GOAL: &str = "set-goal";
+    /// Remove one's goal for the current or next work block.
+    pub const CLEAR_GOAL: &str = "clear-goal";
+    /// Answer the check-in of an ended block: `{block, outcome, note?}`.
+    pub const CHECK_IN: &str = "check-in";
 
     /// Every event a client may send.
     pub const ALL: &[&str] = &[
@@ -59,6 +66,9 @@ pub mod client {
         MAKE_STANDING,
         LEAVE_ROOM,
         CLOCK,
+        SET_GOAL,
+        CLEAR_GOAL,
+        CHECK_IN,
     ];
 }
 
@@ -82,6 +92,10 @@ pub mod server {
     pub const SESSION_REPLACED: &str = "session-replaced";
     pub const SERVER_RESTARTING: &str = "server-restarting";
     pub const ERROR: &str = "error";
+    /// Someone's goal was set, changed, cleared or checked in: `{participant_id, block, goal}`.
+    pub const GOAL_UPDATED: &str = "goal-updated";
+    /// To the owner of each goal of a block that just ended: `{block, goal}`.
+    pub const CHECK_IN_REQUESTED: &str = "check-in-requested";
 
     /// Every event the server sends (relayed signaling keeps the client's names).
     pub const ALL: &[&str] = &[
@@ -101,6 +115,8 @@ pub mod server {
         SESSION_REPLACED,
         SERVER_RESTARTING,
         ERROR,
+        GOAL_UPDATED,
+        CHECK_IN_REQUESTED,
     ];
 }
 
@@ -214,6 +230,26 @@ pub struct MakeStanding {
 pub struct Clock {
     pub client_time: f64,
 }
+
+/// `set-goal`: the goal for the current work block (or, during a break, the next one).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SetGoal {
+    pub text: String,
+}
+
+/// `check-in`: how the ended `block` went for one's goal, with an optional note.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CheckIn {
+    pub block: u64,
+    pub outcome: Outcome,
+    #[serde(default)]
+    pub note: Option<String>,
+}
+
+/// One goal, in `goal-updated`, `check-in-requested`, acks and the `goals` of `room-joined`.
+pub use crate::rooms::record::GoalView;
 
 /// One participant in `room-joined` and `user-joined`.
 #[derive(Debug, Clone, Serialize)]

@@ -1,7 +1,8 @@
 //! The timer service: host commands and phase ends applied to the database state with
 //! compare-and-set (so concurrent changes, or several instances, apply each change exactly
 //! once), then announced as `timer-update`. Phase ends are found by polling the indexed
-//! `timer_ends_at` column, which also picks timers up after a restart.
+//! `timer_ends_at` column, which also picks timers up after a restart. The change that ends a
+//! work block hands it to `rituals` (check-ins), so each block ends once.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,7 +22,10 @@ use crate::rooms::timer::{Command, TimerState, TimerView};
 /// clients count down from `ends_at` and are not delayed by it).
 const POLL: Duration = Duration::from_millis(100);
 
-async fn load(hub: &Hub, room_id: &str) -> Result<(TimerState, i64, TimerSettings), ApiError> {
+pub(super) async fn load(
+    hub: &Hub,
+    room_id: &str,
+) -> Result<(TimerState, i64, TimerSettings), ApiError> {
     let (state, version, settings) = db::live::timer_load(&hub.app.db, room_id)
         .await?
         .ok_or_else(|| ApiError::new(ErrorCode::RoomExpired, "this room has ended"))?;
@@ -30,18 +34,16 @@ async fn load(hub: &Hub, room_id: &str) -> Result<(TimerState, i64, TimerSetting
 }
 
 /// A timer from its stored columns (no state yet: a fresh timer with the room's settings).
-fn parse(state: Option<&str>, settings: &str) -> Result<(TimerState, TimerSettings), ApiError> {
+pub(super) fn parse(
+    state: Option<&str>,
+    settings: &str,
+) -> Result<(TimerState, TimerSettings), ApiError> {
     let settings: TimerSettings = serde_json::from_str(settings).map_err(ApiError::internal)?;
     let state = match state {
         Some(s) => serde_json::from_str(s).map_err(ApiError::internal)?,
         None => TimerState::new(&settings),
     };
     Ok((state, settings))
-}
-
-/// The timer as clients should see it now, from the room's stored columns.
-pub fn view(state: Option<&str>, settings: &str) -> Result<TimerView, ApiError> {
-    Ok(parse(state, settings)?.0.view(now_ms()))
 }
 
 async fn save(
@@ -81,6 +83,7 @@ pub async fn command<A: Adapter>(
         if save(hub, room_id, version, &state).await? {
             let view = state.view(now_ms());
             super::broadcast(io, room_key(room_id), server::TIMER_UPDATE, &view).await;
+            super::rituals::blocks_ended(hub, io, room_id, &state.ended).await;
             return Ok(view);
         }
     }
@@ -99,6 +102,7 @@ async fn complete<A: Adapter>(hub: &Hub, io: &SocketIo<A>, room_id: &str) -> Res
     if save(hub, room_id, version, &state).await? {
         let view = state.view(now_ms());
         super::broadcast(io, room_key(room_id), server::TIMER_UPDATE, &view).await;
+        super::rituals::blocks_ended(hub, io, room_id, &state.ended).await;
     }
     Ok(())
 }

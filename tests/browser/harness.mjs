@@ -53,6 +53,16 @@ export function watch(page, name = "") {
 export const connected = (page, timeout = 30000) =>
   page.waitForFunction(() => document.querySelector("#conn-text")?.textContent.includes("Connected"), null, { timeout });
 
+/** Opens a room's `url` on `page`, joins from the lobby as `name` and waits to be connected. */
+export async function joinAs(page, url, name) {
+  await page.goto(url);
+  await page.waitForSelector("#lobby:not([hidden])");
+  await page.fill("#join-display-name", name);
+  await page.click("#join-form button[type=submit]");
+  await connected(page);
+  return page;
+}
+
 /** The People list as text, one entry per person. */
 export const people = (page) =>
   page.$$eval("#participants li", (l) => l.map((x) => x.textContent.replace(/\s+/g, " ").trim()));

@@ -16,7 +16,7 @@ import assert from "node:assert/strict";
 import { mkdirSync } from "node:fs";
 import { join as joinPath } from "node:path";
 
-import { axe, browserSuite, connected, launch, watch } from "./harness.mjs";
+import { axe, browserSuite, connected, joinAs, launch, watch } from "./harness.mjs";
 
 const SHOTS = process.env.FLOWSYNC_TEST_SCREENSHOTS || new URL("./artifacts", import.meta.url).pathname;
 const DESKTOPS = [[1280, 720], [1366, 768], [1536, 864], [1920, 1080]];
@@ -42,13 +42,7 @@ async function create(page, name, room) {
   await connected(page);
 }
 
-async function join(page, url, name) {
-  await page.goto(url);
-  await page.waitForSelector("#lobby:not([hidden])");
-  await page.fill("#join-display-name", name);
-  await page.click("#join-form button[type=submit]");
-  await connected(page);
-}
+const join = joinAs;
 
 /** Selectors of `sels` whose box is not wholly inside the viewport (or that are not rendered). */
 const outside = (page, sels) => page.evaluate((list) => list.filter((sel) => {

@@ -7,7 +7,7 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 
 import { startServer } from "../protocol/harness.mjs";
-import { connected, launch } from "./harness.mjs";
+import { joinAs, launch } from "./harness.mjs";
 
 let server, browser;
 before(async () => {
@@ -32,12 +32,7 @@ async function person(url, name, problems) {
   const context = await browser.newContext({ ignoreHTTPSErrors: true });
   const page = await context.newPage();
   page.on("pageerror", (e) => problems.push(`${name}: ${e}`));
-  await page.goto(url);
-  await page.waitForSelector("#lobby:not([hidden])");
-  await page.fill("#join-display-name", name);
-  await page.click("#join-form button[type=submit]");
-  await connected(page);
-  return page;
+  return joinAs(page, url, name);
 }
 
 async function relayedVideoFrom(page, name) {

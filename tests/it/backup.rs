@@ -155,6 +155,36 @@ async fn filled(backend: Backend) -> (crate::helpers::TestApp, String, PathBuf) 
         .create_room(json!({"display_name": "Ada", "name": "Team", "standing": true, "slug": "team-room", "retention_days": 90}))
         .await;
     assert_eq!(team.body["room"]["slug"], "team-room");
+    // Its record: a goal checked in on an ended block, and a goal for the next one.
+    let db = &app.app().db;
+    let room_id = app.room_id(&team.code).await;
+    use flowsync::db::rituals;
+    let goal = rituals::set_goal(db, &room_id, 0, &team.participant_id, "Ada", "Ship “it” ✨")
+        .await
+        .unwrap();
+    assert!(goal.is_some());
+    let end = flowsync::rooms::timer::BlockEnd {
+        block: 0,
+        ended_at: 1_700_000_000_000,
+        completed: true,
+    };
+    rituals::end_block(db, &room_id, &end, &["Ada".to_owned()])
+        .await
+        .unwrap();
+    rituals::check_in(
+        db,
+        &room_id,
+        0,
+        &team.participant_id,
+        "partly",
+        Some("half"),
+    )
+    .await
+    .unwrap()
+    .expect("checked in");
+    rituals::set_goal(db, &room_id, 1, &team.participant_id, "Ada", "Next")
+        .await
+        .unwrap();
     bulk_messages(&app.app().db, 2_000).await;
     (app, url, data)
 }
@@ -277,7 +307,19 @@ async fn round_trip(from: Backend, to: Backend, secrets: bool) {
     let source = rows(&app.app().db).await;
     let target_db = connect(&target_url).await;
     let target = rows(&target_db).await;
-    for name in ["rooms", "participants", "room_sessions"] {
+    assert_eq!(
+        table(&source, "goals").len(),
+        2,
+        "the record is in the backup"
+    );
+    assert_eq!(table(&source, "work_blocks").len(), 1);
+    for name in [
+        "rooms",
+        "participants",
+        "room_sessions",
+        "goals",
+        "work_blocks",
+    ] {
         assert_eq!(
             table(&source, name),
             table(&target, name),

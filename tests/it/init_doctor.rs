@@ -463,9 +463,8 @@ fn doctor_on_a_healthy_install_then_one_breakage_at_a_time() {
     // 4. A pending migration (the database is one version behind this binary).
     stop(server);
     let db = i.data().join("flowsync.db");
-    // Undo the newest migration (standing rooms) and forget it was applied.
-    let sql = "DROP INDEX rooms_slug; ALTER TABLE rooms DROP COLUMN standing; ALTER TABLE rooms DROP COLUMN slug; \
-               ALTER TABLE rooms DROP COLUMN host_link_generation; ALTER TABLE rooms DROP COLUMN retention_days; \
+    // Undo the newest migration (work blocks) and forget it was applied.
+    let sql = "DROP TABLE goals; DROP TABLE work_blocks; \
                DELETE FROM _sqlx_migrations WHERE version = (SELECT MAX(version) FROM _sqlx_migrations);";
     sqlite(&db, sql);
     let (code, r, _) = i.doctor(&["--run", "migrations"]);

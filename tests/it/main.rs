@@ -22,6 +22,7 @@ mod live_db;
 mod messages_api;
 mod ops_api;
 mod presence;
+mod rituals;
 mod rooms_api;
 mod state_store;
 mod team_rooms;

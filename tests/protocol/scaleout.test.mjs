@@ -84,6 +84,33 @@ test("participants on different instances see, call and chat with each other", a
   m.socket.close();
 });
 
+test("goals and check-ins are shared across instances; a block ends once for both", async () => {
+  const host = await createRoom(a, { timer: { work_seconds: 1, short_break_seconds: 600, long_break_every: 4 } });
+  const guest = await joinRoom(b, host.room_code, { display_name: "Remote" });
+  const h = await enter(a, host.token);
+  const g = await enter(b, guest.token);
+  try {
+    assert.equal((await call(g.socket, "set-goal", { text: "Ship the release" })).ok, true);
+    assert.equal((await next(h.socket, "goal-updated")).goal.text, "Ship the release");
+    const late = await enter(a, (await joinRoom(a, host.room_code, { display_name: "Late" })).token);
+    assert.deepEqual(late.joined.goals.map((x) => x.text), ["Ship the release"]);
+    late.socket.close();
+
+    // Both instances poll the timer; the block ends, and its owner is asked, exactly once.
+    assert.equal((await call(h.socket, "start-timer", {})).ok, true);
+    const req = await next(g.socket, "check-in-requested", () => true, 5000);
+    assert.deepEqual([req.block, req.goal.text], [0, "Ship the release"]);
+    assert.ok(await quiet(g.socket, "check-in-requested", 500));
+    assert.equal(g.socket.received.filter((r) => r.event === "check-in-requested").length, 1);
+    assert.equal((await call(g.socket, "check-in", { block: 0, outcome: "done" })).ok, true);
+    const line = await next(h.socket, "chat-message", (m) => m.type === "system" && m.message.includes("✓"));
+    assert.equal(line.message, "Remote ✓ Ship the release");
+  } finally {
+    h.socket.close();
+    g.socket.close();
+  }
+});
+
 test("a crashed instance's participants are reaped after the grace; their seats free up", async () => {
   const c = await startServer({ env: a.env });
   const host = await createRoom(a, { max_participants: 2 });
