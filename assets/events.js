@@ -29,6 +29,8 @@ export const CLIENT = Object.freeze({
   SET_GOAL: 'set-goal',
   CLEAR_GOAL: 'clear-goal',
   CHECK_IN: 'check-in',
+  SET_STATUS: 'set-status',
+  SET_FOCUS_POLICY: 'set-focus-policy',
 });
 
 export const SERVER = Object.freeze({
@@ -50,4 +52,5 @@ export const SERVER = Object.freeze({
   ERROR: 'error',
   GOAL_UPDATED: 'goal-updated',
   CHECK_IN_REQUESTED: 'check-in-requested',
+  STATUS_CHANGED: 'status-changed',
 });

@@ -4,7 +4,7 @@
 // modules in room/: shared.js (elements and state), views.js (notices, lobby, entering),
 // live.js (the Socket.io connection and endings), people.js (participants, hands, host tools),
 // timer-ui.js (the shared timer, chime, notifications), goals.js (goals and check-ins on the
-// timer's work blocks), chat.js (chat, unread counts, emoji) and calls.js (camera, microphone, calls, screen sharing, invite and transcript).
+// timer's work blocks), focus.js (focus rules and status), chat.js (chat, unread counts, emoji) and calls.js (camera, microphone, calls, screen sharing, invite and transcript).
 
 import { CLIENT } from './events.js';
 import { api, loadSession, normalizeCode, read, write } from './api.js';
@@ -13,6 +13,7 @@ import { installShortcuts } from './shortcuts.js';
 import { showOnly } from './ui.js';
 import { copyInvite, endCall, exportTranscript, onMediaChange, renderDevices, retryDevices, stopShare, toggleAudio, toggleShare, toggleVideo, toggleView } from './room/calls.js';
 import { buildEmojiPanel, insertEmoji, loadOlder, markRead, onPanelChange, openChat, sendMessage, setEmojiOpen } from './room/chat.js';
+import { changeRule, onVisibility, pickStatus } from './room/focus.js';
 import { answerCheckIn, carryOver, clearGoal, hideCheckIn, submitGoal } from './room/goals.js';
 import { endRoom, leaveRoom, stopLive } from './room/live.js';
 import { copyHostLink, hostKeyKey, lowerHands, makeStanding, participantAction, renderInviteCard, shareInvite, toggleHand } from './room/people.js';
@@ -77,6 +78,9 @@ el.goalClear.addEventListener('click', clearGoal);
 el.goalCarry.addEventListener('click', carryOver);
 el.checkinOutcomes.addEventListener('click', answerCheckIn);
 el.checkinHide.addEventListener('click', hideCheckIn);
+el.statusSelect.addEventListener('change', pickStatus);
+el.focusRules.addEventListener('change', changeRule);
+document.addEventListener('visibilitychange', onVisibility);
 el.chatInput.addEventListener('keydown', (event) => {
   if (event.key === 'Enter' && !event.shiftKey && !event.isComposing) {
     event.preventDefault();

@@ -50,7 +50,9 @@ class Tile {
     const dot = document.createElement('span');
     dot.className = 'quality-dot';
     dot.setAttribute('role', 'img');
-    cap.append(dot, name, icons);
+    const status = document.createElement('span');
+    status.className = 'tile-status';
+    cap.append(dot, name, status, icons);
     // The person's goal for this work block, one line over the caption.
     const goal = document.createElement('p');
     goal.className = 'tile-goal';
@@ -67,6 +69,7 @@ class Tile {
     this.avatar = avatar;
     this.nameEl = name;
     this.goalEl = goal;
+    this.statusEl = status;
     this.icons = icons;
     this.dot = dot;
     this.stream = null;
@@ -121,7 +124,8 @@ export class Stage {
 
   /**
    * Redraws from the room's state:
-   * {selfId, people: [{participant_id, display_name, role, hand_raised, audio, video, goal}],
+   * {selfId, people: [{participant_id, display_name, role, hand_raised, audio, video, goal,
+ *  statusText}],
    *  local: {stream, audio, video}, peers: Map(id → {stream, screen, state, quality, stats}),
    *  presenterId, screenStream (ours, when presenting), speaking: Set(id), activeId}
    */
@@ -145,6 +149,9 @@ export class Stage {
       if (t.avatar.textContent !== initials(p.display_name)) t.avatar.textContent = initials(p.display_name);
       const label = self ? `${p.display_name} (you)` : p.display_name;
       if (t.nameEl.textContent !== label) t.nameEl.textContent = label;
+      const statusText = p.statusText || '';
+      if (t.statusEl.textContent !== statusText) t.statusEl.textContent = statusText;
+      t.statusEl.hidden = !statusText;
       const goal = p.goal || '';
       if (t.goalEl.textContent !== goal) t.goalEl.textContent = goal;
       t.goalEl.hidden = !goal;
@@ -161,7 +168,7 @@ export class Stage {
       t.el.setAttribute('aria-label', [
         label, p.role === 'host' ? 'host' : '', p.hand_raised ? 'hand raised' : '',
         (self ? !s.local.audio : p.audio === false) ? 'microphone off' : '', !videoOn ? 'camera off' : '',
-        goal ? `goal: ${goal}` : '',
+        statusText.toLowerCase(), goal ? `goal: ${goal}` : '',
       ].filter(Boolean).join(', '));
       if (self) {
         t.dot.hidden = true;

@@ -6,6 +6,7 @@ import { CLIENT } from '../events.js';
 import { LevelMeter, describeMediaError } from '../media.js';
 import { Mesh } from '../mesh.js';
 import { busy } from '../ui.js';
+import { STATUS_WORDS, statusOf } from './focus.js';
 import { goalOf } from './goals.js';
 import { authed, request } from './live.js';
 import { renderParticipants } from './people.js';
@@ -338,7 +339,9 @@ export function renderCall() {
     const peers = call.mesh ? call.mesh.peers : new Map();
     call.stage.update({
       selfId: live.selfId,
-      people: [...live.participants.values()].map((p) => ({ ...p, goal: goalOf(p.participant_id) })),
+      people: [...live.participants.values()].map((p) => ({
+        ...p, goal: goalOf(p.participant_id), statusText: STATUS_WORDS[statusOf(p)] || '',
+      })),
       local: { stream: media.stream, audio: media.sendingAudio, video: media.sendingVideo },
       peers,
       presenterId: live.presenterId,

@@ -9,6 +9,7 @@ import { busy, showFormError } from '../ui.js';
 import { authed, request } from './live.js';
 import { MAX_GAP_PAGES, RETRY_MS, chat, el, live, panels, setText, state } from './shared.js';
 import { renderTitle } from './timer-ui.js';
+import { chatIsQuiet, focus } from './focus.js';
 
 // ---- chat ------------------------------------------------------------------------------------
 
@@ -195,8 +196,13 @@ export function onChatMessage(m) {
   insertMessage(m);
   if (stick) scrollToBottom();
   if (fresh && m.sender_id !== live.selfId && !(chatVisible() && nearBottom())) {
-    chat.unread += 1;
-    renderUnread();
+    // A quiet work block: the line is there, its count waits for the break.
+    if (chatIsQuiet()) {
+      focus.quiet += 1;
+    } else {
+      chat.unread += 1;
+      renderUnread();
+    }
   }
 }
 

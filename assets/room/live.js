@@ -8,6 +8,7 @@ import { busy } from '../ui.js';
 import { io } from '/assets/vendor/socket.io-client/socket.io.esm.min.js';
 import { endCall } from './calls.js';
 import { loadChat, onChatMessage } from './chat.js';
+import { onStatusChanged } from './focus.js';
 import { onCheckInRequested, onGoalUpdated } from './goals.js';
 import { onHandRaised, onHostChanged, onMediaState, onPending, onPresenterChanged, onRoomJoined, onRoomUpdated, onUserJoined, onUserLeft } from './people.js';
 import { ACK_TIMEOUT_MS, RETRY_MS, TICK_MS, call, chat, el, live, setText, state } from './shared.js';
@@ -156,6 +157,7 @@ export function startLive() {
   socket.on(SERVER.CHAT_MESSAGE, onChatMessage);
   socket.on(SERVER.GOAL_UPDATED, onGoalUpdated);
   socket.on(SERVER.CHECK_IN_REQUESTED, onCheckInRequested);
+  socket.on(SERVER.STATUS_CHANGED, onStatusChanged);
   socket.on(SERVER.KICKED, () => removedByHost());
   socket.on(SERVER.ROOM_ENDED, () => roomEnded());
   socket.on(SERVER.SESSION_REPLACED, sessionReplaced);

@@ -10,6 +10,7 @@ import { estimateOffset } from '../timer.js';
 import { busy } from '../ui.js';
 import { renderCall, renderMediaButtons, renderQuality, scheduleIceRefresh, sendMediaState, setToggle, stopShare } from './calls.js';
 import { flushOutbox } from './chat.js';
+import { STATUS_WORDS, renderFocus, statusOf } from './focus.js';
 import { goalOf, onSnapshot as goalsSnapshot } from './goals.js';
 import { request } from './live.js';
 import { call, chat, el, flash, iceFor, live, media, setText, state } from './shared.js';
@@ -253,6 +254,7 @@ export function onRoomUpdated(d) {
   el.inviteLink.value = `${window.location.origin}${roomPath(state.room)}`;
   renderFacts(el.roomFacts, state.room);
   renderHostTools();
+  renderFocus();
   if (state.room.standing && window.location.pathname !== roomPath(state.room)) {
     window.history.replaceState(null, '', roomPath(state.room));
   }
@@ -379,6 +381,8 @@ export function participantItem(p, amHost) {
   if (presenting) badges.append(badge('Presenting', 'presenting'));
   if (p.audio === false) badges.append(badge('Mic off', 'off'));
   if (p.video === false) badges.append(badge('Camera off', 'off'));
+  const status = statusOf(p);
+  if (status) badges.append(badge(STATUS_WORDS[status], `status status-${status}`));
   if (!me) {
     const q = document.createElement('span');
     q.className = 'quality';

@@ -170,6 +170,12 @@ export const el = {
   todayGoals: byId('today-goals'),
   todayStreaks: byId('today-streaks'),
   todayError: byId('today-error'),
+  statusSelect: byId('status-select'),
+  breakBanner: byId('break-banner'),
+  focusRules: byId('focus-rules'),
+  focusMute: byId('focus-mute'),
+  focusQuiet: byId('focus-quiet'),
+  focusBanner: byId('focus-banner'),
 };
 export const views = [el.notice, el.lobby, el.room];
 export const panels = new Panels(el.room, el.tabs);

@@ -5,6 +5,7 @@
 import { tones } from '../sound.js';
 import { formatMs, measureOffset, remainingMs } from '../timer.js';
 import { busy } from '../ui.js';
+import { onTimer as focusOnTimer, renderBanner } from './focus.js';
 import { onTimer } from './goals.js';
 import { request } from './live.js';
 import { CLOCK_RESYNC_MS, CLOCK_ROUNDS, chat, el, live, setText, state } from './shared.js';
@@ -51,6 +52,7 @@ export function setTimer(t, fromEvent) {
   el.timerError.textContent = '';
   renderTimer();
   onTimer(t);
+  focusOnTimer(t, fromEvent);
   if (!fromEvent) return;
   const phase = phaseName(t.phase);
   switch (t.reason) {
@@ -112,6 +114,7 @@ export function renderClock() {
   const total = t.duration_ms > 0 ? t.duration_ms : 0;
   el.timerProgress.value = total ? Math.min(1, Math.max(0, 1 - left / total)) : 0;
   renderTitle(text);
+  renderBanner();
 }
 
 /**

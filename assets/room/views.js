@@ -10,6 +10,7 @@ import { startLive, stopLive } from './live.js';
 import { renderHand, renderParticipants, roomPath, setRole } from './people.js';
 import { chat, el, live, media, state, views } from './shared.js';
 import { renderNotify, renderTimer } from './timer-ui.js';
+import { rulesText } from './focus.js';
 
 // ---- views -----------------------------------------------------------------------------------
 
@@ -72,6 +73,8 @@ export function renderFacts(list, room) {
     facts.push(`Timer: ${minutes(t.work_seconds)} work, ${minutes(t.short_break_seconds)} short break, `
       + `${minutes(t.long_break_seconds)} long break every ${t.long_break_every} rounds`
       + (t.auto_start ? ', starts automatically' : ''));
+    const rules = rulesText(room);
+    if (rules) facts.push(rules);
   }
   list.replaceChildren(...facts.map((text) => {
     const li = document.createElement('li');

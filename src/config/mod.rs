@@ -18,7 +18,7 @@ use ipnet::IpNet;
 pub use secret::Secret;
 pub use sources::{FlagValue, Layers, Source};
 
-use crate::rooms::TimerSettings;
+use crate::rooms::{FocusPolicy, TimerSettings};
 
 /// Where the config file is looked for when `--config` is not given.
 pub const DEFAULT_CONFIG_PATH: &str = "/etc/flowsync/flowsync.toml";

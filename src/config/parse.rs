@@ -370,6 +370,11 @@ impl Config {
                 100,
             )? as u32,
             auto_start: ro.timer_auto_start.unwrap_or(true),
+            focus: FocusPolicy {
+                mute_at_work_start: ro.focus_mute_at_work_start.unwrap_or(false),
+                quiet_chat: ro.focus_quiet_chat.unwrap_or(false),
+                break_banner: ro.focus_break_banner.unwrap_or(true),
+            },
         };
         let rooms = RoomsConfig {
             max_participants: v.int_range(

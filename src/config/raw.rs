@@ -116,6 +116,9 @@ pub struct RawRooms {
     pub timer_long_break_seconds: Option<i64>,
     pub timer_long_break_every: Option<i64>,
     pub timer_auto_start: Option<bool>,
+    pub focus_mute_at_work_start: Option<bool>,
+    pub focus_quiet_chat: Option<bool>,
+    pub focus_break_banner: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -156,6 +156,15 @@ impl Config {
                         Some(self.rooms.timer.long_break_every.to_string())
                     }
                     ("rooms", "timer_auto_start") => Some(self.rooms.timer.auto_start.to_string()),
+                    ("rooms", "focus_mute_at_work_start") => {
+                        Some(self.rooms.timer.focus.mute_at_work_start.to_string())
+                    }
+                    ("rooms", "focus_quiet_chat") => {
+                        Some(self.rooms.timer.focus.quiet_chat.to_string())
+                    }
+                    ("rooms", "focus_break_banner") => {
+                        Some(self.rooms.timer.focus.break_banner.to_string())
+                    }
                     ("backup", "dir") => s(&self.backup.dir.display().to_string()),
                     ("backup", "keep") => Some(self.backup.keep.to_string()),
                     ("backup", "keep_daily") => Some(self.backup.keep_daily.to_string()),

@@ -1,4 +1,4 @@
-//! Goals, check-ins and the work blocks they belong to (see `rooms::timer` for how blocks are
+//! Goals, check-ins, the work blocks they belong to and a room's focus rules (see `rooms::timer` for how blocks are
 //! numbered and `rooms::rituals` for the rules). A goal is one row per participant and block;
 //! it can change until its block ends, and is answered (checked in) at most once after.
 
@@ -37,6 +37,20 @@ macro_rules! goal_columns {
     () => {
         "room_id, block, participant_id, display_name, body, set_at, ended_at, outcome, note, checked_in_at"
     };
+}
+
+/// Stores an open room's timer settings (its focus rules changed); false when the room is not
+/// open.
+pub async fn set_timer_settings(db: &Db, room_id: &str, settings: &str) -> anyhow::Result<bool> {
+    with_pool!(db.write(), |pool| {
+        sqlx::query("UPDATE rooms SET timer_settings = $2 WHERE id = $1 AND status = 'active'")
+            .bind(room_id)
+            .bind(settings)
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected() == 1)
+    })
+    .context("changing the room's focus rules")
 }
 
 /// Sets (or replaces) a participant's goal for an open block. `None` when the block has

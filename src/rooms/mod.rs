@@ -41,7 +41,8 @@ pub fn normalize_code(input: &str) -> Option<String> {
     (code.len() == CODE_LEN && code.bytes().all(|b| CODE_ALPHABET.contains(&b))).then_some(code)
 }
 
-/// Per-room pomodoro durations, fixed at creation.
+/// Per-room pomodoro durations, fixed at creation, and the room's focus rules (which its host
+/// may change).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TimerSettings {
     pub work_seconds: u32,
@@ -49,6 +50,50 @@ pub struct TimerSettings {
     pub long_break_seconds: u32,
     pub long_break_every: u32,
     pub auto_start: bool,
+    /// A room made before focus rules existed has the shipped defaults.
+    #[serde(default)]
+    pub focus: FocusPolicy,
+}
+
+/// A room's focus rules, which every page applies from the room's state (so they are in the
+/// room's facts, and a newcomer knows them before joining): microphones muted when a work
+/// block starts (each person may unmute, and nobody is told who did), chat without sounds or
+/// notifications during work (a count waits for the break), and a banner during breaks. New
+/// rooms take `rooms.focus_*`; the host changes them per room (`set-focus-policy`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FocusPolicy {
+    pub mute_at_work_start: bool,
+    pub quiet_chat: bool,
+    pub break_banner: bool,
+}
+
+impl Default for FocusPolicy {
+    fn default() -> Self {
+        FocusPolicy {
+            mute_at_work_start: false,
+            quiet_chat: false,
+            break_banner: true,
+        }
+    }
+}
+
+/// `set-focus-policy`: the rules to change (the others stay).
+#[derive(Debug, Clone, Copy, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FocusInput {
+    pub mute_at_work_start: Option<bool>,
+    pub quiet_chat: Option<bool>,
+    pub break_banner: Option<bool>,
+}
+
+impl FocusPolicy {
+    pub fn with(self, change: FocusInput) -> FocusPolicy {
+        FocusPolicy {
+            mute_at_work_start: change.mute_at_work_start.unwrap_or(self.mute_at_work_start),
+            quiet_chat: change.quiet_chat.unwrap_or(self.quiet_chat),
+            break_banner: change.break_banner.unwrap_or(self.break_banner),
+        }
+    }
 }
 
 /// Timer settings as a client may send them: every field optional, defaults from config.
@@ -96,6 +141,7 @@ impl TimerInput {
             )?,
             long_break_every: every,
             auto_start: self.auto_start.unwrap_or(defaults.auto_start),
+            focus: defaults.focus,
         })
     }
 }
@@ -351,6 +397,7 @@ mod tests {
             long_break_seconds: 900,
             long_break_every: 4,
             auto_start: true,
+            focus: FocusPolicy::default(),
         };
         assert_eq!(TimerInput::default().resolve(d).ok(), Some(d));
         let t = TimerInput {

@@ -307,6 +307,7 @@ mod tests {
             long_break_seconds: 5,
             long_break_every: 2,
             auto_start,
+            focus: Default::default(),
         }
     }
 

@@ -197,6 +197,7 @@ pub async fn on_connect<A: Adapter>(s: SocketRef<A>, io: SocketIo<A>, State(hub)
         hand_raised_at: None,
         audio: true,
         video: true,
+        status: 0,
         sockets: 1,
         since: now_ms(),
         epoch: 1,

@@ -515,6 +515,20 @@ async fn handle<A: Adapter>(
         client::SET_GOAL => super::rituals::set_goal(hub, io, &me, data).await,
         client::CLEAR_GOAL => super::rituals::clear_goal(hub, io, &me).await,
         client::CHECK_IN => super::rituals::check_in(hub, io, &me, data).await,
+        client::SET_FOCUS_POLICY => {
+            require_host(hub, &me).await?;
+            super::rituals::set_focus_policy(hub, io, &me, data).await
+        }
+        client::SET_STATUS => {
+            let s: protocol::SetStatus = protocol::parse(event, data)?;
+            hub.live
+                .set_status(&me.room_id, &me.participant_id, s.status)
+                .await
+                .map_err(presence_error)?;
+            let body = json!({ "participant_id": me.participant_id, "status": s.status });
+            broadcast(io, room, server::STATUS_CHANGED, &body).await;
+            Ok(json!({}))
+        }
         client::CLOCK => {
             let c: protocol::Clock = protocol::parse(event, data)?;
             Ok(json!({ "server_time": now_ms(), "client_time": c.client_time }))

@@ -41,6 +41,10 @@ pub mod client {
     pub const CLEAR_GOAL: &str = "clear-goal";
     /// Answer the check-in of an ended block: `{block, outcome, note?}`.
     pub const CHECK_IN: &str = "check-in";
+    /// Show one's status: `{status: "auto"|"focusing"|"on_break"|"away"}`.
+    pub const SET_STATUS: &str = "set-status";
+    /// Host: the room's focus rules `{mute_at_work_start?, quiet_chat?, break_banner?}`.
+    pub const SET_FOCUS_POLICY: &str = "set-focus-policy";
 
     /// Every event a client may send.
     pub const ALL: &[&str] = &[
@@ -69,6 +73,8 @@ pub mod client {
         SET_GOAL,
         CLEAR_GOAL,
         CHECK_IN,
+        SET_STATUS,
+        SET_FOCUS_POLICY,
     ];
 }
 
@@ -96,6 +102,8 @@ pub mod server {
     pub const GOAL_UPDATED: &str = "goal-updated";
     /// To the owner of each goal of a block that just ended: `{block, goal}`.
     pub const CHECK_IN_REQUESTED: &str = "check-in-requested";
+    /// Someone's status changed: `{participant_id, status}`.
+    pub const STATUS_CHANGED: &str = "status-changed";
 
     /// Every event the server sends (relayed signaling keeps the client's names).
     pub const ALL: &[&str] = &[
@@ -117,6 +125,7 @@ pub mod server {
         ERROR,
         GOAL_UPDATED,
         CHECK_IN_REQUESTED,
+        STATUS_CHANGED,
     ];
 }
 
@@ -251,6 +260,47 @@ pub struct CheckIn {
 /// One goal, in `goal-updated`, `check-in-requested`, acks and the `goals` of `room-joined`.
 pub use crate::rooms::record::GoalView;
 
+/// What someone shows about themselves: `auto` follows the timer (focusing during work, on
+/// break during a break); the others are chosen (or `away`, set by the page when its tab was
+/// hidden through a whole work block).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    #[default]
+    Auto,
+    Focusing,
+    OnBreak,
+    Away,
+}
+
+impl Status {
+    /// As presence stores it (an integer flag; 0, the default, is `auto`).
+    pub fn code(self) -> i64 {
+        match self {
+            Status::Auto => 0,
+            Status::Focusing => 1,
+            Status::OnBreak => 2,
+            Status::Away => 3,
+        }
+    }
+
+    pub fn from_code(code: i64) -> Status {
+        match code {
+            1 => Status::Focusing,
+            2 => Status::OnBreak,
+            3 => Status::Away,
+            _ => Status::Auto,
+        }
+    }
+}
+
+/// `set-status`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SetStatus {
+    pub status: Status,
+}
+
 /// One participant in `room-joined` and `user-joined`.
 #[derive(Debug, Clone, Serialize)]
 pub struct ParticipantView {
@@ -263,6 +313,7 @@ pub struct ParticipantView {
     pub audio: bool,
     pub video: bool,
     pub presenting: bool,
+    pub status: Status,
 }
 
 /// Builds an acknowledgement body.

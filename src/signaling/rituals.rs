@@ -1,6 +1,7 @@
 //! The co-working ritual over Socket.io: goals for the current work block (`set-goal`,
 //! `clear-goal`), the check-in its owners are asked for when the block ends
-//! (`check-in-requested`, answered with `check-in`), and what a joining page is told of them.
+//! (`check-in-requested`, answered with `check-in`), what a joining page is told of them, and
+//! the host's focus rules (`set-focus-policy`).
 //! The rules are in `rooms::rituals`, the storage in `db::rituals`; block numbers come from
 //! the timer (`rooms::timer`), whose compare-and-set makes each block end exactly once.
 
@@ -14,7 +15,9 @@ use super::{Hub, broadcast, participant_key, room_key};
 use crate::db::{self, now_ms};
 use crate::errors::{ApiError, ErrorCode};
 use crate::rooms::rituals;
+use crate::rooms::service::RoomView;
 use crate::rooms::timer::{BlockEnd, Phase, TimerState};
+use crate::rooms::{FocusInput, TimerSettings};
 
 /// The room's timer as it is now (a phase that has just run out counts as ended, even if the
 /// timer loop has not written that yet).
@@ -114,6 +117,34 @@ pub async fn check_in<A: Adapter>(
     let goal = GoalView::from(&row);
     announce(io, me, c.block, Some(&goal)).await;
     Ok(json!({ "goal": goal }))
+}
+
+/// `set-focus-policy` (the host's, checked by the caller): changes the room's focus rules;
+/// everyone's page applies them from the `room-updated` that follows.
+pub async fn set_focus_policy<A: Adapter>(
+    hub: &Hub,
+    io: &SocketIo<A>,
+    me: &Session,
+    data: Value,
+) -> Result<Value, ApiError> {
+    let change: FocusInput = protocol::parse(protocol::client::SET_FOCUS_POLICY, data)?;
+    let mut room = hub.app.active_room_with_timer(&me.room_id).await?.room;
+    let mut settings: TimerSettings =
+        serde_json::from_str(&room.timer_settings).map_err(ApiError::internal)?;
+    settings.focus = settings.focus.with(change);
+    room.timer_settings = serde_json::to_string(&settings).map_err(ApiError::internal)?;
+    if !db::rituals::set_timer_settings(&hub.app.db, &me.room_id, &room.timer_settings).await? {
+        return Err(ApiError::new(ErrorCode::RoomExpired, "this room has ended"));
+    }
+    let view = RoomView::from_row(&room);
+    broadcast(
+        io,
+        room_key(&me.room_id),
+        server::ROOM_UPDATED,
+        &json!({ "room": view }),
+    )
+    .await;
+    Ok(json!({ "room": view }))
 }
 
 /// After the timer change that ended `ends` was saved: records each block, closes its goals

@@ -117,3 +117,74 @@ test("goals under tiles, the check-in card at the block's end, carry over, Today
     for (const page of [ana, bo, cy]) await page.context().close();
   }
 });
+
+test("focus rules and status: muted at work start, quiet chat, the break banner", async () => {
+  const host = await createRoom(suite.server, {
+    name: "Quiet hours",
+    timer: { work_seconds: 8, short_break_seconds: 600, long_break_seconds: 600, long_break_every: 4, auto_start: true },
+  });
+  const h = await enter(suite.server, host.token);
+  const url = `${suite.server.url}/room/${host.room_code}`;
+  const [ana, bo, cy] = [await join(url, "Ana"), await join(url, "Bo"), await join(url, "Cy")];
+  const badges = (page, name) => page.$$eval("#participants li", (l, n) =>
+    (l.find((li) => li.querySelector(".participant-name")?.textContent.startsWith(n))?.textContent || ""), name);
+  const tileStatus = (page, name, want) => page.waitForFunction(([n, w]) => [...document.querySelectorAll(".tile")]
+    .find((t) => t.querySelector(".tile-name")?.textContent.startsWith(n))?.querySelector(".tile-status")?.textContent === w, [name, want]);
+  try {
+    const set = await call(h.socket, "set-focus-policy", { mute_at_work_start: true, quiet_chat: true, break_banner: true });
+    assert.equal(set.ok, true);
+    // Everyone knows the rules from the room's facts.
+    await cy.waitForFunction(() => document.querySelector("#room-facts").textContent.includes("microphones are muted when a work block starts"));
+    assert.equal(await ana.getAttribute("#mic-button", "aria-pressed"), "true");
+
+    // The block starts: every microphone is muted, and the peers see it.
+    await ana.click("#tab-people");
+    assert.equal((await call(h.socket, "start-timer", {})).ok, true);
+    for (const page of [ana, bo, cy]) {
+      await page.waitForFunction(() => document.querySelector("#mic-button").getAttribute("aria-pressed") === "false");
+    }
+    await ana.waitForFunction(() => [...document.querySelectorAll("#participants li")].filter((li) => li.textContent.includes("Mic off")).length === 3);
+    await tileStatus(cy, "Ana", "Focusing");
+
+    // Bo unmutes: the others see his microphone on, and nobody is told anything else.
+    await bo.click("#mic-button");
+    await ana.waitForFunction(() => ![...document.querySelectorAll("#participants li")]
+      .find((li) => li.querySelector(".participant-name").textContent.startsWith("Bo")).textContent.includes("Mic off"));
+    assert.doesNotMatch(await ana.textContent("#toasts"), /Bo/);
+    assert.doesNotMatch(await ana.textContent("#hand-announce"), /Bo/);
+
+    // Quiet chat: Cy's line arrives, Ana's unread count waits for the break.
+    await cy.fill("#chat-input", "quick question for later");
+    await cy.press("#chat-input", "Enter");
+    await ana.waitForFunction(() => [...document.querySelectorAll("#messages .message-body")].some((b) => b.textContent === "quick question for later"));
+    assert.equal(await ana.isHidden("#unread"), true, "no unread count during a quiet work block");
+    assert.doesNotMatch(await ana.title(), /^\(1\)/);
+
+    // Cy steps away on purpose; everyone sees it.
+    await cy.selectOption("#status-select", "away");
+    await ana.waitForFunction(() => [...document.querySelectorAll("#participants li")]
+      .find((li) => li.querySelector(".participant-name").textContent.startsWith("Cy")).textContent.includes("Away"));
+    await tileStatus(bo, "Cy", "Away");
+
+    // The break: the banner, the waiting count, statuses follow the timer.
+    await next(h.socket, "timer-update", (t) => t.reason === "completed", 15000);
+    for (const page of [ana, bo, cy]) {
+      await page.waitForSelector("#break-banner:not([hidden])");
+      assert.match(await page.textContent("#break-banner"), /^Break — \d+:\d\d, you may unmute$/);
+    }
+    await ana.waitForFunction(() => document.querySelector("#unread").textContent === "1" && !document.querySelector("#unread").hidden);
+    assert.match(await ana.textContent("#room-status"), /1 chat message arrived during the work block/);
+    assert.match(await badges(cy, "Ana"), /On break/);
+    assert.match(await badges(ana, "Cy"), /Away/);
+    await axe(ana, "the room during a break with the banner");
+    await ana.screenshot({ path: joinPath(SHOTS, "focus-break.png") });
+
+    // The host turns the banner off: it goes on every page.
+    assert.equal((await call(h.socket, "set-focus-policy", { break_banner: false })).ok, true);
+    for (const page of [ana, bo, cy]) await page.waitForSelector("#break-banner", { state: "hidden" });
+    for (const page of [ana, bo, cy]) assert.deepEqual(page.problems, []);
+  } finally {
+    h.socket.close();
+    for (const page of [ana, bo, cy]) await page.context().close();
+  }
+});

@@ -17,6 +17,7 @@ fn person(name: &str, role: &str, since: i64) -> Present {
         hand_raised_at: None,
         audio: true,
         video: true,
+        status: 0,
         sockets: 1,
         since,
         epoch: 1,
@@ -98,12 +99,16 @@ async fn rules(a: &Presence, b: &Presence) {
     b.set_media(room, "p_bob", false, true)
         .await
         .expect("media");
+    a.set_status(room, "p_bob", flowsync::signaling::protocol::Status::Away)
+        .await
+        .expect("status");
     let bob = b
         .participant(room, "p_bob")
         .await
         .expect("lookup")
         .expect("present");
     assert!(bob.hand_raised && !bob.audio && bob.video);
+    assert_eq!(bob.status, flowsync::signaling::protocol::Status::Away);
     assert_eq!(
         bob.hand_raised_at,
         Some(1_700_000_000_123),

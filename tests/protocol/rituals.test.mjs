@@ -1,7 +1,7 @@
 // The co-working ritual with the official socket.io client: goals for a work block (set, edit,
 // clear, limits and errors, replay to a late joiner), the check-in its owners are asked for
 // exactly once when the timer ends the block, answers as chat lines and in the transcript,
-// and a page reloaded during the break asked again by its own snapshot.
+// a page reloaded during the break asked again by its own snapshot, status and focus rules.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 
@@ -161,5 +161,61 @@ test("a work block the host ends early asks too, and a reset keeps the block's g
     assert.equal((await api(server, "GET", `/api/rooms/${host.room_code}`)).status, 200);
   } finally {
     h.socket.close();
+  }
+});
+
+test("status: set, shared, replayed to a late joiner; bad values refused", async () => {
+  const host = await createRoom(server, { name: "Status" });
+  const ada = await joinRoom(server, host.room_code, { display_name: "Ada" });
+  const h = await enter(server, host.token);
+  const a = await enter(server, ada.token);
+  try {
+    assert.ok(h.joined.participants.every((p) => p.status === "auto"), "everyone starts following the timer");
+    assert.deepEqual(await call(a.socket, "set-status", { status: "away" }), { ok: true });
+    assert.deepEqual(await next(h.socket, "status-changed"), { participant_id: ada.participant_id, status: "away" });
+    const late = await enter(server, (await joinRoom(server, host.room_code, { display_name: "Cy" })).token);
+    assert.equal(late.joined.participants.find((p) => p.participant_id === ada.participant_id).status, "away");
+    for (const bad of [{}, { status: "busy" }, { status: 1 }, { status: "away", why: "lunch" }]) {
+      assert.equal((await call(a.socket, "set-status", bad)).error?.code, "VALIDATION", JSON.stringify(bad));
+    }
+    for (const s of ["focusing", "on_break", "auto"]) {
+      assert.equal((await call(a.socket, "set-status", { status: s })).ok, true);
+      assert.equal((await next(late.socket, "status-changed", (d) => d.status === s)).participant_id, ada.participant_id);
+    }
+    late.socket.close();
+  } finally {
+    for (const s of [h, a]) s.socket.close();
+  }
+});
+
+test("focus rules: defaults from config, the host changes them, everyone and the lobby see them", async () => {
+  const quiet = await startServer({ env: { FLOWSYNC_ROOMS__FOCUS_QUIET_CHAT: "true" } });
+  try {
+    const host = await createRoom(quiet, { name: "Rules" });
+    assert.deepEqual(host.room.timer.focus, { mute_at_work_start: false, quiet_chat: true, break_banner: true });
+    const ada = await joinRoom(quiet, host.room_code, { display_name: "Ada" });
+    const h = await enter(quiet, host.token);
+    const a = await enter(quiet, ada.token);
+    try {
+      assert.equal((await call(a.socket, "set-focus-policy", { mute_at_work_start: true })).error.code, "FORBIDDEN");
+      for (const bad of [{ mute: true }, { quiet_chat: "yes" }, "on"]) {
+        assert.equal((await call(h.socket, "set-focus-policy", bad)).error?.code, "VALIDATION", JSON.stringify(bad));
+      }
+      const set = await call(h.socket, "set-focus-policy", { mute_at_work_start: true, break_banner: false });
+      assert.deepEqual(set.room.timer.focus, { mute_at_work_start: true, quiet_chat: true, break_banner: false });
+      assert.equal(set.room.timer.work_seconds, 1500, "the durations stay");
+      const heard = await next(a.socket, "room-updated");
+      assert.deepEqual(heard.room.timer.focus, set.room.timer.focus);
+      // A newcomer knows the rules before joining (the lobby's lookup) and after (the snapshot).
+      const lobby = await api(quiet, "GET", `/api/rooms/${host.room_code}`);
+      assert.deepEqual(lobby.body.timer.focus, set.room.timer.focus);
+      const c = await enter(quiet, (await joinRoom(quiet, host.room_code, { display_name: "Cy" })).token);
+      assert.deepEqual(c.joined.room.timer.focus, set.room.timer.focus);
+      c.socket.close();
+    } finally {
+      for (const s of [h, a]) s.socket.close();
+    }
+  } finally {
+    await quiet.stop();
   }
 });

@@ -84,7 +84,7 @@ test("participants on different instances see, call and chat with each other", a
   m.socket.close();
 });
 
-test("goals and check-ins are shared across instances; a block ends once for both", async () => {
+test("goals, check-ins and status are shared across instances; a block ends once for both", async () => {
   const host = await createRoom(a, { timer: { work_seconds: 1, short_break_seconds: 600, long_break_every: 4 } });
   const guest = await joinRoom(b, host.room_code, { display_name: "Remote" });
   const h = await enter(a, host.token);
@@ -103,6 +103,12 @@ test("goals and check-ins are shared across instances; a block ends once for bot
     assert.ok(await quiet(g.socket, "check-in-requested", 500));
     assert.equal(g.socket.received.filter((r) => r.event === "check-in-requested").length, 1);
     assert.equal((await call(g.socket, "check-in", { block: 0, outcome: "done" })).ok, true);
+    // A status set on one instance is seen on the other, and by a later joiner there.
+    assert.equal((await call(g.socket, "set-status", { status: "away" })).ok, true);
+    assert.equal((await next(h.socket, "status-changed")).status, "away");
+    const later = await enter(a, (await joinRoom(a, host.room_code, { display_name: "Later" })).token);
+    assert.equal(later.joined.participants.find((p) => p.participant_id === guest.participant_id).status, "away");
+    later.socket.close();
     const line = await next(h.socket, "chat-message", (m) => m.type === "system" && m.message.includes("✓"));
     assert.equal(line.message, "Remote ✓ Ship the release");
   } finally {

@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use super::super::protocol::ParticipantView;
+use super::super::protocol::{ParticipantView, Status};
 use super::{Arrival, Closed, Departure};
 
 #[derive(Debug, Clone)]
@@ -15,6 +15,8 @@ pub struct Present {
     pub hand_raised_at: Option<i64>,
     pub audio: bool,
     pub video: bool,
+    /// `protocol::Status` as its code.
+    pub status: i64,
     /// Live sockets (a reload briefly has two).
     pub sockets: u32,
     /// When the participant arrived (host succession picks the longest-present).
@@ -55,6 +57,7 @@ impl LiveRoom {
             audio: p.audio,
             video: p.video,
             presenting: self.presenter.as_deref() == Some(id),
+            status: Status::from_code(p.status),
         }
     }
 
@@ -222,6 +225,7 @@ impl LiveRooms {
                     match *name {
                         "audio" => p.audio = *value != 0,
                         "video" => p.video = *value != 0,
+                        "status" => p.status = *value,
                         _ => p.hand_raised_at = (*value != 0).then_some(*value),
                     }
                 }
@@ -280,6 +284,7 @@ mod tests {
             hand_raised_at: None,
             audio: true,
             video: true,
+            status: 0,
             sockets: 1,
             since,
             epoch: 0,

@@ -159,6 +159,16 @@ impl Presence {
         dispatch!(self, p => p.set_flags(room, pid, &[("hand", raised_at.unwrap_or(0))]).await)
     }
 
+    /// What the participant shows (`auto`, focusing, on break, away).
+    pub async fn set_status(
+        &self,
+        room: &str,
+        pid: &str,
+        status: super::protocol::Status,
+    ) -> anyhow::Result<()> {
+        dispatch!(self, p => p.set_flags(room, pid, &[("status", status.code())]).await)
+    }
+
     /// Takes the presenter role unless someone else holds it.
     pub async fn start_presenting(&self, room: &str, pid: &str) -> anyhow::Result<bool> {
         dispatch!(self, p => p.start_presenting(room, pid).await)

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use redis::aio::ConnectionManager;
 
-use super::super::protocol::ParticipantView;
+use super::super::protocol::{ParticipantView, Status};
 use super::{Arrival, Closed, Departure, Present, Seat};
 
 /// Presence keys outlive any realistic gap in activity but never linger forever.
@@ -52,7 +52,7 @@ if redis.call('EXISTS', KEYS[1]) == 1 then
   redis.call('PEXPIRE', KEYS[2], ARGV[7])
   return {0, had}
 end
-redis.call('HSET', KEYS[1], 'name', ARGV[4], 'role', ARGV[5], 'since', ARGV[6], 'hand', 0, 'audio', 1, 'video', 1, 'epoch', 1, 's:' .. ARGV[2], 1)
+redis.call('HSET', KEYS[1], 'name', ARGV[4], 'role', ARGV[5], 'since', ARGV[6], 'hand', 0, 'audio', 1, 'video', 1, 'status', 0, 'epoch', 1, 's:' .. ARGV[2], 1)
 redis.call('ZADD', KEYS[2], ARGV[6], ARGV[3])
 redis.call('PEXPIRE', KEYS[1], ARGV[7])
 redis.call('PEXPIRE', KEYS[2], ARGV[7])
@@ -69,7 +69,7 @@ redis.call('SADD', KEYS[3], ARGV[7])
 redis.call('PEXPIRE', KEYS[3], ARGV[6])
 local created = 0
 if redis.call('EXISTS', KEYS[1]) == 0 then
-  redis.call('HSET', KEYS[1], 'name', ARGV[3], 'role', ARGV[4], 'since', ARGV[5], 'hand', 0, 'audio', 1, 'video', 1, 'epoch', 1)
+  redis.call('HSET', KEYS[1], 'name', ARGV[3], 'role', ARGV[4], 'since', ARGV[5], 'hand', 0, 'audio', 1, 'video', 1, 'status', 0, 'epoch', 1)
   created = 1
 end
 redis.call('HSET', KEYS[1], 's:' .. ARGV[1], ARGV[8])
@@ -434,6 +434,12 @@ impl RedisPresence {
             audio: flag("audio"),
             video: flag("video"),
             presenting: presenter == Some(pid),
+            status: Status::from_code(
+                fields
+                    .get("status")
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(0),
+            ),
         })
     }
 
