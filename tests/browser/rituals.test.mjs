@@ -2,7 +2,10 @@
 // socket.io client driving the timer. Goals appear under tiles and in People on every page;
 // when the work block ends the check-in card asks exactly those with a goal (keyboard
 // reachable, without taking focus); answers become chat lines; "Not now" then "carry over"
-// moves a goal to the next block; the Today panel counts the day. Screenshot: rituals.png.
+// moves a goal to the next block; the Today panel counts the day. Then the focus rules: at the
+// block's start every microphone is muted (the listener hears silence, then the one who
+// unmutes), chat stays quiet until the break, the break banner, statuses (chosen, and away for
+// a tab hidden through the whole block). Screenshots: rituals-goals, rituals, focus-break.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { mkdirSync } from "node:fs";
@@ -15,8 +18,22 @@ const SHOTS = process.env.FLOWSYNC_TEST_SCREENSHOTS || new URL("./artifacts", im
 mkdirSync(SHOTS, { recursive: true });
 const suite = browserSuite();
 
-async function join(url, name) {
+async function join(url, name, { listen = false } = {}) {
   const context = await suite.browser.newContext({ viewport: { width: 1280, height: 720 } });
+  // A listening page keeps its peer connections where the test can read what it receives.
+  if (listen) {
+    await context.addInitScript(() => {
+      const Native = window.RTCPeerConnection;
+      window.__pcs = [];
+      window.RTCPeerConnection = function RTCPeerConnection(...args) {
+        const pc = new Native(...args);
+        window.__pcs.push(pc);
+        return pc;
+      };
+      window.RTCPeerConnection.prototype = Native.prototype;
+      Object.setPrototypeOf(window.RTCPeerConnection, Native);
+    });
+  }
   return joinAs(watch(await context.newPage(), name), url, name);
 }
 
@@ -32,6 +49,25 @@ const waitTileGoal = (page, name, text) => page.waitForFunction(([n, t]) => {
   const goal = tile?.querySelector(".tile-goal");
   return !!goal && !goal.hidden && goal.textContent === t;
 }, [name, text]);
+
+/** The loudest fresh audio level `page` receives from anyone over `ms` (0: silence). */
+const heard = (page, ms = 2500) => page.evaluate(async (span) => {
+  let max = 0;
+  const end = Date.now() + span;
+  while (Date.now() < end) {
+    for (const pc of window.__pcs) {
+      for (const r of pc.getReceivers()) {
+        if (!r.track || r.track.kind !== "audio") continue;
+        for (const src of r.getSynchronizationSources()) {
+          const fresh = Math.abs(Date.now() - src.timestamp) < 500 || Math.abs(performance.now() - src.timestamp) < 500;
+          if (fresh) max = Math.max(max, src.audioLevel || 0);
+        }
+      }
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return max;
+}, ms);
 
 const chatHas = (page, text) => page.waitForFunction((t) =>
   [...document.querySelectorAll("#messages li")].some((li) => li.textContent.includes(t)), text);
@@ -121,11 +157,11 @@ test("goals under tiles, the check-in card at the block's end, carry over, Today
 test("focus rules and status: muted at work start, quiet chat, the break banner", async () => {
   const host = await createRoom(suite.server, {
     name: "Quiet hours",
-    timer: { work_seconds: 8, short_break_seconds: 600, long_break_seconds: 600, long_break_every: 4, auto_start: true },
+    timer: { work_seconds: 20, short_break_seconds: 600, long_break_seconds: 600, long_break_every: 4, auto_start: true },
   });
   const h = await enter(suite.server, host.token);
   const url = `${suite.server.url}/room/${host.room_code}`;
-  const [ana, bo, cy] = [await join(url, "Ana"), await join(url, "Bo"), await join(url, "Cy")];
+  const [ana, bo, cy] = [await join(url, "Ana", { listen: true }), await join(url, "Bo"), await join(url, "Cy")];
   const badges = (page, name) => page.$$eval("#participants li", (l, n) =>
     (l.find((li) => li.querySelector(".participant-name")?.textContent.startsWith(n))?.textContent || ""), name);
   const tileStatus = (page, name, want) => page.waitForFunction(([n, w]) => [...document.querySelectorAll(".tile")]
@@ -136,6 +172,14 @@ test("focus rules and status: muted at work start, quiet chat, the break banner"
     // Everyone knows the rules from the room's facts.
     await cy.waitForFunction(() => document.querySelector("#room-facts").textContent.includes("microphones are muted when a work block starts"));
     assert.equal(await ana.getAttribute("#mic-button", "aria-pressed"), "true");
+    // Bo's tab is in the background when the block starts (and stays there through it).
+    await bo.evaluate(() => {
+      Object.defineProperty(document, "hidden", { configurable: true, get: () => true });
+      document.dispatchEvent(new Event("visibilitychange"));
+    });
+    // Ana hears the others (the fake microphones beep) before the block.
+    await ana.waitForFunction(() => window.__pcs.some((pc) => pc.connectionState === "connected"));
+    assert.ok(await heard(ana, 3000) > 0, "sound before the work block");
 
     // The block starts: every microphone is muted, and the peers see it.
     await ana.click("#tab-people");
@@ -145,11 +189,14 @@ test("focus rules and status: muted at work start, quiet chat, the break banner"
     }
     await ana.waitForFunction(() => [...document.querySelectorAll("#participants li")].filter((li) => li.textContent.includes("Mic off")).length === 3);
     await tileStatus(cy, "Ana", "Focusing");
+    // On the peers' side the tracks are silent.
+    assert.equal(await heard(ana), 0, "silence once everyone is muted");
 
-    // Bo unmutes: the others see his microphone on, and nobody is told anything else.
+    // Bo unmutes: the others see his microphone on and hear him, and nobody is told anything else.
     await bo.click("#mic-button");
     await ana.waitForFunction(() => ![...document.querySelectorAll("#participants li")]
       .find((li) => li.querySelector(".participant-name").textContent.startsWith("Bo")).textContent.includes("Mic off"));
+    assert.ok(await heard(ana, 3000) > 0, "Bo is heard again");
     assert.doesNotMatch(await ana.textContent("#toasts"), /Bo/);
     assert.doesNotMatch(await ana.textContent("#hand-announce"), /Bo/);
 
@@ -167,7 +214,7 @@ test("focus rules and status: muted at work start, quiet chat, the break banner"
     await tileStatus(bo, "Cy", "Away");
 
     // The break: the banner, the waiting count, statuses follow the timer.
-    await next(h.socket, "timer-update", (t) => t.reason === "completed", 15000);
+    await next(h.socket, "timer-update", (t) => t.reason === "completed", 30000);
     for (const page of [ana, bo, cy]) {
       await page.waitForSelector("#break-banner:not([hidden])");
       assert.match(await page.textContent("#break-banner"), /^Break — \d+:\d\d, you may unmute$/);
@@ -176,6 +223,15 @@ test("focus rules and status: muted at work start, quiet chat, the break banner"
     assert.match(await ana.textContent("#room-status"), /1 chat message arrived during the work block/);
     assert.match(await badges(cy, "Ana"), /On break/);
     assert.match(await badges(ana, "Cy"), /Away/);
+    // Bo's tab was hidden through the whole block: he shows away, until he looks again.
+    await ana.waitForFunction(() => [...document.querySelectorAll("#participants li")]
+      .find((li) => li.querySelector(".participant-name").textContent.startsWith("Bo")).textContent.includes("Away"));
+    await bo.evaluate(() => {
+      Object.defineProperty(document, "hidden", { configurable: true, get: () => false });
+      document.dispatchEvent(new Event("visibilitychange"));
+    });
+    await ana.waitForFunction(() => [...document.querySelectorAll("#participants li")]
+      .find((li) => li.querySelector(".participant-name").textContent.startsWith("Bo")).textContent.includes("On break"));
     await axe(ana, "the room during a break with the banner");
     await ana.screenshot({ path: joinPath(SHOTS, "focus-break.png") });
 
