@@ -134,6 +134,8 @@ export async function clearGoal() {
   try {
     await request(CLIENT.CLEAR_GOAL, {});
     onGoalUpdated({ participant_id: live.selfId, block: goals.block, goal: null });
+    // A goal cleared on purpose is not offered again as "carry over".
+    remember('');
     el.goalInput.value = '';
     flash(el.goalStatus, 'Goal cleared.');
   } catch (err) {

@@ -519,16 +519,7 @@ async fn handle<A: Adapter>(
             require_host(hub, &me).await?;
             super::rituals::set_focus_policy(hub, io, &me, data).await
         }
-        client::SET_STATUS => {
-            let s: protocol::SetStatus = protocol::parse(event, data)?;
-            hub.live
-                .set_status(&me.room_id, &me.participant_id, s.status)
-                .await
-                .map_err(presence_error)?;
-            let body = json!({ "participant_id": me.participant_id, "status": s.status });
-            broadcast(io, room, server::STATUS_CHANGED, &body).await;
-            Ok(json!({}))
-        }
+        client::SET_STATUS => super::rituals::set_status(hub, io, &me, data).await,
         client::CLOCK => {
             let c: protocol::Clock = protocol::parse(event, data)?;
             Ok(json!({ "server_time": now_ms(), "client_time": c.client_time }))

@@ -1,7 +1,7 @@
 //! The co-working ritual over Socket.io: goals for the current work block (`set-goal`,
 //! `clear-goal`), the check-in its owners are asked for when the block ends
-//! (`check-in-requested`, answered with `check-in`), what a joining page is told of them, and
-//! the host's focus rules (`set-focus-policy`).
+//! (`check-in-requested`, answered with `check-in`), what a joining page is told of them,
+//! everyone's status (`set-status`) and the host's focus rules (`set-focus-policy`).
 //! The rules are in `rooms::rituals`, the storage in `db::rituals`; block numbers come from
 //! the timer (`rooms::timer`), whose compare-and-set makes each block end exactly once.
 
@@ -117,6 +117,23 @@ pub async fn check_in<A: Adapter>(
     let goal = GoalView::from(&row);
     announce(io, me, c.block, Some(&goal)).await;
     Ok(json!({ "goal": goal }))
+}
+
+/// `set-status`: what the sender shows on their tile and in People (`auto` follows the timer).
+pub async fn set_status<A: Adapter>(
+    hub: &Hub,
+    io: &SocketIo<A>,
+    me: &Session,
+    data: Value,
+) -> Result<Value, ApiError> {
+    let s: protocol::SetStatus = protocol::parse(protocol::client::SET_STATUS, data)?;
+    hub.live
+        .set_status(&me.room_id, &me.participant_id, s.status)
+        .await
+        .map_err(|e| ApiError::unavailable("presence", format!("{e:#}")))?;
+    let body = json!({ "participant_id": me.participant_id, "status": s.status });
+    broadcast(io, room_key(&me.room_id), server::STATUS_CHANGED, &body).await;
+    Ok(json!({}))
 }
 
 /// `set-focus-policy` (the host's, checked by the caller): changes the room's focus rules;
