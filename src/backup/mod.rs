@@ -27,7 +27,6 @@ mod archive;
 mod catalogue;
 mod restore;
 pub mod retention;
-pub mod tables;
 mod verify;
 
 use std::collections::BTreeMap;
@@ -41,11 +40,12 @@ use anyhow::{Context, bail};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::db::dump::Tx;
+use crate::db::tables::{self, TABLES};
 use crate::db::{Db, migrate};
 pub use archive::*;
 pub use catalogue::*;
 pub use restore::*;
-use tables::{TABLES, Tx};
 pub use verify::*;
 
 /// The archive format this code writes and reads.

@@ -5,6 +5,7 @@
 //! written once and run against either pool by [`with_pool!`].
 
 pub mod certs;
+pub mod dump;
 pub mod group_commit;
 pub mod live;
 pub mod messages;
@@ -15,6 +16,7 @@ pub mod provision;
 pub mod rituals;
 pub mod rooms;
 pub mod space;
+pub mod tables;
 
 use std::path::Path;
 use std::str::FromStr;

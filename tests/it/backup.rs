@@ -9,8 +9,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use flowsync::backup::tables::{TABLES, Tx};
 use flowsync::db::Db;
+use flowsync::db::dump::Tx;
+use flowsync::db::tables::TABLES;
 use serde_json::{Value, json};
 
 use crate::helpers::{Backend, Setup, StateKind, fresh_pg_database};
