@@ -84,7 +84,7 @@ impl App {
         &self,
         m: &crate::db::messages::NewMessage<'_>,
     ) -> anyhow::Result<crate::db::models::MessageRow> {
-        let touch = self.activity_due(m.room_id, crate::db::now_ms());
+        let touch = self.activity_due(m.room_id, crate::clock::now_ms());
         self.messages.insert(m, touch).await
     }
 
@@ -94,7 +94,7 @@ impl App {
     /// that short of exact, and a busy room costs one write a minute instead of one per
     /// message — and a room whose participants all come back after a restart, one write.
     pub fn activity_due(&self, room_id: &str, now: i64) -> Option<i64> {
-        let expiry = crate::db::ms(self.config().rooms.idle_expiry);
+        let expiry = crate::clock::ms(self.config().rooms.idle_expiry);
         let window = (expiry / 10).min(60_000);
         let due = Some(now + expiry);
         let Ok(mut touched) = self.touched.lock() else {

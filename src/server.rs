@@ -144,12 +144,12 @@ async fn start_turn(
     settings.tls_listen = https;
     // Only participants of live rooms are relayed (see `turn`). The reconnect grace is read at
     // start: a reload that changes it reaches the relay at the next start.
-    let grace = crate::db::ms(config.rooms.reconnect_grace);
+    let grace = crate::clock::ms(config.rooms.reconnect_grace);
     let db_for_turn = db.clone();
     settings.authorize = Some(crate::turn::Authorizer::new(move |participant: String| {
         let db = db_for_turn.clone();
         async move {
-            crate::db::rooms::live_room_of(&db, &participant, crate::db::now_ms() - grace).await
+            crate::db::rooms::live_room_of(&db, &participant, crate::clock::now_ms() - grace).await
         }
     }));
     let listen = settings.listen;

@@ -8,7 +8,8 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 use crate::app::App;
-use crate::db::{self, now_ms};
+use crate::clock::now_ms;
+use crate::db;
 
 /// What one sweep did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]

@@ -8,8 +8,9 @@
 use clap::{Args, Subcommand};
 
 use super::{Cli, CmdResult, Failure, exit};
+use crate::clock::{ms, now_ms};
 use crate::config::Config;
-use crate::db::{self, Db, ms, now_ms};
+use crate::db::{self, Db};
 use crate::http::{AdminRoom, AdminRoomDetail};
 
 #[derive(Debug, Args)]

@@ -18,6 +18,9 @@ pub mod rooms;
 pub mod space;
 pub mod tables;
 
+// The clock is a leaf (`crate::clock`); db's modules reach it through here.
+pub(crate) use crate::clock::now_ms;
+
 use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
@@ -378,18 +381,6 @@ impl Db {
         .context("rotating a server secret")?;
         Ok(fresh.to_vec())
     }
-}
-
-/// The current time in unix milliseconds (the unit of every time column).
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
-
-pub fn ms(d: Duration) -> i64 {
-    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
 
 /// The database file and its WAL/SHM companions, for ownership fixes.

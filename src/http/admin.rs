@@ -7,8 +7,9 @@ use serde::{Deserialize, Serialize};
 
 use super::extract::{ApiQuery, Operator};
 use crate::app::SharedApp;
+use crate::clock::now_ms;
+use crate::db;
 use crate::db::models::{ParticipantRow, RoomRow};
-use crate::db::{self, now_ms};
 use crate::errors::{ApiError, ErrorCode};
 use crate::timefmt::rfc3339;
 
@@ -124,7 +125,7 @@ pub async fn list(
     _op: Operator,
     ApiQuery(p): ApiQuery<ListParams>,
 ) -> Result<Json<Vec<AdminRoom>>, ApiError> {
-    let grace = db::ms(app.config().rooms.reconnect_grace);
+    let grace = crate::clock::ms(app.config().rooms.reconnect_grace);
     Ok(Json(list_rooms(&app.db, grace, p.all).await?))
 }
 

@@ -9,7 +9,7 @@ use serde::Deserialize;
 use super::extract::{ApiQuery, Participant};
 use super::rooms::same_room;
 use crate::app::SharedApp;
-use crate::db::now_ms;
+use crate::clock::now_ms;
 use crate::errors::ApiError;
 use crate::rooms::record::{Day, DayRecord, day_record};
 

@@ -7,7 +7,7 @@ use axum::response::IntoResponse;
 
 use super::extract::{ApiJson, ClientIp, MaybeOperator, Participant};
 use crate::app::SharedApp;
-use crate::db::now_ms;
+use crate::clock::now_ms;
 use crate::errors::{ApiError, ErrorCode};
 use crate::ice::ice_servers;
 use crate::rooms::service::{CreateRoom, Creator, JoinRoom, RoomLookup};

@@ -4,9 +4,9 @@
 //! number when taken). Used by the REST API, signaling (`make-standing`) and the operator CLI.
 
 use super::service::CreateRoom;
+use crate::clock::now_ms;
 use crate::db;
 use crate::db::models::{NEVER, NewParticipant, NewRoom, RoomRow, RoomState, Standing};
-use crate::db::now_ms;
 use crate::errors::{ApiError, ErrorCode};
 
 /// A new room, validated from a create request: its capacity, timer, name and, for a standing

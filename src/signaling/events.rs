@@ -14,8 +14,9 @@ use super::connection::{Charge, Session, depart};
 use super::presence::Presence;
 use super::protocol::{self, client, server};
 use super::{Hub, Reach, broadcast, disconnect_all, participant_key, room_key};
+use crate::clock::now_ms;
+use crate::db;
 use crate::db::models::AuthRow;
-use crate::db::{self, now_ms};
 use crate::errors::{ApiError, ErrorCode};
 use crate::rooms::MessageType;
 use crate::rooms::service::MessageView;
@@ -574,7 +575,7 @@ pub async fn take_vacant_host<A: Adapter>(
     if present.iter().any(|p| p.role == "host") {
         return Ok(false);
     }
-    let cutoff = now_ms() - db::ms(hub.app.config().rooms.reconnect_grace);
+    let cutoff = now_ms() - crate::clock::ms(hub.app.config().rooms.reconnect_grace);
     let Some(hashes) = db::live::claim_host(&hub.app.db, room_id, participant_id, cutoff).await?
     else {
         return Ok(false);

@@ -211,7 +211,8 @@ pub async fn attach(
             // Alone, this process owned every connection: any still marked open died with an
             // earlier run (a crash skips the goodbyes), so their reconnect grace starts now.
             let in_rooms = crate::db::live::open_sessions(&app.db).await?;
-            let n = crate::db::live::reset_connections(&app.db, None, crate::db::now_ms()).await?;
+            let n =
+                crate::db::live::reset_connections(&app.db, None, crate::clock::now_ms()).await?;
             if n > 0 {
                 tracing::info!(
                     participants = n,
@@ -239,7 +240,7 @@ pub async fn attach(
                         hub.stopping
                             .store(true, std::sync::atomic::Ordering::SeqCst);
                         shut_down(&io).await;
-                        let now = crate::db::now_ms();
+                        let now = crate::clock::now_ms();
                         if let Err(e) =
                             crate::db::live::reset_connections(&hub.app.db, None, now).await
                         {
@@ -321,13 +322,13 @@ async fn reap_crashed<A: Adapter>(hub: Arc<Hub>, io: SocketIo<A>, stop: Cancella
             Ok(true) => {}
             _ => continue,
         }
-        let grace = crate::db::ms(app.config().rooms.reconnect_grace);
-        match p.reap(crate::db::now_ms(), grace).await {
+        let grace = crate::clock::ms(app.config().rooms.reconnect_grace);
+        match p.reap(crate::clock::now_ms(), grace).await {
             Ok(gone) => {
                 for (room_id, participant_id, display_name) in gone {
                     tracing::info!(participant = %participant_id, "reaping a participant whose server stopped");
                     // Its grace has already run out: the seat is free now.
-                    let seen = crate::db::now_ms() - grace;
+                    let seen = crate::clock::now_ms() - grace;
                     let _ =
                         crate::db::live::reset_connections(&app.db, Some(&participant_id), seen)
                             .await;
@@ -438,7 +439,7 @@ async fn local_seats<A: Adapter>(hub: &Hub, io: &SocketIo<A>) -> Vec<presence::S
             .await
             .ok()
             .flatten()
-            .unwrap_or_else(|| ("guest".into(), crate::db::now_ms()));
+            .unwrap_or_else(|| ("guest".into(), crate::clock::now_ms()));
         seats.push(presence::Seat {
             room_id: session.room_id.clone(),
             participant_id: pid,

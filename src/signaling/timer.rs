@@ -13,7 +13,8 @@ use tokio_util::sync::CancellationToken;
 
 use super::protocol::server;
 use super::{Hub, room_key};
-use crate::db::{self, now_ms};
+use crate::clock::now_ms;
+use crate::db;
 use crate::errors::{ApiError, ErrorCode};
 use crate::rooms::TimerSettings;
 use crate::rooms::timer::{Command, TimerState, TimerView};
@@ -130,7 +131,7 @@ pub async fn run<A: Adapter>(hub: Arc<Hub>, io: SocketIo<A>, stop: CancellationT
         // A live connection is activity: occupied rooms do not expire.
         if last_touch.elapsed() > Duration::from_secs(300) {
             last_touch = std::time::Instant::now();
-            let expires = now_ms() + db::ms(hub.app.config().rooms.idle_expiry);
+            let expires = now_ms() + crate::clock::ms(hub.app.config().rooms.idle_expiry);
             let rooms = io.local().rooms().await.unwrap_or_default();
             for room in rooms.iter().filter_map(|r| r.strip_prefix("r:")) {
                 let _ = db::rooms::touch(&hub.app.db, room, expires).await;

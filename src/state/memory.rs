@@ -6,9 +6,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use super::{RateDecision, gcra};
+use crate::clock::{ms, now_ms};
 use crate::config::Rate;
 use crate::db::models::AuthRow;
-use crate::db::{ms, now_ms};
 
 #[derive(Default, Clone)]
 pub struct MemoryState {

@@ -8,9 +8,9 @@ use redis::AsyncCommands;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
 use super::{RateDecision, gcra_params, wait_secs};
+use crate::clock::{ms, now_ms};
 use crate::config::{Rate, redact_url};
 use crate::db::models::AuthRow;
-use crate::db::{ms, now_ms};
 
 #[derive(Clone)]
 pub struct RedisState {

@@ -94,6 +94,34 @@ fn only_cli_prints_to_stdout() {
 /// Files outside `db/` that still hold SQL. The list only shrinks: SQL belongs in `db/`.
 const SQL_OUTSIDE_DB: &[&str] = &[];
 
+/// The clock is a leaf everything may use: it uses nothing of FlowSync, and nobody outside
+/// `db/` takes the time from `db`.
+#[test]
+fn the_clock_is_a_leaf() {
+    assert!(
+        !read("src/clock.rs").contains("crate::"),
+        "src/clock.rs must not import FlowSync modules"
+    );
+    let through_db: Vec<String> = sources()
+        .into_iter()
+        .filter(|(path, _)| !path.starts_with("src/db/"))
+        .filter(|(_, text)| {
+            text.contains("db::now_ms")
+                || text.contains("db::ms(")
+                || text.contains("db::{")
+                    && text
+                        .split("db::{")
+                        .skip(1)
+                        .any(|rest| rest.split('}').next().is_some_and(|l| l.contains("now_ms")))
+        })
+        .map(|(path, _)| path)
+        .collect();
+    assert!(
+        through_db.is_empty(),
+        "take the time from crate::clock, not db: {through_db:?}"
+    );
+}
+
 #[test]
 fn sql_stays_in_db() {
     let sql = [

@@ -2,7 +2,8 @@
 //! (atomically, against capacity; telling first arrivals from returning ones), session records,
 //! seats released, and freed by an explicit leave; the timer's compare-and-set.
 
-use flowsync::db::{self, now_ms};
+use flowsync::clock::now_ms;
+use flowsync::db;
 use serde_json::json;
 
 use crate::helpers::{Setup, each_backend};
@@ -241,7 +242,7 @@ fn newcomer(name: &str) -> db::models::NewParticipant {
         role: "guest",
         device_id: None,
         token_hash: flowsync::auth::token_hash(&flowsync::auth::new_token()),
-        last_seen_at: flowsync::db::now_ms(),
+        last_seen_at: flowsync::clock::now_ms(),
     }
 }
 
