@@ -48,7 +48,7 @@ pub async fn sweep_once(app: &App) -> anyhow::Result<SweepReport> {
 async fn sweep_locked(app: &App) -> anyhow::Result<SweepReport> {
     let mut report = SweepReport::default();
     let now = now_ms();
-    for (id, code) in db::rooms::due_for_expiry(&app.db, now).await? {
+    for (id, code) in db::lifecycle::due_for_expiry(&app.db, now).await? {
         if app
             .end_room(&id, &code, "expired")
             .await
@@ -57,8 +57,8 @@ async fn sweep_locked(app: &App) -> anyhow::Result<SweepReport> {
             report.expired.push(code);
         }
     }
-    report.tombstones_deleted = db::rooms::delete_old_tombstones(&app.db, now).await?;
-    report.messages_purged = db::rooms::purge_old_messages(&app.db, now).await?;
+    report.tombstones_deleted = db::lifecycle::delete_old_tombstones(&app.db, now).await?;
+    report.messages_purged = db::lifecycle::purge_old_messages(&app.db, now).await?;
     if !report.expired.is_empty() || report.tombstones_deleted > 0 || report.messages_purged > 0 {
         tracing::info!(
             expired = report.expired.len(),

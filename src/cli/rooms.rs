@@ -382,7 +382,7 @@ async fn end(config: &Config, db: &Db, code: &str, server: Option<&str>, json: b
                 .await
                 .map_err(|e| Failure::new(exit::UNREACHABLE, e))?;
             let ended = match room {
-                Some(r) => db::rooms::close(db, &r.id, "ended", until)
+                Some(r) => db::lifecycle::close(db, &r.id, "ended", until)
                     .await
                     .map_err(|e| Failure::new(exit::UNREACHABLE, e))?
                     .is_some(),

@@ -7,6 +7,7 @@
 pub mod certs;
 pub mod dump;
 pub mod group_commit;
+pub mod lifecycle;
 pub mod live;
 pub mod messages;
 pub mod migrate;

@@ -1,7 +1,7 @@
 //! A room's record of a day: the work blocks that ended, everyone's goals and check-ins, the
 //! day's tally ("6 blocks · 14 goals · 11 done") and, in a standing room, each person's
 //! streak. Shared by the Today panel (REST), the transcript export and `flowsync rooms show
-//! --today`. It is kept as long as the room's chat (see `db::rooms::purge_old_messages`).
+//! --today`. It is kept as long as the room's chat (see `db::lifecycle::purge_old_messages`).
 //!
 //! A day is a calendar date at a UTC offset: the browser asks for its own (the people in a
 //! room see their own day), the CLI for UTC unless `--utc-offset` says otherwise.

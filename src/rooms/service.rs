@@ -619,7 +619,7 @@ impl App {
         status: &'static str,
     ) -> Result<bool, ApiError> {
         let until = now_ms() + ms(self.config().rooms.tombstone_ttl);
-        let Some(hashes) = db::rooms::close(&self.db, room_id, status, until).await? else {
+        let Some(hashes) = db::lifecycle::close(&self.db, room_id, status, until).await? else {
             return Ok(false);
         };
         if let Err(e) = self.state.auth_invalidate(&hashes).await {

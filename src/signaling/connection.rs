@@ -276,7 +276,7 @@ pub async fn on_connect<A: Adapter>(s: SocketRef<A>, io: SocketIo<A>, State(hub)
         return;
     }
     if let Some(expires_at) = hub.app.activity_due(&session.room_id, now_ms())
-        && let Err(e) = db::rooms::touch(&hub.app.db, &session.room_id, expires_at).await
+        && let Err(e) = db::lifecycle::touch(&hub.app.db, &session.room_id, expires_at).await
     {
         tracing::warn!(error = %format!("{e:#}"), "could not record room activity");
     }

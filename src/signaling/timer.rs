@@ -134,7 +134,7 @@ pub async fn run<A: Adapter>(hub: Arc<Hub>, io: SocketIo<A>, stop: CancellationT
             let expires = now_ms() + crate::clock::ms(hub.app.config().rooms.idle_expiry);
             let rooms = io.local().rooms().await.unwrap_or_default();
             for room in rooms.iter().filter_map(|r| r.strip_prefix("r:")) {
-                let _ = db::rooms::touch(&hub.app.db, room, expires).await;
+                let _ = db::lifecycle::touch(&hub.app.db, room, expires).await;
             }
         }
     }
