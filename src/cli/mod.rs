@@ -11,6 +11,7 @@ mod manpages;
 mod migrate;
 mod reload;
 mod rooms;
+mod rooms_end;
 mod serve;
 
 use std::path::PathBuf;
