@@ -297,7 +297,7 @@ async fn send_snapshot<A: Adapter>(
         .live
         .snapshot(&session.room_id)
         .await
-        .map_err(|e| ApiError::unavailable("presence", format!("{e:#}")))?;
+        .map_err(super::presence::unavailable)?;
     let me = participants
         .iter()
         .find(|p| p.participant_id == session.participant_id)

@@ -11,7 +11,7 @@ use socketioxide::extract::{AckSender, Event, SocketRef, State, TryData};
 use socketioxide::{BroadcastError, SocketError};
 
 use super::connection::{Charge, Session, depart};
-use super::presence::Presence;
+use super::presence::{Presence, unavailable as presence_error};
 use super::protocol::{self, client, server};
 use super::{Hub, Reach, broadcast, disconnect_all, participant_key, room_key};
 use crate::clock::now_ms;
@@ -104,10 +104,6 @@ async fn require_host(hub: &Hub, session: &Session) -> Result<(), ApiError> {
             "only the host can do this",
         ))
     }
-}
-
-fn presence_error(e: anyhow::Error) -> ApiError {
-    ApiError::unavailable("presence", format!("{e:#}"))
 }
 
 /// The sender's session, once its event budget allows the event and it has not left.

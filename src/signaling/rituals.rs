@@ -131,7 +131,7 @@ pub async fn set_status<A: Adapter>(
     hub.live
         .set_status(&me.room_id, &me.participant_id, s.status)
         .await
-        .map_err(|e| ApiError::unavailable("presence", format!("{e:#}")))?;
+        .map_err(super::presence::unavailable)?;
     let body = json!({ "participant_id": me.participant_id, "status": s.status });
     broadcast(io, room_key(&me.room_id), server::STATUS_CHANGED, &body).await;
     Ok(json!({}))

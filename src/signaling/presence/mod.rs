@@ -29,6 +29,7 @@ pub struct Seat {
 }
 
 use super::protocol::ParticipantView;
+use crate::errors::ApiError;
 
 /// Result of a socket arriving.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,6 +59,11 @@ pub struct Departure {
     pub was_presenter: bool,
     /// The longest-present participant left, who takes over from a departing host.
     pub successor: Option<String>,
+}
+
+/// What a client is answered when presence (Redis, or the in-process rooms) failed.
+pub fn unavailable(e: anyhow::Error) -> ApiError {
+    ApiError::unavailable("presence", format!("{e:#}"))
 }
 
 pub enum Presence {
