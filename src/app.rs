@@ -1,7 +1,7 @@
 //! `App`: everything a request, a socket, a background job or `doctor` needs, built once from
 //! the configuration and shared behind an `Arc`.
 
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::Context;
@@ -15,7 +15,7 @@ use crate::state::StateStore;
 
 pub struct App {
     /// The validated configuration this instance runs with; swapped on `SIGHUP` reload.
-    config: RwLock<Arc<Config>>,
+    config: crate::config::Handle,
     /// The database, the truth for rooms, participants, tokens and messages.
     pub db: Db,
     /// Ephemeral shared state: token cache, rate limits, presence, job locks.
@@ -34,8 +34,6 @@ pub struct App {
     /// Random id of this process, e.g. as the owner of job locks.
     pub instance_id: String,
     pub started_at: Instant,
-    /// The certificate being served, when TLS is on (SIGHUP re-reads it in files mode).
-    pub tls: std::sync::OnceLock<Arc<crate::tls::CertResolver>>,
     /// Serialises sweeps inside this process: the shared lock is re-entrant for one instance,
     /// so without this the timer's sweep and `POST /api/admin/sweep` could run side by side.
     pub sweeping: tokio::sync::Mutex<()>,
@@ -60,7 +58,7 @@ impl App {
         let messages = crate::db::group_commit::MessageWriter::start(db.clone());
         let joins = crate::db::group_commit::JoinWriter::start(db.clone());
         Ok(Arc::new(App {
-            config: RwLock::new(Arc::new(config)),
+            config: crate::config::Handle::new(config),
             db,
             state,
             passwords: PasswordHasherPool::new(cores),
@@ -71,7 +69,6 @@ impl App {
             link_key,
             instance_id: crate::auth::new_id("i"),
             started_at: Instant::now(),
-            tls: std::sync::OnceLock::new(),
             sweeping: tokio::sync::Mutex::new(()),
             readiness: Default::default(),
             touched: Default::default(),
@@ -123,16 +120,18 @@ pub struct ReloadReport {
 impl App {
     /// The configuration in effect now (cheap: an `Arc` clone).
     pub fn config(&self) -> Arc<Config> {
-        self.config
-            .read()
-            .map(|c| c.clone())
-            .unwrap_or_else(|e| e.into_inner().clone())
+        self.config.get()
     }
 
-    /// Applies the reloadable keys of `new` (see `config::keys`, column "reload") and reports
-    /// the others that changed, which keep their running value until a restart. A test
-    /// (`every_reloadable_key_takes_effect_on_reload`) changes every reloadable key and checks
-    /// it is in effect, so a key added to the registry as reloadable must be merged here.
+    /// A handle that sees every reload, for tasks that outlive a request (the ACME loop).
+    pub fn config_handle(&self) -> crate::config::Handle {
+        self.config.clone()
+    }
+
+    /// Applies the keys of `new` that changed and are reloadable (those with an `apply` in
+    /// `config::keys`) and reports the others that changed, which keep their running value
+    /// until a restart. A test (`every_reloadable_key_takes_effect_on_reload`) changes every
+    /// reloadable key in a running server and checks it is in effect.
     pub fn reload(&self, mut new: Config) -> ReloadReport {
         let old = self.config();
         // What the server derived at start where the file says nothing (the embedded TURN
@@ -147,47 +146,22 @@ impl App {
         let before = old.render();
         let after = new.render();
         let mut report = ReloadReport::default();
-        for ((key, was), (_, now)) in before.iter().zip(after.iter()) {
-            if was != now {
-                if key.reloadable {
-                    report.applied.push(key.dotted());
-                } else {
-                    report.needs_restart.push(key.dotted());
-                }
-            }
-        }
         let mut merged = (*old).clone();
-        merged.rooms = new.rooms;
-        merged.turn.credential_ttl = new.turn.credential_ttl;
-        merged.log.level = new.log.level;
-        merged.backup = new.backup;
-        // The ACME loop reads these from the running configuration on every round.
-        merged.tls.email = new.tls.email;
-        merged.tls.acme_directory = new.tls.acme_directory;
-        merged.tls.acme_ca_root = new.tls.acme_ca_root;
-        merged.tls.challenge = new.tls.challenge;
-        merged.tls.cert_path = new.tls.cert_path;
-        merged.tls.key_path = new.tls.key_path;
-        if merged.tls.mode == crate::config::TlsMode::Files
-            && let Some(resolver) = self.tls.get()
-        {
-            match crate::tls::load(&merged) {
-                Ok(Some((key, path))) => {
-                    resolver.swap(key);
-                    tracing::info!(path = %path.display(), "TLS certificate re-read");
-                    report.applied.push("tls certificate".into());
+        for ((key, was), (_, now)) in before.iter().zip(after.iter()) {
+            if was == now {
+                continue;
+            }
+            match key.apply {
+                Some(apply) => {
+                    apply(&new, &mut merged);
+                    report.applied.push(key.dotted());
                 }
-                Ok(None) => {}
-                Err(e) => tracing::error!(
-                    error = %format!("{e:#}"),
-                    "cannot load the TLS certificate; still serving the previous one"
-                ),
+                None => report.needs_restart.push(key.dotted()),
             }
         }
-        match self.config.write() {
-            Ok(mut c) => *c = Arc::new(merged),
-            Err(e) => *e.into_inner() = Arc::new(merged),
-        }
+        // The certificate files themselves are re-read by the TLS listener's owner
+        // (`server::Server::reload`), which holds the certificate being served.
+        self.config.set(merged);
         report
     }
 }

@@ -1,10 +1,19 @@
 //! Room events for live connections. REST handlers and operators publish here; the signaling
 //! layer subscribes and forwards to the sockets of the room.
 
+use serde::Serialize;
 use tokio::sync::broadcast;
 
 use crate::db::models::MessageRow;
-use crate::rooms::service::PendingView;
+
+/// A seat taken over REST whose live connection has not arrived: shown to the room as
+/// "joining…" until it arrives (`user-joined`) or lapses after `expires_in_ms`.
+#[derive(Debug, Clone, Serialize)]
+pub struct PendingView {
+    pub participant_id: String,
+    pub display_name: String,
+    pub expires_in_ms: i64,
+}
 
 /// Something every live participant of a room must hear about.
 #[derive(Debug, Clone)]

@@ -33,16 +33,6 @@ fn hand_to_user(name: &str, paths: &[&Path]) -> anyhow::Result<Vec<std::path::Pa
     Ok(changed)
 }
 
-/// The data directory and the SQLite files in it.
-pub fn fix_data_dir(config: &crate::config::Config) -> anyhow::Result<Vec<std::path::PathBuf>> {
-    let mut paths = vec![config.server.data_dir.clone()];
-    if let Some(db) = config.sqlite_path() {
-        paths.extend(crate::db::sqlite_files(&db));
-    }
-    let refs: Vec<&Path> = paths.iter().map(|p| p.as_path()).collect();
-    hand_to_service_user(&refs)
-}
-
 #[cfg(test)]
 mod tests {
     use std::os::unix::fs::MetadataExt;

@@ -99,7 +99,7 @@ pub async fn open_database(config: &Config) -> Result<Db, StartError> {
             "the database has migration {v}, unknown to this flowsync: it was migrated by a newer version; install that version"
         )));
     }
-    if let Err(e) = crate::ownership::fix_data_dir(config) {
+    if let Err(e) = crate::db::fix_data_dir(config) {
         tracing::warn!(error = %format!("{e:#}"), "could not hand data files to the service user");
     }
     Ok(db)
@@ -115,6 +115,8 @@ pub struct Server {
     pub app: SharedApp,
     /// The embedded STUN/TURN server, when `turn.mode = embedded`.
     pub turn: Option<crate::turn::Turn>,
+    /// The certificate being served, when TLS is on (a reload re-reads it in files mode).
+    pub certificate: Option<Arc<crate::tls::CertResolver>>,
     stop: CancellationToken,
     task: JoinHandle<std::io::Result<()>>,
 }
@@ -247,6 +249,7 @@ pub async fn start(config: Config) -> Result<Server, StartError> {
         }
     };
     let mut redirect_addr = None;
+    let mut served_certificate = None;
     tokio::spawn({
         let data_dir = app.config().server.data_dir.clone();
         let router = router.clone();
@@ -275,17 +278,21 @@ pub async fn start(config: Config) -> Result<Server, StartError> {
                 certificate.map(|(k, _)| k),
                 acme.then(|| paths.alpn01.clone()),
             ));
-            let _ = app.tls.set(resolver.clone());
+            served_certificate = Some(resolver.clone());
             if acme {
                 tokio::spawn(crate::tls::acme::maintain(
-                    app.clone(),
+                    app.config_handle(),
+                    crate::tls::acme::Shared::of(&app.db),
                     resolver.clone(),
                     stop.clone(),
                 ));
             }
             let tls_config = crate::tls::server_config(resolver).map_err(StartError::Other)?;
-            let handshake =
-                crate::tls::listener::TlsHandshake::new(tls_config, turn.clone(), stop.clone());
+            // TURN over TLS shares the HTTPS port: the listener hands TURN's streams over.
+            let sink = turn
+                .clone()
+                .map(|t| Arc::new(t) as Arc<dyn crate::tls::listener::StreamSink>);
+            let handshake = crate::tls::listener::TlsHandshake::new(tls_config, sink, stop.clone());
             // The redirect target: the public URL, derived with the port really bound.
             let public_url = {
                 let mut c = (*app.config()).clone();
@@ -297,7 +304,7 @@ pub async fn start(config: Config) -> Result<Server, StartError> {
             tokio::spawn(crate::http::redirect::serve(
                 redirect,
                 public_url,
-                acme.then(|| paths.http01.clone()),
+                acme.then(|| crate::tls::challenges::HttpChallenges::new(paths.http01.clone())),
                 conns.clone(),
                 stop.clone(),
             ));
@@ -315,6 +322,7 @@ pub async fn start(config: Config) -> Result<Server, StartError> {
         tls: tls_on,
         app,
         turn,
+        certificate: served_certificate,
         stop,
         task,
     };
@@ -327,7 +335,59 @@ pub async fn start(config: Config) -> Result<Server, StartError> {
     Ok(server)
 }
 
+/// What a configuration reload touches: the app's configuration and, when TLS certificates
+/// come from files, the certificate being served. Cloned into the `SIGHUP` task.
+#[derive(Clone)]
+pub struct Reloader {
+    app: SharedApp,
+    certificate: Option<Arc<crate::tls::CertResolver>>,
+}
+
+impl Reloader {
+    /// Applies a reloaded configuration (`App::reload`) and re-reads certificate files: a bad
+    /// new file keeps the certificate being served.
+    pub fn reload(&self, new: crate::config::Config) -> crate::app::ReloadReport {
+        let mut report = self.app.reload(new);
+        let config = self.app.config();
+        if config.tls.mode == crate::config::TlsMode::Files
+            && let Some(resolver) = &self.certificate
+        {
+            match crate::tls::load(&config) {
+                Ok(Some((key, path))) => {
+                    resolver.swap(key);
+                    tracing::info!(path = %path.display(), "TLS certificate re-read");
+                    report.applied.push("tls certificate".into());
+                }
+                Ok(None) => {}
+                Err(e) => tracing::error!(
+                    error = %format!("{e:#}"),
+                    "cannot load the TLS certificate; still serving the previous one"
+                ),
+            }
+        }
+        report
+    }
+
+    /// The configuration in effect now.
+    pub fn config(&self) -> Arc<crate::config::Config> {
+        self.app.config()
+    }
+}
+
 impl Server {
+    /// What `SIGHUP` calls (see [`Reloader`]).
+    pub fn reloader(&self) -> Reloader {
+        Reloader {
+            app: self.app.clone(),
+            certificate: self.certificate.clone(),
+        }
+    }
+
+    /// Applies a reloaded configuration now (see [`Reloader::reload`]).
+    pub fn reload(&self, new: crate::config::Config) -> crate::app::ReloadReport {
+        self.reloader().reload(new)
+    }
+
     /// Where the app answers: `https://ADDR` with TLS, else `http://ADDR`.
     pub fn url(&self) -> String {
         format!(

@@ -472,7 +472,7 @@ pub async fn restore(cli: &Cli, opts: &RestoreOpts) -> CmdResult {
         .map(|p| p.as_path())
         .collect();
     crate::ownership::hand_to_service_user(&owned)?;
-    crate::ownership::fix_data_dir(&config)?;
+    crate::db::fix_data_dir(&config)?;
     if opts.json {
         return print_json(&serde_json::json!({
             "restored": restored,

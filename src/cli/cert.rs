@@ -235,7 +235,7 @@ pub async fn run(cli: &Cli, opts: &Opts) -> CmdResult {
         Action::Import(_) => Ok(()),
         Action::Issue(o) => {
             if o.staging {
-                config.tls.acme_directory = crate::tls::acme::LETS_ENCRYPT_STAGING.to_owned();
+                config.tls.acme_directory = crate::config::LETS_ENCRYPT_STAGING.to_owned();
             }
             obtain(cli, &config, o.json).await
         }

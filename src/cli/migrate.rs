@@ -116,7 +116,7 @@ pub async fn run(cli: &Cli, opts: &Opts) -> CmdResult {
         b.finish_and_clear();
     }
     let applied = applied?;
-    let fixed = crate::ownership::fix_data_dir(&config)?;
+    let fixed = crate::db::fix_data_dir(&config)?;
     if opts.json {
         let doc = serde_json::json!({
             "applied": applied.iter().map(|(v, d)| serde_json::json!({"version": v, "millis": d.as_millis()})).collect::<Vec<_>>(),

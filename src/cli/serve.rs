@@ -111,7 +111,7 @@ pub async fn run(cli: &Cli, opts: &Opts) -> CmdResult {
     let stop = server.stop_token();
     tokio::spawn(reload_on_sighup(
         hup,
-        server.app.clone(),
+        server.reloader(),
         cli.load_options(opts.flags()),
         log,
     ));
@@ -133,7 +133,7 @@ pub async fn run(cli: &Cli, opts: &Opts) -> CmdResult {
 /// running, names what needs a restart, and keeps running on an invalid file.
 async fn reload_on_sighup(
     hup: Option<tokio::signal::unix::Signal>,
-    app: crate::app::SharedApp,
+    reloader: crate::server::Reloader,
     options: crate::config::LoadOptions,
     log: crate::telemetry::LogControl,
 ) {
@@ -142,7 +142,7 @@ async fn reload_on_sighup(
         return;
     };
     // The data directory cannot change without a restart, so receipts always land here.
-    let data_dir = app.config().server.data_dir.clone();
+    let data_dir = reloader.config().server.data_dir.clone();
     let mut status = crate::reload::Status {
         pid: std::process::id(),
         ok: true,
@@ -165,7 +165,7 @@ async fn reload_on_sighup(
             }
             Ok(loaded) => {
                 let level = loaded.config.log.level.clone();
-                let report = app.reload(loaded.config);
+                let report = reloader.reload(loaded.config);
                 if let Err(e) = log.set_level(&level) {
                     tracing::warn!(error = %format!("{e:#}"), "log level unchanged");
                 }

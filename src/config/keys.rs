@@ -22,12 +22,19 @@ pub struct KeyDef {
     pub default: &'static str,
     /// Masked in `--print-config`, `Debug` and logs.
     pub secret: bool,
-    /// Takes effect on `SIGHUP` without a restart.
-    pub reloadable: bool,
+    /// For a key that takes effect on `SIGHUP` without a restart: copies its value from the
+    /// first configuration into the second. `App::reload` applies exactly these, so a key is
+    /// reloadable by construction when it has one (`None`: the key needs a restart).
+    pub apply: Option<fn(&super::Config, &mut super::Config)>,
     pub doc: &'static str,
 }
 
 impl KeyDef {
+    /// Whether the key takes effect on `SIGHUP` without a restart.
+    pub fn reloadable(&self) -> bool {
+        self.apply.is_some()
+    }
+
     pub fn dotted(&self) -> String {
         format!("{}.{}", self.section, self.key)
     }
@@ -42,14 +49,26 @@ impl KeyDef {
 }
 
 macro_rules! key {
-    ($section:literal, $key:literal, $kind:ident, $default:literal, secret: $secret:literal, reload: $reload:literal, $doc:literal) => {
+    ($section:literal, $key:literal, $kind:ident, $default:literal, secret: $secret:literal, reload: false, $doc:literal) => {
         KeyDef {
             section: $section,
             key: $key,
             kind: Kind::$kind,
             default: $default,
             secret: $secret,
-            reloadable: $reload,
+            apply: None,
+            doc: $doc,
+        }
+    };
+    // `reload: [rooms.idle_expiry]`: the field of `Config` that holds the key's value.
+    ($section:literal, $key:literal, $kind:ident, $default:literal, secret: $secret:literal, reload: [$($field:ident).+], $doc:literal) => {
+        KeyDef {
+            section: $section,
+            key: $key,
+            kind: Kind::$kind,
+            default: $default,
+            secret: $secret,
+            apply: Some(|from, to| to.$($field).+.clone_from(&from.$($field).+)),
             doc: $doc,
         }
     };
@@ -100,17 +119,17 @@ pub const KEYS: &[KeyDef] = &[
         "off, acme (obtained and renewed automatically), self-signed (for a LAN or testing) or files (tls.cert_path/key_path)"),
     key!("tls", "domains", List, "[]", secret: false, reload: false,
         "names the certificate is for; the first is used in public URLs (self-signed default: localhost, 127.0.0.1, ::1)"),
-    key!("tls", "email", Str, "unset", secret: false, reload: true,
+    key!("tls", "email", Str, "unset", secret: false, reload: [tls.email],
         "contact address for the ACME account (expiry warnings from the CA)"),
-    key!("tls", "acme_directory", Str, "https://acme-v02.api.letsencrypt.org/directory", secret: false, reload: true,
+    key!("tls", "acme_directory", Str, "https://acme-v02.api.letsencrypt.org/directory", secret: false, reload: [tls.acme_directory],
         "ACME directory URL (Let's Encrypt production; `cert issue --staging` uses its staging directory)"),
-    key!("tls", "acme_ca_root", Str, "unset", secret: false, reload: true,
+    key!("tls", "acme_ca_root", Str, "unset", secret: false, reload: [tls.acme_ca_root],
         "PEM file of an extra root to trust for a private ACME directory's HTTPS"),
-    key!("tls", "challenge", Str, "http-01", secret: false, reload: true,
+    key!("tls", "challenge", Str, "http-01", secret: false, reload: [tls.challenge],
         "http-01 (answered on port 80, server.http_listen) or tls-alpn-01 (on port 443)"),
-    key!("tls", "cert_path", Str, "unset", secret: false, reload: true,
+    key!("tls", "cert_path", Str, "unset", secret: false, reload: [tls.cert_path],
         "files mode: PEM certificate chain, re-read on SIGHUP"),
-    key!("tls", "key_path", Str, "unset", secret: false, reload: true,
+    key!("tls", "key_path", Str, "unset", secret: false, reload: [tls.key_path],
         "files mode: PEM private key, re-read on SIGHUP"),
     key!("turn", "mode", Str, "off", secret: false, reload: false,
         "off, embedded (the STUN/TURN server inside serve) or external (a coturn with use-auth-secret sharing turn.shared_secret)"),
@@ -118,7 +137,7 @@ pub const KEYS: &[KeyDef] = &[
         "turn:/turns:/stun: URLs handed to browsers (external mode; embedded derives them from the domain, turn.listen and the HTTPS port)"),
     key!("turn", "shared_secret", Str, "unset", secret: true, reload: false,
         "the TURN REST shared secret (coturn static-auth-secret); embedded mode generates one and keeps it in the database"),
-    key!("turn", "credential_ttl", Str, "10m", secret: false, reload: true,
+    key!("turn", "credential_ttl", Str, "10m", secret: false, reload: [turn.credential_ttl],
         "lifetime of the TURN credentials handed out (browsers fetch fresh ones before; embedded keeps refreshing allocations of participants still in the room); external mode defaults to 6h, since coturn refuses refreshes with an expired credential"),
     key!("turn", "listen", Str, "[::]:3478", secret: false, reload: false,
         "embedded: UDP and TCP address of the STUN/TURN server (TURN over TLS shares server.https_listen)"),
@@ -134,57 +153,57 @@ pub const KEYS: &[KeyDef] = &[
         "embedded: relayed allocations per credential (one participant)"),
     key!("turn", "room_quota", Int, "50", secret: false, reload: false,
         "embedded: relayed allocations all participants of one room may hold together"),
-    key!("rooms", "max_participants", Int, "10", secret: false, reload: true,
+    key!("rooms", "max_participants", Int, "10", secret: false, reload: [rooms.max_participants],
         "default and upper bound of a room's capacity (hard cap 10)"),
-    key!("rooms", "idle_expiry", Str, "24h", secret: false, reload: true,
+    key!("rooms", "idle_expiry", Str, "24h", secret: false, reload: [rooms.idle_expiry],
         "a room without joins, messages or live connections for this long expires"),
-    key!("rooms", "reconnect_grace", Str, "60s", secret: false, reload: true,
+    key!("rooms", "reconnect_grace", Str, "60s", secret: false, reload: [rooms.reconnect_grace],
         "a disconnected participant keeps its seat this long"),
-    key!("rooms", "pending_seat_grace", Str, "15s", secret: false, reload: true,
+    key!("rooms", "pending_seat_grace", Str, "15s", secret: false, reload: [rooms.pending_seat_grace],
         "a seat taken over REST (create or join) whose live connection never arrives lapses after this long"),
-    key!("rooms", "tombstone_ttl", Str, "30d", secret: false, reload: true,
+    key!("rooms", "tombstone_ttl", Str, "30d", secret: false, reload: [rooms.tombstone_ttl],
         "how long an ended or expired room's code answers 410 and is not reused (at least 30d)"),
-    key!("rooms", "create_policy", Str, "open", secret: false, reload: true,
+    key!("rooms", "create_policy", Str, "open", secret: false, reload: [rooms.create_policy],
         "who may create rooms: open (anyone, rate-limited), link (whoever has the team's create link: `flowsync rooms create-link`) or operator (only `flowsync rooms create` and the admin API)"),
-    key!("rooms", "create_rate_per_ip", Str, "10/hour", secret: false, reload: true,
+    key!("rooms", "create_rate_per_ip", Str, "10/hour", secret: false, reload: [rooms.create_rate_per_ip],
         "rooms one address may create, as COUNT/second|minute|hour|day"),
-    key!("rooms", "join_rate_per_ip", Str, "30/minute", secret: false, reload: true,
+    key!("rooms", "join_rate_per_ip", Str, "30/minute", secret: false, reload: [rooms.join_rate_per_ip],
         "join attempts (and so password guesses) one address may make"),
-    key!("rooms", "lookup_rate_per_ip", Str, "60/minute", secret: false, reload: true,
+    key!("rooms", "lookup_rate_per_ip", Str, "60/minute", secret: false, reload: [rooms.lookup_rate_per_ip],
         "room lookups (GET /api/rooms/CODE) one address may make: bounds guessing codes"),
-    key!("rooms", "message_rate_per_participant", Str, "30/minute", secret: false, reload: true,
+    key!("rooms", "message_rate_per_participant", Str, "30/minute", secret: false, reload: [rooms.message_rate_per_participant],
         "chat messages one participant may send (REST and Socket.io together)"),
-    key!("rooms", "password_failures_per_room", Str, "30/hour", secret: false, reload: true,
+    key!("rooms", "password_failures_per_room", Str, "30/hour", secret: false, reload: [rooms.password_failures_per_room],
         "wrong passwords a room accepts from all addresses together; past it every attempt waits (Retry-After)"),
-    key!("rooms", "message_max_chars", Int, "2000", secret: false, reload: true,
+    key!("rooms", "message_max_chars", Int, "2000", secret: false, reload: [rooms.message_max_chars],
         "longest chat message, in characters"),
-    key!("rooms", "timer_work_seconds", Int, "1500", secret: false, reload: true,
+    key!("rooms", "timer_work_seconds", Int, "1500", secret: false, reload: [rooms.timer.work_seconds],
         "default work phase"),
-    key!("rooms", "timer_short_break_seconds", Int, "300", secret: false, reload: true,
+    key!("rooms", "timer_short_break_seconds", Int, "300", secret: false, reload: [rooms.timer.short_break_seconds],
         "default short break"),
-    key!("rooms", "timer_long_break_seconds", Int, "900", secret: false, reload: true,
+    key!("rooms", "timer_long_break_seconds", Int, "900", secret: false, reload: [rooms.timer.long_break_seconds],
         "default long break"),
-    key!("rooms", "timer_long_break_every", Int, "4", secret: false, reload: true,
+    key!("rooms", "timer_long_break_every", Int, "4", secret: false, reload: [rooms.timer.long_break_every],
         "a long break follows every Nth completed work phase"),
-    key!("rooms", "timer_auto_start", Bool, "true", secret: false, reload: true,
+    key!("rooms", "timer_auto_start", Bool, "true", secret: false, reload: [rooms.timer.auto_start],
         "start the next phase automatically when one ends"),
-    key!("rooms", "focus_mute_at_work_start", Bool, "false", secret: false, reload: true,
+    key!("rooms", "focus_mute_at_work_start", Bool, "false", secret: false, reload: [rooms.timer.focus.mute_at_work_start],
         "new rooms' focus rule: everyone's microphone is muted when a work block starts (hosts change it per room)"),
-    key!("rooms", "focus_quiet_chat", Bool, "false", secret: false, reload: true,
+    key!("rooms", "focus_quiet_chat", Bool, "false", secret: false, reload: [rooms.timer.focus.quiet_chat],
         "new rooms' focus rule: no chat sounds or notifications during work blocks; a count waits for the break"),
-    key!("rooms", "focus_break_banner", Bool, "true", secret: false, reload: true,
+    key!("rooms", "focus_break_banner", Bool, "true", secret: false, reload: [rooms.timer.focus.break_banner],
         "new rooms' focus rule: a banner over the stage during breaks with the time left"),
-    key!("backup", "dir", Str, "<data_dir>/backups", secret: false, reload: true,
+    key!("backup", "dir", Str, "<data_dir>/backups", secret: false, reload: [backup.dir],
         "where `flowsync backup` writes archives (init sets /var/backups/flowsync)"),
-    key!("backup", "keep", Int, "14", secret: false, reload: true,
+    key!("backup", "keep", Int, "14", secret: false, reload: [backup.keep],
         "newest archives kept in backup.dir; older ones are pruned after a successful backup"),
-    key!("backup", "keep_daily", Int, "0", secret: false, reload: true,
+    key!("backup", "keep_daily", Int, "0", secret: false, reload: [backup.keep_daily],
         "also keep the newest archive of each of this many recent days"),
-    key!("backup", "keep_weekly", Int, "0", secret: false, reload: true,
+    key!("backup", "keep_weekly", Int, "0", secret: false, reload: [backup.keep_weekly],
         "also keep the newest archive of each of this many recent weeks"),
-    key!("backup", "include_secrets", Bool, "false", secret: false, reload: true,
+    key!("backup", "include_secrets", Bool, "false", secret: false, reload: [backup.include_secrets],
         "put generated secrets, secret config keys and private keys in archives"),
-    key!("log", "level", Str, "info", secret: false, reload: true,
+    key!("log", "level", Str, "info", secret: false, reload: [log.level],
         "error, warn, info, debug, trace, or a tracing filter such as flowsync=debug"),
     key!("log", "format", Str, "text", secret: false, reload: false, "text or json"),
 ];
@@ -203,7 +222,7 @@ pub fn markdown_reference() -> String {
             k.dotted(),
             k.env_var(),
             k.default,
-            if k.reloadable { "SIGHUP" } else { "restart" },
+            if k.reloadable() { "SIGHUP" } else { "restart" },
             k.doc
         ));
     }

@@ -11,6 +11,7 @@ pub mod template;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use ipnet::IpNet;
@@ -22,6 +23,38 @@ use crate::rooms::{FocusPolicy, TimerSettings};
 
 /// Where the config file is looked for when `--config` is not given.
 pub const DEFAULT_CONFIG_PATH: &str = "/etc/flowsync/flowsync.toml";
+
+/// `tls.acme_directory` when the file names none: Let's Encrypt's production directory.
+pub const LETS_ENCRYPT: &str = "https://acme-v02.api.letsencrypt.org/directory";
+/// Let's Encrypt's staging directory (`flowsync cert issue --staging`).
+pub const LETS_ENCRYPT_STAGING: &str = "https://acme-staging-v02.api.letsencrypt.org/directory";
+
+/// The configuration a running server uses now, shared by everything that must see a reload
+/// (`App`, the ACME loop): `set` swaps it, `get` is an `Arc` clone.
+#[derive(Debug, Clone)]
+pub struct Handle(Arc<RwLock<Arc<Config>>>);
+
+impl Handle {
+    pub fn new(config: Config) -> Handle {
+        Handle(Arc::new(RwLock::new(Arc::new(config))))
+    }
+
+    /// The configuration in effect now.
+    pub fn get(&self) -> Arc<Config> {
+        self.0
+            .read()
+            .map(|c| c.clone())
+            .unwrap_or_else(|e| e.into_inner().clone())
+    }
+
+    /// Puts `config` in effect for every holder of this handle.
+    pub fn set(&self, config: Config) {
+        match self.0.write() {
+            Ok(mut c) => *c = Arc::new(config),
+            Err(e) => *e.into_inner() = Arc::new(config),
+        }
+    }
+}
 
 /// Why a configuration could not be used. Each message names the key, file or variable to fix.
 #[derive(Debug, thiserror::Error)]

@@ -182,7 +182,7 @@ impl Config {
             email: t.email,
             acme_directory: t
                 .acme_directory
-                .unwrap_or_else(|| crate::tls::acme::LETS_ENCRYPT.to_owned()),
+                .unwrap_or_else(|| super::LETS_ENCRYPT.to_owned()),
             acme_ca_root: t.acme_ca_root.map(PathBuf::from),
             challenge: match t.challenge.as_deref().unwrap_or("http-01") {
                 "http-01" => Challenge::Http01,

@@ -65,7 +65,7 @@ pub fn render(header: &[String], values: &Values) -> String {
             "# default: {} · env: {} · {}{}\n",
             k.default,
             k.env_var(),
-            if k.reloadable { "reload" } else { "restart" },
+            if k.reloadable() { "reload" } else { "restart" },
             if k.secret { " · secret" } else { "" }
         ));
         match values.get(&k.dotted()) {

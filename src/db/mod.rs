@@ -384,6 +384,17 @@ impl Db {
     }
 }
 
+/// Hands the data directory and the SQLite files in it to the service user (see
+/// `ownership`), for commands an administrator runs as root. Returns the paths changed.
+pub fn fix_data_dir(config: &crate::config::Config) -> anyhow::Result<Vec<std::path::PathBuf>> {
+    let mut paths = vec![config.server.data_dir.clone()];
+    if let Some(db) = config.sqlite_path() {
+        paths.extend(sqlite_files(&db));
+    }
+    let refs: Vec<&Path> = paths.iter().map(|p| p.as_path()).collect();
+    crate::ownership::hand_to_service_user(&refs)
+}
+
 /// The database file and its WAL/SHM companions, for ownership fixes.
 pub fn sqlite_files(path: &Path) -> Vec<std::path::PathBuf> {
     let mut files = vec![path.to_owned()];

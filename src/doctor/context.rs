@@ -128,7 +128,7 @@ impl Context {
     /// SQLite may have created `-wal`/`-shm` files as root; they belong to the service user.
     fn hand_back_sqlite_files(&self) {
         if let Ok(config) = &self.config {
-            let _ = crate::ownership::fix_data_dir(config);
+            let _ = crate::db::fix_data_dir(config);
         }
     }
 

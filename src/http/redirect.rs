@@ -4,7 +4,6 @@
 //! challenges are answered here from the files an issuer left (see `tls::acme`). It is held to the
 //! same connection limits as the other listeners (`http::serve`).
 
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use axum::Router;
@@ -16,11 +15,12 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use super::serve::Connections;
+use crate::tls::challenges::HttpChallenges;
 
 #[derive(Clone)]
 struct Target {
     origin: String,
-    challenges: Option<PathBuf>,
+    challenges: Option<HttpChallenges>,
 }
 
 /// Serves redirects to `origin` (e.g. `https://rooms.example.com`) until `stop` fires, and
@@ -28,7 +28,7 @@ struct Target {
 pub async fn serve(
     listener: TcpListener,
     origin: String,
-    challenges: Option<PathBuf>,
+    challenges: Option<HttpChallenges>,
     conns: Arc<Connections>,
     stop: CancellationToken,
 ) {
@@ -46,11 +46,7 @@ pub async fn serve(
 }
 
 async fn challenge(State(t): State<Target>, Path(token): Path<String>, req: Request) -> Response {
-    match t
-        .challenges
-        .as_deref()
-        .and_then(|dir| crate::tls::acme::http_challenge(dir, &token))
-    {
+    match t.challenges.as_ref().and_then(|store| store.answer(&token)) {
         Some(answer) => {
             tracing::info!("answered an ACME HTTP-01 validation");
             ([(header::CONTENT_TYPE, "application/octet-stream")], answer).into_response()

@@ -17,7 +17,7 @@ use crate::db::models::{AuthRow, MessageRow, NewParticipant, RoomRow, RoomState}
 use crate::db::rooms::{JoinOutcome, RoomWithTimer};
 use crate::errors::{ApiError, ErrorCode};
 use crate::ice::{IceServer, ice_servers};
-use crate::live::LiveEvent;
+use crate::live::{LiveEvent, PendingView};
 use crate::metrics::Metrics;
 use crate::state::RateDecision;
 use crate::timefmt::rfc3339;
@@ -168,15 +168,6 @@ pub fn rate_subject(ip: std::net::IpAddr, v6_prefix: u8) -> String {
                 .unwrap_or_else(|_| v6.to_string()),
         },
     }
-}
-
-/// A seat taken over REST whose live connection has not arrived: shown to the room as
-/// "joining…" until it arrives (`user-joined`) or lapses after `expires_in_ms`.
-#[derive(Debug, Clone, Serialize)]
-pub struct PendingView {
-    pub participant_id: String,
-    pub display_name: String,
-    pub expires_in_ms: i64,
 }
 
 fn not_in_room() -> ApiError {

@@ -23,9 +23,6 @@ use rustls::sign::CertifiedKey;
 
 use crate::config::{Challenge, Config};
 
-pub const LETS_ENCRYPT: &str = "https://acme-v02.api.letsencrypt.org/directory";
-pub const LETS_ENCRYPT_STAGING: &str = "https://acme-staging-v02.api.letsencrypt.org/directory";
-
 /// Files of the ACME state under `<data_dir>/tls`.
 #[derive(Debug, Clone)]
 pub struct Paths {
@@ -87,7 +84,7 @@ impl Shared {
         let mut wanted = std::collections::HashSet::new();
         for (name, value) in self.store.challenges().await? {
             let file = if let Some(token) = name.strip_prefix("challenge/http-01/") {
-                (http_challenge_name_ok(token)).then(|| paths.http01.join(token))
+                super::challenges::HttpChallenges::new(paths.http01.clone()).file(token)
             } else if let Some(host) = name.strip_prefix("challenge/tls-alpn-01/") {
                 safe_name(host).then(|| paths.alpn01.join(format!("{host}.pem")))
             } else {
@@ -196,23 +193,6 @@ pub fn alpn_challenge_key(dir: &Path, name: &str) -> Option<CertifiedKey> {
     }
     let pem = std::fs::read(dir.join(format!("{name}.pem"))).ok()?;
     super::certified_key_unchecked(&pem, &pem).ok()
-}
-
-/// The HTTP-01 key authorization for `token`, if any.
-pub fn http_challenge(dir: &Path, token: &str) -> Option<String> {
-    if !http_challenge_name_ok(token) {
-        return None;
-    }
-    std::fs::read_to_string(dir.join(token)).ok()
-}
-
-/// ACME tokens are base64url: nothing else may become a file name.
-fn http_challenge_name_ok(token: &str) -> bool {
-    !token.is_empty()
-        && token.len() <= 256
-        && token
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 fn safe_name(name: &str) -> bool {
@@ -326,7 +306,7 @@ async fn responder(config: &Config, paths: &Paths) -> anyhow::Result<Responder> 
             tokio::spawn(crate::http::redirect::serve(
                 listener,
                 config.public_url(),
-                Some(paths.http01.clone()),
+                Some(super::challenges::HttpChallenges::new(paths.http01.clone())),
                 conns,
                 stop.clone(),
             ));
@@ -588,17 +568,20 @@ pub fn due(config: &Config) -> bool {
 
 /// `serve` in acme mode: obtains a certificate when there is none, renews when due (retrying
 /// with backoff), and swaps in a certificate another process (`cert renew`) stored.
+/// It reads the running configuration from `config` on every round, so a reload of the `tls.*`
+/// ACME keys (email, directory, CA root, challenge) is in effect for the next order.
 pub async fn maintain(
-    app: crate::app::SharedApp,
+    config: crate::config::Handle,
+    shared: Option<Shared>,
     resolver: Arc<super::CertResolver>,
     stop: tokio_util::sync::CancellationToken,
 ) {
-    let shared = Shared::of(&app.db);
-    let mut seen = modified(&Paths::new(&app.config()).cert);
+    let running = config;
+    let mut seen = modified(&Paths::new(&running.get()).cert);
     let mut backoff = Duration::from_secs(30);
     let mut next_check = tokio::time::Instant::now();
     loop {
-        let config = app.config();
+        let config = running.get();
         let paths = Paths::new(&config);
         if let Some(sh) = &shared
             && let Err(e) = sh.sync_down(&paths).await

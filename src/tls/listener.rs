@@ -1,9 +1,10 @@
 //! The HTTPS listener's handshake: each TLS handshake runs in its connection's own task (a slow
 //! or hostile client never holds up the others) under `http::serve`'s limits, and times out
-//! after 10 s. With the embedded TURN server, a stream
-//! that did not negotiate HTTP/2 is looked at first: a STUN message starts with a byte below
-//! 0x40, an HTTP/1 request with a letter, so TURN over TLS shares port 443 with the web app
-//! (browsers send the TURN Allocate request first, as soon as TLS is up).
+//! after 10 s. With a [`StreamSink`] (the embedded TURN server, plugged in by `server`), a
+//! stream that did not negotiate HTTP/2 is looked at first: a stream whose first byte the sink
+//! claims is handed to it, so TURN over TLS shares port 443 with the web app (a STUN message
+//! starts with a byte below 0x40, an HTTP/1 request with a letter, and browsers send the TURN
+//! Allocate request first, as soon as TLS is up).
 
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -93,31 +94,42 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Prefixed<S> {
     }
 }
 
+/// A decrypted stream from the HTTPS listener, with the bytes already read put back.
+pub type TlsIo = Prefixed<TlsStream<Tracked<TcpStream>>>;
+
+/// Takes the streams on the HTTPS port that are not for the web app.
+pub trait StreamSink: Send + Sync {
+    /// Whether a stream whose first byte is `first` belongs to this sink.
+    fn claims(&self, first: u8) -> bool;
+    /// Serves `stream` (from `peer`) until it ends or `stop` fires; must not block.
+    fn take(&self, stream: TlsIo, peer: SocketAddr, stop: CancellationToken);
+}
+
 /// The HTTPS side of `http::serve`: the TLS handshake (10 s at most) on an admitted connection,
-/// ACME TLS-ALPN-01 answers, and TURN over TLS split off by its first byte.
+/// ACME TLS-ALPN-01 answers, and streams for the sink split off by their first byte.
 #[derive(Clone)]
 pub struct TlsHandshake {
     acceptor: TlsAcceptor,
-    turn: Option<crate::turn::Turn>,
+    sink: Option<Arc<dyn StreamSink>>,
     stop: CancellationToken,
 }
 
 impl TlsHandshake {
     pub fn new(
         config: Arc<rustls::ServerConfig>,
-        turn: Option<crate::turn::Turn>,
+        sink: Option<Arc<dyn StreamSink>>,
         stop: CancellationToken,
     ) -> Self {
         TlsHandshake {
             acceptor: TlsAcceptor::from(config),
-            turn,
+            sink,
             stop,
         }
     }
 }
 
 impl Handshake for TlsHandshake {
-    type Io = Prefixed<TlsStream<Tracked<TcpStream>>>;
+    type Io = TlsIo;
 
     async fn handshake(&self, tcp: Tracked<TcpStream>, peer: SocketAddr) -> Option<Self::Io> {
         let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, self.acceptor.accept(tcp)).await {
@@ -139,14 +151,14 @@ impl Handshake for TlsHandshake {
         let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
         let mut tls = tls;
         let mut head = Vec::new();
-        if let Some(turn) = self.turn.as_ref().filter(|_| !h2) {
+        if let Some(sink) = self.sink.as_ref().filter(|_| !h2) {
             let mut first = [0u8; 1];
             match tokio::time::timeout(HANDSHAKE_TIMEOUT, tls.read(&mut first)).await {
                 Ok(Ok(1)) => head.push(first[0]),
                 _ => return None,
             }
-            if first[0] < 0x40 {
-                turn.serve_tls(Prefixed::new(head, tls), peer, self.stop.clone());
+            if sink.claims(first[0]) {
+                sink.take(Prefixed::new(head, tls), peer, self.stop.clone());
                 return None;
             }
         }

@@ -9,6 +9,7 @@
 //! stored in `<data_dir>/tls`).
 
 pub mod acme;
+pub mod challenges;
 pub mod client;
 pub mod listener;
 

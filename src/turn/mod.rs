@@ -4,7 +4,8 @@
 //! The protocol is `turn-server-proto` (sans-IO; RFC 5766/8656, evaluated in docs/operating/turn.md). This
 //! module owns the I/O and the policy around it. There is one actor task with three protocol
 //! instances: UDP and TCP on `turn.listen`, and TURN over TLS on the HTTPS port, where
-//! `tls::listener` hands over decrypted streams whose first byte is not HTTP. The actor also
+//! `tls::listener` hands over decrypted streams whose first byte is not HTTP (`Turn` is its
+//! `StreamSink`). The actor also
 //! holds the UDP relay sockets it binds in `turn.relay_ports`.
 //!
 //! Policy lives here, not in the crate:
@@ -474,7 +475,7 @@ impl Turn {
         let _ = self.tx.send(Event::Advance(by)).await;
     }
 
-    /// Takes a decrypted TLS stream from the HTTPS listener (TURN over TLS on port 443).
+    /// Takes a decrypted TLS stream (TURN over TLS on port 443; see the [`StreamSink`] impl).
     pub fn serve_tls<S>(&self, stream: S, peer: SocketAddr, stop: CancellationToken)
     where
         S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
@@ -521,6 +522,18 @@ impl Turn {
             .await;
             let _ = tx.send(Event::StreamClosed { via, peer }).await;
         });
+    }
+}
+
+/// TURN over TLS on the HTTPS port: the listener hands over streams that start like a STUN
+/// message (a first byte below 0x40; an HTTP/1 request starts with a letter).
+impl crate::tls::listener::StreamSink for Turn {
+    fn claims(&self, first: u8) -> bool {
+        first < 0x40
+    }
+
+    fn take(&self, stream: crate::tls::listener::TlsIo, peer: SocketAddr, stop: CancellationToken) {
+        self.serve_tls(stream, peer, stop);
     }
 }
 

@@ -390,7 +390,7 @@ async fn serve_obtains_over_tls_alpn_and_a_forced_renewal_keeps_websockets_open(
     let (config, _dir) = acme_config(&pebble, http, https, Challenge::TlsAlpn01).await;
     assert!(stored(&config).is_none());
     let server = flowsync::server::start(config.clone()).await.unwrap();
-    let resolver = server.app.tls.get().unwrap().clone();
+    let resolver = server.certificate.as_ref().unwrap().clone();
     let started = Instant::now();
     while !resolver.has_certificate() {
         assert!(
@@ -545,7 +545,7 @@ async fn instances_sharing_postgres_share_certificates_and_answer_each_others_ch
 
     let server_b = flowsync::server::start(b.clone()).await.unwrap();
     let started = Instant::now();
-    while !server_b.app.tls.get().unwrap().has_certificate() {
+    while !server_b.certificate.as_ref().unwrap().has_certificate() {
         assert!(
             started.elapsed() < Duration::from_secs(60),
             "B never obtained a certificate"
@@ -558,7 +558,7 @@ async fn instances_sharing_postgres_share_certificates_and_answer_each_others_ch
     // A starts with nothing on its disk and serves B's certificate from the database.
     let server_a = flowsync::server::start(a.clone()).await.unwrap();
     let started = Instant::now();
-    while !server_a.app.tls.get().unwrap().has_certificate() {
+    while !server_a.certificate.as_ref().unwrap().has_certificate() {
         assert!(
             started.elapsed() < Duration::from_secs(15),
             "A never picked up the shared certificate"

@@ -317,7 +317,7 @@ async fn every_reloadable_key_takes_effect_on_reload() {
     ];
     let reloadable: Vec<String> = flowsync::config::keys::KEYS
         .iter()
-        .filter(|k| k.reloadable)
+        .filter(|k| k.reloadable())
         .map(|k| k.dotted())
         .collect();
     let listed: Vec<String> = changed.iter().map(|(k, _)| k.to_string()).collect();
@@ -359,7 +359,7 @@ async fn every_reloadable_key_takes_effect_on_reload() {
     let report = app.app().reload(new);
     let running = app.app().config().render();
     for (((key, was), (_, want)), (_, now)) in before.iter().zip(&wanted).zip(&running) {
-        if key.reloadable {
+        if key.reloadable() {
             assert_ne!(was, want, "{} was not changed by the test", key.dotted());
             assert_eq!(
                 now,

@@ -18,6 +18,7 @@ mod control;
 mod fuzz;
 mod hardening;
 mod init_doctor;
+mod layers;
 mod live_db;
 mod messages_api;
 mod ops_api;

@@ -235,7 +235,7 @@ async fn files_mode_swaps_the_certificate_on_reload_without_dropping_connections
 
     let second = flowsync::tls::self_signed(&["localhost".into()], 60).unwrap();
     write(&base, &second);
-    let report = server.app.reload(cfg.clone());
+    let report = server.reload(cfg.clone());
     assert!(
         report.applied.iter().any(|a| a == "tls certificate"),
         "{report:?}"
@@ -260,7 +260,7 @@ async fn files_mode_swaps_the_certificate_on_reload_without_dropping_connections
 
     // A broken file on reload keeps the current certificate.
     std::fs::write(base.with_extension("crt"), "not a certificate").unwrap();
-    let report = server.app.reload(cfg);
+    let report = server.reload(cfg);
     assert!(!report.applied.iter().any(|a| a == "tls certificate"));
     let still = connect(&c2, server.addr).await;
     assert_eq!(serial(&still), serial(&fresh));

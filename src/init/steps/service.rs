@@ -81,7 +81,7 @@ impl Run<'_, '_> {
             Err(_) => Ok(None),
         };
         db.close().await;
-        crate::ownership::fix_data_dir(&config)?;
+        crate::db::fix_data_dir(&config)?;
         let (mut status, detail) = outcome?;
         if let Some((line, written)) = create_link? {
             lines.push(line);
