@@ -23,6 +23,13 @@ use rustls::sign::CertifiedKey;
 
 use crate::config::{Challenge, Config};
 
+mod shared;
+use shared::SHARED_SYNC_WAIT;
+pub use shared::Shared;
+
+mod responder;
+use responder::responder;
+
 /// Files of the ACME state under `<data_dir>/tls`.
 #[derive(Debug, Clone)]
 pub struct Paths {
@@ -47,70 +54,6 @@ impl Paths {
             alpn01: dir.join("challenges/tls-alpn-01"),
             dir,
         }
-    }
-}
-
-/// The copy of the ACME state in PostgreSQL, when several instances may share the database:
-/// every instance mirrors the certificate from it, pending challenge answers are visible to
-/// whichever instance the CA reaches, and an advisory lock lets one instance issue at a time.
-#[derive(Clone, Debug)]
-pub struct Shared {
-    store: crate::db::certs::CertStore,
-}
-
-/// How long an issuer waits after publishing challenge answers, so every instance (which
-/// syncs every 2 s) has them before the CA comes looking.
-const SHARED_SYNC_WAIT: Duration = Duration::from_millis(2500);
-
-impl Shared {
-    pub fn of(db: &crate::db::Db) -> Option<Shared> {
-        crate::db::certs::CertStore::of(db).map(|store| Shared { store })
-    }
-
-    /// Copies what the database holds to this instance's files: the account and certificate
-    /// when they differ, and the pending challenge answers (removing answers no longer there).
-    pub async fn sync_down(&self, paths: &Paths) -> anyhow::Result<()> {
-        for (name, file) in [
-            ("acme/account", &paths.account),
-            ("acme/key", &paths.key),
-            ("acme/cert", &paths.cert),
-        ] {
-            if let Some(v) = self.store.get(name).await?
-                && std::fs::read(file).ok().as_deref() != Some(v.as_bytes())
-            {
-                super::write_service_file(file, v.as_bytes())?;
-            }
-        }
-        let mut wanted = std::collections::HashSet::new();
-        for (name, value) in self.store.challenges().await? {
-            let file = if let Some(token) = name.strip_prefix("challenge/http-01/") {
-                super::challenges::HttpChallenges::new(paths.http01.clone()).file(token)
-            } else if let Some(host) = name.strip_prefix("challenge/tls-alpn-01/") {
-                safe_name(host).then(|| paths.alpn01.join(format!("{host}.pem")))
-            } else {
-                None
-            };
-            if let Some(file) = file {
-                if std::fs::read(&file).ok().as_deref() != Some(value.as_bytes()) {
-                    super::write_service_file(&file, value.as_bytes())?;
-                }
-                wanted.insert(file.clone());
-            }
-        }
-        for dir in [&paths.http01, &paths.alpn01] {
-            if let Ok(rd) = std::fs::read_dir(dir) {
-                for e in rd.flatten() {
-                    let p = e.path();
-                    if p.is_file()
-                        && !wanted.contains(&p)
-                        && !e.file_name().to_string_lossy().starts_with('.')
-                    {
-                        let _ = std::fs::remove_file(&p);
-                    }
-                }
-            }
-        }
-        Ok(())
     }
 }
 
@@ -266,69 +209,6 @@ fn directory_error(url: &str, e: instant_acme::Error) -> anyhow::Error {
         reason,
     }
     .into()
-}
-
-/// A challenge answered from the files this issuer writes: by this process on `port` when it
-/// could bind it, else by the `serve` already holding it.
-struct Responder {
-    answered_by: &'static str,
-    stop: tokio_util::sync::CancellationToken,
-}
-
-impl Drop for Responder {
-    fn drop(&mut self) {
-        self.stop.cancel();
-    }
-}
-
-async fn responder(config: &Config, paths: &Paths) -> anyhow::Result<Responder> {
-    let stop = tokio_util::sync::CancellationToken::new();
-    let (addr, what) = match config.tls.challenge {
-        Challenge::Http01 => (config.server.http_listen, "HTTP-01"),
-        Challenge::TlsAlpn01 => (config.server.https_listen, "TLS-ALPN-01"),
-    };
-    let listener = match tokio::net::TcpListener::bind(addr).await {
-        Ok(l) => l,
-        Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
-            tracing::info!(%addr, "the port is in use (flowsync serve is running?); it answers the {what} challenge");
-            return Ok(Responder {
-                answered_by: "serve",
-                stop,
-            });
-        }
-        Err(e) => bail!("cannot listen on {addr} to answer the {what} challenge: {e}"),
-    };
-    let conns =
-        crate::http::serve::Connections::new(crate::http::serve::Limits::from_config(config));
-    tokio::spawn(conns.clone().sweep_until(stop.clone()));
-    match config.tls.challenge {
-        Challenge::Http01 => {
-            tokio::spawn(crate::http::redirect::serve(
-                listener,
-                config.public_url(),
-                Some(super::challenges::HttpChallenges::new(paths.http01.clone())),
-                conns,
-                stop.clone(),
-            ));
-        }
-        Challenge::TlsAlpn01 => {
-            let resolver = Arc::new(super::CertResolver::challenges_only(paths.alpn01.clone()));
-            let tls = super::server_config(resolver)?;
-            // Validation handshakes end inside the handshake; nothing else is served.
-            let handshake = super::listener::TlsHandshake::new(tls, None, stop.clone());
-            tokio::spawn(crate::http::serve::serve(
-                listener,
-                handshake,
-                axum::Router::new(),
-                conns,
-                stop.clone(),
-            ));
-        }
-    }
-    Ok(Responder {
-        answered_by: "cert",
-        stop,
-    })
 }
 
 /// [`issue`] for a command (`cert issue`, `init`, `doctor --fix`): with PostgreSQL the result is
