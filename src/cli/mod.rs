@@ -11,7 +11,6 @@ mod manpages;
 mod migrate;
 mod reload;
 mod rooms;
-mod rooms_end;
 mod serve;
 
 use std::path::PathBuf;

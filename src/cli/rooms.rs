@@ -13,6 +13,8 @@ use crate::config::Config;
 use crate::db::{self, Db};
 use crate::http::{AdminRoom, AdminRoomDetail};
 
+mod end;
+
 #[derive(Debug, Args)]
 #[command(after_help = "Examples:
   flowsync rooms list                  # open rooms, with participants and expiry
@@ -140,7 +142,7 @@ pub async fn run(cli: &Cli, opts: &Opts) -> CmdResult {
             }
         }
         RoomsCmd::End { code, server, json } => {
-            super::rooms_end::end(&config, &db, code, server.as_deref(), *json).await
+            end::end(&config, &db, code, server.as_deref(), *json).await
         }
         RoomsCmd::Create {
             name,

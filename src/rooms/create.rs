@@ -3,11 +3,34 @@
 //! participant, and the slug rules (a chosen slug must be free; one made from the name gets a
 //! number when taken). Used by the REST API, signaling (`make-standing`) and the operator CLI.
 
-use super::service::CreateRoom;
+use serde::Deserialize;
+
+use super::TimerInput;
 use crate::clock::now_ms;
 use crate::db;
 use crate::db::models::{NEVER, NewParticipant, NewRoom, RoomRow, RoomState, Standing};
 use crate::errors::{ApiError, ErrorCode};
+
+/// `POST /api/rooms` body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateRoom {
+    pub name: Option<String>,
+    pub password: Option<String>,
+    pub max_participants: Option<i64>,
+    pub display_name: String,
+    pub device_id: Option<String>,
+    pub timer: Option<TimerInput>,
+    /// A standing room: never expires by idleness, has `/r/<slug>` and a host link.
+    #[serde(default)]
+    pub standing: bool,
+    /// A standing room's slug; made from its name when not given.
+    pub slug: Option<String>,
+    /// Days a standing room keeps its chat (default 30).
+    pub retention_days: Option<i64>,
+    /// The team's create-link secret, when `rooms.create_policy = "link"`.
+    pub create_key: Option<String>,
+}
 
 /// A new room, validated from a create request: its capacity, timer, name and, for a standing
 /// room, slug and retention (it then never expires by idleness).

@@ -6,8 +6,10 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use super::TimerSettings;
+pub use super::create::CreateRoom;
 use super::create::{insert_room, make_standing, plan_room};
-use super::{TimerInput, TimerSettings};
+use super::timer::TimerState;
 use crate::app::App;
 use crate::clock::{ms, now_ms};
 use crate::config::CreatePolicy;
@@ -30,27 +32,6 @@ const ACTIVITY_RESOLUTION_MS: i64 = 60_000;
 
 /// How long a token lookup is cached; revocations also invalidate it directly.
 const AUTH_CACHE_TTL: Duration = Duration::from_secs(60);
-
-/// `POST /api/rooms` body.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct CreateRoom {
-    pub name: Option<String>,
-    pub password: Option<String>,
-    pub max_participants: Option<i64>,
-    pub display_name: String,
-    pub device_id: Option<String>,
-    pub timer: Option<TimerInput>,
-    /// A standing room: never expires by idleness, has `/r/<slug>` and a host link.
-    #[serde(default)]
-    pub standing: bool,
-    /// A standing room's slug; made from its name when not given.
-    pub slug: Option<String>,
-    /// Days a standing room keeps its chat (default 30).
-    pub retention_days: Option<i64>,
-    /// The team's create-link secret, when `rooms.create_policy = "link"`.
-    pub create_key: Option<String>,
-}
 
 /// Who is creating a room, for `rooms.create_policy`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -270,6 +251,19 @@ impl App {
             .ok_or_else(gone)?;
         check_active(&found.room)?;
         Ok(found)
+    }
+
+    /// A room's timer as stored: its state (a fresh timer when none was saved), the version
+    /// compare-and-set writes check, and the room's timer settings.
+    pub async fn stored_timer(
+        &self,
+        room_id: &str,
+    ) -> Result<(TimerState, i64, TimerSettings), ApiError> {
+        let (state, version, settings) = db::live::timer_load(&self.db, room_id)
+            .await?
+            .ok_or_else(|| ApiError::new(ErrorCode::RoomExpired, "this room has ended"))?;
+        let (state, settings) = super::timer::stored(state.as_deref(), &settings)?;
+        Ok((state, version, settings))
     }
 
     /// Creates a room with its creator as host, if `rooms.create_policy` lets `by` create one.

@@ -17,6 +17,21 @@
 use serde::{Deserialize, Serialize};
 
 use super::TimerSettings;
+use crate::errors::ApiError;
+
+/// A timer from its stored columns (JSON state and settings); with no state saved yet, a fresh
+/// timer with the room's settings.
+pub fn stored(
+    state: Option<&str>,
+    settings: &str,
+) -> Result<(TimerState, TimerSettings), ApiError> {
+    let settings: TimerSettings = serde_json::from_str(settings).map_err(ApiError::internal)?;
+    let state = match state {
+        Some(s) => serde_json::from_str(s).map_err(ApiError::internal)?,
+        None => TimerState::new(&settings),
+    };
+    Ok((state, settings))
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

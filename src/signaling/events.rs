@@ -10,9 +10,11 @@ use socketioxide::adapter::Adapter;
 use socketioxide::extract::{AckSender, Event, SocketRef, State, TryData};
 use socketioxide::{BroadcastError, SocketError};
 
-use super::connection::{Charge, Session, depart};
+use super::departure::depart;
+use super::host::make_host;
 use super::presence::{Presence, unavailable as presence_error};
 use super::protocol::{self, client, server};
+use super::session::{Charge, Session};
 use super::{Hub, Reach, broadcast, disconnect_all, participant_key, room_key};
 use crate::clock::now_ms;
 use crate::db;
@@ -523,61 +525,6 @@ async fn handle<A: Adapter>(
         }
         _ => Err(ApiError::validation(format!("unknown event {event}"))),
     }
-}
-
-/// Makes `participant_id` the host (database, caches, live room) and tells the room.
-pub async fn make_host<A: Adapter>(
-    hub: &Arc<Hub>,
-    io: &SocketIo<A>,
-    room_id: &str,
-    participant_id: &str,
-) -> Result<(), ApiError> {
-    let hashes = db::live::set_host(&hub.app.db, room_id, participant_id)
-        .await?
-        .ok_or_else(|| ApiError::new(ErrorCode::NotInRoom, "no such participant in your room"))?;
-    announce_host(hub, io, room_id, participant_id, &hashes).await
-}
-
-/// After the database changed the host: the auth cache forgets the changed roles, the live
-/// room takes the new host, and the room hears `host-changed`.
-async fn announce_host<A: Adapter>(
-    hub: &Arc<Hub>,
-    io: &SocketIo<A>,
-    room_id: &str,
-    participant_id: &str,
-    changed_token_hashes: &[String],
-) -> Result<(), ApiError> {
-    let _ = hub.app.state.auth_invalidate(changed_token_hashes).await;
-    hub.live
-        .set_host(room_id, participant_id)
-        .await
-        .map_err(presence_error)?;
-    let body = json!({ "participant_id": participant_id });
-    broadcast(io, room_key(room_id), server::HOST_CHANGED, &body).await;
-    Ok(())
-}
-
-/// Makes `participant_id`, who just arrived, host of a room where no host is present (the host
-/// left alone, or its grace ran out with nobody there): control of a room is never lost. True
-/// when it did. A host still within its reconnect grace, or still arriving (its seat taken
-/// over REST, its socket not here yet), holds its seat: nobody takes its place.
-pub async fn take_vacant_host<A: Adapter>(
-    hub: &Arc<Hub>,
-    io: &SocketIo<A>,
-    room_id: &str,
-    participant_id: &str,
-) -> Result<bool, ApiError> {
-    let (present, _) = hub.live.snapshot(room_id).await.map_err(presence_error)?;
-    if present.iter().any(|p| p.role == "host") {
-        return Ok(false);
-    }
-    let cutoff = now_ms() - crate::clock::ms(hub.app.config().rooms.reconnect_grace);
-    let Some(hashes) = db::live::claim_host(&hub.app.db, room_id, participant_id, cutoff).await?
-    else {
-        return Ok(false);
-    };
-    announce_host(hub, io, room_id, participant_id, &hashes).await?;
-    Ok(true)
 }
 
 /// The acknowledgement of a chat line: the stored message, and a warning when it reached only

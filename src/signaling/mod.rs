@@ -8,12 +8,15 @@
 
 pub mod admission;
 mod connection;
+mod departure;
 mod events;
 pub mod head;
+mod host;
 pub mod presence;
 pub mod protocol;
 mod pubsub;
 mod rituals;
+mod session;
 mod timer;
 
 use std::sync::Arc;
@@ -332,9 +335,8 @@ async fn reap_crashed<A: Adapter>(hub: Arc<Hub>, io: SocketIo<A>, stop: Cancella
                     let _ =
                         crate::db::live::reset_connections(&app.db, Some(&participant_id), seen)
                             .await;
-                    let session =
-                        connection::Session::departed(room_id, participant_id, display_name);
-                    connection::depart(&hub, &io, &session, "left").await;
+                    let session = session::Session::departed(room_id, participant_id, display_name);
+                    departure::depart(&hub, &io, &session, "left").await;
                 }
             }
             Err(e) => tracing::warn!(error = %format!("{e:#}"), "presence reaper failed"),
@@ -362,7 +364,7 @@ async fn depart_unreturned<A: Adapter>(
         _ = tokio::time::sleep(grace) => {}
     }
     for (room_id, participant_id, display_name) in in_rooms {
-        connection::depart_absent(&hub, &io, &room_id, &participant_id, &display_name).await;
+        departure::depart_absent(&hub, &io, &room_id, &participant_id, &display_name).await;
     }
 }
 
@@ -421,10 +423,10 @@ async fn heartbeat<A: Adapter>(hub: Arc<Hub>, io: SocketIo<A>, stop: Cancellatio
 /// The participants with sockets on this instance, with their socket counts, role and when
 /// they arrived (from the database, which holds the current role).
 async fn local_seats<A: Adapter>(hub: &Hub, io: &SocketIo<A>) -> Vec<presence::Seat> {
-    let mut counts: std::collections::HashMap<String, (Arc<connection::Session>, u32)> =
+    let mut counts: std::collections::HashMap<String, (Arc<session::Session>, u32)> =
         std::collections::HashMap::new();
     for s in io.local().sockets() {
-        if let Some(session) = s.extensions.get::<Arc<connection::Session>>()
+        if let Some(session) = s.extensions.get::<Arc<session::Session>>()
             && !session.gone.load(std::sync::atomic::Ordering::SeqCst)
         {
             counts

@@ -9,8 +9,8 @@ use serde_json::{Value, json};
 use socketioxide::SocketIo;
 use socketioxide::adapter::Adapter;
 
-use super::connection::{Session, system_line};
 use super::protocol::{self, GoalView, server};
+use super::session::{Session, system_line};
 use super::{Hub, broadcast, participant_key, room_key};
 use crate::clock::now_ms;
 use crate::db;
@@ -23,7 +23,7 @@ use crate::rooms::{FocusInput, TimerSettings};
 /// The room's timer as it is now (a phase that has just run out counts as ended, even if the
 /// timer loop has not written that yet).
 async fn timer_now(hub: &Hub, room_id: &str) -> Result<TimerState, ApiError> {
-    let (mut state, _, settings) = super::timer::load(hub, room_id).await?;
+    let (mut state, _, settings) = hub.app.stored_timer(room_id).await?;
     state.complete_due(now_ms(), &settings);
     Ok(state)
 }

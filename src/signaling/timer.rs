@@ -16,36 +16,11 @@ use super::{Hub, room_key};
 use crate::clock::now_ms;
 use crate::db;
 use crate::errors::{ApiError, ErrorCode};
-use crate::rooms::TimerSettings;
 use crate::rooms::timer::{Command, TimerState, TimerView};
 
 /// How often due phase ends are looked for (the worst-case delay of a `completed` update;
 /// clients count down from `ends_at` and are not delayed by it).
 const POLL: Duration = Duration::from_millis(100);
-
-pub(super) async fn load(
-    hub: &Hub,
-    room_id: &str,
-) -> Result<(TimerState, i64, TimerSettings), ApiError> {
-    let (state, version, settings) = db::live::timer_load(&hub.app.db, room_id)
-        .await?
-        .ok_or_else(|| ApiError::new(ErrorCode::RoomExpired, "this room has ended"))?;
-    let (state, settings) = parse(state.as_deref(), &settings)?;
-    Ok((state, version, settings))
-}
-
-/// A timer from its stored columns (no state yet: a fresh timer with the room's settings).
-pub(super) fn parse(
-    state: Option<&str>,
-    settings: &str,
-) -> Result<(TimerState, TimerSettings), ApiError> {
-    let settings: TimerSettings = serde_json::from_str(settings).map_err(ApiError::internal)?;
-    let state = match state {
-        Some(s) => serde_json::from_str(s).map_err(ApiError::internal)?,
-        None => TimerState::new(&settings),
-    };
-    Ok((state, settings))
-}
 
 async fn save(
     hub: &Hub,
@@ -75,7 +50,7 @@ pub async fn command<A: Adapter>(
     cmd: Command,
 ) -> Result<TimerView, ApiError> {
     for _ in 0..5 {
-        let (mut state, version, settings) = load(hub, room_id).await?;
+        let (mut state, version, settings) = hub.app.stored_timer(room_id).await?;
         let now = now_ms();
         state.complete_due(now, &settings);
         state
@@ -96,7 +71,7 @@ pub async fn command<A: Adapter>(
 
 /// Advances one room's timer if its phase has ended; announces it if this call won.
 async fn complete<A: Adapter>(hub: &Hub, io: &SocketIo<A>, room_id: &str) -> Result<(), ApiError> {
-    let (mut state, version, settings) = load(hub, room_id).await?;
+    let (mut state, version, settings) = hub.app.stored_timer(room_id).await?;
     if !state.complete_due(now_ms(), &settings) {
         return Ok(());
     }

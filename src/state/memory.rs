@@ -21,8 +21,6 @@ struct Inner {
     rates: Mutex<HashMap<String, i64>>,
     /// token hash → (row, expires at)
     auth: Mutex<HashMap<String, (AuthRow, i64)>>,
-    /// room → participant → expires at
-    presence: Mutex<HashMap<String, HashMap<String, i64>>>,
     /// lock name → (owner, expires at)
     locks: Mutex<HashMap<String, (String, i64)>>,
 }
@@ -70,46 +68,6 @@ impl MemoryState {
         Ok(())
     }
 
-    pub async fn presence_set(
-        &self,
-        room_id: &str,
-        participant_id: &str,
-        ttl: Duration,
-    ) -> anyhow::Result<()> {
-        lock(&self.inner.presence)
-            .entry(room_id.to_owned())
-            .or_default()
-            .insert(participant_id.to_owned(), now_ms() + ms(ttl));
-        Ok(())
-    }
-
-    pub async fn presence_remove(&self, room_id: &str, participant_id: &str) -> anyhow::Result<()> {
-        let mut presence = lock(&self.inner.presence);
-        if let Some(room) = presence.get_mut(room_id) {
-            room.remove(participant_id);
-            if room.is_empty() {
-                presence.remove(room_id);
-            }
-        }
-        Ok(())
-    }
-
-    pub async fn presence_members(&self, room_id: &str) -> anyhow::Result<Vec<String>> {
-        let now = now_ms();
-        let presence = lock(&self.inner.presence);
-        let mut out: Vec<String> = presence
-            .get(room_id)
-            .map(|room| {
-                room.iter()
-                    .filter(|(_, exp)| **exp > now)
-                    .map(|(p, _)| p.clone())
-                    .collect()
-            })
-            .unwrap_or_default();
-        out.sort();
-        Ok(out)
-    }
-
     pub async fn try_lock(&self, name: &str, owner: &str, ttl: Duration) -> anyhow::Result<bool> {
         let now = now_ms();
         let mut locks = lock(&self.inner.locks);
@@ -139,19 +97,12 @@ impl MemoryState {
         lock(&self.inner.rates).retain(|_, tat| *tat > now_us);
         let now = now_ms();
         lock(&self.inner.auth).retain(|_, (_, exp)| *exp > now);
-        lock(&self.inner.presence).retain(|_, room| {
-            room.retain(|_, exp| *exp > now);
-            !room.is_empty()
-        });
         lock(&self.inner.locks).retain(|_, (_, exp)| *exp > now);
     }
 
     /// Entries held, for tests of the purge.
     pub fn len(&self) -> usize {
-        lock(&self.inner.rates).len()
-            + lock(&self.inner.auth).len()
-            + lock(&self.inner.presence).len()
-            + lock(&self.inner.locks).len()
+        lock(&self.inner.rates).len() + lock(&self.inner.auth).len() + lock(&self.inner.locks).len()
     }
 
     pub fn is_empty(&self) -> bool {

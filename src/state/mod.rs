@@ -99,25 +99,6 @@ impl StateStore {
         dispatch!(self, s => s.auth_invalidate(token_hashes).await)
     }
 
-    /// Marks a participant present in a room until `ttl` from now (refresh to stay present).
-    pub async fn presence_set(
-        &self,
-        room_id: &str,
-        participant_id: &str,
-        ttl: Duration,
-    ) -> anyhow::Result<()> {
-        dispatch!(self, s => s.presence_set(room_id, participant_id, ttl).await)
-    }
-
-    pub async fn presence_remove(&self, room_id: &str, participant_id: &str) -> anyhow::Result<()> {
-        dispatch!(self, s => s.presence_remove(room_id, participant_id).await)
-    }
-
-    /// Participants present in a room (entries past their TTL do not count).
-    pub async fn presence_members(&self, room_id: &str) -> anyhow::Result<Vec<String>> {
-        dispatch!(self, s => s.presence_members(room_id).await)
-    }
-
     /// Takes the named lock for `ttl` if nobody holds it; returns whether this caller holds it.
     /// Used so singleton jobs (expiry sweeps) run once across instances.
     pub async fn try_lock(&self, name: &str, owner: &str, ttl: Duration) -> anyhow::Result<bool> {

@@ -8,7 +8,7 @@ use redis::AsyncCommands;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
 use super::{RateDecision, gcra_params, wait_secs};
-use crate::clock::{ms, now_ms};
+use crate::clock::ms;
 use crate::config::{Rate, redact_url};
 use crate::db::models::AuthRow;
 
@@ -160,66 +160,6 @@ impl RedisState {
         let mut conn = self.conn.clone();
         let _: u64 = conn.del(keys).await.context("redis token cache")?;
         Ok(())
-    }
-
-    pub async fn presence_set(
-        &self,
-        room_id: &str,
-        participant_id: &str,
-        ttl: Duration,
-    ) -> anyhow::Result<()> {
-        let k = self.key(&["presence", room_id]);
-        let exp = now_ms() + ms(ttl);
-        let mut conn = self.conn.clone();
-        let ttl_ms = ms(ttl).max(1);
-        // The key lives as long as its longest-lived member: NX sets a first expiry, GT only
-        // ever extends it. Members past their own expiry are trimmed on the way.
-        let () = redis::pipe()
-            .atomic()
-            .zadd(&k, participant_id, exp)
-            .ignore()
-            .cmd("ZREMRANGEBYSCORE")
-            .arg(&k)
-            .arg("-inf")
-            .arg(now_ms())
-            .ignore()
-            .cmd("PEXPIRE")
-            .arg(&k)
-            .arg(ttl_ms)
-            .arg("NX")
-            .ignore()
-            .cmd("PEXPIRE")
-            .arg(&k)
-            .arg(ttl_ms)
-            .arg("GT")
-            .ignore()
-            .query_async(&mut conn)
-            .await
-            .context("redis presence")?;
-        Ok(())
-    }
-
-    pub async fn presence_remove(&self, room_id: &str, participant_id: &str) -> anyhow::Result<()> {
-        let mut conn = self.conn.clone();
-        let _: u64 = conn
-            .zrem(self.key(&["presence", room_id]), participant_id)
-            .await
-            .context("redis presence")?;
-        Ok(())
-    }
-
-    pub async fn presence_members(&self, room_id: &str) -> anyhow::Result<Vec<String>> {
-        let mut conn = self.conn.clone();
-        let mut members: Vec<String> = conn
-            .zrangebyscore(
-                self.key(&["presence", room_id]),
-                format!("({}", now_ms()),
-                "+inf",
-            )
-            .await
-            .context("redis presence")?;
-        members.sort();
-        Ok(members)
     }
 
     pub async fn try_lock(&self, name: &str, owner: &str, ttl: Duration) -> anyhow::Result<bool> {

@@ -1,7 +1,8 @@
 //! The core is layered (ARCHITECTURE.md, "Layers"): every module of `src/` belongs to one
 //! component of [`LAYERS`], a component imports only from its own layer or the ones below, and
-//! the components import each other without a cycle. A new module must be placed in the table;
-//! a test here fails until it is.
+//! the components import each other without a cycle; inside a module, its files import each
+//! other without a cycle too. A new module must be placed in the table; a test here fails
+//! until it is.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -270,22 +271,24 @@ fn the_core_is_layered() {
 }
 
 /// A cycle among the arrows as a closed walk (first = last), if there is one.
-fn find_cycle(arrows: &Arrows) -> Option<Vec<&'static str>> {
-    fn visit(
-        node: &'static str,
-        arrows: &Arrows,
-        stack: &mut Vec<&'static str>,
-        done: &mut BTreeSet<&'static str>,
-    ) -> Option<Vec<&'static str>> {
-        if let Some(i) = stack.iter().position(|n| *n == node) {
+fn find_cycle<T: Ord + Clone>(
+    arrows: &BTreeMap<T, BTreeMap<T, (String, String)>>,
+) -> Option<Vec<T>> {
+    fn visit<T: Ord + Clone>(
+        node: &T,
+        arrows: &BTreeMap<T, BTreeMap<T, (String, String)>>,
+        stack: &mut Vec<T>,
+        done: &mut BTreeSet<T>,
+    ) -> Option<Vec<T>> {
+        if let Some(i) = stack.iter().position(|n| n == node) {
             let mut cycle = stack[i..].to_vec();
-            cycle.push(node);
+            cycle.push(node.clone());
             return Some(cycle);
         }
-        if !done.insert(node) {
+        if !done.insert(node.clone()) {
             return None;
         }
-        stack.push(node);
+        stack.push(node.clone());
         for next in arrows.get(node).into_iter().flat_map(|m| m.keys()) {
             if let Some(cycle) = visit(next, arrows, stack, done) {
                 return Some(cycle);
@@ -298,6 +301,59 @@ fn find_cycle(arrows: &Arrows) -> Option<Vec<&'static str>> {
     arrows
         .keys()
         .find_map(|node| visit(node, arrows, &mut Vec::new(), &mut done))
+}
+
+/// File → the files it imports, with one example (file, path) per arrow.
+type FileArrows = BTreeMap<String, BTreeMap<String, (String, String)>>;
+
+/// Inside a module, its files import each other without a cycle (a file and its own
+/// submodules aside: `tls/acme.rs` and `tls/acme/shared.rs` share one concern). The crate's
+/// top level is the components' business (`the_core_is_layered`).
+#[test]
+fn the_files_of_a_module_import_each_other_without_a_cycle() {
+    let modules = modules();
+    // parent module → (child → child it imports, with an example).
+    let mut siblings: BTreeMap<String, FileArrows> = BTreeMap::new();
+    for (module, code) in &modules {
+        for path in imports(module, code) {
+            let Some(target) = resolve(&path, &modules) else {
+                continue;
+            };
+            let (a, b): (Vec<&str>, Vec<&str>) =
+                (module.split('/').collect(), target.split('/').collect());
+            let common = a.iter().zip(&b).take_while(|(x, y)| x == y).count();
+            if common == 0 || common == a.len() || common == b.len() {
+                continue; // the top level, or a module and its own ancestor or descendant
+            }
+            siblings
+                .entry(a[..common].join("/"))
+                .or_default()
+                .entry(a[..=common].join("/"))
+                .or_default()
+                .entry(b[..=common].join("/"))
+                .or_insert_with(|| (module.clone(), path.join("::")));
+        }
+    }
+    let cycles: Vec<String> = siblings
+        .values()
+        .filter_map(|arrows| {
+            let cycle = find_cycle(arrows)?;
+            let steps: Vec<String> = cycle
+                .windows(2)
+                .map(|w| {
+                    let (file, path) = &arrows[&w[0]][&w[1]];
+                    format!("{} → {} (src/{file}: {path})", w[0], w[1])
+                })
+                .collect();
+            Some(steps.join(", "))
+        })
+        .collect();
+    assert!(
+        cycles.is_empty(),
+        "files of one module import each other in a cycle (move what both need into its own \
+         file):\n{}",
+        cycles.join("\n")
+    );
 }
 
 /// The checker itself: an upward import and a cycle are seen, a comment is not.

@@ -87,25 +87,6 @@ async fn contract(a: StateStore, b: StateStore) {
     })
     .await;
 
-    // Presence with TTL.
-    a.presence_set("r_1", "p_1", Duration::from_secs(30))
-        .await
-        .expect("presence");
-    b.presence_set("r_1", "p_2", Duration::from_millis(50))
-        .await
-        .expect("presence");
-    assert_eq!(
-        a.presence_members("r_1").await.expect("members"),
-        ["p_1", "p_2"]
-    );
-    // A crashed instance's presence lapses.
-    eventually(Duration::from_secs(5), || async {
-        (a.presence_members("r_1").await.expect("members") == ["p_1"]).then_some(())
-    })
-    .await;
-    b.presence_remove("r_1", "p_1").await.expect("remove");
-    assert!(a.presence_members("r_1").await.expect("members").is_empty());
-
     // Locks: one holder at a time, re-entrant for the holder, released by the holder only.
     assert!(
         a.try_lock("job", "one", Duration::from_secs(30))

@@ -2,8 +2,8 @@
 //! the room are told (its admin socket in the data directory, else its admin API over HTTP with
 //! `FLOWSYNC_ADMIN_TOKEN`), else in the database, where nobody is connected to tell.
 
-use super::rooms::detail;
-use super::{CmdResult, Failure, exit};
+use super::detail;
+use crate::cli::{CmdResult, Failure, exit};
 use crate::clock::{ms, now_ms};
 use crate::config::Config;
 use crate::db::{self, Db};
