@@ -1,6 +1,6 @@
 //! ARCHITECTURE.md kept honest: its code map names every file and directory of `src/`, and the
-//! invariants it marks as tested hold (stdout only from `cli/`, SQL only in `db/` and the files
-//! listed here, every configuration key and error code in the reference, the browser's event
+//! invariants it marks as tested hold (stdout only from `cli/`, SQL only in `db/`, every
+//! configuration key and error code in the reference, the browser's event
 //! names the server's).
 
 use std::path::{Path, PathBuf};
@@ -91,9 +91,6 @@ fn only_cli_prints_to_stdout() {
     );
 }
 
-/// Files outside `db/` that still hold SQL. The list only shrinks: SQL belongs in `db/`.
-const SQL_OUTSIDE_DB: &[&str] = &[];
-
 /// The clock is a leaf everything may use: it uses nothing of FlowSync, and nobody outside
 /// `db/` takes the time from `db`.
 #[test]
@@ -138,21 +135,9 @@ fn sql_stays_in_db() {
         .filter(|(_, text)| sql.iter().any(|s| text.contains(s)))
         .map(|(path, _)| path)
         .collect();
-    let unexpected: Vec<&String> = found
-        .iter()
-        .filter(|p| !SQL_OUTSIDE_DB.contains(&p.as_str()))
-        .collect();
     assert!(
-        unexpected.is_empty(),
-        "SQL outside db/ (move it behind a Db method): {unexpected:?}"
-    );
-    let stale: Vec<&&str> = SQL_OUTSIDE_DB
-        .iter()
-        .filter(|p| !found.iter().any(|f| f == *p))
-        .collect();
-    assert!(
-        stale.is_empty(),
-        "no SQL left in {stale:?}: remove them from SQL_OUTSIDE_DB"
+        found.is_empty(),
+        "SQL outside db/ (move it behind a Db method): {found:?}"
     );
 }
 

@@ -1,5 +1,6 @@
-//! The steps of `flowsync init`, in order. Each looks at the current state first and reports
-//! `unchanged` when there is nothing to do, so runs are idempotent and resumable.
+//! The steps of `flowsync init`: a registry ([`STEPS`]) in the order init runs them, like
+//! doctor's checks. Each looks at the current state first and reports `unchanged` when there
+//! is nothing to do, so runs are idempotent and resumable.
 
 mod files;
 mod service;
@@ -10,6 +11,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use anyhow::Context as _;
+use futures_util::future::LocalBoxFuture;
 
 use super::{
     Answers, Change, DatabaseChoice, InitError, Layout, Options, StepResult, StepStatus, TlsChoice,
@@ -24,9 +26,75 @@ pub struct Run<'a, 'o> {
     answers: &'a Answers,
     layout: &'a Layout,
     opts: &'a mut Options<'o>,
+    /// The values the config file gets (taken by the `config` step), and the admin token to
+    /// store when a new one was generated.
+    planned: Option<(Values, Option<String>)>,
     /// The configuration as written (or as it would be, in a dry run).
     config: Option<Config>,
+    /// Whether an earlier step changed anything (a run that changed nothing leaves a running
+    /// service alone).
+    changed: bool,
 }
+
+type StepFn =
+    for<'r, 'a, 'o> fn(&'r mut Run<'a, 'o>) -> LocalBoxFuture<'r, Result<StepResult, InitError>>;
+
+/// One step of `flowsync init`.
+pub struct Step {
+    pub name: &'static str,
+    /// What it is doing, shown while it runs.
+    pub doing: &'static str,
+    run: StepFn,
+}
+
+/// Every step, in the order init runs them (docs/operating/init.md has one row for each).
+pub static STEPS: &[Step] = &[
+    Step {
+        name: "preflight",
+        doing: "checking this host",
+        run: |r| Box::pin(r.preflight_planned()),
+    },
+    Step {
+        name: "config",
+        doing: "writing the configuration",
+        run: |r| Box::pin(async move { r.write_planned() }),
+    },
+    Step {
+        name: "user",
+        doing: "creating the flowsync user",
+        run: |r| Box::pin(async move { r.user() }),
+    },
+    Step {
+        name: "directories",
+        doing: "creating directories",
+        run: |r| Box::pin(async move { r.directories() }),
+    },
+    Step {
+        name: "units",
+        doing: "installing systemd units",
+        run: |r| Box::pin(async move { r.units() }),
+    },
+    Step {
+        name: "database",
+        doing: "preparing the database",
+        run: |r| Box::pin(r.database()),
+    },
+    Step {
+        name: "certificate",
+        doing: "obtaining the certificate",
+        run: |r| Box::pin(r.certificate()),
+    },
+    Step {
+        name: "start",
+        doing: "starting the service",
+        run: |r| Box::pin(r.start()),
+    },
+    Step {
+        name: "doctor",
+        doing: "running doctor",
+        run: |r| Box::pin(r.doctor()),
+    },
+];
 
 fn result(step: &'static str, status: StepStatus, detail: impl Into<String>) -> StepResult {
     StepResult {
@@ -92,7 +160,9 @@ impl<'a, 'o> Run<'a, 'o> {
             answers,
             layout,
             opts,
+            planned: None,
             config: None,
+            changed: false,
         }
     }
 
@@ -102,52 +172,49 @@ impl<'a, 'o> Run<'a, 'o> {
                 "init configures this host (/etc/flowsync, a system user, systemd): run it as root (sudo flowsync init), or with --prefix DIR to write into a directory".into(),
             ));
         }
-        let mut out = Vec::new();
-        macro_rules! step {
-            ($name:literal, $what:literal, $call:expr) => {{
-                ui.begin($name, $what);
-                let r = $call;
-                match r {
-                    Ok(r) => {
-                        ui.end(&r);
-                        out.push(r);
-                    }
-                    Err(e) => {
-                        ui.end(&result(
-                            $name,
-                            StepStatus::Failed,
-                            "stopped (see the error below)",
-                        ));
-                        return Err(e);
-                    }
+        self.planned = Some(self.values().await?);
+        let mut out: Vec<StepResult> = Vec::new();
+        for step in STEPS {
+            ui.begin(step.name, step.doing);
+            self.changed = out.iter().any(|r| r.status == StepStatus::Done);
+            match (step.run)(&mut self).await {
+                Ok(r) => {
+                    ui.end(&r);
+                    out.push(r);
                 }
-            }};
+                Err(e) => {
+                    ui.end(&result(
+                        step.name,
+                        StepStatus::Failed,
+                        "stopped (see the error below)",
+                    ));
+                    return Err(e);
+                }
+            }
         }
-        let (values, secrets_note) = self.values().await?;
-        step!(
-            "preflight",
-            "checking this host",
-            self.preflight(&values).await
-        );
-        step!(
-            "config",
-            "writing the configuration",
-            self.write_config(values, secrets_note)
-        );
-        step!("user", "creating the flowsync user", self.user());
-        step!("directories", "creating directories", self.directories());
-        step!("units", "installing systemd units", self.units());
-        step!("database", "preparing the database", self.database().await);
-        step!(
-            "certificate",
-            "obtaining the certificate",
-            self.certificate().await
-        );
-        // A run that changed nothing leaves a running service alone.
-        let changed = out.iter().any(|r| r.status == StepStatus::Done);
-        step!("start", "starting the service", self.start(changed).await);
-        step!("doctor", "running doctor", self.doctor().await);
         Ok(out)
+    }
+
+    /// `preflight` on the values about to be written.
+    async fn preflight_planned(&mut self) -> Result<StepResult, InitError> {
+        let Some((values, note)) = self.planned.take() else {
+            return Err(InitError::Other(anyhow::anyhow!(
+                "init has no values to check"
+            )));
+        };
+        let result = self.preflight(&values).await;
+        self.planned = Some((values, note));
+        result
+    }
+
+    /// The `config` step: writes the planned values.
+    fn write_planned(&mut self) -> Result<StepResult, InitError> {
+        let Some((values, note)) = self.planned.take() else {
+            return Err(InitError::Other(anyhow::anyhow!(
+                "init has no values to write"
+            )));
+        };
+        self.write_config(values, note)
     }
 
     /// The config file's current text and table, if it exists.

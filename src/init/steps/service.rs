@@ -214,7 +214,8 @@ impl Run<'_, '_> {
 
     /// Starts the service, or restarts it when this run changed something (configuration,
     /// units, schema, certificate). A running service with nothing changed is left alone.
-    pub(super) async fn start(&mut self, changed: bool) -> Result<StepResult, InitError> {
+    pub(super) async fn start(&mut self) -> Result<StepResult, InitError> {
+        let changed = self.changed;
         let how = format!(
             "start it with `flowsync --config {} serve`",
             self.layout.config.display()

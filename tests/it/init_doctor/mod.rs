@@ -511,3 +511,23 @@ fn wizard_full_path_through_a_terminal() {
     );
     assert!(config.contains(&format!("http_listen = \"127.0.0.1:{}\"", i.http)));
 }
+
+/// The operator's manual lists init's steps as the registry runs them.
+#[test]
+fn the_manual_lists_every_init_step_in_order() {
+    let manual = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/operating/init.md"),
+    )
+    .expect("docs/operating/init.md");
+    let rows: Vec<&str> = manual
+        .lines()
+        .filter_map(|l| l.strip_prefix("| "))
+        .filter_map(|l| l.split(" |").next())
+        .filter(|name| *name != "step" && !name.starts_with("---"))
+        .collect();
+    let steps: Vec<&str> = flowsync::init::steps::STEPS
+        .iter()
+        .map(|s| s.name)
+        .collect();
+    assert_eq!(rows, steps, "docs/operating/init.md's step table");
+}
