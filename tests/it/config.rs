@@ -277,44 +277,141 @@ fn the_reference_documents_every_key_and_error_code() {
 /// configuration shows the new value (the ACME loop, the rooms service, the sweeper and the
 /// backup command all read it from there). Keys that need a restart keep their running value.
 /// A new reloadable key must get a value here, so the test covers it from the start.
+/// A valid value, other than the default, for every reloadable key.
+const RELOADABLE_CHANGES: &[(&str, &str)] = &[
+    ("tls.email", "ops@example.org"),
+    ("tls.acme_directory", "https://acme.example.org/directory"),
+    ("tls.acme_ca_root", "/etc/ssl/certs/ca-certificates.crt"),
+    ("tls.challenge", "tls-alpn-01"),
+    ("tls.cert_path", "/etc/flowsync/cert.pem"),
+    ("tls.key_path", "/etc/flowsync/key.pem"),
+    ("turn.credential_ttl", "20m"),
+    ("rooms.max_participants", "6"),
+    ("rooms.idle_expiry", "48h"),
+    ("rooms.reconnect_grace", "90s"),
+    ("rooms.pending_seat_grace", "20s"),
+    ("rooms.tombstone_ttl", "60d"),
+    ("rooms.create_policy", "link"),
+    ("rooms.create_rate_per_ip", "5/hour"),
+    ("rooms.join_rate_per_ip", "10/minute"),
+    ("rooms.lookup_rate_per_ip", "20/minute"),
+    ("rooms.message_rate_per_participant", "10/minute"),
+    ("rooms.password_failures_per_room", "10/hour"),
+    ("rooms.message_max_chars", "500"),
+    ("rooms.timer_work_seconds", "3000"),
+    ("rooms.timer_short_break_seconds", "600"),
+    ("rooms.timer_long_break_seconds", "1200"),
+    ("rooms.timer_long_break_every", "3"),
+    ("rooms.timer_auto_start", "false"),
+    ("rooms.focus_mute_at_work_start", "true"),
+    ("rooms.focus_quiet_chat", "true"),
+    ("rooms.focus_break_banner", "false"),
+    ("backup.dir", "/var/tmp/flowsync-reload-test-backups"),
+    ("backup.keep", "3"),
+    ("backup.keep_daily", "7"),
+    ("backup.keep_weekly", "4"),
+    ("backup.include_secrets", "true"),
+    ("log.level", "debug"),
+];
+
+/// A valid value, other than the default, for every key that needs a restart.
+const RESTART_CHANGES: &[(&str, &str)] = &[
+    ("server.public_url", "https://rooms.example.org"),
+    ("server.http_listen", "127.0.0.1:18081"),
+    ("server.https_listen", "127.0.0.1:18443"),
+    ("server.data_dir", "/var/tmp/flowsync-keys-test"),
+    ("server.trusted_proxies", "10.0.0.0/8"),
+    (
+        "server.admin_token",
+        "an-admin-token-long-enough-to-be-accepted-0123456789",
+    ),
+    ("server.max_connections", "5000"),
+    ("server.rate_limit_ipv6_prefix", "56"),
+    ("server.header_timeout", "5s"),
+    ("server.idle_timeout", "90s"),
+    ("server.max_connections_per_ip", "32"),
+    ("server.connection_cap_exempt", "10.9.0.0/16"),
+    ("server.unauthenticated_sockets_per_ip", "8"),
+    ("server.max_unauthenticated_sockets", "512"),
+    (
+        "database.url",
+        "postgres://flowsync@127.0.0.1:5432/flowsync_keys",
+    ),
+    ("database.max_connections", "4"),
+    ("database.auto_migrate", "false"),
+    ("redis.url", "redis://127.0.0.1:6379/3"),
+    ("redis.key_prefix", "fs-keys:"),
+    ("tls.mode", "files"),
+    ("tls.domains", "rooms.example.org"),
+    ("turn.mode", "external"),
+    ("turn.urls", "turn:turn.example.org:3478"),
+    ("turn.shared_secret", "a-turn-secret-long-enough-0123456789"),
+    ("turn.listen", "127.0.0.1:13478"),
+    ("turn.relay_ports", "50000-50100"),
+    ("turn.external_ip", "203.0.113.9"),
+    ("turn.allow_peers", "10.2.0.0/16"),
+    ("turn.max_allocations", "500"),
+    ("turn.user_quota", "5"),
+    ("turn.room_quota", "20"),
+    ("log.format", "json"),
+];
+
+/// Parsing reaches every key of the registry: each one set (through its `FLOWSYNC_*`
+/// variable) to a value other than its default shows that value in the rendered
+/// configuration. A key the registry lists but parsing forgets fails here.
+#[test]
+fn every_key_reaches_its_field() {
+    let all: Vec<(&str, &str)> = RELOADABLE_CHANGES
+        .iter()
+        .chain(RESTART_CHANGES)
+        .copied()
+        .collect();
+    let mut listed: Vec<String> = all.iter().map(|(k, _)| k.to_string()).collect();
+    listed.sort();
+    let mut keys: Vec<String> = flowsync::config::keys::KEYS
+        .iter()
+        .map(|k| k.dotted())
+        .collect();
+    keys.sort();
+    assert_eq!(listed, keys, "give every key a changed value here");
+    let (_d, path) = file("");
+    let load = |vars: Vec<(String, String)>| {
+        Config::load_with_env(
+            &LoadOptions {
+                path: Some(path.clone()),
+                flags: vec![],
+            },
+            vars,
+        )
+        .expect("valid values")
+        .config
+        .render()
+    };
+    let defaults = load(Vec::new());
+    let vars = all
+        .iter()
+        .map(|(k, v)| {
+            let (section, key) = k.split_once('.').unwrap();
+            (
+                format!(
+                    "FLOWSYNC_{}__{}",
+                    section.to_uppercase(),
+                    key.to_uppercase()
+                ),
+                v.to_string(),
+            )
+        })
+        .collect();
+    let changed = load(vars);
+    for ((key, was), (_, now)) in defaults.iter().zip(&changed) {
+        assert_ne!(was, now, "{} did not reach its field", key.dotted());
+    }
+}
+
 #[tokio::test]
 async fn every_reloadable_key_takes_effect_on_reload() {
     use crate::helpers::{Backend, Setup, StateKind};
-    let changed: &[(&str, &str)] = &[
-        ("tls.email", "ops@example.org"),
-        ("tls.acme_directory", "https://acme.example.org/directory"),
-        ("tls.acme_ca_root", "/etc/ssl/certs/ca-certificates.crt"),
-        ("tls.challenge", "tls-alpn-01"),
-        ("tls.cert_path", "/etc/flowsync/cert.pem"),
-        ("tls.key_path", "/etc/flowsync/key.pem"),
-        ("turn.credential_ttl", "20m"),
-        ("rooms.max_participants", "6"),
-        ("rooms.idle_expiry", "48h"),
-        ("rooms.reconnect_grace", "90s"),
-        ("rooms.pending_seat_grace", "20s"),
-        ("rooms.tombstone_ttl", "60d"),
-        ("rooms.create_policy", "link"),
-        ("rooms.create_rate_per_ip", "5/hour"),
-        ("rooms.join_rate_per_ip", "10/minute"),
-        ("rooms.lookup_rate_per_ip", "20/minute"),
-        ("rooms.message_rate_per_participant", "10/minute"),
-        ("rooms.password_failures_per_room", "10/hour"),
-        ("rooms.message_max_chars", "500"),
-        ("rooms.timer_work_seconds", "3000"),
-        ("rooms.timer_short_break_seconds", "600"),
-        ("rooms.timer_long_break_seconds", "1200"),
-        ("rooms.timer_long_break_every", "3"),
-        ("rooms.timer_auto_start", "false"),
-        ("rooms.focus_mute_at_work_start", "true"),
-        ("rooms.focus_quiet_chat", "true"),
-        ("rooms.focus_break_banner", "false"),
-        ("backup.dir", "/var/tmp/flowsync-reload-test-backups"),
-        ("backup.keep", "3"),
-        ("backup.keep_daily", "7"),
-        ("backup.keep_weekly", "4"),
-        ("backup.include_secrets", "true"),
-        ("log.level", "debug"),
-    ];
+    let changed = RELOADABLE_CHANGES;
     let reloadable: Vec<String> = flowsync::config::keys::KEYS
         .iter()
         .filter(|k| k.reloadable())
