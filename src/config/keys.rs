@@ -56,38 +56,26 @@ macro_rules! key {
     // `at: [rooms.idle_expiry]`: the field of `Config` that holds the key's value; it is
     // rendered with `render::Render`, and with `reload: true` a reload copies it.
     ($section:literal, $key:literal, $kind:ident, $default:literal, secret: $secret:literal, reload: false, at: [$($field:ident).+], $doc:literal) => {
-        KeyDef {
-            section: $section,
-            key: $key,
-            kind: Kind::$kind,
-            default: $default,
-            secret: $secret,
-            apply: None,
-            render: |c| super::render::Render::render(&c.$($field).+),
-            doc: $doc,
-        }
+        key!(@def $section, $key, $kind, $default, $secret, None,
+            |c| super::render::Render::render(&c.$($field).+), $doc)
     };
     ($section:literal, $key:literal, $kind:ident, $default:literal, secret: $secret:literal, reload: true, at: [$($field:ident).+], $doc:literal) => {
-        KeyDef {
-            section: $section,
-            key: $key,
-            kind: Kind::$kind,
-            default: $default,
-            secret: $secret,
-            apply: Some(|from, to| to.$($field).+.clone_from(&from.$($field).+)),
-            render: |c| super::render::Render::render(&c.$($field).+),
-            doc: $doc,
-        }
+        key!(@def $section, $key, $kind, $default, $secret,
+            Some(|from, to| to.$($field).+.clone_from(&from.$($field).+)),
+            |c| super::render::Render::render(&c.$($field).+), $doc)
     };
     // A value derived or masked when shown: its own render function; never reloadable.
     ($section:literal, $key:literal, $kind:ident, $default:literal, secret: $secret:literal, reload: false, render: $render:path, $doc:literal) => {
+        key!(@def $section, $key, $kind, $default, $secret, None, $render, $doc)
+    };
+    (@def $section:literal, $key:literal, $kind:ident, $default:literal, $secret:literal, $apply:expr, $render:expr, $doc:literal) => {
         KeyDef {
             section: $section,
             key: $key,
             kind: Kind::$kind,
             default: $default,
             secret: $secret,
-            apply: None,
+            apply: $apply,
             render: $render,
             doc: $doc,
         }

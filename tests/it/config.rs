@@ -11,6 +11,20 @@ fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
         .collect()
 }
 
+/// The `FLOWSYNC_*` variables that set each dotted key to its value.
+fn key_vars(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+    pairs
+        .iter()
+        .map(|(dotted, v)| {
+            let key = flowsync::config::keys::KEYS
+                .iter()
+                .find(|k| k.dotted() == *dotted)
+                .unwrap_or_else(|| panic!("no key {dotted} in the registry"));
+            (key.env_var(), v.to_string())
+        })
+        .collect()
+}
+
 fn file(text: &str) -> (tempfile::TempDir, std::path::PathBuf) {
     let dir = tempfile::tempdir().expect("tmp");
     let path = dir.path().join("flowsync.toml");
@@ -388,21 +402,7 @@ fn every_key_reaches_its_field() {
         .render()
     };
     let defaults = load(Vec::new());
-    let vars = all
-        .iter()
-        .map(|(k, v)| {
-            let (section, key) = k.split_once('.').unwrap();
-            (
-                format!(
-                    "FLOWSYNC_{}__{}",
-                    section.to_uppercase(),
-                    key.to_uppercase()
-                ),
-                v.to_string(),
-            )
-        })
-        .collect();
-    let changed = load(vars);
+    let changed = load(key_vars(&all));
     for ((key, was), (_, now)) in defaults.iter().zip(&changed) {
         assert_ne!(was, now, "{} did not reach its field", key.dotted());
     }
@@ -428,20 +428,7 @@ async fn every_reloadable_key_takes_effect_on_reload() {
         .spawn()
         .await;
     let before = app.app().config().render();
-    let vars: Vec<(String, String)> = changed
-        .iter()
-        .map(|(k, v)| {
-            let (section, key) = k.split_once('.').unwrap();
-            (
-                format!(
-                    "FLOWSYNC_{}__{}",
-                    section.to_uppercase(),
-                    key.to_uppercase()
-                ),
-                v.to_string(),
-            )
-        })
-        .collect();
+    let vars = key_vars(changed);
     let (_d, path) = file("");
     let new = Config::load_with_env(
         &LoadOptions {
