@@ -161,15 +161,18 @@ async fn live_creator(
         .unwrap();
     assert!(res.status().is_success(), "{}", res.status());
     let body: Value = res.json().await.unwrap();
-    let target = flowsync::bench::sio::Target::from_url(&server.url())
-        .await
-        .unwrap();
-    let mut conn =
-        flowsync::bench::sio::Conn::connect(&target, None, body["token"].as_str().unwrap())
-            .await
-            .expect("the socket connects");
-    crate::helpers::next_event(&mut conn, "room-joined").await;
+    let conn = connect_live(&server.url(), body["token"].as_str().unwrap()).await;
     (body["ice_servers"].clone(), body, conn)
+}
+
+/// A participant's live connection (its socket in the room, `room-joined` received).
+async fn connect_live(url: &str, token: &str) -> flowsync::bench::sio::Conn {
+    let target = flowsync::bench::sio::Target::from_url(url).await.unwrap();
+    let mut conn = flowsync::bench::sio::Conn::connect(&target, None, token)
+        .await
+        .expect("the socket connects");
+    crate::helpers::next_event(&mut conn, "room-joined").await;
+    conn
 }
 
 fn port_of(urls: &Value, prefix: &str) -> u16 {

@@ -86,14 +86,7 @@ async fn relays_only_participants_of_live_rooms() {
     assert!(r.is_err(), "a seat never connected is not relayed: {r:?}");
 
     // Connected, Gus is relayed.
-    let target = flowsync::bench::sio::Target::from_url(&server.url())
-        .await
-        .unwrap();
-    let mut gus_live =
-        flowsync::bench::sio::Conn::connect(&target, None, joined["token"].as_str().unwrap())
-            .await
-            .expect("the socket connects");
-    crate::helpers::next_event(&mut gus_live, "room-joined").await;
+    let _gus_live = connect_live(&server.url(), joined["token"].as_str().unwrap()).await;
     turn.advance_clock(flowsync::turn::LIVE_CHECK_TTL + Duration::from_secs(1))
         .await;
     let mut gus = client(turn.udp_addr, Transport::Udp, &gus_cred).await;
