@@ -160,7 +160,7 @@ impl App {
             }
         }
         // The certificate files themselves are re-read by the TLS listener's owner
-        // (`server::Server::reload`), which holds the certificate being served.
+        // (`server::Reloader`), which holds the certificate being served.
         self.config.set(merged);
         report
     }
