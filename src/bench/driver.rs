@@ -36,7 +36,7 @@ pub async fn run(s: Scenario, progress: Arc<dyn Progress>) -> Result<Report, Ben
         ))
     });
 
-    let mut tasks = connect(&shared, &rooms, &source_ips, progress.as_ref()).await;
+    let mut tasks = connect(&shared, &rooms, sockets, &source_ips, progress.as_ref()).await;
     if let Some(srv) = server.as_mut() {
         srv.rss_connected_kib = rss_kib(srv.pid);
         srv.fds_connected = fds(srv.pid);
@@ -259,11 +259,11 @@ impl Sampler {
 async fn connect(
     shared: &Arc<Shared>,
     rooms: &[Arc<Room>],
+    sockets: usize,
     source_ips: &[IpAddr],
     progress: &dyn Progress,
 ) -> tokio::task::JoinSet<()> {
     let s = &shared.scenario;
-    let sockets = s.rooms * s.per_room;
     progress.phase("connecting", sockets as u64);
     let mut tasks = tokio::task::JoinSet::new();
     let gap = Duration::from_secs_f64(1.0 / s.connect_rate.max(1.0));

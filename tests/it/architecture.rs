@@ -25,7 +25,8 @@ fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
-fn sources() -> Vec<(String, String)> {
+/// Every `.rs` file of `src/` and its text, as (`src/…` path, text), in path order.
+pub(crate) fn sources() -> Vec<(String, String)> {
     let mut files = Vec::new();
     rust_files(&root().join("src"), &mut files);
     files.sort();

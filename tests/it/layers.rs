@@ -5,7 +5,6 @@
 //! until it is.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::Path;
 
 /// A part of a layer: its name and the module prefixes it holds.
 type Component = (&'static str, &'static [&'static str]);
@@ -105,22 +104,12 @@ fn place(module: &str) -> Option<(usize, &'static str)> {
 /// Every module of `src/` (`tls/listener`, `rooms` for rooms/mod.rs) with its code: comments
 /// and the unit tests at the end of a file left out.
 fn modules() -> BTreeMap<String, String> {
-    fn walk(dir: &Path, src: &Path, out: &mut BTreeMap<String, String>) {
-        for entry in std::fs::read_dir(dir).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                walk(&path, src, out);
-                continue;
-            }
-            if path.extension().is_none_or(|e| e != "rs") {
-                continue;
-            }
-            let rel = path.strip_prefix(src).unwrap().with_extension("");
-            let mut module = rel.to_string_lossy().into_owned();
-            if let Some(parent) = module.strip_suffix("/mod") {
-                module = parent.to_owned();
-            }
-            let text = std::fs::read_to_string(&path).unwrap();
+    crate::architecture::sources()
+        .into_iter()
+        .map(|(path, text)| {
+            let rel = path.strip_prefix("src/").unwrap_or(&path);
+            let rel = rel.strip_suffix(".rs").unwrap_or(rel);
+            let module = rel.strip_suffix("/mod").unwrap_or(rel).to_owned();
             let code = text.split("#[cfg(test)]\nmod tests").next().unwrap_or("");
             let code: String = code
                 .lines()
@@ -128,13 +117,9 @@ fn modules() -> BTreeMap<String, String> {
                 .map(|l| l.split(" // ").next().unwrap_or(""))
                 .collect::<Vec<_>>()
                 .join("\n");
-            out.insert(module, code);
-        }
-    }
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
-    let mut out = BTreeMap::new();
-    walk(&src, &src, &mut out);
-    out
+            (module, code)
+        })
+        .collect()
 }
 
 /// The paths `code` names through `crate::` (or `$crate::`) and `super::`, as module-relative
