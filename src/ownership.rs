@@ -1,5 +1,6 @@
 //! Files created by commands an administrator runs as root (`migrate`, `serve` started by
-//! hand) are handed to the `flowsync` system user, so the service can always open them.
+//! hand, `backup`, `cert`) are handed to the `flowsync` system user, so the service can always
+//! open them.
 
 use std::path::Path;
 
@@ -31,6 +32,26 @@ fn hand_to_user(name: &str, paths: &[&Path]) -> anyhow::Result<Vec<std::path::Pa
         }
     }
     Ok(changed)
+}
+
+/// Opens, creating it when missing, a file that is only ever `flock`ed (the backup and
+/// certificate-issue locks). One created as root is handed to the service user. One an earlier
+/// root run left unwritable is opened read-only, which `flock` accepts, so the service and an
+/// administrator's `sudo flowsync …` always share the lock instead of the service failing.
+pub fn open_lock(path: &Path) -> std::io::Result<std::fs::File> {
+    let opened = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path);
+    let file = match opened {
+        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied && path.exists() => {
+            std::fs::File::open(path)?
+        }
+        other => other?,
+    };
+    hand_to_service_user(&[path]).map_err(std::io::Error::other)?;
+    Ok(file)
 }
 
 #[cfg(test)]

@@ -118,11 +118,7 @@ impl Lock {
     pub fn acquire(data_dir: &Path) -> anyhow::Result<Lock> {
         fs::create_dir_all(data_dir).with_context(|| format!("creating {}", data_dir.display()))?;
         let path = data_dir.join(LOCK_FILE);
-        let file = fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
+        let file = crate::ownership::open_lock(&path)
             .with_context(|| format!("opening the lock file {}", path.display()))?;
         match nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusiveNonblock) {
             Ok(f) => Ok(Lock { _file: f }),

@@ -115,11 +115,7 @@ pub struct IssueLock {
 impl IssueLock {
     pub fn acquire(paths: &Paths) -> anyhow::Result<IssueLock> {
         std::fs::create_dir_all(&paths.dir)?;
-        let f = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&paths.lock)
+        let f = crate::ownership::open_lock(&paths.lock)
             .with_context(|| format!("opening {}", paths.lock.display()))?;
         match nix::fcntl::Flock::lock(f, nix::fcntl::FlockArg::LockExclusiveNonblock) {
             Ok(f) => Ok(IssueLock { _file: f }),

@@ -274,6 +274,12 @@ fi
 ok "reload: same pid, log.level applied before systemctl returned, no restart warning; invalid file: reload fails, reason in journalctl -p warning"
 
 # --- the backup unit writes a verified archive owned by flowsync --------------------------------
+# An administrator's backup as root comes first, and then the lock file is made root's and
+# unwritable to others: the unit, running as flowsync, must still take the lock.
+in_ct sh -c 'umask 022 && flowsync backup' >/dev/null || fail "a backup as root failed"
+lock_owner=$(in_ct stat -c '%U:%G' /var/lib/flowsync/.backup.lock)
+[ "$lock_owner" = "flowsync:flowsync" ] || fail "root's backup left its lock file as $lock_owner"
+in_ct sh -c 'chown root:root /var/lib/flowsync/.backup.lock && chmod 0644 /var/lib/flowsync/.backup.lock'
 in_ct systemctl start flowsync-backup.service || fail "flowsync-backup.service failed:\n$(in_ct journalctl -q -o cat -u flowsync-backup -n 20)"
 archive=$(in_ct sh -c 'ls -t /var/backups/flowsync/*.tar* 2>/dev/null | head -n 1')
 [ -n "$archive" ] || fail "no archive in /var/backups/flowsync"
@@ -281,7 +287,7 @@ archive=$(in_ct sh -c 'ls -t /var/backups/flowsync/*.tar* 2>/dev/null | head -n 
 in_ct flowsync backup verify "$archive" >/dev/null || fail "the archive does not verify"
 backup_check=$(in_ct flowsync doctor --run backup 2>&1 || true)
 grep -qE '^OK +backup' <<<"$backup_check" || fail "doctor's backup check after the run:\n$backup_check"
-ok "backup unit: $(basename "$archive") owned by flowsync, verifies"
+ok "backup unit: $(basename "$archive") owned by flowsync, verifies, after a backup as root and with root's lock file"
 
 # --- upgrade from the repository: one restart, data kept ----------------------------------------
 publish "$DEB2"
