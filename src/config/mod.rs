@@ -1,13 +1,14 @@
 //! FlowSync's configuration: one typed, validated value built from defaults → TOML file →
 //! `FLOWSYNC_<SECTION>__<KEY>` environment → command-line flags, and passed down explicitly.
 
+mod choice;
 pub mod keys;
 mod parse;
-pub mod raw;
 mod render;
 mod secret;
 pub mod sources;
 pub mod template;
+mod value;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -69,9 +70,9 @@ pub enum ConfigError {
         message: String,
     },
     #[error(
-        "unknown environment variable {name}: FlowSync variables are FLOWSYNC_<SECTION>__<KEY> for a key listed in docs/reference/configuration.md"
+        "unknown environment variable {name}{hint}: FlowSync variables are FLOWSYNC_<SECTION>__<KEY> for a key listed in docs/reference/configuration.md"
     )]
-    UnknownEnv { name: String },
+    UnknownEnv { name: String, hint: String },
     #[error("{key} (from {origin}): {reason}")]
     Invalid {
         key: String,
@@ -266,25 +267,6 @@ pub enum CreatePolicy {
     Operator,
 }
 
-impl CreatePolicy {
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "open" => Some(CreatePolicy::Open),
-            "link" => Some(CreatePolicy::Link),
-            "operator" => Some(CreatePolicy::Operator),
-            _ => None,
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            CreatePolicy::Open => "open",
-            CreatePolicy::Link => "link",
-            CreatePolicy::Operator => "operator",
-        }
-    }
-}
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogFormat {
     Text,
@@ -355,17 +337,7 @@ impl Config {
         };
         let env_layers = sources::read_env(env)?;
         let layers = sources::layer(file, env_layers, &opts.flags);
-        let raw: raw::RawConfig =
-            layers
-                .table
-                .clone()
-                .try_into()
-                .map_err(|e: toml::de::Error| ConfigError::Invalid {
-                    key: "configuration".into(),
-                    origin: Source::Default,
-                    reason: e.message().trim().to_owned(),
-                })?;
-        let config = Self::from_raw(raw, &layers, path.is_some())?;
+        let config = Self::from_layers(&layers, path.is_some())?;
         Ok(Loaded {
             config,
             layers,

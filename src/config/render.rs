@@ -9,13 +9,6 @@ use std::time::Duration;
 
 use super::*;
 
-impl Config {
-    /// The effective value of every key, rendered as TOML, secrets masked.
-    pub fn render(&self) -> Vec<(&'static keys::KeyDef, Option<String>)> {
-        keys::KEYS.iter().map(|k| (k, (k.render)(self))).collect()
-    }
-}
-
 /// How a value of a configuration field is written in TOML; `None` when unset.
 pub trait Render {
     fn render(&self) -> Option<String>;
@@ -88,51 +81,6 @@ impl<T: std::fmt::Display> Render for Vec<T> {
             .map(|x| toml::Value::String(x.to_string()))
             .collect();
         Some(toml::Value::Array(items).to_string())
-    }
-}
-
-impl Render for TlsMode {
-    fn render(&self) -> Option<String> {
-        quoted(match self {
-            TlsMode::Off => "off",
-            TlsMode::Acme => "acme",
-            TlsMode::SelfSigned => "self-signed",
-            TlsMode::Files => "files",
-        })
-    }
-}
-
-impl Render for Challenge {
-    fn render(&self) -> Option<String> {
-        quoted(match self {
-            Challenge::Http01 => "http-01",
-            Challenge::TlsAlpn01 => "tls-alpn-01",
-        })
-    }
-}
-
-impl Render for TurnMode {
-    fn render(&self) -> Option<String> {
-        quoted(match self {
-            TurnMode::Off => "off",
-            TurnMode::External => "external",
-            TurnMode::Embedded => "embedded",
-        })
-    }
-}
-
-impl Render for CreatePolicy {
-    fn render(&self) -> Option<String> {
-        quoted(self.as_str())
-    }
-}
-
-impl Render for LogFormat {
-    fn render(&self) -> Option<String> {
-        quoted(match self {
-            LogFormat::Text => "text",
-            LogFormat::Json => "json",
-        })
     }
 }
 

@@ -83,33 +83,108 @@ pub fn unreadable_reason(e: &std::io::Error) -> String {
     }
 }
 
-/// Reads a config file. Errors carry the file, line and column.
+/// Reads a config file. Errors carry the file, line and column: TOML syntax, an unknown
+/// section or key, and a value of the wrong kind for its key are all reported here.
 pub fn read_file(path: &Path) -> Result<Table, ConfigError> {
     let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Unreadable {
         path: path.to_owned(),
         reason: unreadable_reason(&e),
     })?;
-    let table: Table = toml::from_str(&text).map_err(|e| file_error(path, &text, &e))?;
-    // Shape check here, so an unknown key is reported with its line in the file.
-    let _: super::raw::RawConfig =
-        toml::from_str(&text).map_err(|e| file_error(path, &text, &e))?;
-    Ok(table)
+    let at = |span: std::ops::Range<usize>, message: String| file_error(path, &text, span, message);
+    let doc = toml::de::DeTable::parse(&text)
+        .map_err(|e| at(e.span().unwrap_or(0..0), e.message().trim().to_owned()))?;
+    for (section, keys) in doc.get_ref().iter() {
+        let Some(keys) = keys.get_ref().as_table() else {
+            return Err(at(
+                section.span(),
+                format!("`{}` is not a section", section.get_ref()),
+            ));
+        };
+        if !keys::KEYS.iter().any(|k| k.section == section.get_ref()) {
+            return Err(at(
+                section.span(),
+                format!(
+                    "unknown section [{}]; the sections are {}",
+                    section.get_ref(),
+                    sections()
+                ),
+            ));
+        }
+        for (key, value) in keys.iter() {
+            let Some(def) = keys::find(section.get_ref(), key.get_ref()) else {
+                let known = keys::KEYS.iter().filter(|k| k.section == section.get_ref());
+                return Err(at(
+                    key.span(),
+                    format!(
+                        "unknown key `{}` in [{}]{}",
+                        key.get_ref(),
+                        section.get_ref(),
+                        did_you_mean(key.get_ref(), known.map(|k| k.key))
+                    ),
+                ));
+            };
+            let v = value.get_ref();
+            let fits = match def.kind {
+                Kind::Str => v.is_str(),
+                Kind::Int => v.is_integer(),
+                Kind::Bool => v.is_bool(),
+                Kind::List => v
+                    .as_array()
+                    .is_some_and(|a| a.iter().all(|x| x.get_ref().is_str())),
+            };
+            if !fits {
+                return Err(at(
+                    value.span(),
+                    format!(
+                        "{}: expected {}, found {}",
+                        def.dotted(),
+                        match def.kind {
+                            Kind::List => "a list of strings",
+                            kind => kind_name(kind),
+                        },
+                        v.type_str()
+                    ),
+                ));
+            }
+        }
+    }
+    toml::from_str(&text).map_err(|e| at(e.span().unwrap_or(0..0), e.message().trim().to_owned()))
 }
 
-fn file_error(path: &Path, text: &str, e: &toml::de::Error) -> ConfigError {
-    let (line, col) = match e.span() {
-        Some(span) => {
-            let before = text.get(..span.start.min(text.len())).unwrap_or("");
-            let line = before.matches('\n').count() + 1;
-            let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
-            (line, col)
+/// `; did you mean `x`?` for the known name closest to a misspelt one, if one is close.
+fn did_you_mean<S: AsRef<str>>(name: &str, known: impl Iterator<Item = S>) -> String {
+    known
+        .map(|k| (strsim::jaro_winkler(name, k.as_ref()), k))
+        .filter(|(score, _)| *score > 0.85)
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, k)| format!("; did you mean `{}`?", k.as_ref()))
+        .unwrap_or_default()
+}
+
+/// The sections of the configuration, for messages.
+fn sections() -> String {
+    let mut names: Vec<String> = Vec::new();
+    for k in keys::KEYS {
+        let name = format!("[{}]", k.section);
+        if !names.contains(&name) {
+            names.push(name);
         }
-        None => (0, 0),
-    };
-    let mut message = e.message().trim().replace('\n', " ");
-    // Quote the offending line, so a type error also names its key.
-    if let Some(src) = text.lines().nth(line.saturating_sub(1)).map(str::trim)
-        && line > 0
+    }
+    names.join(", ")
+}
+
+fn file_error(
+    path: &Path,
+    text: &str,
+    span: std::ops::Range<usize>,
+    message: String,
+) -> ConfigError {
+    let before = text.get(..span.start.min(text.len())).unwrap_or("");
+    let line = before.matches('\n').count() + 1;
+    let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    let mut message = message.replace('\n', " ");
+    // Quote the offending line, so every message also shows its key.
+    if let Some(src) = text.lines().nth(line - 1).map(str::trim)
         && !src.is_empty()
     {
         message.push_str(&format!(" (in `{src}`)"));
@@ -136,11 +211,13 @@ pub fn read_env(vars: impl IntoIterator<Item = (String, String)>) -> Result<Laye
             continue;
         }
         let Some((section, key)) = rest.split_once("__") else {
-            return Err(ConfigError::UnknownEnv { name });
+            let hint = did_you_mean(&name, keys::KEYS.iter().map(|k| k.env_var()));
+            return Err(ConfigError::UnknownEnv { name, hint });
         };
         let (section, key) = (section.to_ascii_lowercase(), key.to_ascii_lowercase());
         let Some(def) = keys::find(&section, &key) else {
-            return Err(ConfigError::UnknownEnv { name });
+            let hint = did_you_mean(&name, keys::KEYS.iter().map(|k| k.env_var()));
+            return Err(ConfigError::UnknownEnv { name, hint });
         };
         let value = env_value(def.kind, &raw).ok_or_else(|| ConfigError::Invalid {
             key: def.dotted(),

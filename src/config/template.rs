@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 
-use super::keys::{KEYS, Kind};
+use super::keys::{Fallback, KEYS, Kind};
 
 /// Dotted key → TOML value.
 pub type Values = BTreeMap<String, toml::Value>;
@@ -29,14 +29,14 @@ fn wrap(text: &str, width: usize) -> Vec<String> {
     lines
 }
 
-/// A default as a TOML value, when it is one (not prose such as "derived from …").
-fn default_value(kind: Kind, default: &str) -> Option<String> {
-    match kind {
-        Kind::Int => default.parse::<i64>().ok().map(|n| n.to_string()),
-        Kind::Bool => default.parse::<bool>().ok().map(|b| b.to_string()),
-        Kind::List => (default == "[]").then(|| "[]".to_owned()),
-        Kind::Str => (!default.contains(' ') && !default.contains('<') && default != "unset")
-            .then(|| toml::Value::String(default.to_owned()).to_string()),
+/// A fixed default as the TOML a file would say (derived and unset defaults have none).
+fn default_value(kind: Kind, fallback: Fallback) -> Option<String> {
+    match (fallback, kind) {
+        (Fallback::Value(text), Kind::Str) => {
+            Some(toml::Value::String(text.to_owned()).to_string())
+        }
+        (Fallback::Value(text), _) => Some(text.to_owned()),
+        _ => None,
     }
 }
 
@@ -63,7 +63,7 @@ pub fn render(header: &[String], values: &Values) -> String {
         }
         out.push_str(&format!(
             "# default: {} · env: {} · {}{}\n",
-            k.default,
+            k.fallback.doc(),
             k.env_var(),
             if k.reloadable() { "reload" } else { "restart" },
             if k.secret { " · secret" } else { "" }
@@ -71,7 +71,7 @@ pub fn render(header: &[String], values: &Values) -> String {
         match values.get(&k.dotted()) {
             Some(v) => out.push_str(&format!("{} = {v}\n", k.key)),
             None => {
-                if let Some(d) = default_value(k.kind, k.default) {
+                if let Some(d) = default_value(k.kind, k.fallback) {
                     out.push_str(&format!("# {} = {d}\n", k.key));
                 }
             }
@@ -124,8 +124,10 @@ mod tests {
         let table: toml::Table = toml::from_str(&text).unwrap();
         assert_eq!(table["tls"]["mode"].as_str(), Some("self-signed"));
         assert_eq!(table["server"]["max_connections"].as_integer(), Some(500));
-        let raw: crate::config::raw::RawConfig = toml::from_str(&text).unwrap();
-        drop(raw);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("flowsync.toml");
+        std::fs::write(&path, &text).unwrap();
+        crate::config::sources::read_file(&path).expect("every key as the file says it");
     }
 
     #[test]
