@@ -23,6 +23,9 @@ pub(super) struct Actor {
     /// counts until their lifetime lapses: not handed out again before that.
     lingering: HashSet<SocketAddr>,
     last_reap: Instant,
+    /// The local address each UDP client last sent to, and when: answers leave from it. Kept
+    /// while the client holds a relay, or for [`UDP_CLIENT_MEMORY`] after its last datagram.
+    udp_local: HashMap<SocketAddr, (IpAddr, Instant)>,
     /// The credential each client last authenticated with (allocation quotas).
     client_user: HashMap<(Via, SocketAddr), String>,
     per_user: HashMap<String, u32>,
@@ -38,6 +41,11 @@ pub(super) struct Actor {
 }
 
 const VIAS: [Via; 3] = [Via::Udp, Via::Tcp, Via::Tls];
+/// How long the local address a UDP client without a relay sent to is remembered.
+const UDP_CLIENT_MEMORY: Duration = Duration::from_secs(60);
+/// The most UDP clients whose local address is remembered at once (a flood from spoofed
+/// addresses between two sweeps is answered from the kernel's choice instead).
+const UDP_CLIENTS_TRACKED: usize = 65_536;
 
 impl Actor {
     pub(super) fn new(
@@ -69,6 +77,7 @@ impl Actor {
             relays: HashMap::new(),
             lingering: HashSet::new(),
             last_reap: Instant::ZERO,
+            udp_local: HashMap::new(),
             client_user: HashMap::new(),
             per_user: HashMap::new(),
             per_room: HashMap::new(),
@@ -248,7 +257,13 @@ impl Actor {
     async fn handle(&mut self, ev: Event) {
         let now = self.now();
         match ev {
-            Event::Udp { from, data } => {
+            Event::Udp { from, local, data } => {
+                if let Some(local) = local
+                    && (self.udp_local.len() < UDP_CLIENTS_TRACKED
+                        || self.udp_local.contains_key(&from))
+                {
+                    self.udp_local.insert(from, (local, now));
+                }
                 let to = self.listen[Via::Udp as usize];
                 match self.admit(Via::Udp, from, &data) {
                     Admit::Drop | Admit::Defer => {}
@@ -328,7 +343,8 @@ impl Actor {
                 self.live.insert(participant, (room, now));
                 match replay {
                     Some((Via::Udp, from, data)) => {
-                        Box::pin(self.handle(Event::Udp { from, data })).await
+                        let local = None; // remembered when it first arrived
+                        Box::pin(self.handle(Event::Udp { from, local, data })).await
                     }
                     Some((via, peer, data)) => {
                         Box::pin(self.handle(Event::StreamFrame { via, peer, data })).await
@@ -380,7 +396,8 @@ impl Actor {
         match via {
             Via::Udp => {
                 let to = for_socket(t.to, self.listen[Via::Udp as usize].is_ipv6());
-                let _ = self.udp.send_to(&t.data, to).await;
+                let from = self.udp_local.get(&canonical(t.to)).map(|(ip, _)| *ip);
+                let _ = udp::send(&self.udp, &t.data, to, from).await;
             }
             Via::Tcp | Via::Tls => {
                 let mut data = t.data;
@@ -474,6 +491,10 @@ impl Actor {
         self.last_reap = now;
         let busy: HashSet<(Via, SocketAddr)> =
             self.relays.values().map(|r| (r.via, r.client)).collect();
+        self.udp_local.retain(|client, (_, seen)| {
+            busy.contains(&(Via::Udp, *client))
+                || now.saturating_duration_since(*seen) < UDP_CLIENT_MEMORY
+        });
         self.streams.retain(|key, (_, opened)| {
             let keep =
                 busy.contains(key) || now.saturating_duration_since(*opened) < STREAM_GRACE;

@@ -40,6 +40,7 @@ mod actor;
 pub mod client;
 pub mod policy;
 mod stream;
+mod udp;
 
 use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -262,6 +263,8 @@ impl std::fmt::Debug for Turn {
 enum Event {
     Udp {
         from: SocketAddr,
+        /// The local address the datagram was sent to, on a wildcard bind.
+        local: Option<IpAddr>,
         data: Vec<u8>,
     },
     StreamOpen {
@@ -405,6 +408,7 @@ impl Turn {
                 }
             }
         };
+        udp::track_destinations(&udp).context("asking for UDP destination addresses")?;
         let udp_addr = udp.local_addr()?;
         let tcp_addr = tcp.local_addr()?;
         let (tx, rx) = mpsc::channel(4096);
@@ -427,12 +431,13 @@ impl Turn {
                 loop {
                     let r = tokio::select! {
                         _ = stop.cancelled() => break,
-                        r = udp.recv_from(&mut buf) => r,
+                        r = udp::recv(&udp, &mut buf) => r,
                     };
                     match r {
-                        Ok((n, from)) => {
+                        Ok((n, from, local)) => {
                             let ev = Event::Udp {
                                 from: canonical(from),
+                                local: local.map(|ip| canonical(SocketAddr::new(ip, 0)).ip()),
                                 data: buf[..n].to_vec(),
                             };
                             if tx.send(ev).await.is_err() {

@@ -521,3 +521,45 @@ async fn doctor_allocates_through_every_url() {
     );
     server.stop_token().cancel();
 }
+
+/// Bound to the wildcard (as the default `[::]:3478` is), the server answers each client from
+/// the address the client sent to, where the kernel would pick another: 127.0.0.2 here, as a
+/// floating address next to a host's primary one. The client's socket is connected, so it
+/// drops anything from elsewhere: the allocation, the permission and the relayed echo all
+/// arrive only when answers leave from 127.0.0.2.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_wildcard_bind_answers_from_the_address_the_client_used() {
+    let (server, _setup) = server(|c| c.turn.listen = "[::]:0".parse().unwrap()).await;
+    let turn = server.turn.clone().expect("embedded TURN runs");
+    let secondary = std::net::SocketAddr::from(([127, 0, 0, 2], turn.udp_addr.port()));
+    let echo = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let peer = echo.local_addr().unwrap();
+    tokio::spawn(async move {
+        let mut buf = [0u8; 1500];
+        while let Ok((n, from)) = echo.recv_from(&mut buf).await {
+            let _ = echo.send_to(&buf[..n], from).await;
+        }
+    });
+
+    let cred = rest(&server, "~ada", flowsync::timefmt::unix_now() + 600);
+    let mut c = client(secondary, Transport::Udp, &cred).await;
+    c.allocate(Duration::from_secs(5))
+        .await
+        .expect("allocates through 127.0.0.2");
+    c.permit(peer.ip(), Duration::from_secs(5))
+        .await
+        .expect("permits the peer");
+    c.send(peer, b"ping").await.expect("sends");
+    let (from, data) = c.recv(Duration::from_secs(5)).await.expect("the echo");
+    assert_eq!((from, data.as_slice()), (peer, &b"ping"[..]));
+
+    // IPv6 clients get their answers from the IPv6 address they used (where the host has one).
+    if std::net::UdpSocket::bind("[::1]:0").is_ok() {
+        let v6 = std::net::SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, secondary.port()));
+        let mut c6 = client(v6, Transport::Udp, &cred).await;
+        c6.allocate(Duration::from_secs(5))
+            .await
+            .expect("allocates through ::1");
+    }
+    server.stop_token().cancel();
+}
