@@ -11,8 +11,8 @@
 //!   the snapshot is consistent while `serve` keeps writing;
 //! - `config/flowsync.toml` — the config file in use, secret keys removed unless secrets are
 //!   included;
-//! - `tls/…` — certificates under `<data_dir>/tls`; private keys (files whose name contains
-//!   `key`) only with secrets.
+//! - `tls/…` — certificates (`*.crt`) under `<data_dir>/tls`; every other file there (private
+//!   keys, the ACME account) only with secrets.
 //!
 //! The server's generated secrets (`server_secrets`: the link-signing key) are data only with
 //! `--include-secrets`; without them a restored server generates new ones (signed export

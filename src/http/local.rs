@@ -1,5 +1,6 @@
 //! The operator's local channel: a Unix socket in the data directory (`admin.sock`, mode 0660,
-//! inside the 0700 data directory, so only the service user and root reach it) serving the same
+//! inside the data directory, 0750 `flowsync:flowsync` when installed and 0700 when `serve`
+//! creates it, so only the service user, its group and root reach it) serving the same
 //! routes as the TCP listeners. A request that came through it carries [`LocalChannel`], which
 //! is what makes it an operator without the admin token: `flowsync rooms end` uses it. Loopback
 //! TCP is not enough for `/api/admin` (a local proxy without `X-Forwarded-For`, or a
