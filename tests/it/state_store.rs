@@ -188,3 +188,66 @@ async fn unreachable_redis_is_a_clear_error() {
     );
     assert!(!msg.contains("hunter2"), "no secrets in errors: {msg}");
 }
+
+/// The database is the truth and the state store only caches and coordinates: with every key
+/// of a running server's prefix deleted from Redis (an eviction, a restart without
+/// persistence), rooms still open, a guest still joins, tokens still authenticate a message,
+/// and a participant already live still chats and is heard.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_server_works_when_its_state_store_entries_vanish() {
+    use crate::helpers::{Backend, Setup, StateKind, ack, next_event};
+    use serde_json::json;
+    crate::helpers::needs!(crate::helpers::Need::Redis);
+    let setup = Setup::new(Backend::Sqlite, StateKind::Redis).await;
+    let prefix = setup.config.redis.key_prefix.clone();
+    let t = setup.spawn().await;
+    let host = t.create_simple().await;
+    let bob = t.join_ok(&host.code, "Bob").await;
+    let mut host_live = t.connect(&host).await;
+    let mut bob_live = t.connect(&bob).await;
+    let path = format!("/api/rooms/{}/messages", host.code);
+    let (s, m) = t
+        .post(&path, json!({ "message": "before" }), Some(&bob.token))
+        .await;
+    assert_eq!(s, reqwest::StatusCode::CREATED, "{m}");
+
+    let client = redis::Client::open(redis_url()).expect("url");
+    let mut conn = client
+        .get_multiplexed_async_connection()
+        .await
+        .expect("conn");
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{prefix}*"))
+        .query_async(&mut conn)
+        .await
+        .expect("keys");
+    assert!(!keys.is_empty(), "the server keeps state in Redis");
+    let _: i64 = redis::cmd("DEL")
+        .arg(&keys)
+        .query_async(&mut conn)
+        .await
+        .expect("del");
+
+    let (s, b) = t.get(&format!("/api/rooms/{}", host.code), None).await;
+    assert_eq!(s, reqwest::StatusCode::OK, "{b}");
+    t.join_ok(&host.code, "Carol").await;
+    let (s, m) = t
+        .post(&path, json!({ "message": "after" }), Some(&bob.token))
+        .await;
+    assert_eq!(s, reqwest::StatusCode::CREATED, "{m}");
+    let sent = ack(
+        &mut host_live,
+        "chat-message",
+        json!({ "message": "still live" }),
+        1,
+    )
+    .await;
+    assert!(sent.get("error").is_none(), "{sent}");
+    loop {
+        let m = next_event(&mut bob_live, "chat-message").await;
+        if m["message"] == "still live" {
+            break;
+        }
+    }
+    t.stop().await;
+}
