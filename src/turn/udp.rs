@@ -86,47 +86,36 @@ pub(super) async fn send(
         IpAddr::V4(ip) => Some(ip),
         IpAddr::V6(ip) => ip.to_ipv4_mapped(),
     };
+    let info4 = v4.map(|ip| libc::in_pktinfo {
+        ipi_ifindex: 0,
+        ipi_spec_dst: libc::in_addr {
+            s_addr: u32::from(ip).to_be(),
+        },
+        ipi_addr: libc::in_addr { s_addr: 0 },
+    });
+    let info6 = libc::in6_pktinfo {
+        ipi6_addr: libc::in6_addr {
+            s6_addr: match from {
+                IpAddr::V4(ip) => ip.to_ipv6_mapped().octets(),
+                IpAddr::V6(ip) => ip.octets(),
+            },
+        },
+        ipi6_ifindex: 0,
+    };
+    let cmsg = [match &info4 {
+        Some(info) => ControlMessage::Ipv4PacketInfo(info),
+        None => ControlMessage::Ipv6PacketInfo(&info6),
+    }];
     sock.async_io(Interest::WRITABLE, || {
         let iov = [IoSlice::new(data)];
-        let sent = match v4 {
-            Some(ip) => {
-                let info = libc::in_pktinfo {
-                    ipi_ifindex: 0,
-                    ipi_spec_dst: libc::in_addr {
-                        s_addr: u32::from(ip).to_be(),
-                    },
-                    ipi_addr: libc::in_addr { s_addr: 0 },
-                };
-                let cmsg = [ControlMessage::Ipv4PacketInfo(&info)];
-                sendmsg(
-                    sock.as_raw_fd(),
-                    &iov,
-                    &cmsg,
-                    MsgFlags::empty(),
-                    Some(&dest),
-                )
-            }
-            None => {
-                let IpAddr::V6(ip) = from else {
-                    unreachable!("an IPv4 source is handled above")
-                };
-                let info = libc::in6_pktinfo {
-                    ipi6_addr: libc::in6_addr {
-                        s6_addr: ip.octets(),
-                    },
-                    ipi6_ifindex: 0,
-                };
-                let cmsg = [ControlMessage::Ipv6PacketInfo(&info)];
-                sendmsg(
-                    sock.as_raw_fd(),
-                    &iov,
-                    &cmsg,
-                    MsgFlags::empty(),
-                    Some(&dest),
-                )
-            }
-        };
-        sent.map_err(std::io::Error::from)
+        sendmsg(
+            sock.as_raw_fd(),
+            &iov,
+            &cmsg,
+            MsgFlags::empty(),
+            Some(&dest),
+        )
+        .map_err(std::io::Error::from)
     })
     .await
 }

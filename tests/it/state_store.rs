@@ -17,6 +17,21 @@ async fn redis_store(prefix: &str) -> StateStore {
     .expect("Redis for tests is reachable; scripts/test.sh starts it")
 }
 
+/// A connection to the test Redis, and every key there that starts with `prefix`.
+async fn keys_with_prefix(prefix: &str) -> (redis::aio::MultiplexedConnection, Vec<String>) {
+    let client = redis::Client::open(redis_url()).expect("url");
+    let mut conn = client
+        .get_multiplexed_async_connection()
+        .await
+        .expect("conn");
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{prefix}*"))
+        .query_async(&mut conn)
+        .await
+        .expect("keys");
+    (conn, keys)
+}
+
 fn memory_store() -> StateStore {
     StateStore::Memory(Default::default())
 }
@@ -150,16 +165,7 @@ async fn redis_store_contract() {
     let b = redis_store(&prefix).await;
     contract(a, b).await;
     // Every key carries the one prefix and a TTL.
-    let client = redis::Client::open(redis_url()).expect("url");
-    let mut conn = client
-        .get_multiplexed_async_connection()
-        .await
-        .expect("conn");
-    let keys: Vec<String> = redis::cmd("KEYS")
-        .arg(format!("{prefix}*"))
-        .query_async(&mut conn)
-        .await
-        .expect("keys");
+    let (mut conn, keys) = keys_with_prefix(&prefix).await;
     assert!(!keys.is_empty());
     for k in keys {
         let ttl: i64 = redis::cmd("PTTL")
@@ -211,16 +217,7 @@ async fn a_server_works_when_its_state_store_entries_vanish() {
         .await;
     assert_eq!(s, reqwest::StatusCode::CREATED, "{m}");
 
-    let client = redis::Client::open(redis_url()).expect("url");
-    let mut conn = client
-        .get_multiplexed_async_connection()
-        .await
-        .expect("conn");
-    let keys: Vec<String> = redis::cmd("KEYS")
-        .arg(format!("{prefix}*"))
-        .query_async(&mut conn)
-        .await
-        .expect("keys");
+    let (mut conn, keys) = keys_with_prefix(&prefix).await;
     assert!(!keys.is_empty(), "the server keeps state in Redis");
     let _: i64 = redis::cmd("DEL")
         .arg(&keys)
